@@ -1,0 +1,297 @@
+/* tracemalloc.h — Python's tracemalloc for C programs.
+ *
+ * Two layers, as in CPython:
+ *   - the runtime (tm_start ... tm_untrack): the malloc-family hooks and their tables.
+ *     Fallible calls return 0 or a negative TM_E* code (see tm_strerror()).
+ *   - the analysis layer (snapshots, statistics, diffs, filters, formatting, dump/load).
+ *     Fallible calls report through GError (domain TM_ERROR, codes tm_error_code).
+ *
+ * Every function is thread-safe unless its comment says otherwise. Objects returned by a
+ * constructor (_new, _take, _load, _statistics, _compare_to, _format) are owned by the caller and
+ * released with exactly one matching _free, which accepts NULL. Memory the tracer allocates for
+ * itself (including the objects below) is never traced; it is counted by tm_get_tracemalloc_memory().
+ */
+#ifndef TRACEMALLOC_H
+#define TRACEMALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(TM_BUILDING_LIBRARY)
+#define TM_EXTERN __attribute__((visibility("default")))
+#else
+#define TM_EXTERN
+#endif
+
+/* ------------------------------------------------------------------------------------------------
+ * Runtime
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Largest traceback limit tm_start() accepts. */
+#define TM_MAX_NFRAME 1024
+
+/* Error codes of the runtime layer: name, value, message. tm_track()/tm_untrack() keep the values
+ * of PyTraceMalloc_Track (-1 no memory, -2 not tracing). */
+#define TM_ERRNO_MAP(XX)                                                                           \
+  XX(ENOMEM, -1, "out of memory: the tracer could not record the trace")                          \
+  XX(ENOTTRACING, -2, "the tracemalloc module is not tracing memory allocations")                 \
+  XX(EINVAL, -3, "invalid argument")                                                             \
+  XX(ENOTFOUND, -4, "no trace at that address")
+
+typedef enum {
+#define TM_ERRNO_ENUM_(name, value, msg) TM_##name = (value),
+  TM_ERRNO_MAP(TM_ERRNO_ENUM_)
+#undef TM_ERRNO_ENUM_
+} tm_errno;
+
+/* Returns a static, human-readable message for a TM_E* code (or "unknown error"). */
+TM_EXTERN const char *tm_strerror(int err);
+
+/* Starts tracing, keeping at most nframe frames per traceback (Python's start(nframe)).
+ * Returns 0, or TM_EINVAL when nframe is outside 1..TM_MAX_NFRAME (nothing changes).
+ * Calling it while tracing changes the limit for new traces only, as Python does. */
+TM_EXTERN int tm_start(int nframe);
+
+/* Stops tracing and clears all traces (Python's stop()). Traced memory and peak become 0.
+ * No-op when not tracing. */
+TM_EXTERN void tm_stop(void);
+
+/* Returns true while tracing. */
+TM_EXTERN bool tm_is_tracing(void);
+
+/* Forgets every trace; tracing goes on (Python's clear_traces()). Resets traced memory and peak. */
+TM_EXTERN void tm_clear_traces(void);
+
+/* Returns the traceback limit given to tm_start(), or the last one used (1 before any start). */
+TM_EXTERN int tm_get_traceback_limit(void);
+
+/* Stores the bytes currently traced and their peak since start/clear/reset_peak (Python's
+ * get_traced_memory()). Either pointer may be NULL. Both are 0 when not tracing. */
+TM_EXTERN void tm_get_traced_memory(size_t *current, size_t *peak);
+
+/* Sets the peak to the current traced size (Python's reset_peak()). */
+TM_EXTERN void tm_reset_peak(void);
+
+/* Returns all the memory the tracer itself holds, in bytes: trace tables, interned tracebacks,
+ * symbol caches and analysis objects (Python's get_tracemalloc_memory()). */
+TM_EXTERN size_t tm_get_tracemalloc_memory(void);
+
+/* Number of allocations that were made while tracing but could not be recorded because the tracer
+ * itself ran out of memory. Such allocations still succeed (the program's behaviour never changes);
+ * they are simply absent from traces and counters. 0 in a healthy run. Reset by tm_clear_traces(). */
+TM_EXTERN size_t tm_get_lost_traces(void);
+
+/* Records a block of a custom allocator under domain (PyTraceMalloc_Track). Domain 0 is the
+ * malloc domain. Tracking an address already tracked in that domain replaces its trace.
+ * Returns 0, TM_ENOMEM (-1) or TM_ENOTTRACING (-2). */
+TM_EXTERN int tm_track(unsigned int domain, uintptr_t ptr, size_t size);
+
+/* Forgets a block recorded by tm_track() (PyTraceMalloc_Untrack).
+ * Returns 0 (also when no such trace exists, as CPython does) or TM_ENOTTRACING (-2). */
+TM_EXTERN int tm_untrack(unsigned int domain, uintptr_t ptr);
+
+/* ------------------------------------------------------------------------------------------------
+ * Frames and tracebacks
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Frame flags. */
+#define TM_FRAME_NO_DEBUG_INFO 0x1u /* no file/line: filename is the module's basename, lineno 0 */
+#define TM_FRAME_INLINED 0x2u       /* an inlined call; the next (older) frame is its caller */
+#define TM_FRAME_UNKNOWN 0x4u       /* the address is in no known module: filename "<unknown>" */
+
+/* One resolved frame (Python's Frame, plus what C needs). All strings are interned for the life of
+ * the process: compare them by pointer, never free them. */
+typedef struct tm_frame {
+  const char *filename; /* source file, or module basename with TM_FRAME_NO_DEBUG_INFO; never NULL */
+  unsigned int lineno;  /* 0 when unknown */
+  const char *function; /* function or symbol name, or NULL when unknown */
+  const char *module;   /* path of the ELF object holding the code, or NULL when unknown */
+  uintptr_t ip;         /* the captured return address; 0 for frames loaded from a dump */
+  unsigned int flags;   /* TM_FRAME_* */
+} tm_frame;
+
+/* An immutable sequence of frames sorted from the oldest to the most recent, as Python's
+ * Traceback. Reference counted; frames are resolved lazily on first access. */
+typedef struct tm_traceback tm_traceback;
+
+/* Returns the traceback of the block at ptr (Python's get_object_traceback()), or NULL when ptr is
+ * not traced or the tracer is not tracing. The caller owns the result: tm_traceback_free(). */
+TM_EXTERN tm_traceback *tm_get_object_traceback(const void *ptr);
+
+/* Returns a new reference to tb (NULL-safe). */
+TM_EXTERN tm_traceback *tm_traceback_ref(tm_traceback *tb);
+
+/* Drops a reference (NULL-safe). */
+TM_EXTERN void tm_traceback_free(tm_traceback *tb);
+
+/* Number of resolved frames (inlined calls count as frames). Resolves symbols on first call. */
+TM_EXTERN size_t tm_traceback_length(const tm_traceback *tb);
+
+/* Frame i, 0 being the oldest (Python's traceback[i]). Borrowed: valid while tb lives.
+ * Returns NULL when i is out of range. */
+TM_EXTERN const tm_frame *tm_traceback_get(const tm_traceback *tb, size_t i);
+
+/* Total number of frames the stack had when captured, before truncation to the limit
+ * (Python's total_nframe). */
+TM_EXTERN int tm_traceback_total_nframe(const tm_traceback *tb);
+
+/* Formats like Python's Traceback.format(limit, most_recent_first): two lines per frame,
+ *   '  File "x.c", line 8, in function'   and the stripped source line '    p = malloc(8);'
+ * (when the file can be read). limit > 0 keeps the most recent `limit` frames, limit < 0 the
+ * oldest -limit, 0 keeps all. A truncated traceback ends with a line saying so. Returns a
+ * NULL-terminated array of lines: g_strfreev(). */
+TM_EXTERN char **tm_traceback_format(const tm_traceback *tb, int limit, bool most_recent_first);
+
+/* "file:lineno" of the oldest frame, as Python's str(traceback). g_free(). */
+TM_EXTERN char *tm_traceback_to_string(const tm_traceback *tb);
+
+/* ------------------------------------------------------------------------------------------------
+ * Analysis layer: errors
+ * ---------------------------------------------------------------------------------------------- */
+
+#define TM_ERROR (tm_error_quark())
+TM_EXTERN GQuark tm_error_quark(void);
+
+typedef enum {
+  TM_ERROR_NOT_TRACING,    /* "the tracemalloc module must be tracing memory allocations to ..." */
+  TM_ERROR_INVALID,        /* a NULL or out-of-range argument, a bad pattern */
+  TM_ERROR_NO_MEMORY,      /* the tracer could not allocate */
+  TM_ERROR_IO,             /* a file could not be read or written */
+  TM_ERROR_CORRUPT,        /* a dump file is truncated, corrupt or hostile */
+  TM_ERROR_VERSION,        /* a dump file of an unsupported format version */
+} tm_error_code;
+
+/* ------------------------------------------------------------------------------------------------
+ * Snapshots
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct tm_snapshot tm_snapshot;
+
+/* Takes a snapshot of every live trace (Python's take_snapshot()). Returns NULL with
+ * TM_ERROR_NOT_TRACING when not tracing. Cheap: no symbol is resolved here. tm_snapshot_free(). */
+TM_EXTERN tm_snapshot *tm_take_snapshot(GError **error);
+
+/* Drops the caller's reference (NULL-safe). */
+TM_EXTERN void tm_snapshot_free(tm_snapshot *snap);
+
+/* The traceback limit in force when the snapshot was taken. */
+TM_EXTERN int tm_snapshot_get_traceback_limit(const tm_snapshot *snap);
+
+/* One trace of a snapshot. Borrowed view: valid while the snapshot lives. */
+typedef struct tm_trace {
+  unsigned int domain;
+  size_t size;
+  const tm_traceback *traceback;
+} tm_trace;
+
+/* Number of traces, and trace i (0 <= i < length; NULL otherwise). */
+TM_EXTERN size_t tm_snapshot_length(const tm_snapshot *snap);
+TM_EXTERN const tm_trace *tm_snapshot_get(const tm_snapshot *snap, size_t i);
+
+/* ------------------------------------------------------------------------------------------------
+ * Filters (Python's Filter and DomainFilter)
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct tm_filter tm_filter;
+
+/* Python's Filter(inclusive, filename_pattern, lineno, all_frames, domain). filename_pattern uses
+ * fnmatch semantics where '*' also matches '/'. lineno 0 means any line; domain < 0 means any.
+ * Returns NULL with TM_ERROR_INVALID for a NULL or malformed pattern. tm_filter_free(). */
+TM_EXTERN tm_filter *tm_filter_new(bool inclusive, const char *filename_pattern, unsigned int lineno,
+                                   bool all_frames, int64_t domain, GError **error);
+
+/* Python's DomainFilter(inclusive, domain). Never fails. tm_filter_free(). */
+TM_EXTERN tm_filter *tm_domain_filter_new(bool inclusive, unsigned int domain);
+
+TM_EXTERN void tm_filter_free(tm_filter *filter);
+
+/* Returns a new snapshot holding the traces that pass the filters (Python's filter_traces):
+ * inclusive filters are OR-ed, exclusive ones AND-ed. nfilters may be 0 (a copy). Resolves the
+ * symbols it needs to match file names. tm_snapshot_free(). */
+TM_EXTERN tm_snapshot *tm_snapshot_filter_traces(tm_snapshot *snap, tm_filter *const *filters,
+                                                 size_t nfilters, GError **error);
+
+/* ------------------------------------------------------------------------------------------------
+ * Statistics and diffs
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef enum {
+  TM_KEY_FILENAME,  /* group by the most recent frame's file */
+  TM_KEY_LINENO,    /* group by the most recent frame's file and line */
+  TM_KEY_TRACEBACK, /* group by the whole traceback */
+} tm_key_type;
+
+/* Python's Statistic. The traceback is borrowed from the list that holds the statistic. */
+typedef struct tm_statistic {
+  const tm_traceback *traceback;
+  size_t size;
+  size_t count;
+} tm_statistic;
+
+/* Python's StatisticDiff. */
+typedef struct tm_statistic_diff {
+  const tm_traceback *traceback;
+  size_t size;
+  int64_t size_diff;
+  size_t count;
+  int64_t count_diff;
+} tm_statistic_diff;
+
+typedef struct tm_statistics tm_statistics;
+typedef struct tm_statistic_diffs tm_statistic_diffs;
+
+/* Groups the traces by key (Python's Snapshot.statistics(key_type, cumulative)), sorted by size,
+ * count, traceback, descending. cumulative (not with TM_KEY_TRACEBACK) credits every frame.
+ * Returns NULL with TM_ERROR_INVALID on a bad argument. tm_statistics_free(). */
+TM_EXTERN tm_statistics *tm_snapshot_statistics(tm_snapshot *snap, tm_key_type key_type,
+                                                bool cumulative, GError **error);
+TM_EXTERN size_t tm_statistics_length(const tm_statistics *stats);
+TM_EXTERN const tm_statistic *tm_statistics_get(const tm_statistics *stats, size_t i);
+TM_EXTERN void tm_statistics_free(tm_statistics *stats);
+
+/* Python's Snapshot.compare_to(old_snapshot, key_type, cumulative): sorted by |size_diff|, size,
+ * |count_diff|, count, traceback, descending. tm_statistic_diffs_free(). */
+TM_EXTERN tm_statistic_diffs *tm_snapshot_compare_to(tm_snapshot *snap, tm_snapshot *old,
+                                                     tm_key_type key_type, bool cumulative,
+                                                     GError **error);
+TM_EXTERN size_t tm_statistic_diffs_length(const tm_statistic_diffs *diffs);
+TM_EXTERN const tm_statistic_diff *tm_statistic_diffs_get(const tm_statistic_diffs *diffs, size_t i);
+TM_EXTERN void tm_statistic_diffs_free(tm_statistic_diffs *diffs);
+
+/* ------------------------------------------------------------------------------------------------
+ * Formatting, exactly as Python prints
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Python's _format_size(size, sign): "5000 B", "19.5 KiB", "195 KiB", "+1024 B". g_free(). */
+TM_EXTERN char *tm_format_size(int64_t size, bool sign);
+
+/* "x.c:8: size=583 KiB, count=14994, average=40 B". g_free(). */
+TM_EXTERN char *tm_statistic_format(const tm_statistic *stat);
+
+/* "x.c:8: size=645 KiB (+645 KiB), count=14998 (+14998), average=44 B". g_free(). */
+TM_EXTERN char *tm_statistic_diff_format(const tm_statistic_diff *diff);
+
+/* ------------------------------------------------------------------------------------------------
+ * Dump and load
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Writes the snapshot with its resolved frames to path (Python's Snapshot.dump), so it can be read
+ * after the program is gone. Returns false with TM_ERROR_IO on failure; a partial file is removed. */
+TM_EXTERN bool tm_snapshot_dump(tm_snapshot *snap, const char *path, GError **error);
+
+/* Reads a snapshot written by tm_snapshot_dump (Python's Snapshot.load). A truncated, corrupt or
+ * hostile file gives NULL with TM_ERROR_CORRUPT (or _VERSION, _IO) and a message naming the file
+ * and what is wrong; never a crash. tm_snapshot_free(). */
+TM_EXTERN tm_snapshot *tm_snapshot_load(const char *path, GError **error);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TRACEMALLOC_H */

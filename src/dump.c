@@ -1,0 +1,1 @@
+/* dump.c — placeholder until its owner lands it. */

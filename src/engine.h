@@ -1,0 +1,51 @@
+/* engine.h — what the analysis layer may ask of the tracing engine. Internal; never installed.
+ *
+ * The engine (tracemalloc.c, hooks.c, trace_table.c, traceback_intern.c) records live blocks as
+ * (domain, ptr) => (size, traceback id). Traceback ids name interned stacks of return addresses
+ * that are never freed or moved for the life of the process, so a snapshot may keep pointers to
+ * them without copying.
+ */
+#ifndef TM_ENGINE_H
+#define TM_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One live trace as copied out of the tables. */
+typedef struct tm__raw_trace {
+  uintptr_t ptr;
+  size_t size;
+  uint32_t tb_id;
+  unsigned int domain;
+} tm__raw_trace;
+
+/* An interned traceback: return addresses, MOST RECENT FIRST (ips[0] is the allocation site's
+ * caller of malloc). Immutable and valid for the life of the process. */
+typedef struct tm__interned_tb {
+  uint32_t hash;
+  uint16_t nframe;       /* number of ips stored */
+  uint16_t truncated;    /* 1 when the stack had more frames than the limit */
+  uint32_t total_nframe; /* frames of the whole stack; == nframe when not truncated */
+  uintptr_t ips[];
+} tm__interned_tb;
+
+/* Copies every live trace of every domain into a new array (allocated with g_malloc, not traced;
+ * caller g_free()s it). Consistent: taken with all table shards locked. Stores the count in *n and
+ * the traceback limit in *limit. Returns NULL and *n = 0 when there are no traces or on failure
+ * (then *failed is set to true when failed != NULL). */
+tm__raw_trace *tm__traces_copy(size_t *n, int *limit, bool *failed);
+
+/* Returns the interned traceback of an id from tm__traces_copy(), or NULL for an unknown id. */
+const tm__interned_tb *tm__traceback_lookup(uint32_t tb_id);
+
+/* Looks up the trace of ptr in the malloc domain. Returns true and fills *out when found. */
+bool tm__trace_find(uintptr_t ptr, tm__raw_trace *out);
+
+/* The reentrancy guard. While held by a thread, every allocation that thread makes is the
+ * tracer's own: untraced, and counted by tm_get_tracemalloc_memory(). Analysis entry points that
+ * allocate take it on entry and drop it on exit. Nests. */
+void tm__guard_enter(void);
+void tm__guard_leave(void);
+
+#endif /* TM_ENGINE_H */

@@ -1,0 +1,1 @@
+/* error.c — placeholder until its owner lands it. */

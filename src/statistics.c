@@ -1,0 +1,1 @@
+/* statistics.c — placeholder until its owner lands it. */

@@ -1,0 +1,26 @@
+/* symbols.h — resolve return addresses to frames with libdw (elfutils dwfl). Internal.
+ *
+ * Owned by symbols.c. Resolution is lazy and cached per address for the life of the process.
+ */
+#ifndef TM_SYMBOLS_H
+#define TM_SYMBOLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tracemalloc.h"
+
+/* Resolves one captured return address into frames, MOST RECENT FIRST: the innermost inlined
+ * callee first, the function that holds the address last. Looks up ip - 1 (return addresses point
+ * after the call). Writes at most max frames into out and returns how many it wrote (>= 1 when
+ * max >= 1): an address in no module gives one frame flagged TM_FRAME_UNKNOWN, filename
+ * "<unknown>"; a module without debug info gives one frame flagged TM_FRAME_NO_DEBUG_INFO whose
+ * filename is the module's basename and whose function is the ELF symbol. Strings are
+ * g_intern_string()ed. Libraries dlopen()ed after start are found (the module list is refreshed
+ * when an address falls outside every known module). Thread-safe; call with the guard held. */
+size_t tm__symbols_resolve(uintptr_t ip, tm_frame *out, size_t max);
+
+/* Memory held by the symbol caches and libdw, in bytes (part of tm_get_tracemalloc_memory()). */
+size_t tm__symbols_memory(void);
+
+#endif /* TM_SYMBOLS_H */

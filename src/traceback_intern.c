@@ -1,0 +1,1 @@
+/* traceback_intern.c — placeholder until its owner lands it. */

@@ -30,8 +30,8 @@ typedef struct tm__interned_tb {
   uintptr_t ips[];
 } tm__interned_tb;
 
-/* Copies every live trace of every domain into a new array (allocated with g_malloc, not traced;
- * caller g_free()s it). Consistent: taken with all table shards locked. Stores the count in *n and
+/* Copies every live trace of every domain into a new array (allocated with the guard held, so
+ * untraced; the caller frees it with free() or g_free()). Consistent: taken with all table shards locked. Stores the count in *n and
  * the traceback limit in *limit. Returns NULL and *n = 0 when there are no traces or on failure
  * (then *failed is set to true when failed != NULL). */
 tm__raw_trace *tm__traces_copy(size_t *n, int *limit, bool *failed);

@@ -1,1 +1,34 @@
-/* guard.c — placeholder until its owner lands it. */
+/* guard.c — the reentrancy guard and the tracer's mmap'd memory. */
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "engine.h"
+#include "guard.h"
+
+__thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
+
+/* Bytes currently mapped by tm__map(). */
+atomic_size_t tm__mapped_bytes;
+
+void tm__guard_enter(void) { tm__guard_depth++; }
+
+void tm__guard_leave(void) { tm__guard_depth--; }
+
+void *tm__map(size_t size) {
+  int saved = errno;
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  errno = saved;
+  if (p == MAP_FAILED)
+    return NULL;
+  atomic_fetch_add_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+  return p;
+}
+
+void tm__unmap(void *ptr, size_t size) {
+  if (ptr == NULL)
+    return;
+  int saved = errno;
+  munmap(ptr, size);
+  errno = saved;
+  atomic_fetch_sub_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+}

@@ -1,1 +1,196 @@
-/* hooks.c — placeholder until its owner lands it. */
+/* hooks.c — the malloc family, interposed.
+ *
+ * Each hook calls the real function found with dlsym(RTLD_NEXT) and, while tracing, records or
+ * forgets the block. Before the real functions are known (dlsym itself may call calloc), glibc's
+ * __libc_* entry points serve: their blocks are ordinary glibc blocks, so the real free() later
+ * takes them back with no special case. When not tracing, a hook costs one relaxed load and one
+ * branch on top of the real call.
+ *
+ * Order matters for correctness under threads (../shared/STYLE.md): a block is untraced *before*
+ * the real free, so a concurrent malloc that gets the same address cannot have its new trace
+ * removed; realloc takes the old trace out first and puts it back if the real realloc fails.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "guard.h"
+#include "runtime.h"
+
+#define TM_HOOK __attribute__((visibility("default")))
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
+
+static void *fallback_reallocarray(void *ptr, size_t nmemb, size_t size);
+static int fallback_posix_memalign(void **memptr, size_t alignment, size_t size);
+
+/* The real functions; glibc's own until dlsym() has answered. Written once per symbol. */
+static struct {
+  void *(*malloc)(size_t);
+  void *(*calloc)(size_t, size_t);
+  void *(*realloc)(void *, size_t);
+  void *(*reallocarray)(void *, size_t, size_t);
+  void (*free)(void *);
+  int (*posix_memalign)(void **, size_t, size_t);
+  void *(*aligned_alloc)(size_t, size_t);
+  void *(*memalign)(size_t, size_t);
+  void *(*valloc)(size_t);
+  void *(*pvalloc)(size_t);
+} real = {
+    __libc_malloc,  __libc_calloc,           __libc_realloc,  fallback_reallocarray,
+    __libc_free,    fallback_posix_memalign, __libc_memalign, __libc_memalign,
+    __libc_valloc,  __libc_pvalloc,
+};
+
+static void *fallback_reallocarray(void *ptr, size_t nmemb, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(nmemb, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return __libc_realloc(ptr, total);
+}
+
+static int fallback_posix_memalign(void **memptr, size_t alignment, size_t size) {
+  if (alignment == 0 || alignment % sizeof(void *) != 0 || (alignment & (alignment - 1)) != 0)
+    return EINVAL;
+  int saved = errno;
+  void *p = __libc_memalign(alignment, size);
+  errno = saved;
+  if (p == NULL)
+    return ENOMEM;
+  *memptr = p;
+  return 0;
+}
+
+#define RESOLVE(name)                                                                              \
+  do {                                                                                             \
+    void *sym = dlsym(RTLD_NEXT, #name);                                                           \
+    if (sym != NULL)                                                                               \
+      __atomic_store_n((void **)&real.name, sym, __ATOMIC_RELAXED);                                \
+  } while (0)
+
+void tm__hooks_resolve(void) {
+  static atomic_int done;
+  static __thread int resolving __attribute__((tls_model("initial-exec")));
+  if (atomic_load_explicit(&done, memory_order_acquire) || resolving)
+    return;
+  int saved = errno;
+  resolving = 1;
+  tm__guard_depth++;
+  RESOLVE(malloc);
+  RESOLVE(calloc);
+  RESOLVE(realloc);
+  RESOLVE(reallocarray);
+  RESOLVE(posix_memalign);
+  RESOLVE(aligned_alloc);
+  RESOLVE(memalign);
+  RESOLVE(valloc);
+  RESOLVE(pvalloc);
+  RESOLVE(free); /* last: blocks from the fallbacks are glibc's either way */
+  tm__guard_depth--;
+  resolving = 0;
+  atomic_store_explicit(&done, 1, memory_order_release);
+  errno = saved;
+}
+
+static inline bool tracing(void) {
+  return UNLIKELY(atomic_load_explicit(&tm__tracing, memory_order_relaxed) != 0);
+}
+
+TM_HOOK void *malloc(size_t size) {
+  void *p = real.malloc(size);
+  if (tracing() && p != NULL)
+    tm__record_alloc(p, size);
+  return p;
+}
+
+TM_HOOK void *calloc(size_t nmemb, size_t size) {
+  void *p = real.calloc(nmemb, size);
+  if (tracing() && p != NULL)
+    tm__record_alloc(p, nmemb * size); /* no overflow: calloc succeeded */
+  return p;
+}
+
+TM_HOOK void free(void *ptr) {
+  uint64_t meta;
+  if (tracing() && ptr != NULL)
+    tm__record_free(ptr, &meta);
+  real.free(ptr);
+}
+
+/* realloc and reallocarray: the old trace leaves before the real call and comes back on failure. */
+static inline void *realloc_traced(void *ptr, size_t size, void *q, bool traced, uint64_t meta) {
+  if (q != NULL)
+    tm__record_alloc(q, size);
+  else if (traced && size != 0)
+    tm__record_restore(ptr, meta); /* failed: ptr is still the program's */
+  /* q == NULL with size 0: glibc freed ptr (realloc(p, 0)), nothing to restore. */
+  return q;
+}
+
+TM_HOOK void *realloc(void *ptr, size_t size) {
+  if (!tracing())
+    return real.realloc(ptr, size);
+  uint64_t meta = 0;
+  bool traced = ptr != NULL && tm__record_free(ptr, &meta);
+  void *q = real.realloc(ptr, size);
+  return realloc_traced(ptr, size, q, traced, meta);
+}
+
+TM_HOOK void *reallocarray(void *ptr, size_t nmemb, size_t size) {
+  if (!tracing())
+    return real.reallocarray(ptr, nmemb, size);
+  size_t total;
+  if (__builtin_mul_overflow(nmemb, size, &total))
+    return real.reallocarray(ptr, nmemb, size); /* fails with ENOMEM; ptr untouched */
+  uint64_t meta = 0;
+  bool traced = ptr != NULL && tm__record_free(ptr, &meta);
+  void *q = real.reallocarray(ptr, nmemb, size);
+  /* total == 0 frees like realloc(p, 0) in glibc; restoring only on a non-zero failed size. */
+  return realloc_traced(ptr, total, q, traced, meta);
+}
+
+TM_HOOK int posix_memalign(void **memptr, size_t alignment, size_t size) {
+  int rc = real.posix_memalign(memptr, alignment, size);
+  if (tracing() && rc == 0 && *memptr != NULL)
+    tm__record_alloc(*memptr, size);
+  return rc;
+}
+
+TM_HOOK void *aligned_alloc(size_t alignment, size_t size) {
+  void *p = real.aligned_alloc(alignment, size);
+  if (tracing() && p != NULL)
+    tm__record_alloc(p, size);
+  return p;
+}
+
+TM_HOOK void *memalign(size_t alignment, size_t size) {
+  void *p = real.memalign(alignment, size);
+  if (tracing() && p != NULL)
+    tm__record_alloc(p, size);
+  return p;
+}
+
+TM_HOOK void *valloc(size_t size) {
+  void *p = real.valloc(size);
+  if (tracing() && p != NULL)
+    tm__record_alloc(p, size);
+  return p;
+}
+
+TM_HOOK void *pvalloc(size_t size) {
+  void *p = real.pvalloc(size);
+  if (tracing() && p != NULL)
+    tm__record_alloc(p, size);
+  return p;
+}

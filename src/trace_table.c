@@ -1,1 +1,145 @@
-/* trace_table.c — placeholder until its owner lands it. */
+/* trace_table.c — sharded open-addressing tables of live blocks. See trace_table.h. */
+#include <string.h>
+
+#include "guard.h"
+#include "trace_table.h"
+
+#define INITIAL_CAPACITY 256 /* 4 KiB: one page per shard */
+
+/* murmur3's 64-bit finalizer: malloc addresses differ mostly in their middle bits. */
+static inline uint64_t hash_ptr(uintptr_t key) {
+  uint64_t h = key;
+  h ^= h >> 33;
+  h *= UINT64_C(0xff51afd7ed558ccd);
+  h ^= h >> 33;
+  h *= UINT64_C(0xc4ceb9fe1a85ec53);
+  h ^= h >> 33;
+  return h;
+}
+
+tm__shard *tm__table_shard(tm__table *t, uintptr_t key) {
+  return &t->shards[hash_ptr(key) % TM_TABLE_SHARDS];
+}
+
+static inline size_t slot_of(const tm__shard *s, uintptr_t key) {
+  return (size_t)(hash_ptr(key) / TM_TABLE_SHARDS) & s->mask;
+}
+
+/* Moves every entry into a table twice as large. Returns false (nothing changed) when mmap fails. */
+static bool shard_grow(tm__shard *s) {
+  size_t old_cap = s->slots ? s->mask + 1 : 0;
+  size_t cap = old_cap ? old_cap * 2 : INITIAL_CAPACITY;
+  tm__entry *slots = tm__map(cap * sizeof *slots);
+  if (slots == NULL)
+    return false;
+  tm__entry *old = s->slots;
+  s->slots = slots;
+  s->mask = cap - 1;
+  for (size_t i = 0; i < old_cap; i++) {
+    if (old[i].key == 0)
+      continue;
+    size_t j = slot_of(s, old[i].key);
+    while (slots[j].key != 0)
+      j = (j + 1) & s->mask;
+    slots[j] = old[i];
+  }
+  tm__unmap(old, old_cap * sizeof *old);
+  return true;
+}
+
+bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t meta, uint64_t *old_meta,
+                            bool *failed) {
+  *failed = false;
+  size_t cap = s->slots ? s->mask + 1 : 0;
+  /* Keep the load under 3/4; if growing fails, go on while one slot stays free. */
+  if ((s->used + 1) * 4 > cap * 3 && !shard_grow(s) && s->used + 1 >= cap) {
+    *failed = true;
+    return false;
+  }
+  size_t i = slot_of(s, key);
+  while (s->slots[i].key != 0) {
+    if (s->slots[i].key == key) {
+      *old_meta = s->slots[i].meta;
+      s->bytes -= tm__meta_size(*old_meta);
+      s->bytes += tm__meta_size(meta);
+      s->slots[i].meta = meta;
+      return true;
+    }
+    i = (i + 1) & s->mask;
+  }
+  s->slots[i].key = key;
+  s->slots[i].meta = meta;
+  s->used++;
+  s->bytes += tm__meta_size(meta);
+  return false;
+}
+
+bool tm__shard_get_unlocked(const tm__shard *s, uintptr_t key, uint64_t *meta) {
+  if (s->slots == NULL)
+    return false;
+  for (size_t i = slot_of(s, key); s->slots[i].key != 0; i = (i + 1) & s->mask) {
+    if (s->slots[i].key == key) {
+      *meta = s->slots[i].meta;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool tm__shard_remove_unlocked(tm__shard *s, uintptr_t key, uint64_t *meta) {
+  if (s->slots == NULL || s->used == 0)
+    return false;
+  size_t i = slot_of(s, key);
+  while (s->slots[i].key != key) {
+    if (s->slots[i].key == 0)
+      return false;
+    i = (i + 1) & s->mask;
+  }
+  *meta = s->slots[i].meta;
+  s->used--;
+  s->bytes -= tm__meta_size(*meta);
+  /* Backward-shift deletion: pull later entries of the probe run into the hole. */
+  for (size_t j = (i + 1) & s->mask; s->slots[j].key != 0; j = (j + 1) & s->mask) {
+    size_t home = slot_of(s, s->slots[j].key);
+    if (((j - home) & s->mask) >= ((j - i) & s->mask)) {
+      s->slots[i] = s->slots[j];
+      i = j;
+    }
+  }
+  s->slots[i].key = 0;
+  s->slots[i].meta = 0;
+  return true;
+}
+
+void tm__shard_clear_unlocked(tm__shard *s) {
+  tm__unmap(s->slots, s->slots ? (s->mask + 1) * sizeof *s->slots : 0);
+  s->slots = NULL;
+  s->mask = 0;
+  s->used = 0;
+  s->bytes = 0;
+}
+
+void tm__table_lock_all(tm__table *t) {
+  for (size_t i = 0; i < TM_TABLE_SHARDS; i++)
+    pthread_mutex_lock(&t->shards[i].lock);
+}
+
+void tm__table_unlock_all(tm__table *t) {
+  for (size_t i = TM_TABLE_SHARDS; i-- > 0;)
+    pthread_mutex_unlock(&t->shards[i].lock);
+}
+
+size_t tm__table_count_unlocked(const tm__table *t) {
+  size_t n = 0;
+  for (size_t i = 0; i < TM_TABLE_SHARDS; i++)
+    n += t->shards[i].used;
+  return n;
+}
+
+size_t tm__table_mapped(const tm__table *t) {
+  size_t n = sizeof *t;
+  for (size_t i = 0; i < TM_TABLE_SHARDS; i++)
+    if (t->shards[i].slots)
+      n += (t->shards[i].mask + 1) * sizeof(tm__entry);
+  return n;
+}

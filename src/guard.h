@@ -1,0 +1,29 @@
+/* guard.h — the per-thread reentrancy guard and the tracer's memory accounting. Internal.
+ *
+ * While a thread holds the guard, every allocation it makes is the tracer's own (libunwind, libdw,
+ * glib inside analysis calls): the hooks pass it through untraced and count it as tracer memory.
+ * The TLS variable uses the initial-exec model: a global-dynamic access may call __tls_get_addr,
+ * which may call malloc, which would recurse into the hooks.
+ */
+#ifndef TM_GUARD_H
+#define TM_GUARD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+extern __thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
+
+static inline bool tm__guard_held(void) { return tm__guard_depth > 0; }
+
+/* Bytes the tracer mapped with mmap for its tables and arenas. Atomic; never traced. */
+extern atomic_size_t tm__mapped_bytes;
+
+/* Maps size bytes of zeroed memory for the tracer (never through malloc). Returns NULL on failure,
+ * without changing errno. Counted in tm__mapped_bytes. */
+void *tm__map(size_t size);
+
+/* Unmaps memory from tm__map(). NULL-safe. */
+void tm__unmap(void *ptr, size_t size);
+
+#endif /* TM_GUARD_H */

@@ -1,0 +1,74 @@
+/* trace_table.h — (ptr => size, traceback id) for one domain, sharded. Internal.
+ *
+ * Each table has TM_TABLE_SHARDS shards; a pointer picks its shard by hash, and each shard is an
+ * open-addressing table (linear probing, backward-shift deletion: no tombstones) of 16-byte
+ * entries in mmap'd memory, guarded by its own mutex. Nothing here calls malloc, so the table can
+ * be used from inside the malloc hooks. Functions ending in _unlocked need the shard lock held.
+ */
+#ifndef TM_TRACE_TABLE_H
+#define TM_TRACE_TABLE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TM_TABLE_SHARDS 64
+#define TM_SIZE_BITS 40 /* sizes up to 1 TiB are recorded; larger ones count as lost traces */
+#define TM_SIZE_MAX ((UINT64_C(1) << TM_SIZE_BITS) - 1)
+#define TM_TBID_MAX ((UINT32_C(1) << (64 - TM_SIZE_BITS)) - 1)
+
+typedef struct tm__entry {
+  uintptr_t key;  /* the block's address; 0 marks an empty slot */
+  uint64_t meta;  /* size in the low TM_SIZE_BITS, traceback id above */
+} tm__entry;
+
+typedef struct tm__shard {
+  pthread_mutex_t lock;
+  tm__entry *slots; /* mmap'd, capacity mask + 1 entries; NULL until first insert */
+  size_t mask;
+  size_t used;
+  size_t bytes; /* sum of the sizes recorded in this shard */
+} __attribute__((aligned(64))) tm__shard;
+
+typedef struct tm__table {
+  tm__shard shards[TM_TABLE_SHARDS];
+} tm__table;
+
+static inline uint64_t tm__meta_pack(size_t size, uint32_t tb_id) {
+  return (uint64_t)size | ((uint64_t)tb_id << TM_SIZE_BITS);
+}
+static inline size_t tm__meta_size(uint64_t meta) { return (size_t)(meta & TM_SIZE_MAX); }
+static inline uint32_t tm__meta_tb(uint64_t meta) { return (uint32_t)(meta >> TM_SIZE_BITS); }
+
+/* A zero-filled tm__table (static storage or tm__map()) is a valid empty table: glibc's default
+ * mutex is all zeroes. Nothing needs initializing, so hooks that run before constructors are safe. */
+
+/* Returns the shard that holds key. */
+tm__shard *tm__table_shard(tm__table *t, uintptr_t key);
+
+/* Inserts or replaces key. Returns true with *old_meta set when key was present (replaced), false
+ * otherwise. Sets *failed when the shard could not grow and is full (nothing inserted). */
+bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t meta, uint64_t *old_meta,
+                            bool *failed);
+
+/* Removes key. Returns true and stores its meta in *meta when it was present. */
+bool tm__shard_remove_unlocked(tm__shard *s, uintptr_t key, uint64_t *meta);
+
+/* Looks key up without removing it. */
+bool tm__shard_get_unlocked(const tm__shard *s, uintptr_t key, uint64_t *meta);
+
+/* Forgets every entry and returns the shard's memory to the system. */
+void tm__shard_clear_unlocked(tm__shard *s);
+
+/* Locks / unlocks every shard, in index order (fork handlers, clear, snapshot copy). */
+void tm__table_lock_all(tm__table *t);
+void tm__table_unlock_all(tm__table *t);
+
+/* Number of entries, with every shard lock held by the caller. */
+size_t tm__table_count_unlocked(const tm__table *t);
+
+/* Bytes mapped by the table. */
+size_t tm__table_mapped(const tm__table *t);
+
+#endif /* TM_TRACE_TABLE_H */

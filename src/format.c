@@ -1,1 +1,244 @@
-/* format.c — placeholder until its owner lands it. */
+/* format.c — text exactly as Python's tracemalloc prints it: _format_size, Statistic.__str__,
+ * StatisticDiff.__str__, str(Traceback), Traceback.format, and the source-line cache that
+ * stands in for Python's linecache.
+ *
+ * Numbers are formatted with g_ascii_formatd() so that a program's LC_NUMERIC never turns
+ * "19.5 KiB" into "19,5 KiB": Python's % operator ignores the locale.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model.h"
+
+/* Largest source file the line cache reads; anything bigger is treated as unreadable, so a dump
+ * naming a huge file cannot make formatting read it. */
+#define SOURCE_MAX_BYTES (64 * 1024 * 1024)
+
+/* One source file as the line cache holds it: its bytes, split in place into stripped lines. */
+typedef struct source_file {
+  char *data;      /* owned; NUL-separated stripped lines */
+  GPtrArray *lines; /* line i + 1 => pointer into data; empty when the file could not be read */
+} source_file;
+
+/* file name (char*, owned copy) => source_file*. Entries are never removed, so the lines they
+ * hold stay valid for the life of the process. Protected by source_lock. */
+static GHashTable *source_files;
+static GMutex source_lock;
+
+/* Python's str.strip() white space, for the ASCII range. */
+static bool is_strip_space(char c) {
+  return c == ' ' || (c >= '\t' && c <= '\r') || (c >= '\x1c' && c <= '\x1f');
+}
+
+/* Reads the regular file at path, up to SOURCE_MAX_BYTES. O_NONBLOCK keeps a FIFO from hanging
+ * the open. Returns a NUL-terminated buffer (g_free()) or NULL. */
+static char *source_read(const char *path) {
+  struct stat st;
+  char *data = NULL;
+  size_t len = 0;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SOURCE_MAX_BYTES)
+    goto out;
+  data = g_malloc((size_t)st.st_size + 1);
+  while (len < (size_t)st.st_size) {
+    ssize_t r = read(fd, data + len, (size_t)st.st_size - len);
+    if (r <= 0)
+      break;
+    len += (size_t)r;
+  }
+  data[len] = '\0';
+out:
+  close(fd);
+  return data;
+}
+
+/* Loads a file into a new source_file: splits at '\n' and strips every line in place. A file
+ * that cannot be read gives no line. */
+static source_file *source_load(const char *path) {
+  source_file *sf = g_new0(source_file, 1);
+  sf->lines = g_ptr_array_new();
+  sf->data = source_read(path);
+  for (char *line = sf->data; line != NULL;) {
+    char *nl = strchr(line, '\n');
+    char *end = nl != NULL ? nl : line + strlen(line);
+    while (line < end && is_strip_space(*line))
+      line++;
+    while (end > line && is_strip_space(end[-1]))
+      end--;
+    if (nl != NULL || line < end) /* no line after a final '\n' */
+      g_ptr_array_add(sf->lines, line);
+    *end = '\0';
+    line = nl != NULL ? nl + 1 : NULL;
+  }
+  return sf;
+}
+
+/* See model.h. */
+const char *tm__source_line(const char *filename, unsigned int lineno) {
+  source_file *sf;
+  if (filename == NULL || lineno == 0)
+    return NULL;
+  tm__guard_enter();
+  g_mutex_lock(&source_lock);
+  if (source_files == NULL)
+    source_files = g_hash_table_new(g_str_hash, g_str_equal);
+  sf = g_hash_table_lookup(source_files, filename);
+  if (sf == NULL) {
+    sf = source_load(filename);
+    g_hash_table_insert(source_files, g_strdup(filename), sf);
+  }
+  g_mutex_unlock(&source_lock);
+  tm__guard_leave();
+  return lineno <= sf->lines->len ? g_ptr_array_index(sf->lines, lineno - 1) : NULL;
+}
+
+/* Python's "%.Nf" (or "%+.Nf" with sign) followed by " unit", independent of the locale. */
+static char *format_number(double value, int decimals, bool sign, const char *unit) {
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  g_ascii_formatd(buf, sizeof(buf), decimals == 1 ? "%.1f" : "%.0f", value);
+  return g_strdup_printf("%s%s %s", sign && !signbit(value) ? "+" : "", buf, unit);
+}
+
+/* Python's _format_size(size, sign) on a float: "%.1f" below 100 of a unit above B, "%.0f"
+ * below 10 * 1024 of a unit (or in TiB), else on to the next unit. */
+static char *format_size(double size, bool sign) {
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  size_t i = 0;
+  for (;; i++) {
+    if (fabs(size) < 100 && i != 0)
+      return format_number(size, 1, sign, units[i]);
+    if (fabs(size) < 10 * 1024 || i == G_N_ELEMENTS(units) - 1)
+      return format_number(size, 0, sign, units[i]);
+    size /= 1024;
+  }
+}
+
+/* See tracemalloc.h. An int64 converts to the double Python's float division would use: the
+ * first comparisons are exact, and dividing by 1024 commutes with rounding to a double. */
+char *tm_format_size(int64_t size, bool sign) {
+  tm__guard_enter();
+  char *text = format_size((double)size, sign);
+  tm__guard_leave();
+  return text;
+}
+
+/* ", average=..." of Python's Statistic.__str__: size / count as a float; empty when count is 0. */
+static char *format_average(size_t size, size_t count) {
+  char *avg, *text;
+  if (count == 0)
+    return g_strdup("");
+  avg = format_size((double)size / (double)count, false);
+  text = g_strconcat(", average=", avg, NULL);
+  g_free(avg);
+  return text;
+}
+
+/* See tracemalloc.h. Statistic.__str__: "%s: size=%s, count=%i" plus the average. */
+char *tm_statistic_format(const tm_statistic *stat) {
+  char *tb, *size, *avg, *text;
+  if (stat == NULL)
+    return NULL;
+  tm__guard_enter();
+  tb = tm_traceback_to_string(stat->traceback);
+  size = format_size((double)stat->size, false);
+  avg = format_average(stat->size, stat->count);
+  text = g_strdup_printf("%s: size=%s, count=%zu%s", tb, size, stat->count, avg);
+  g_free(tb);
+  g_free(size);
+  g_free(avg);
+  tm__guard_leave();
+  return text;
+}
+
+/* See tracemalloc.h. StatisticDiff.__str__: "%s: size=%s (%s), count=%i (%+i)" plus the
+ * average. */
+char *tm_statistic_diff_format(const tm_statistic_diff *diff) {
+  char *tb, *size, *size_diff, *avg, *text;
+  if (diff == NULL)
+    return NULL;
+  tm__guard_enter();
+  tb = tm_traceback_to_string(diff->traceback);
+  size = format_size((double)diff->size, false);
+  size_diff = format_size((double)diff->size_diff, true);
+  avg = format_average(diff->size, diff->count);
+  text = g_strdup_printf("%s: size=%s (%s), count=%zu (%+" PRId64 ")%s", tb, size, size_diff,
+                         diff->count, diff->count_diff, avg);
+  g_free(tb);
+  g_free(size);
+  g_free(size_diff);
+  g_free(avg);
+  tm__guard_leave();
+  return text;
+}
+
+/* See tracemalloc.h. Python's str(traceback) is str(traceback[0]): the OLDEST frame. A traceback
+ * without frames prints as CPython's unknown frame. */
+char *tm_traceback_to_string(const tm_traceback *tb) {
+  size_t n;
+  const tm_frame *frames;
+  char *text;
+  if (tb == NULL)
+    return NULL;
+  tm__guard_enter();
+  frames = tm__traceback_frames(tb, &n);
+  if (n == 0)
+    text = g_strdup("<unknown>:0");
+  else
+    text = g_strdup_printf("%s:%u", frames[0].filename, frames[0].lineno);
+  tm__guard_leave();
+  return text;
+}
+
+/* Appends the lines of one frame: where it is, then its stripped source line when there is one.
+ * A frame without line information names its module and symbol, and an address in no module its
+ * address, since nothing else locates them. */
+static void format_frame(GPtrArray *lines, const tm_frame *f) {
+  GString *s = g_string_new(NULL);
+  bool has_line = !(f->flags & (TM_FRAME_NO_DEBUG_INFO | TM_FRAME_UNKNOWN));
+  const char *code;
+  g_string_append_printf(s, "  File \"%s\"", f->filename);
+  if (has_line)
+    g_string_append_printf(s, ", line %u", f->lineno);
+  if (f->function != NULL)
+    g_string_append_printf(s, ", in %s", f->function);
+  else if ((f->flags & TM_FRAME_UNKNOWN) && f->ip != 0)
+    g_string_append_printf(s, ", at 0x%" PRIxPTR, f->ip);
+  g_ptr_array_add(lines, g_string_free(s, FALSE));
+  code = has_line ? tm__source_line(f->filename, f->lineno) : NULL;
+  if (code != NULL && code[0] != '\0')
+    g_ptr_array_add(lines, g_strdup_printf("    %s", code));
+}
+
+/* See tracemalloc.h. The frames kept by limit are those of Python's Traceback.format: the last
+ * `limit` (most recent) for limit > 0. For limit < 0 this follows Python's documentation and our
+ * header, the oldest -limit frames; CPython 3.11's code slices self[:limit] instead, which drops
+ * the -limit most recent frames. */
+char **tm_traceback_format(const tm_traceback *tb, int limit, bool most_recent_first) {
+  size_t n, start = 0, end;
+  const tm_frame *frames;
+  GPtrArray *lines;
+  if (tb == NULL)
+    return NULL;
+  tm__guard_enter();
+  frames = tm__traceback_frames(tb, &n);
+  end = n;
+  if (limit > 0 && (size_t)limit < n)
+    start = n - (size_t)limit;
+  else if (limit < 0 && (size_t)(-(int64_t)limit) < n)
+    end = (size_t)(-(int64_t)limit);
+  lines = g_ptr_array_new();
+  for (size_t k = start; k < end; k++)
+    format_frame(lines, &frames[most_recent_first ? end - 1 - (k - start) : k]);
+  if (tb->truncated)
+    g_ptr_array_add(lines, g_strdup_printf("  [... traceback truncated: %zu of %d frames captured]",
+                                           tm__traceback_nstack(tb), tb->total_nframe));
+  g_ptr_array_add(lines, NULL);
+  tm__guard_leave();
+  return (char **)g_ptr_array_free(lines, FALSE);
+}

@@ -46,14 +46,18 @@ static atomic_uint_fast32_t last_id;
 static __thread uint32_t cache_hash[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
 static __thread uint32_t cache_id[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
 
-static uint32_t hash_stack(const uintptr_t *ips, int n, bool truncated) {
-  uint64_t h = UINT64_C(0xcbf29ce484222325) ^ (uint64_t)n ^ ((uint64_t)truncated << 40);
-  for (int i = 0; i < n; i++) {
-    h ^= ips[i];
-    h *= UINT64_C(0x100000001b3);
-    h ^= h >> 29;
-  }
-  h ^= h >> 32;
+/* A rotate-xor chain (one cheap step per frame; return addresses are already well spread) and
+ * murmur3's finalizer once at the end. */
+static uint32_t hash_stack(const uintptr_t *ips, int n, bool truncated, uint32_t total) {
+  uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)n ^ ((uint64_t)truncated << 32) ^
+               ((uint64_t)total << 40);
+  for (int i = 0; i < n; i++)
+    h = ((h << 7) | (h >> 57)) ^ ips[i];
+  h ^= h >> 33;
+  h *= UINT64_C(0xff51afd7ed558ccd);
+  h ^= h >> 33;
+  h *= UINT64_C(0xc4ceb9fe1a85ec53);
+  h ^= h >> 33;
   return (uint32_t)h;
 }
 
@@ -67,8 +71,9 @@ const tm__interned_tb *tm__traceback_lookup(uint32_t id) {
   return __atomic_load_n(&chunk[id & (DIR_CHUNK - 1)], __ATOMIC_ACQUIRE);
 }
 
-static bool same_stack(const tm__interned_tb *tb, const uintptr_t *ips, int n, bool truncated) {
-  return tb->nframe == n && tb->truncated == truncated &&
+static bool same_stack(const tm__interned_tb *tb, const uintptr_t *ips, int n, bool truncated,
+                       uint32_t total) {
+  return tb->nframe == n && tb->truncated == truncated && tb->total_nframe == total &&
          memcmp(tb->ips, ips, (size_t)n * sizeof *ips) == 0;
 }
 
@@ -138,7 +143,7 @@ static uint32_t intern_unlocked(intern_shard *s, uint32_t hash, const uintptr_t 
   for (; s->slots[i].id != 0; i = (i + 1) & s->mask) {
     if (s->slots[i].hash != hash)
       continue;
-    if (same_stack(tm__traceback_lookup(s->slots[i].id), ips, n, truncated))
+    if (same_stack(tm__traceback_lookup(s->slots[i].id), ips, n, truncated, total))
       return s->slots[i].id;
   }
   tm__interned_tb *tb = arena_copy(s, ips, n);
@@ -158,10 +163,10 @@ static uint32_t intern_unlocked(intern_shard *s, uint32_t hash, const uintptr_t 
 }
 
 uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total) {
-  uint32_t hash = hash_stack(ips, n, truncated);
+  uint32_t hash = hash_stack(ips, n, truncated, total);
   size_t c = hash % CACHE_SLOTS;
   if (cache_hash[c] == hash && cache_id[c] != 0 &&
-      same_stack(tm__traceback_lookup(cache_id[c]), ips, n, truncated))
+      same_stack(tm__traceback_lookup(cache_id[c]), ips, n, truncated, total))
     return cache_id[c];
   intern_shard *s = &shards[hash % INTERN_SHARDS];
   pthread_mutex_lock(&s->lock);

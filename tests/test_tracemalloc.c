@@ -116,6 +116,9 @@ START_TEST(test_track_untrack_domains) {
   ck_assert_int_eq(tm_untrack(6, 0x1000), 0);
   ck_assert_uint_eq(traced(), base);
   ck_assert_int_eq(tm_track(5, 0, 10), TM_EINVAL);
+  /* A size the table cannot hold is the tracer failing to record: -1, and nothing drifts. */
+  ck_assert_int_eq(tm_track(5, 0x8000, (size_t)1 << 41), TM_ENOMEM);
+  ck_assert_uint_eq(traced(), base);
   /* Domain 0 is the malloc domain: a custom allocator's block there is freed by untrack. */
   ck_assert_int_eq(tm_track(0, 0x4000, 64), 0);
   ck_assert_uint_eq(traced() - base, 64);

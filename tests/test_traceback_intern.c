@@ -9,6 +9,11 @@
 #include "engine.h"
 #include "tracemalloc.h"
 
+/* Exported (the binary is linked with -rdynamic) so that dladdr can name their frames. */
+void *alloc_here(size_t n);
+void *alloc_deep(int depth, size_t n);
+void alloc_every_kind(void **out);
+
 static const tm__interned_tb *traceback_of(void *p) {
   tm__raw_trace t;
   if (!tm__trace_find((uintptr_t)p, &t))

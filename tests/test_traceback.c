@@ -1,0 +1,2 @@
+#include "analysis_fixtures.h"
+int main(void) { return 0; }

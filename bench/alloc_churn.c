@@ -736,8 +736,8 @@ static bool read_child_result(const char *path, double ns[NDEPTHS])
   return got == NDEPTHS;
 }
 
-/* Prints the lines of path that contain needle after prefix, without valgrind's "==pid==" and
- * leading blanks. */
+/* Prints the lines of path that start with needle once valgrind's "==pid==" and leading blanks
+ * are taken off, after prefix. */
 static void print_matching(const char *path, const char *needle, const char *prefix)
 {
   FILE *f = fopen(path, "r");
@@ -749,7 +749,7 @@ static void print_matching(const char *path, const char *needle, const char *pre
     const char *s = line + strspn(line, " \t");
     if (s[0] == '=' && s[1] == '=')
       s += strspn(s, "=0123456789 ");
-    if (strstr(s, needle))
+    if (strncmp(s, needle, strlen(needle)) == 0)
       printf("%s%s", prefix, s);
   }
   fclose(f);
@@ -857,7 +857,7 @@ static void bench_tools(const params *pp, tools *t)
   print_matching(path, "ERROR SUMMARY", "memcheck (last run): ");
   print_matching(path, "definitely lost", "memcheck (last run): ");
   snprintf(path, sizeof path, "%s/heaptrack.log", dir);
-  print_matching(path, "\tallocations:", "heaptrack (last run): ");
+  print_matching(path, "allocations:", "heaptrack (last run): ");
   remove_dir(dir);
 }
 

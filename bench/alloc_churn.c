@@ -18,9 +18,13 @@
  * the number of allocator calls, frees included. Ratios are to the untraced median of this run.
  *
  * Usage: alloc_churn [--quick] [--calls N] [--rounds R] [--no-tools]
- *        TM_BENCH_QUICK=1 in the environment is the same as --quick (about 1 minute instead of 3).
+ *        TM_BENCH_QUICK=1 in the environment is the same as --quick (about 10 s instead of 1 minute
+ *        on 2 cores); TM_BENCH_VERBOSE=1 prints every measurement on stderr.
+ * Also printed: the same workload calling glibc's __libc_* functions directly (what the idle hooks
+ * cost), the call mix, the depth actually reached, and the total_nframe of a depth-30 block.
  * Exit status: 0 when the run completed (figures are reported, never asserted); 1 when the tracer
- * misbehaved (counters disagree with the live blocks, lost traces, a failed tm_start); 2 on usage.
+ * misbehaved (counters disagree with the live blocks, lost traces, a failed tm_start, a capture
+ * shorter than the limit); 2 on usage.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -62,16 +66,16 @@ extern char **environ;
 
 typedef struct params {
   bool quick;
-  bool tools;          /* run memcheck / heaptrack / plain child */
-  long calls;          /* timed calls per single-thread measurement */
-  long warmup;         /* untimed calls before each measurement (fills the slots) */
-  int rounds;          /* interleaved rounds; the median is reported */
-  long thread_calls;   /* timed calls per thread in the threaded measurement */
-  long mem_blocks;     /* live blocks for the memory-per-block figure */
-  long memcheck_calls; /* timed calls per depth under valgrind */
-  long heaptrack_calls;/* timed calls per depth under heaptrack and in the plain child */
-  long child_warmup;   /* untimed calls per depth before the tools' timed calls */
-  int tool_rounds;     /* runs of each tool; the median is reported */
+  bool tools;           /* run memcheck / heaptrack / plain child */
+  long calls;           /* timed calls per single-thread measurement */
+  long warmup;          /* untimed calls before each measurement (fills the slots) */
+  int rounds;           /* interleaved rounds; the median is reported */
+  long thread_calls;    /* timed calls per thread in the threaded measurement */
+  long mem_blocks;      /* live blocks for the memory-per-block figure */
+  long memcheck_calls;  /* timed calls per depth under valgrind */
+  long heaptrack_calls; /* timed calls per depth under heaptrack and in the plain child */
+  long child_warmup;    /* untimed calls per depth before the tools' timed calls */
+  int tool_rounds;      /* runs of each tool; the median is reported */
 } params;
 
 static const int depths[] = {5, 30};
@@ -121,22 +125,20 @@ typedef struct churn {
   size_t live_bytes;     /* sum of size[] over live slots */
   uint64_t rng;
   size_range sizes;
-  int root_frames;       /* stack_frames() in main or in the thread's start function */
-  int probe_depth;       /* frames below the root at the allocation site, set by OP_PROBE */
-  bool direct;           /* call glibc's __libc_* functions instead of the (hooked) public ones */
-  uint64_t checksum;     /* bytes read back from blocks, so the touches are not dead stores */
+  int root_frames;   /* stack_frames() in main or in the thread's start function */
+  int probe_depth;   /* frames below the root at the allocation site, set by OP_PROBE */
+  bool direct;       /* call glibc's __libc_* functions instead of the (hooked) public ones */
+  uint64_t checksum; /* bytes read back from blocks, so the touches are not dead stores */
   uint64_t nops[NOPS];
 } churn;
 
 /* Returns the number of frames on the stack of the caller, this function included. */
-static __attribute__((noinline)) int stack_frames(void)
-{
+static __attribute__((noinline)) int stack_frames(void) {
   void *buf[512];
   return backtrace(buf, 512);
 }
 
-static inline uint64_t rng_next(uint64_t *s)
-{
+static inline uint64_t rng_next(uint64_t *s) {
   /* xorshift64*: cheap and the same sequence for every configuration. */
   uint64_t x = *s;
   x ^= x >> 12;
@@ -147,8 +149,7 @@ static inline uint64_t rng_next(uint64_t *s)
 }
 
 /* Draws the next call: a random slot, then an operation that depends on whether it is live. */
-static inline void churn_next_op(churn *c, op *o)
-{
+static inline void churn_next_op(churn *c, op *o) {
   uint64_t x = rng_next(&c->rng);
   uint32_t sel = (uint32_t)(x >> 32) & 1023;
 
@@ -160,15 +161,13 @@ static inline void churn_next_op(churn *c, op *o)
     o->kind = sel < 252 ? OP_REALLOC : OP_FREE;
 }
 
-static __attribute__((noreturn)) void die_nomem(const char *what, size_t size)
-{
+static __attribute__((noreturn)) void die_nomem(const char *what, size_t size) {
   fprintf(stderr, "alloc_churn: %s(%zu) returned NULL\n", what, size);
   exit(1);
 }
 
 /* Performs one call. The caller of the allocator is this frame. */
-static __attribute__((noinline, noclone)) void do_op(churn *c, const op *o)
-{
+static __attribute__((noinline, noclone)) void do_op(churn *c, const op *o) {
   unsigned char *p = c->slot[o->slot];
 
   switch (o->kind) {
@@ -216,8 +215,7 @@ static __attribute__((noinline, noclone)) void do_op(churn *c, const op *o)
 
 /* Calls do_op() from n frames further down. The barrier after each call keeps it from being a
  * tail call, so the frames really exist. */
-static __attribute__((noinline, noclone)) void descend(churn *c, int n, const op *o)
-{
+static __attribute__((noinline, noclone)) void descend(churn *c, int n, const op *o) {
   if (n > 1)
     descend(c, n - 1, o);
   else
@@ -225,15 +223,13 @@ static __attribute__((noinline, noclone)) void descend(churn *c, int n, const op
   __asm__ volatile("" ::: "memory");
 }
 
-static uint64_t thread_cpu_ns(void)
-{
+static uint64_t thread_cpu_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t wall_ns(void)
-{
+static uint64_t wall_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -242,8 +238,7 @@ static uint64_t wall_ns(void)
 /* Issues ncalls calls with the allocator called `depth` frames below c->root_frames. Returns the
  * CPU time of the loop in ns. The depth is computed from this frame's own depth, so it holds
  * whatever the call chain from the root is. */
-static __attribute__((noinline)) uint64_t churn_run(churn *c, long ncalls, int depth)
-{
+static __attribute__((noinline)) uint64_t churn_run(churn *c, long ncalls, int depth) {
   int n = depth - (stack_frames() - c->root_frames) - 1;
   uint64_t t0, t1;
   op o;
@@ -261,8 +256,7 @@ static __attribute__((noinline)) uint64_t churn_run(churn *c, long ncalls, int d
 }
 
 /* Returns the depth below the root at which churn_run() issues calls for `depth`. */
-static __attribute__((noinline)) int churn_probe_depth(churn *c, int depth)
-{
+static __attribute__((noinline)) int churn_probe_depth(churn *c, int depth) {
   int n = depth - (stack_frames() - c->root_frames) - 1;
   op o = {.kind = OP_PROBE};
 
@@ -272,8 +266,7 @@ static __attribute__((noinline)) int churn_probe_depth(churn *c, int depth)
 }
 
 /* Resets c to empty slots with the given sizes and seed. Does not free: call churn_empty first. */
-static void churn_reset(churn *c, size_range sizes, uint64_t seed, int root_frames)
-{
+static void churn_reset(churn *c, size_range sizes, uint64_t seed, int root_frames) {
   memset(c, 0, sizeof *c);
   c->sizes = sizes;
   c->rng = seed | 1;
@@ -283,14 +276,10 @@ static void churn_reset(churn *c, size_range sizes, uint64_t seed, int root_fram
 /* Returns the heap to a comparable state between measurements. Without it the free lists a
  * measurement leaves behind shape the next one: the same calls measured 60 or 85 ns/call
  * depending on what ran before. The page faults this causes fall in the untimed warm-up. */
-static void settle_heap(void)
-{
-  malloc_trim(0);
-}
+static void settle_heap(void) { malloc_trim(0); }
 
 /* Frees every live slot. */
-static void churn_empty(churn *c)
-{
+static void churn_empty(churn *c) {
   for (int i = 0; i < NSLOTS; i++) {
     if (c->direct)
       __libc_free(c->slot[i]);
@@ -305,27 +294,23 @@ static void churn_empty(churn *c)
  * Helpers
  * ---------------------------------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
+static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
 /* Median of v[0..n); sorts v. */
-static double median(double *v, int n)
-{
+static double median(double *v, int n) {
   qsort(v, (size_t)n, sizeof *v, cmp_double);
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Half the spread of v[0..n) relative to its median, in percent; v must be sorted. */
-static double spread_pct(const double *v, int n, double med)
-{
+static double spread_pct(const double *v, int n, double med) {
   return med > 0 ? 50.0 * (v[n - 1] - v[0]) / med : 0;
 }
 
-static void check_start(int nframe)
-{
+static void check_start(int nframe) {
   int err = tm_start(nframe);
   if (err != 0) {
     fprintf(stderr, "alloc_churn: tm_start(%d) failed: %s\n", nframe, tm_strerror(err));
@@ -333,8 +318,7 @@ static void check_start(int nframe)
   }
 }
 
-static void print_load(const char *when)
-{
+static void print_load(const char *when) {
   char buf[128] = "?";
   FILE *f = fopen("/proc/loadavg", "r");
   if (f != NULL) {
@@ -357,8 +341,7 @@ typedef struct cell {
 /* Runs one measurement: warm-up then ncalls timed calls, traced with nframe (0: untraced; DIRECT:
  * bypassing the hooks).
  * Returns ns per call. Checks the tracer's counters against the live blocks. */
-static double measure_single(churn *c, const params *pp, size_range sizes, int depth, int nframe)
-{
+static double measure_single(churn *c, const params *pp, size_range sizes, int depth, int nframe) {
   int root = c->root_frames;
   uint64_t cpu;
 
@@ -373,7 +356,8 @@ static double measure_single(churn *c, const params *pp, size_range sizes, int d
     tm_get_traced_memory(&cur, NULL);
     if (cur != c->live_bytes || tm_get_lost_traces() != 0) {
       printf("TRACER MISBEHAVES: nframe=%d depth=%d: traced memory %zu B, live blocks %zu B, "
-             "lost traces %zu\n", nframe, depth, cur, c->live_bytes, tm_get_lost_traces());
+             "lost traces %zu\n",
+             nframe, depth, cur, c->live_bytes, tm_get_lost_traces());
       misbehaved = true;
     }
   }
@@ -386,8 +370,8 @@ static double measure_single(churn *c, const params *pp, size_range sizes, int d
 }
 
 /* Fills res[depth][config] with interleaved rounds; the config order rotates every round. */
-static void bench_single(churn *c, const params *pp, size_range sizes, cell res[NDEPTHS][NCONFIGS])
-{
+static void bench_single(churn *c, const params *pp, size_range sizes,
+                         cell res[NDEPTHS][NCONFIGS]) {
   for (int r = 0; r < pp->rounds; r++)
     for (int d = 0; d < NDEPTHS; d++)
       for (int k = 0; k < NCONFIGS; k++) {
@@ -418,8 +402,7 @@ typedef struct thread_job {
   uint64_t cpu_ns;
 } thread_job;
 
-static void *thread_main(void *arg)
-{
+static void *thread_main(void *arg) {
   thread_job *j = arg;
 
   churn_reset(j->c, big_sizes, j->seed, stack_frames());
@@ -436,8 +419,7 @@ typedef struct thread_result {
 } thread_result;
 
 /* One threaded measurement with NTHREADS threads, traced with nframe (0: untraced). */
-static thread_result measure_threads(churn *cs, const params *pp, int depth, int nframe)
-{
+static thread_result measure_threads(churn *cs, const params *pp, int depth, int nframe) {
   pthread_t tid[NTHREADS];
   thread_job job[NTHREADS];
   pthread_barrier_t barrier;
@@ -481,8 +463,7 @@ typedef struct thread_cells {
   cell wall[NTRACED], cpu[NTRACED];
 } thread_cells;
 
-static void bench_threads(const params *pp, int depth, thread_cells *out)
-{
+static void bench_threads(const params *pp, int depth, thread_cells *out) {
   churn *cs = calloc(NTHREADS, sizeof *cs);
 
   if (cs == NULL)
@@ -508,16 +489,27 @@ static void bench_threads(const params *pp, int depth, thread_cells *out)
  * ---------------------------------------------------------------------------------------------- */
 
 /* Allocates 16 bytes from one of MEM_SITES call sites. */
-static __attribute__((noinline)) void *mem_site_alloc(unsigned site)
-{
+static __attribute__((noinline)) void *mem_site_alloc(unsigned site) {
   void *p;
 
   /* Distinct asm strings keep the compiler from merging the four calls into one. */
   switch (site % MEM_SITES) {
-  case 0: p = malloc(16); __asm__ volatile("# site 0" ::: "memory"); break;
-  case 1: p = malloc(16); __asm__ volatile("# site 1" ::: "memory"); break;
-  case 2: p = malloc(16); __asm__ volatile("# site 2" ::: "memory"); break;
-  default: p = malloc(16); __asm__ volatile("# site 3" ::: "memory"); break;
+  case 0:
+    p = malloc(16);
+    __asm__ volatile("# site 0" ::: "memory");
+    break;
+  case 1:
+    p = malloc(16);
+    __asm__ volatile("# site 1" ::: "memory");
+    break;
+  case 2:
+    p = malloc(16);
+    __asm__ volatile("# site 2" ::: "memory");
+    break;
+  default:
+    p = malloc(16);
+    __asm__ volatile("# site 3" ::: "memory");
+    break;
   }
   return p;
 }
@@ -533,8 +525,7 @@ typedef struct mem_result {
   double per_block;      /* at N */
 } mem_result;
 
-static mem_result bench_memory(const params *pp, int nframe)
-{
+static mem_result bench_memory(const params *pp, int nframe) {
   void **p = malloc((size_t)pp->mem_blocks * sizeof *p);
   mem_result m;
   size_t cur = 0;
@@ -572,8 +563,7 @@ static mem_result bench_memory(const params *pp, int nframe)
  * Traceback sanity check: the tracer really unwinds the whole stack at depth 30
  * ---------------------------------------------------------------------------------------------- */
 
-static void check_traceback(churn *c)
-{
+static void check_traceback(churn *c) {
   tm_traceback *tb;
   void *p;
 
@@ -596,8 +586,11 @@ static void check_traceback(churn *c)
     /* At least 26: the 25 kept frames, truncated. The stack really has 30 frames below main plus
      * main and the C runtime's; an engine that does not walk past the limit reports 26. */
     printf("traceback check at nframe=25: a block allocated 30 frames below main has "
-           "total_nframe=%d%s\n", total, total < 31 ? " (the whole stack has >= 31 frames: the "
-           "engine does not count frames past the limit)" : "");
+           "total_nframe=%d%s\n",
+           total,
+           total < 31 ? " (the whole stack has >= 31 frames: the "
+                        "engine does not count frames past the limit)"
+                      : "");
     if (total < 26) {
       printf("TRACER MISBEHAVES: the capture stopped before the limit of 25 frames\n");
       misbehaved = true;
@@ -613,8 +606,7 @@ static void check_traceback(churn *c)
  * ---------------------------------------------------------------------------------------------- */
 
 /* Runs both depths once, untraced, and writes "depth=D ns=X" lines to path. */
-static int child_main(long calls, long warmup, const char *path, int root)
-{
+static int child_main(long calls, long warmup, const char *path, int root) {
   churn *c = malloc(sizeof *c);
   FILE *f;
 
@@ -658,8 +650,7 @@ typedef struct tool_run {
   double med_ns[NDEPTHS], med_cpu_s;
 } tool_run;
 
-static bool in_path(const char *prog)
-{
+static bool in_path(const char *prog) {
   const char *path = getenv("PATH");
   char buf[PATH_MAX];
 
@@ -676,8 +667,7 @@ static bool in_path(const char *prog)
 }
 
 /* The environment without TRACEMALLOC, so the children start untraced. Owned by environ. */
-static char **child_environ(void)
-{
+static char **child_environ(void) {
   size_t n = 0, k = 0;
   char **env;
 
@@ -694,8 +684,7 @@ static char **child_environ(void)
 
 /* Spawns argv with stdout and stderr to logpath, waits, and stores the status and the CPU time of
  * the whole process tree. Returns 0, or an errno value when it could not be spawned. */
-static int spawn_wait(char *const argv[], const char *logpath, int *status, double *cpu_s)
-{
+static int spawn_wait(char *const argv[], const char *logpath, int *status, double *cpu_s) {
   posix_spawn_file_actions_t fa;
   char **env = child_environ();
   struct rusage ru;
@@ -718,8 +707,7 @@ static int spawn_wait(char *const argv[], const char *logpath, int *status, doub
   return 0;
 }
 
-static bool read_child_result(const char *path, double ns[NDEPTHS])
-{
+static bool read_child_result(const char *path, double ns[NDEPTHS]) {
   FILE *f = fopen(path, "r");
   int got = 0, depth;
   double v;
@@ -738,8 +726,7 @@ static bool read_child_result(const char *path, double ns[NDEPTHS])
 
 /* Prints the lines of path that start with needle once valgrind's "==pid==" and leading blanks
  * are taken off, after prefix. */
-static void print_matching(const char *path, const char *needle, const char *prefix)
-{
+static void print_matching(const char *path, const char *needle, const char *prefix) {
   FILE *f = fopen(path, "r");
   char line[512];
 
@@ -756,8 +743,7 @@ static void print_matching(const char *path, const char *needle, const char *pre
 }
 
 /* Runs "tool... self --child calls warmup result" once and records its figures. */
-static void run_tool(tool_run *t, const char *self, const char *dir, long warmup)
-{
+static void run_tool(tool_run *t, const char *self, const char *dir, long warmup) {
   char result[PATH_MAX], logpath[PATH_MAX], scalls[32], swarm[32];
   double ns[NDEPTHS] = {0}, cpu_s = 0;
   char *argv[16];
@@ -791,8 +777,7 @@ static void run_tool(tool_run *t, const char *self, const char *dir, long warmup
   }
 }
 
-static void tool_finish(tool_run *t)
-{
+static void tool_finish(tool_run *t) {
   if (t->nruns == 0)
     return;
   for (int d = 0; d < NDEPTHS; d++)
@@ -801,8 +786,7 @@ static void tool_finish(tool_run *t)
 }
 
 /* Removes the files of dir, then dir. */
-static void remove_dir(const char *dir)
-{
+static void remove_dir(const char *dir) {
   DIR *d = opendir(dir);
   struct dirent *e;
   char path[PATH_MAX];
@@ -824,11 +808,11 @@ typedef struct tools {
 } tools;
 
 /* Runs the plain child, memcheck and heaptrack in interleaved rounds; medians in t. */
-static void bench_tools(const params *pp, tools *t)
-{
+static void bench_tools(const params *pp, tools *t) {
   static char dir[] = "/tmp/alloc_churn.XXXXXX", out[PATH_MAX], logopt[PATH_MAX], path[PATH_MAX];
   static const char *none[] = {NULL};
-  static const char *memcheck[] = {"valgrind", "--tool=memcheck", "--leak-check=full", logopt, NULL};
+  static const char *memcheck[] = {"valgrind", "--tool=memcheck", "--leak-check=full", logopt,
+                                   NULL};
   static const char *heaptrack[] = {"heaptrack", "-o", out, NULL};
   char self[PATH_MAX];
   ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -865,8 +849,7 @@ static void bench_tools(const params *pp, tools *t)
  * Report
  * ---------------------------------------------------------------------------------------------- */
 
-static void print_tool_cell(const tool_run *t, int d, double untraced)
-{
+static void print_tool_cell(const tool_run *t, int d, double untraced) {
   if (t->missing)
     printf(" | %s not installed (skipped)", t->label);
   else if (t->nruns == 0)
@@ -875,8 +858,7 @@ static void print_tool_cell(const tool_run *t, int d, double untraced)
     printf(" | %s %.1f ns/call %.2fx", t->label, t->med_ns[d], t->med_ns[d] / untraced);
 }
 
-static void print_single(const char *title, cell res[NDEPTHS][NCONFIGS], const tools *t)
-{
+static void print_single(const char *title, cell res[NDEPTHS][NCONFIGS], const tools *t) {
   printf("\n%s, one thread: CPU ns per allocator call (median of rounds), ratio to untraced\n",
          title);
   for (int d = 0; d < NDEPTHS; d++) {
@@ -899,13 +881,11 @@ static void print_single(const char *title, cell res[NDEPTHS][NCONFIGS], const t
 }
 
 /* Whole-process CPU per call of the child: all its processes, start-up and warm-up included. */
-static double tool_process_ns(const tool_run *t, const params *pp)
-{
+static double tool_process_ns(const tool_run *t, const params *pp) {
   return t->med_cpu_s * 1e9 / (double)(NDEPTHS * (t->calls + pp->child_warmup));
 }
 
-static void print_tools_note(const tools *t, const params *pp, cell big[NDEPTHS][NCONFIGS])
-{
+static void print_tools_note(const tools *t, const params *pp, cell big[NDEPTHS][NCONFIGS]) {
   const tool_run *tool[2] = {&t->memcheck, &t->heaptrack};
   double plain;
 
@@ -914,7 +894,8 @@ static void print_tools_note(const tools *t, const params *pp, cell big[NDEPTHS]
   plain = tool_process_ns(&t->plain, pp);
   printf("         tools: the same binary in --child mode (untraced, separate processes, fewer "
          "calls; median of %d runs); without a tool it measured depth=5 %.1f, depth=30 %.1f "
-         "ns/call\n", t->plain.nruns, t->plain.med_ns[0], t->plain.med_ns[1]);
+         "ns/call\n",
+         t->plain.nruns, t->plain.med_ns[0], t->plain.med_ns[1]);
   printf("         whole-process CPU per call, start-up included: plain %.1f ns", plain);
   for (int i = 0; i < 2; i++)
     if (tool[i]->nruns > 0)
@@ -923,8 +904,7 @@ static void print_tools_note(const tools *t, const params *pp, cell big[NDEPTHS]
   printf("\n");
 }
 
-static void print_threads(const thread_cells *tc, cell big[NDEPTHS][NCONFIGS], int ncpu)
-{
+static void print_threads(const thread_cells *tc, cell big[NDEPTHS][NCONFIGS], int ncpu) {
   int d30 = NDEPTHS - 1;
 
   printf("\n%d threads on %d CPUs, each with its own %d slots, depth=%d, sizes 8..4096\n", NTHREADS,
@@ -942,23 +922,24 @@ static void print_threads(const thread_cells *tc, cell big[NDEPTHS][NCONFIGS], i
     double single = big[d30][cfg].med / big[d30][0].med;
     double wall = tc->wall[cfg].med / tc->wall[0].med, cpu = tc->cpu[cfg].med / tc->cpu[0].med;
     printf("nframe=%-2d threaded ratio / single-thread ratio (%.2fx): wall %.2f, CPU %.2f "
-           "(target <= 1.5) %s\n", configs[cfg], single, wall / single, cpu / single,
+           "(target <= 1.5) %s\n",
+           configs[cfg], single, wall / single, cpu / single,
            wall / single <= 1.5 ? "MET" : "MISSED");
   }
 }
 
-static void print_memory(const params *pp, const mem_result *m1, const mem_result *m25)
-{
+static void print_memory(const params *pp, const mem_result *m1, const mem_result *m25) {
   const mem_result *m[2] = {m1, m25};
   const int nf[2] = {1, 25};
 
   printf("\ntracer memory per live block (%ld live 16 B blocks from %d call sites; "
-         "target <= 40 B plus the interned tracebacks)\n", pp->mem_blocks, MEM_SITES);
+         "target <= 40 B plus the interned tracebacks)\n",
+         pp->mem_blocks, MEM_SITES);
   for (int i = 0; i < 2; i++) {
     printf("nframe=%-2d %.1f B per block %s; tm_get_tracemalloc_memory() %zu B with none, %zu B "
-           "with all, %zu B after freeing them\n          per block at", nf[i], m[i]->per_block,
-           m[i]->per_block <= 40 ? "MET" : "MISSED", m[i]->base, m[i]->mem[MEM_STEPS - 1],
-           m[i]->after_free);
+           "with all, %zu B after freeing them\n          per block at",
+           nf[i], m[i]->per_block, m[i]->per_block <= 40 ? "MET" : "MISSED", m[i]->base,
+           m[i]->mem[MEM_STEPS - 1], m[i]->after_free);
     for (int k = 0; k < MEM_STEPS; k++)
       printf(" %ldk: %.1f B", m[i]->n[k] / 1000,
              ((double)m[i]->mem[k] - (double)m[i]->base) / (double)m[i]->n[k]);
@@ -966,8 +947,7 @@ static void print_memory(const params *pp, const mem_result *m1, const mem_resul
   }
 }
 
-static void print_targets(cell big[NDEPTHS][NCONFIGS])
-{
+static void print_targets(cell big[NDEPTHS][NCONFIGS]) {
   int d30 = NDEPTHS - 1;
   double r1 = big[d30][1].med / big[d30][0].med, r25 = big[d30][2].med / big[d30][0].med;
 
@@ -980,22 +960,21 @@ static void print_targets(cell big[NDEPTHS][NCONFIGS])
    * the figures above in scale when this run's baseline differs. */
   printf("against TRACER-NOTES' untraced baseline (177 ns/call at depth=30; here %.1f): the same "
          "added cost (+%.1f, +%.1f ns) would be %.2fx and %.2fx; the notes' bare libunwind "
-         "interposer added +99 and +212 ns\n", u, a1, a25, (177 + a1) / 177, (177 + a25) / 177);
+         "interposer added +99 and +212 ns\n",
+         u, a1, a25, (177 + a1) / 177, (177 + a25) / 177);
 }
 
 /* ------------------------------------------------------------------------------------------------
  * main
  * ---------------------------------------------------------------------------------------------- */
 
-static void usage(void)
-{
+static void usage(void) {
   fprintf(stderr, "usage: alloc_churn [--quick] [--calls N] [--rounds R] [--no-tools]\n"
                   "       (TM_BENCH_QUICK=1 is --quick)\n");
   exit(2);
 }
 
-static void params_init(params *pp, bool quick)
-{
+static void params_init(params *pp, bool quick) {
   *pp = (params){
       .quick = quick,
       .tools = true,
@@ -1011,8 +990,7 @@ static void params_init(params *pp, bool quick)
   };
 }
 
-static void parse_args(params *pp, int argc, char **argv)
-{
+static void parse_args(params *pp, int argc, char **argv) {
   const char *q = getenv("TM_BENCH_QUICK");
   bool quick = q != NULL && *q != '\0' && strcmp(q, "0") != 0;
 
@@ -1037,8 +1015,7 @@ static void parse_args(params *pp, int argc, char **argv)
     usage();
 }
 
-static void print_header(const params *pp, churn *c)
-{
+static void print_header(const params *pp, churn *c) {
   double total;
 
   printf("tracemalloc allocation-churn benchmark (%s mode): %d slots, %ld timed calls per "
@@ -1055,7 +1032,8 @@ static void print_header(const params *pp, churn *c)
   memset(c->nops, 0, sizeof c->nops);
   churn_run(c, pp->calls, 5);
   churn_empty(c);
-  total = (double)(c->nops[OP_MALLOC] + c->nops[OP_CALLOC] + c->nops[OP_REALLOC] + c->nops[OP_FREE]);
+  total =
+      (double)(c->nops[OP_MALLOC] + c->nops[OP_CALLOC] + c->nops[OP_REALLOC] + c->nops[OP_FREE]);
   printf("call mix: malloc %.1f%% calloc %.1f%% realloc %.1f%% free %.1f%% (allocating %.1f%%)\n",
          100 * c->nops[OP_MALLOC] / total, 100 * c->nops[OP_CALLOC] / total,
          100 * c->nops[OP_REALLOC] / total, 100 * c->nops[OP_FREE] / total,
@@ -1063,8 +1041,7 @@ static void print_header(const params *pp, churn *c)
   print_load("at start");
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
   int root = stack_frames(); /* also loads what backtrace() needs before anything is traced */
   static cell big[NDEPTHS][NCONFIGS], small[NDEPTHS][NCONFIGS];
   static thread_cells tc;

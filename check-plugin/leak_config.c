@@ -1,0 +1,324 @@
+/* leak_config.c — the plugin's settings: built-in defaults, the TM_LEAK_CONFIG key file, the
+ * TM_LEAK_* environment, and per-test rules matched by glob on the test name.
+ *
+ * Key file (every key optional; an unknown group or key is an error, so that typos show):
+ *   [defaults]
+ *   threshold = 4 KiB              # bytes each test may leave allocated
+ *   peak-limit = 8 MiB             # 0: none
+ *   nframe = 32                    # frames per traceback when the plugin starts tracing
+ *   top = 10                       # StatisticDiff lines in the stderr report
+ *   default-filters = true
+ *   ignore-functions = my_cache_*;lazy_init   # a trace with a frame in one of these is ignored
+ *   ignore-files = *.generated.c
+ *   ignore-modules = *libfoo.so*     # matched on the module path
+ *   allocators = xmalloc;xstrdup   # wrappers the allocation site looks through
+ *   [test:test_big_*]              # glob on the test name (START_TEST's name)
+ *   threshold = 64 KiB
+ *   peak-limit = 16 MiB
+ *   ignore = true
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leak_internal.h"
+
+#define TEST_GROUP_PREFIX "test:"
+
+/* One [test:GLOB] section. */
+typedef struct test_rule {
+  GPatternSpec *glob;
+  bool has_threshold, has_peak_limit, has_ignore;
+  size_t threshold, peak_limit;
+  bool ignore;
+} test_rule;
+
+static void test_rule_free(gpointer data) {
+  test_rule *rule = data;
+  g_pattern_spec_free(rule->glob);
+  g_free(rule);
+}
+
+/* Accepts 1/0, yes/no, true/false, on/off in any case. */
+static bool parse_bool(const char *what, const char *text, bool *out, GError **error) {
+  static const char *const yes[] = {"1", "yes", "true", "on"};
+  static const char *const no[] = {"0", "no", "false", "off"};
+  char *t = g_strstrip(g_strdup(text));
+
+  for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
+    if (g_ascii_strcasecmp(t, yes[i]) == 0 || g_ascii_strcasecmp(t, no[i]) == 0) {
+      *out = g_ascii_strcasecmp(t, yes[i]) == 0;
+      g_free(t);
+      return true;
+    }
+  }
+  g_free(t);
+  g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+              "%s='%s' is not a boolean: write 1 or 0, yes or no, true or false", what, text);
+  return false;
+}
+
+static bool parse_int(const char *what, const char *text, long min, long max, long *out,
+                      GError **error) {
+  char *end;
+  long value;
+
+  errno = 0;
+  value = strtol(text, &end, 10);
+  while (*end == ' ' || *end == '\t')
+    end++;
+  if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
+    g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                "%s='%s' is not a whole number from %ld to %ld", what, text, min, max);
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
+/* The settings that both the [defaults] group and the environment can give. */
+typedef struct settings {
+  const char *threshold, *peak_limit, *nframe, *top, *default_filters, *disable;
+} settings;
+
+/* Names a setting in errors: the variable, or the key file and key. g_free(). */
+static char *setting_name(const char *path, const char *envname, const char *key) {
+  return path == NULL ? g_strdup(envname)
+                      : g_strdup_printf("TM_LEAK_CONFIG=%s: [defaults] %s", path, key);
+}
+
+/* Applies the settings that are set. `path` is the key file they come from, or NULL for the
+ * environment. */
+static bool apply_settings(tm__leak_config *config, const settings *s, const char *path,
+                           bool *default_filters, GError **error) {
+  char *what = NULL;
+  long n = 0;
+  bool ok = true;
+
+  if (ok && s->threshold != NULL) {
+    what = setting_name(path, "TM_LEAK_THRESHOLD", "threshold");
+    ok = tm__leak_parse_size(what, s->threshold, &config->defaults.allowance, error);
+    g_clear_pointer(&what, g_free);
+  }
+  if (ok && s->peak_limit != NULL) {
+    what = setting_name(path, "TM_LEAK_PEAK_LIMIT", "peak-limit");
+    ok = tm__leak_parse_size(what, s->peak_limit, &config->defaults.peak_limit, error);
+    g_clear_pointer(&what, g_free);
+  }
+  if (ok && s->nframe != NULL) {
+    what = setting_name(path, "TM_LEAK_NFRAME", "nframe");
+    ok = parse_int(what, s->nframe, 1, TM_MAX_NFRAME, &n, error);
+    config->nframe = ok ? (int)n : config->nframe;
+    g_clear_pointer(&what, g_free);
+  }
+  if (ok && s->top != NULL) {
+    what = setting_name(path, "TM_LEAK_TOP", "top");
+    ok = parse_int(what, s->top, 0, 100000, &n, error);
+    config->top = ok ? (size_t)n : config->top;
+    g_clear_pointer(&what, g_free);
+  }
+  if (ok && s->default_filters != NULL) {
+    what = setting_name(path, "TM_LEAK_DEFAULT_FILTERS", "default-filters");
+    ok = parse_bool(what, s->default_filters, default_filters, error);
+    g_clear_pointer(&what, g_free);
+  }
+  if (ok && s->disable != NULL) {
+    what = setting_name(path, "TM_LEAK_DISABLE", "disable");
+    ok = parse_bool(what, s->disable, &config->disabled, error);
+    g_clear_pointer(&what, g_free);
+  }
+  return ok;
+}
+
+/* Adds every pattern of a list key to a filter set. */
+static void add_list(GKeyFile *kf, const char *group, const char *key, tm__leak_filters *filters,
+                     void (*add)(tm__leak_filters *, const char *)) {
+  gsize n = 0;
+  char **list = g_key_file_get_string_list(kf, group, key, &n, NULL);
+
+  for (gsize i = 0; i < n; i++) {
+    g_strstrip(list[i]);
+    if (list[i][0] != '\0')
+      add(filters, list[i]);
+  }
+  g_strfreev(list);
+}
+
+static bool unknown_key(const char *path, const char *group, const char *key, GError **error) {
+  g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
+              "TM_LEAK_CONFIG=%s: [%s] has an unknown key '%s'", path, group, key);
+  return false;
+}
+
+static bool load_defaults_group(tm__leak_config *config, GKeyFile *kf, bool *default_filters,
+                                GError **error) {
+  static const char *const list_keys[] = {"ignore-functions", "ignore-files", "ignore-modules",
+                                          "allocators"};
+  settings s = {0};
+  gsize nkeys = 0;
+  char **keys = g_key_file_get_keys(kf, "defaults", &nkeys, NULL);
+  char **values = g_new0(char *, nkeys + 1); /* may have holes: freed one by one */
+  bool ok = true;
+
+  for (size_t i = 0; ok && keys[i] != NULL; i++) {
+    const char *k = keys[i];
+    const char **slot = g_str_equal(k, "threshold")         ? &s.threshold
+                        : g_str_equal(k, "peak-limit")      ? &s.peak_limit
+                        : g_str_equal(k, "nframe")          ? &s.nframe
+                        : g_str_equal(k, "top")             ? &s.top
+                        : g_str_equal(k, "default-filters") ? &s.default_filters
+                        : g_str_equal(k, "disable")         ? &s.disable
+                                                            : NULL;
+    if (slot != NULL) {
+      values[i] = g_key_file_get_value(kf, "defaults", k, NULL);
+      *slot = values[i];
+      continue;
+    }
+    ok = false;
+    for (size_t j = 0; j < G_N_ELEMENTS(list_keys); j++)
+      ok = ok || g_str_equal(k, list_keys[j]);
+    if (!ok)
+      unknown_key(config->path, "defaults", k, error);
+  }
+  if (ok)
+    ok = apply_settings(config, &s, config->path, default_filters, error);
+  if (ok) {
+    add_list(kf, "defaults", "ignore-functions", config->filters, tm__leak_filters_add_function);
+    add_list(kf, "defaults", "ignore-files", config->filters, tm__leak_filters_add_file);
+    add_list(kf, "defaults", "ignore-modules", config->filters, tm__leak_filters_add_module);
+    add_list(kf, "defaults", "allocators", config->filters, tm__leak_filters_add_allocator);
+  }
+  for (gsize i = 0; i < nkeys; i++)
+    g_free(values[i]);
+  g_free(values);
+  g_strfreev(keys);
+  return ok;
+}
+
+static bool load_test_group(tm__leak_config *config, GKeyFile *kf, const char *group,
+                            GError **error) {
+  const char *glob = group + strlen(TEST_GROUP_PREFIX);
+  char **keys = g_key_file_get_keys(kf, group, NULL, NULL);
+  test_rule *rule = g_new0(test_rule, 1);
+  bool ok = true;
+
+  for (size_t i = 0; ok && keys[i] != NULL; i++) {
+    char *value = g_key_file_get_value(kf, group, keys[i], NULL);
+    char *what = g_strdup_printf("TM_LEAK_CONFIG=%s: [%s] %s", config->path, group, keys[i]);
+    if (g_str_equal(keys[i], "threshold"))
+      ok = rule->has_threshold = tm__leak_parse_size(what, value, &rule->threshold, error);
+    else if (g_str_equal(keys[i], "peak-limit"))
+      ok = rule->has_peak_limit = tm__leak_parse_size(what, value, &rule->peak_limit, error);
+    else if (g_str_equal(keys[i], "ignore"))
+      ok = rule->has_ignore = parse_bool(what, value, &rule->ignore, error);
+    else
+      ok = unknown_key(config->path, group, keys[i], error);
+    g_free(what);
+    g_free(value);
+  }
+  g_strfreev(keys);
+  if (!ok || *glob == '\0') {
+    if (ok)
+      g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
+                  "TM_LEAK_CONFIG=%s: [%s] needs a test-name glob after 'test:'", config->path,
+                  group);
+    g_free(rule);
+    return false;
+  }
+  rule->glob = g_pattern_spec_new(glob);
+  g_ptr_array_add(config->test_rules, rule);
+  return true;
+}
+
+static bool load_key_file(tm__leak_config *config, bool *default_filters, GError **error) {
+  GKeyFile *kf = g_key_file_new();
+  GError *local = NULL;
+  char **groups = NULL;
+  bool ok = g_key_file_load_from_file(kf, config->path, G_KEY_FILE_NONE, &local);
+
+  if (!ok) {
+    g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE, "TM_LEAK_CONFIG=%s: %s",
+                config->path, local->message);
+    g_error_free(local);
+    g_key_file_free(kf);
+    return false;
+  }
+  groups = g_key_file_get_groups(kf, NULL);
+  for (size_t i = 0; ok && groups[i] != NULL; i++) {
+    if (g_str_equal(groups[i], "defaults"))
+      ok = load_defaults_group(config, kf, default_filters, error);
+    else if (g_str_has_prefix(groups[i], TEST_GROUP_PREFIX))
+      ok = load_test_group(config, kf, groups[i], error);
+    else {
+      g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
+                  "TM_LEAK_CONFIG=%s: unknown group [%s]: use [defaults] or [test:GLOB]",
+                  config->path, groups[i]);
+      ok = false;
+    }
+  }
+  g_strfreev(groups);
+  g_key_file_free(kf);
+  return ok;
+}
+
+tm__leak_config *tm__leak_config_load(char **envp, GError **error) {
+  tm__leak_config *config = g_new0(tm__leak_config, 1);
+  char **own_env = envp == NULL ? g_get_environ() : NULL;
+  char **env = envp != NULL ? envp : own_env;
+  const char *path = g_environ_getenv(env, "TM_LEAK_CONFIG");
+  bool default_filters = true;
+  settings s = {
+    .threshold = g_environ_getenv(env, "TM_LEAK_THRESHOLD"),
+    .peak_limit = g_environ_getenv(env, "TM_LEAK_PEAK_LIMIT"),
+    .nframe = g_environ_getenv(env, "TM_LEAK_NFRAME"),
+    .top = g_environ_getenv(env, "TM_LEAK_TOP"),
+    .default_filters = g_environ_getenv(env, "TM_LEAK_DEFAULT_FILTERS"),
+    .disable = g_environ_getenv(env, "TM_LEAK_DISABLE"),
+  };
+  bool ok = true;
+
+  config->top = TM__LEAK_DEFAULT_TOP;
+  config->filters = tm__leak_filters_new();
+  config->test_rules = g_ptr_array_new_with_free_func(test_rule_free);
+  if (path != NULL && path[0] != '\0') {
+    config->path = g_strdup(path);
+    ok = load_key_file(config, &default_filters, error);
+  }
+  if (ok)
+    ok = apply_settings(config, &s, NULL, &default_filters, error);
+  if (ok && default_filters)
+    tm__leak_filters_add_defaults(config->filters);
+  g_strfreev(own_env);
+  if (!ok) {
+    tm__leak_config_free(config);
+    return NULL;
+  }
+  return config;
+}
+
+void tm__leak_config_free(tm__leak_config *config) {
+  if (config == NULL)
+    return;
+  tm__leak_filters_free(config->filters);
+  g_ptr_array_unref(config->test_rules);
+  g_free(config->path);
+  g_free(config);
+}
+
+void tm__leak_config_rules_for(const tm__leak_config *config, const char *test_name,
+                               tm__leak_rules *out) {
+  *out = config->defaults;
+  if (test_name == NULL)
+    return;
+  for (guint i = 0; i < config->test_rules->len; i++) {
+    const test_rule *rule = g_ptr_array_index(config->test_rules, i);
+    if (!g_pattern_spec_match_string(rule->glob, test_name))
+      continue;
+    if (rule->has_threshold)
+      out->allowance = rule->threshold;
+    if (rule->has_peak_limit)
+      out->peak_limit = rule->peak_limit;
+    if (rule->has_ignore)
+      out->ignore = rule->ignore;
+  }
+}

@@ -1,0 +1,260 @@
+/* leak_filter.c — which traces are not the test's leak, and where a leak was made.
+ *
+ * Users drop leak checkers that cry wolf (issue 4), so the defaults remove the one-time caches of
+ * the C library, the loader, Check and GLib. Every rule is "some frame of the traceback is in one
+ * of these functions / files / modules": the public entry points of a cache (tzset, g_quark_*,
+ * pthread_create) are exported symbols, so they resolve even in libraries without debug info,
+ * where internal functions have no name. A rule never names a function that also returns memory
+ * the caller must free (newlocale, getaddrinfo, g_type_create_instance), so a real leak through
+ * the same library is still caught.
+ */
+#include <string.h>
+
+#include "leak_internal.h"
+
+/* A set of glob patterns, with a fast path for patterns without wildcards. */
+typedef struct pattern_set {
+  GHashTable *literals; /* name (owned) => the same string */
+  GPtrArray *globs;     /* GPatternSpec*, owned */
+  GPtrArray *sources;   /* char* (owned), the text of globs[i] */
+} pattern_set;
+
+struct tm__leak_filters {
+  pattern_set functions;  /* ignore: some frame's function matches */
+  pattern_set files;      /* ignore: some frame's source file matches */
+  pattern_set modules;    /* ignore: some frame's module path matches */
+  pattern_set allocators; /* the allocation site skips these frames */
+};
+
+/* stdio buffers: allocated on a stream's first read or write and kept until fclose/exit. */
+static const char *const stdio_functions[] = {"_IO_file_doallocate", NULL};
+
+/* Time zone, locale and message catalogs: loaded once per process. */
+static const char *const tz_locale_functions[] = {
+  "tzset", "localtime", "localtime_r", "mktime", "timelocal", "ctime", "ctime_r", "strftime",
+  "strftime_l", "wcsftime", "setlocale", "gettext", "dgettext", "dcgettext", "ngettext",
+  "dngettext", "dcngettext", "bindtextdomain", "bind_textdomain_codeset", "textdomain", NULL,
+};
+
+/* NSS and the resolver: the nsswitch configuration, loaded service modules, and the static
+ * results of the non-reentrant lookups (which the caller never frees). */
+static const char *const nss_functions[] = {
+  "__nss_*", "_nss_*", "__resolv_context_get*", "__resolv_conf*", "getpwnam", "getpwuid",
+  "getpwent", "getpwnam_r", "getpwuid_r", "getgrnam", "getgrgid", "getgrent", "getgrnam_r",
+  "getgrgid_r", "getgrouplist", "initgroups", "getspnam", "getlogin", "getlogin_r",
+  "gethostbyname", "gethostbyname2", "gethostbyaddr", "getservbyname", "getservbyport",
+  "getprotobyname", "getprotobynumber", "getnetbyname", NULL,
+};
+
+/* The dynamic loader (link maps, dlerror buffers) and glibc's thread TLS: pthread_create callocs
+ * a TLS vector that glibc keeps with the stack of a joined thread for reuse (TRACER-NOTES). */
+static const char *const loader_functions[] = {
+  "dlopen", "dlmopen", "dlsym", "dlvsym", "dlerror", "_dl_*", "__libc_dlopen_mode",
+  "pthread_create", NULL,
+};
+static const char *const loader_modules[] = {"*/ld-linux*.so*", "*/libnss_*.so*", NULL};
+
+/* Check's message file in no-fork mode: after each checked setup Check replaces it by a new FILE
+ * whose buffer the next message allocates (CHECK-NOTES §5). */
+static const char *const check_functions[] = {"open_tmp_file", "ppack", NULL};
+
+/* GLib and GObject one-time data: quarks, interned strings, the type system (types, classes,
+ * signals, properties), lazily allocated static locks and privates, g_once, cached user and
+ * system information. */
+static const char *const glib_functions[] = {
+  "g_quark_from_string", "g_quark_from_static_string", "g_intern_string",
+  "g_intern_static_string", "g_type_register_*", "g_type_add_interface_*", "g_type_class_ref",
+  "g_type_default_interface_ref", "g_type_interface_add_prerequisite", "g_type_ensure",
+  "g_type_init*", "g_type_add_instance_private", "g_type_add_class_private",
+  "g_type_class_adjust_private_offset", "g_type_set_qdata", "g_type_plugin_*",
+  "g_boxed_type_register_static", "g_enum_register_static", "g_flags_register_static",
+  "g_pointer_type_register_static", "g_param_type_register_static",
+  "g_value_register_transform_func", "g_signal_new*", "g_signal_override_class_*",
+  "g_object_class_install_propert*", "g_object_interface_install_property", "*_get_type",
+  "*_get_type_once", "g_once_impl", "g_private_get", "g_private_set", "g_private_replace",
+  "g_rec_mutex_lock", "g_rec_mutex_trylock", "g_rw_lock_reader_lock", "g_rw_lock_reader_trylock",
+  "g_rw_lock_writer_lock", "g_rw_lock_writer_trylock", "g_thread_self", "g_main_context_default",
+  "g_get_worker_context", "g_get_charset", "g_get_codeset", "g_get_filename_charsets",
+  "g_get_language_names*", "g_get_user_name", "g_get_real_name", "g_get_home_dir",
+  "g_get_tmp_dir", "g_get_host_name", "g_get_prgname", "g_set_prgname",
+  "g_get_application_name", "g_set_application_name", "g_get_user_*_dir", "g_get_system_*_dirs",
+  "g_random_*", "g_error_domain_register*", NULL,
+};
+
+/* GSlice's magazine allocator (GLib < 2.76 without G_SLICE=always-malloc) carves objects out of
+ * slabs it keeps per thread: the blocks malloc sees under g_slice_* are its slabs and magazines,
+ * never an object. With always-malloc every g_slice_alloc is one malloc block, which must count. */
+static const char *const gslice_functions[] = {"g_slice_*", NULL};
+
+/* Allocator wrappers: the site of an allocation is the first frame that is not one of these. */
+static const char *const default_allocators[] = {
+  "malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc", "memalign",
+  "valloc", "pvalloc", "strdup", "strndup", "__strdup", "__strndup", "wcsdup", "asprintf",
+  "vasprintf", "__asprintf*", "__vasprintf*", "g_malloc*", "g_try_malloc*", "g_realloc*",
+  "g_try_realloc*", "g_aligned_alloc*", "g_slice_*", "g_strdup*", "g_strndup", "g_strnfill",
+  "g_memdup*", "g_strconcat", "g_strjoin*", "g_vasprintf", NULL,
+};
+
+/* Where system libraries live: their frames are never the site of a leak in the test's code. */
+static const char *const system_prefixes[] = {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", NULL};
+
+static void pattern_set_init(pattern_set *set) {
+  set->literals = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  set->globs = g_ptr_array_new_with_free_func((GDestroyNotify)g_pattern_spec_free);
+  set->sources = g_ptr_array_new_with_free_func(g_free);
+}
+
+static void pattern_set_clear(pattern_set *set) {
+  g_hash_table_unref(set->literals);
+  g_ptr_array_unref(set->globs);
+  g_ptr_array_unref(set->sources);
+}
+
+static void pattern_set_add(pattern_set *set, const char *pattern) {
+  if (strpbrk(pattern, "*?") == NULL) {
+    char *copy = g_strdup(pattern);
+    g_hash_table_insert(set->literals, copy, copy);
+    return;
+  }
+  g_ptr_array_add(set->globs, g_pattern_spec_new(pattern));
+  g_ptr_array_add(set->sources, g_strdup(pattern));
+}
+
+static void pattern_set_add_all(pattern_set *set, const char *const *patterns) {
+  for (; *patterns != NULL; patterns++)
+    pattern_set_add(set, *patterns);
+}
+
+/* Returns the pattern that matches s, or NULL. */
+static const char *pattern_set_match(const pattern_set *set, const char *s) {
+  const char *hit;
+
+  if (s == NULL)
+    return NULL;
+  hit = g_hash_table_lookup(set->literals, s);
+  if (hit != NULL)
+    return hit;
+  for (guint i = 0; i < set->globs->len; i++)
+    if (g_pattern_spec_match_string(g_ptr_array_index(set->globs, i), s))
+      return g_ptr_array_index(set->sources, i);
+  return NULL;
+}
+
+tm__leak_filters *tm__leak_filters_new(void) {
+  tm__leak_filters *filters = g_new0(tm__leak_filters, 1);
+
+  pattern_set_init(&filters->functions);
+  pattern_set_init(&filters->files);
+  pattern_set_init(&filters->modules);
+  pattern_set_init(&filters->allocators);
+  pattern_set_add_all(&filters->allocators, default_allocators);
+  return filters;
+}
+
+void tm__leak_filters_free(tm__leak_filters *filters) {
+  if (filters == NULL)
+    return;
+  pattern_set_clear(&filters->functions);
+  pattern_set_clear(&filters->files);
+  pattern_set_clear(&filters->modules);
+  pattern_set_clear(&filters->allocators);
+  g_free(filters);
+}
+
+/* True when GSlice hands out one malloc block per object. */
+static bool gslice_uses_malloc(void) {
+  if (glib_check_version(2, 76, 0) == NULL)
+    return true; /* since 2.76 GSlice is a wrapper around malloc */
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  return g_slice_get_config(G_SLICE_CONFIG_ALWAYS_MALLOC) != 0;
+  G_GNUC_END_IGNORE_DEPRECATIONS
+}
+
+void tm__leak_filters_add_defaults(tm__leak_filters *filters) {
+  pattern_set_add_all(&filters->functions, stdio_functions);
+  pattern_set_add_all(&filters->functions, tz_locale_functions);
+  pattern_set_add_all(&filters->functions, nss_functions);
+  pattern_set_add_all(&filters->functions, loader_functions);
+  pattern_set_add_all(&filters->modules, loader_modules);
+  pattern_set_add_all(&filters->functions, check_functions);
+  pattern_set_add_all(&filters->functions, glib_functions);
+  if (!gslice_uses_malloc())
+    pattern_set_add_all(&filters->functions, gslice_functions);
+}
+
+void tm__leak_filters_add_function(tm__leak_filters *filters, const char *pattern) {
+  pattern_set_add(&filters->functions, pattern);
+}
+
+void tm__leak_filters_add_file(tm__leak_filters *filters, const char *pattern) {
+  pattern_set_add(&filters->files, pattern);
+}
+
+void tm__leak_filters_add_module(tm__leak_filters *filters, const char *pattern) {
+  pattern_set_add(&filters->modules, pattern);
+}
+
+void tm__leak_filters_add_allocator(tm__leak_filters *filters, const char *pattern) {
+  pattern_set_add(&filters->allocators, pattern);
+}
+
+const char *tm__leak_filters_match(const tm__leak_filters *filters, const tm_traceback *tb) {
+  size_t n = tm_traceback_length(tb);
+
+  for (size_t i = 0; i < n; i++) {
+    const tm_frame *frame = tm_traceback_get(tb, i);
+    const char *hit = pattern_set_match(&filters->functions, frame->function);
+    if (hit == NULL && !(frame->flags & (TM_FRAME_NO_DEBUG_INFO | TM_FRAME_UNKNOWN)))
+      hit = pattern_set_match(&filters->files, frame->filename);
+    if (hit == NULL)
+      hit = pattern_set_match(&filters->modules, frame->module);
+    if (hit != NULL)
+      return hit;
+  }
+  return NULL;
+}
+
+static bool in_system_library(const tm_frame *frame) {
+  if (frame->module == NULL)
+    return false;
+  for (const char *const *p = system_prefixes; *p != NULL; p++)
+    if (g_str_has_prefix(frame->module, *p))
+      return true;
+  return false;
+}
+
+const tm_frame *tm__leak_site(const tm__leak_filters *filters, const tm_traceback *tb) {
+  size_t n = tm_traceback_length(tb);
+
+  if (n == 0)
+    return NULL;
+  for (size_t i = n; i-- > 0;) { /* most recent first */
+    const tm_frame *frame = tm_traceback_get(tb, i);
+    if (frame->flags & TM_FRAME_UNKNOWN)
+      continue;
+    if (pattern_set_match(&filters->allocators, frame->function) != NULL)
+      continue;
+    if (in_system_library(frame))
+      continue;
+    return frame;
+  }
+  return tm_traceback_get(tb, n - 1);
+}
+
+const tm_frame *tm__leak_test_frame(const tm_traceback *tb, const char *test_name) {
+  size_t n = tm_traceback_length(tb);
+  size_t len;
+
+  if (test_name == NULL)
+    return NULL;
+  len = strlen(test_name);
+  for (size_t i = n; i-- > 0;) {
+    const tm_frame *frame = tm_traceback_get(tb, i);
+    /* gcc may add a clone suffix to the symbol: test_x_fn.constprop.0 */
+    if (frame->function != NULL && strncmp(frame->function, test_name, len) == 0 &&
+        strncmp(frame->function + len, "_fn", 3) == 0 &&
+        (frame->function[len + 3] == '\0' || frame->function[len + 3] == '.'))
+      return frame;
+  }
+  return NULL;
+}

@@ -1,0 +1,215 @@
+/* leak_fixture.c — TM_LEAK_FIXTURE: the window around each test, and the calls a test may make.
+ *
+ * The window. Setup calls tm_clear_traces(): from then on the tracer holds exactly the blocks the
+ * window allocated and has not freed, whatever thread allocated them. Blocks that existed before
+ * are forgotten, so they are never charged, and freeing them inside the window changes nothing,
+ * so it never excuses a new leak (diffing totals would let it). The same call resets the peak.
+ * In CK_FORK=yes mode the window lives in the test's child process; in CK_FORK=no mode the next
+ * setup opens a fresh window, so nothing bleeds from one test into the next.
+ *
+ * The teardown decides on two numbers first (traced bytes and peak, no snapshot, no symbols):
+ * filtering can only remove traces, so a window that passes unfiltered passes. Only a candidate
+ * takes the after-snapshot, compares it to the before-snapshot by traceback, resolves symbols
+ * to run the filters, and asks the verdict (leak_verdict.c).
+ *
+ * Globals below are touched by the fixtures and by the in-test calls. Check runs the checked
+ * fixtures and the test on one thread, one test at a time; tm_leak_allow() and friends are plain
+ * stores that a test may make from a thread it joins before it ends.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "leak_internal.h"
+#include "tracemalloc-check.h"
+
+/* Run settings, loaded once by the constructor (in the parent, before Check forks). NULL when
+ * they are invalid: then config_error says why, and every test fails in its setup. */
+static tm__leak_config *config;
+static char *config_error;
+
+/* The running test's window and its own rules (set by the in-test calls). */
+static struct {
+  bool open;
+  tm_snapshot *before; /* taken right after tm_clear_traces() */
+  bool ignore;
+  bool has_allowance, has_peak_limit;
+  size_t allowance, peak_limit;
+} window;
+
+volatile int tm__leak_test_failed;
+
+/* Starts tracing when nobody has, with TM_LEAK_NFRAME frames; when TM_LEAK_NFRAME is set and
+ * someone already traces, applies that limit to new traces. Returns 0 or a TM_E* code. */
+static int ensure_tracing(void) {
+  if (!tm_is_tracing())
+    return tm_start(config->nframe > 0 ? config->nframe : TM__LEAK_DEFAULT_NFRAME);
+  if (config->nframe > 0 && tm_get_traceback_limit() != config->nframe)
+    return tm_start(config->nframe);
+  return 0;
+}
+
+/* Loads the settings and starts tracing in the runner process, so that forked test children
+ * inherit a warm tracer instead of starting one per test. */
+__attribute__((constructor)) static void leak_init(void) {
+  GError *error = NULL;
+  int rc;
+
+  config = tm__leak_config_load(NULL, &error);
+  if (config == NULL) {
+    config_error = g_strdup(error->message);
+    g_error_free(error);
+    fprintf(stderr, "tracemalloc-check: %s (every test will fail)\n", config_error);
+    return;
+  }
+  if (config->disabled)
+    return;
+  rc = ensure_tracing();
+  if (rc != 0)
+    config_error = g_strdup_printf("tracemalloc-check: cannot start tracing: %s", tm_strerror(rc));
+}
+
+/* Closes the window without judging it. */
+static void window_close(void) {
+  g_clear_pointer(&window.before, tm_snapshot_free);
+  window.open = false;
+}
+
+/* Fails the running fixture through Check, at the plugin's own location (CHECK-NOTES §3). */
+#define FAIL_HERE(...)                                                                             \
+  do {                                                                                             \
+    fflush(stdout);                                                                                \
+    fflush(stderr);                                                                                \
+    _ck_assert_failed(__FILE__, __LINE__, NULL, __VA_ARGS__);                                      \
+  } while (0)
+
+void tm_leak_setup(void) {
+  GError *error = NULL;
+  int rc;
+
+  /* A window still open here lost its teardown to a failing checked setup (CHECK-NOTES §2). */
+  window_close();
+  window.ignore = window.has_allowance = window.has_peak_limit = false;
+  tm__leak_test_failed = 0;
+  if (config_error != NULL)
+    FAIL_HERE("%s", config_error);
+  if (config->disabled)
+    return;
+  rc = ensure_tracing();
+  if (rc != 0)
+    FAIL_HERE("tracemalloc-check: cannot start tracing: %s", tm_strerror(rc));
+  tm_clear_traces();
+  window.before = tm_take_snapshot(&error);
+  if (window.before == NULL) {
+    char msg[256];
+    g_strlcpy(msg, error->message, sizeof msg);
+    g_error_free(error);
+    FAIL_HERE("tracemalloc-check: cannot take the before-snapshot: %s", msg);
+  }
+  window.open = true;
+}
+
+/* Counts one statistic diff into the kept or the ignored totals. */
+static void sort_diff(const tm_statistic_diff *d, tm__leak_findings *f, GPtrArray *kept) {
+  if (d->size_diff <= 0 && d->count_diff <= 0)
+    return; /* only what the window added can be its leak */
+  if (tm__leak_filters_match(f->filters, d->traceback) != NULL) {
+    f->ignored_size += (size_t)MAX(d->size_diff, 0);
+    f->ignored_blocks += (size_t)MAX(d->count_diff, 0);
+    return;
+  }
+  f->growth.size += (size_t)MAX(d->size_diff, 0);
+  f->growth.blocks += (size_t)MAX(d->count_diff, 0);
+  g_ptr_array_add(kept, (gpointer)d);
+}
+
+/* The candidate path: after-snapshot, diff by traceback, filters, verdict, report. Returns when
+ * the filtered window passes; otherwise fails the test through Check and does not return. */
+static void judge_candidate(const char *test_name, const tm__leak_rules *rules, size_t peak) {
+  GError *error = NULL;
+  tm_snapshot *after = NULL;
+  tm_statistic_diffs *diffs = NULL;
+  GPtrArray *kept = g_ptr_array_new();
+  tm__leak_findings f = {
+    .test_name = test_name, .rules = *rules, .top = config->top, .filters = config->filters,
+  };
+  char msg[TM__LEAK_MESSAGE_MAX] = "";
+  const char *file = NULL;
+  int line = 0;
+
+  /* Symbolizing takes time out of the test's timeout: give a timeout a location (§2). */
+  _mark_point(__FILE__, __LINE__);
+  f.growth.peak = peak;
+  after = tm_take_snapshot(&error);
+  if (after != NULL)
+    diffs = tm_snapshot_compare_to(after, window.before, TM_KEY_TRACEBACK, false, &error);
+  if (diffs == NULL) {
+    g_snprintf(msg, sizeof msg, "tracemalloc-check: cannot compare snapshots: %s",
+               error->message);
+    g_error_free(error);
+    goto out;
+  }
+  for (size_t i = 0; i < tm_statistic_diffs_length(diffs); i++)
+    sort_diff(tm_statistic_diffs_get(diffs, i), &f, kept);
+  f.verdict = tm__leak_judge(&f.growth, rules);
+  if (f.verdict == TM__LEAK_PASS)
+    goto out;
+  f.kept = (const tm_statistic_diff **)kept->pdata;
+  f.nkept = kept->len;
+  tm__leak_message(&f, msg, &file, &line);
+  fflush(stdout);
+  tm__leak_report(&f, stderr);
+
+out:
+  /* Free everything first: in CK_FORK=no mode _ck_assert_failed longjmps past this frame. */
+  g_ptr_array_unref(kept);
+  tm_statistic_diffs_free(diffs);
+  tm_snapshot_free(after);
+  window_close();
+  if (msg[0] == '\0')
+    return;
+  fflush(stdout);
+  fflush(stderr);
+  if (file != NULL)
+    _ck_assert_failed(file, line, NULL, "%s", msg);
+  _ck_assert_failed(__FILE__, __LINE__, NULL, "%s", msg);
+}
+
+void tm_leak_teardown(void) {
+  tm__leak_rules rules;
+  size_t current = 0, peak = 0;
+  const char *name;
+
+  if (!window.open)
+    return;
+  tm_get_traced_memory(&current, &peak); /* first: before this function allocates anything */
+  if (tm__leak_test_failed || window.ignore || !tm_is_tracing()) {
+    window_close(); /* a failed test is not charged with its leftovers */
+    return;
+  }
+  name = tcase_name();
+  tm__leak_config_rules_for(config, name, &rules);
+  if (window.has_allowance)
+    rules.allowance = MAX(rules.allowance, window.allowance);
+  if (window.has_peak_limit)
+    rules.peak_limit = window.peak_limit;
+  if (tm__leak_judge(&(tm__leak_growth){.size = current, .peak = peak}, &rules) == TM__LEAK_PASS) {
+    window_close();
+    return;
+  }
+  judge_candidate(name, &rules, peak);
+}
+
+void tm_leak_allow(size_t bytes) {
+  if (!window.has_allowance || bytes > window.allowance)
+    window.allowance = bytes;
+  window.has_allowance = true;
+}
+
+void tm_leak_ignore(void) {
+  window.ignore = true;
+}
+
+void tm_leak_limit_peak(size_t bytes) {
+  window.peak_limit = bytes;
+  window.has_peak_limit = true;
+}

@@ -1,0 +1,162 @@
+/* leak_internal.h — the Check plugin's parts, one file each (issue 4). Internal; never installed.
+ *
+ *   leak_size.c     sizes as users write them (TM_LEAK_THRESHOLD=4 KiB)
+ *   leak_verdict.c  the verdict: a pure function of the filtered growth and the test's rules
+ *   leak_config.c   environment, TM_LEAK_CONFIG key file, per-test rules
+ *   leak_filter.c   default and configured filters; choice of the allocation site
+ *   leak_report.c   the one-line Check message and the stderr report
+ *   leak_fixture.c  setup/teardown plumbing, the in-test calls, the constructor
+ *   leak_assert.c   __wrap__ck_assert_failed: notes that the running test has failed
+ *   leak_auto.c     __wrap_tcase_create: the zero-edit mode
+ */
+#ifndef TM_LEAK_INTERNAL_H
+#define TM_LEAK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <glib.h>
+
+#include "tracemalloc.h"
+
+/* ---- leak_size.c ------------------------------------------------------------------------------ */
+
+/* Parses a size as users write it: a whole number of bytes, optionally followed (after any blanks)
+ * by one of the units B, KiB, MiB, GiB, TiB, exactly so spelled: "512", "4KiB",
+ * "4 KiB", "1MiB". Leading and trailing blanks are ignored. `what` names the setting in the error
+ * (e.g. "TM_LEAK_THRESHOLD"). Returns true and stores the size; on error returns false, leaves *out
+ * unchanged and sets *error (G_KEY_FILE_ERROR_INVALID_VALUE) to a message naming `what`, the value
+ * and the accepted forms. */
+bool tm__leak_parse_size(const char *what, const char *text, size_t *out, GError **error);
+
+/* ---- leak_verdict.c --------------------------------------------------------------------------- */
+
+/* What a window left behind once the filters have run. */
+typedef struct tm__leak_growth {
+  size_t size;   /* bytes allocated in the window and still allocated, not filtered out */
+  size_t blocks; /* how many blocks hold them */
+  size_t peak;   /* peak traced memory of the window (every block, unfiltered) */
+} tm__leak_growth;
+
+/* The rules in force for one test, already merged from defaults, environment, config file and
+ * the test's own calls. */
+typedef struct tm__leak_rules {
+  size_t allowance;  /* bytes the test may leave allocated */
+  size_t peak_limit; /* 0: no peak limit */
+  bool ignore;       /* skip every check */
+} tm__leak_rules;
+
+/* Verdict flags; 0 is a pass. */
+enum {
+  TM__LEAK_PASS = 0,
+  TM__LEAK_LEAKED = 1u << 0,       /* growth.size > allowance */
+  TM__LEAK_PEAK_EXCEEDED = 1u << 1 /* peak_limit != 0 and growth.peak > peak_limit */
+};
+
+/* Judges one window. Pure: no I/O, no allocation, no global state. A test that is ignored always
+ * passes. Filtering never raises the size, so a window whose unfiltered growth passes cannot fail
+ * once filtered: the fixture relies on that to skip symbolization for passing tests. */
+unsigned tm__leak_judge(const tm__leak_growth *growth, const tm__leak_rules *rules);
+
+/* ---- leak_filter.c ---------------------------------------------------------------------------- */
+
+/* Predicates on tracebacks. Patterns are globs (GPatternSpec: '*' and '?'). */
+typedef struct tm__leak_filters tm__leak_filters;
+
+/* Creates an empty filter set. Never fails. tm__leak_filters_free(). */
+tm__leak_filters *tm__leak_filters_new(void);
+void tm__leak_filters_free(tm__leak_filters *filters);
+
+/* Adds the default filters: one-time caches of stdio, tz/locale, NSS, the dynamic loader, glibc's
+ * thread TLS, Check's own message file in no-fork mode, and GLib's quarks, interned strings, type
+ * system, GSlice magazines (unless GSlice uses malloc) and other one-time data. */
+void tm__leak_filters_add_defaults(tm__leak_filters *filters);
+
+/* A trace is ignored when any of its frames has a function, source file or module (path) that
+ * matches a pattern of the matching kind. */
+void tm__leak_filters_add_function(tm__leak_filters *filters, const char *pattern);
+void tm__leak_filters_add_file(tm__leak_filters *filters, const char *pattern);
+void tm__leak_filters_add_module(tm__leak_filters *filters, const char *pattern);
+
+/* Allocator wrappers: functions whose frames the allocation site skips (malloc, g_strdup, ...).
+ * The defaults are always there; this adds more. */
+void tm__leak_filters_add_allocator(tm__leak_filters *filters, const char *pattern);
+
+/* Returns the pattern that makes tb ignored, or NULL when no filter matches. Resolves symbols. */
+const char *tm__leak_filters_match(const tm__leak_filters *filters, const tm_traceback *tb);
+
+/* Returns the allocation site of tb: the most recent frame that is neither an allocator wrapper
+ * nor in a system library (/lib, /usr/lib) nor unknown; when every frame is one of those, the most
+ * recent frame. NULL only for an empty traceback. Borrowed from tb. */
+const tm_frame *tm__leak_site(const tm__leak_filters *filters, const tm_traceback *tb);
+
+/* Returns the frame of the test function `test_name` (Check's START_TEST names it test_name_fn),
+ * the most recent one if it recurses, or NULL. Borrowed from tb. */
+const tm_frame *tm__leak_test_frame(const tm_traceback *tb, const char *test_name);
+
+/* ---- leak_config.c ---------------------------------------------------------------------------- */
+
+/* Settings for the whole run. */
+typedef struct tm__leak_config {
+  bool disabled;            /* TM_LEAK_DISABLE */
+  int nframe;               /* TM_LEAK_NFRAME; 0 when not set anywhere (use the default) */
+  size_t top;               /* TM_LEAK_TOP */
+  tm__leak_rules defaults;  /* threshold and peak limit before per-test rules */
+  tm__leak_filters *filters;
+  GPtrArray *test_rules;    /* of tm__leak_test_rule*, in file order */
+  char *path;               /* TM_LEAK_CONFIG, or NULL */
+} tm__leak_config;
+
+#define TM__LEAK_DEFAULT_NFRAME 32
+#define TM__LEAK_DEFAULT_TOP 10
+
+/* Builds the configuration from a key file (NULL for none) and an environment (a NULL-terminated
+ * "NAME=value" array as g_get_environ() gives; the real one when NULL). Returns NULL and sets
+ * *error, whose message names the variable or the file, group and key at fault. The result is
+ * freed with tm__leak_config_free(). */
+tm__leak_config *tm__leak_config_load(char **envp, GError **error);
+void tm__leak_config_free(tm__leak_config *config);
+
+/* Merges the rules of the per-test sections whose glob matches test_name (NULL matches none)
+ * over config->defaults, in file order, and stores them in *out. */
+void tm__leak_config_rules_for(const tm__leak_config *config, const char *test_name,
+                               tm__leak_rules *out);
+
+/* ---- leak_report.c ---------------------------------------------------------------------------- */
+
+/* Longest Check message the plugin sends: well under Check's 4088-byte limit. */
+#define TM__LEAK_MESSAGE_MAX 1024
+
+/* Everything the report needs about one failing window. */
+typedef struct tm__leak_findings {
+  const char *test_name;          /* tcase_name(), may be NULL */
+  unsigned verdict;               /* TM__LEAK_* flags */
+  tm__leak_growth growth;
+  tm__leak_rules rules;
+  size_t ignored_size, ignored_blocks; /* removed by the filters */
+  const tm_statistic_diff **kept; /* the diffs kept, largest first */
+  size_t nkept;
+  size_t top;                     /* how many to print on stderr */
+  const tm__leak_filters *filters;
+} tm__leak_findings;
+
+/* Writes the one-line Check message (no newline, at most TM__LEAK_MESSAGE_MAX - 1 bytes, cut on a
+ * UTF-8 boundary with "...") into msg, and the site's file and line into *file (interned: never
+ * freed) and *line. The message starts with the verdict: "leaked 16 B in 1 block (allowed 0 B)". */
+void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX],
+                      const char **file, int *line);
+
+/* Writes the full report to `out` and flushes it. */
+void tm__leak_report(const tm__leak_findings *f, FILE *out);
+
+/* The start of the verdict text, shared by the message and the report: "leaked 16 B in 1 block
+ * (allowed 0 B)" and/or "peak 2.0 MiB over the limit of 1.0 MiB". g_free(). */
+char *tm__leak_verdict_text(const tm__leak_findings *f);
+
+/* ---- leak_fixture.c / leak_assert.c ----------------------------------------------------------- */
+
+/* Set by __wrap__ck_assert_failed when the running test (or a fixture) fails; cleared by setup. */
+extern volatile int tm__leak_test_failed;
+
+#endif /* TM_LEAK_INTERNAL_H */

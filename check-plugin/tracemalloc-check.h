@@ -1,0 +1,79 @@
+/* tracemalloc-check.h — a per-test leak assertion for Check suites (issue 4).
+ *
+ *   #include <tracemalloc-check.h>
+ *   TCase *tc = tcase_create("Core");
+ *   tcase_add_checked_fixture(tc, TM_LEAK_FIXTURE);   first, so its window holds your fixtures
+ *
+ * Each test (each loop iteration) is a window: the setup forgets the traces of older memory and
+ * takes the before-snapshot; the teardown takes the after-snapshot and fails the test when the
+ * memory the window allocated and did not free, once the filters have removed the library caches
+ * that are not the test's leak, passes the test's allowance. Memory that existed before the window
+ * is never charged, and freeing it never excuses a new leak. The allocations of every thread count.
+ * A test that already failed is not charged again. The verdicts are the same with CK_FORK=no.
+ *
+ * The failure goes through Check's own channel at the allocation site, so the text, XML and TAP
+ * logs read
+ *   money.c:15:S:Core:test_money_create:0: leaked 16 B in 1 block (allowed 0 B), ...
+ * and the full report (Python's StatisticDiff lines, tracebacks, source lines) goes to stderr.
+ *
+ * Knobs, read once when the program starts (a bad value fails every test with a message naming it):
+ *   TM_LEAK_THRESHOLD    bytes each test may leave allocated: 512, 4KiB, 4 KiB, 1MiB (default 0)
+ *   TM_LEAK_PEAK_LIMIT   fail a test whose peak traced memory passes this size (default: no limit)
+ *   TM_LEAK_NFRAME       frames kept per traceback when the plugin starts tracing (default 32)
+ *   TM_LEAK_TOP          StatisticDiff lines in the stderr report (default 10)
+ *   TM_LEAK_DEFAULT_FILTERS  0/no to keep the library caches the default filters remove (default 1)
+ *   TM_LEAK_CONFIG       a GKeyFile: [defaults], extra filters, [test:GLOB] per-test rules
+ *   TM_LEAK_DISABLE      1/yes: the fixture does nothing
+ * A per-test rule beats the environment, which beats the config file's [defaults]; the calls below,
+ * made inside a test, beat everything for that test.
+ *
+ * Link: meson `dependency('tracemalloc-check')` or pkg-config `tracemalloc-check`. The plugin is a
+ * static archive linked into the test program, as Check itself is on Debian. The link flag
+ * -Wl,--wrap=_ck_assert_failed, which both dependencies add, lets the plugin see that a test has
+ * already failed (in CK_FORK=no mode Check still runs the teardowns then).
+ * Zero-edit mode: `tracemalloc-check-auto` adds -Wl,--wrap=tcase_create, which adds the fixture
+ * first to every TCase of an unmodified suite.
+ */
+#ifndef TRACEMALLOC_CHECK_H
+#define TRACEMALLOC_CHECK_H
+
+#include <stddef.h>
+
+#include <check.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The checked fixture: tcase_add_checked_fixture(tc, TM_LEAK_FIXTURE). */
+#define TM_LEAK_FIXTURE tm_leak_setup, tm_leak_teardown
+
+/* Opens the test's window: starts tracing when nobody has (TM_LEAK_NFRAME frames), forgets the
+ * traces of older memory, resets the peak and takes the before-snapshot. Fails the test through
+ * Check when the configuration is invalid or tracing cannot start. Call only as a Check fixture. */
+void tm_leak_setup(void);
+
+/* Closes the window and judges it (see the top of this file). Fails the test through Check with
+ * the allocation site as file:line when it leaked or passed its peak limit; the full report is
+ * written to stderr and flushed first. Does nothing when no window is open, when the test already
+ * failed or called tm_leak_ignore(). Call only as a Check fixture. */
+void tm_leak_teardown(void);
+
+/* Raises the running test's allowance to at least `bytes`: the test passes while what it leaves
+ * allocated (after the filters) is at most that many bytes. Lasts until the test's teardown.
+ * Allocates nothing; call it from the test (any of its threads). */
+void tm_leak_allow(size_t bytes);
+
+/* Skips the leak and peak checks for the running test. Allocates nothing. */
+void tm_leak_ignore(void);
+
+/* Sets the running test's peak limit: the test fails when its peak traced memory (every block the
+ * window allocated and still held at that moment, unfiltered) passes `bytes`. 0 removes the limit.
+ * Allocates nothing. */
+void tm_leak_limit_peak(size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TRACEMALLOC_CHECK_H */

@@ -409,9 +409,29 @@ static void *thread_main(void *arg) {
   churn_run(j->c, j->pp->warmup, j->depth);
   pthread_barrier_wait(j->barrier);
   j->cpu_ns = churn_run(j->c, j->pp->thread_calls, j->depth);
-  pthread_barrier_wait(j->barrier);
+  pthread_barrier_wait(j->barrier); /* end of the timed loops */
+  pthread_barrier_wait(j->barrier); /* the main thread has checked the counters */
   churn_empty(j->c);
   return NULL;
+}
+
+/* Compares the traced memory with the threads' live blocks while they are all parked. The
+ * threads' own start-up allocations (glibc's TLS, made by pthread_create while tracing) come on
+ * top, so a small excess is expected; a deficit or a large excess is not. */
+static void check_threads_counters(const churn *cs, int nframe) {
+  size_t cur = 0, live = 0;
+
+  for (int i = 0; i < NTHREADS; i++)
+    live += cs[i].live_bytes;
+  tm_get_traced_memory(&cur, NULL);
+  if (cur < live || cur - live > 1024 * 1024) {
+    printf("TRACER MISBEHAVES: %d threads, nframe=%d: traced memory %zu B, live blocks %zu B\n",
+           NTHREADS, nframe, cur, live);
+    misbehaved = true;
+  } else if (verbose) {
+    fprintf(stderr, "  threads nframe=%d: traced memory = live blocks + %zu B\n", nframe,
+            cur - live);
+  }
 }
 
 typedef struct thread_result {
@@ -440,6 +460,9 @@ static thread_result measure_threads(churn *cs, const params *pp, int depth, int
   t0 = wall_ns();
   pthread_barrier_wait(&barrier);
   t1 = wall_ns();
+  if (nframe > 0)
+    check_threads_counters(cs, nframe);
+  pthread_barrier_wait(&barrier);
   for (int i = 0; i < NTHREADS; i++) {
     pthread_join(tid[i], NULL);
     cpu += job[i].cpu_ns;

@@ -145,8 +145,12 @@ TM_EXTERN int tm_traceback_total_nframe(const tm_traceback *tb);
 /* Formats like Python's Traceback.format(limit, most_recent_first): two lines per frame,
  *   '  File "x.c", line 8, in function'   and the stripped source line '    p = malloc(8);'
  * (when the file can be read). limit > 0 keeps the most recent `limit` frames, limit < 0 the
- * oldest -limit, 0 keeps all. A truncated traceback ends with a line saying so. Returns a
- * NULL-terminated array of lines: g_strfreev(). */
+ * oldest -limit, 0 keeps all. A truncated traceback ends with the line
+ *   '  [... traceback truncated: only the N most recent frames were captured]'
+ * ('only the most recent frame was captured' for one), where N counts captured stack frames
+ * (inlined calls not counted). A frame flagged TM_FRAME_NO_DEBUG_INFO prints
+ * '  File "libfoo.so.1", in symbol' (no line, no source line). Returns a NULL-terminated array of
+ * lines: g_strfreev(). */
 TM_EXTERN char **tm_traceback_format(const tm_traceback *tb, int limit, bool most_recent_first);
 
 /* "file:lineno" of the oldest frame, as Python's str(traceback). g_free(). */
@@ -202,8 +206,10 @@ TM_EXTERN const tm_trace *tm_snapshot_get(const tm_snapshot *snap, size_t i);
 typedef struct tm_filter tm_filter;
 
 /* Python's Filter(inclusive, filename_pattern, lineno, all_frames, domain). filename_pattern uses
- * fnmatch semantics where '*' also matches '/'. lineno 0 means any line; domain < 0 means any.
- * Returns NULL with TM_ERROR_INVALID for a NULL or malformed pattern. tm_filter_free(). */
+ * fnmatch semantics where '*' also matches '/' (glibc fnmatch(3), flags 0, so '\' escapes).
+ * lineno 0 means any line; domain < 0 means any. Returns NULL with TM_ERROR_INVALID, and a
+ * message quoting the pattern, for a NULL or empty pattern, an unterminated '[', a trailing '\'
+ * or an unknown [:class:]. tm_filter_free(). */
 TM_EXTERN tm_filter *tm_filter_new(bool inclusive, const char *filename_pattern, unsigned int lineno,
                                    bool all_frames, int64_t domain, GError **error);
 

@@ -215,6 +215,12 @@ static void format_frame(GPtrArray *lines, const tm_frame *f) {
     g_ptr_array_add(lines, g_strdup_printf("    %s", code));
 }
 
+/* The last line of a truncated traceback. It names the captured stack frames (inlined calls not
+ * counted) but not total_nframe: the engine records limit + 1 for any deeper stack rather than
+ * walk it, so the true depth is unknown. */
+#define TRUNCATED_ONE "  [... traceback truncated: only the most recent frame was captured]"
+#define TRUNCATED_MANY "  [... traceback truncated: only the %zu most recent frames were captured]"
+
 /* See tracemalloc.h. The frames kept by limit are those of Python's Traceback.format: the last
  * `limit` (most recent) for limit > 0. For limit < 0 this follows Python's documentation and our
  * header, the oldest -limit frames; CPython 3.11's code slices self[:limit] instead, which drops
@@ -235,9 +241,10 @@ char **tm_traceback_format(const tm_traceback *tb, int limit, bool most_recent_f
   lines = g_ptr_array_new();
   for (size_t k = start; k < end; k++)
     format_frame(lines, &frames[most_recent_first ? end - 1 - (k - start) : k]);
-  if (tb->truncated)
-    g_ptr_array_add(lines, g_strdup_printf("  [... traceback truncated: %zu of %d frames captured]",
-                                           tm__traceback_nstack(tb), tb->total_nframe));
+  if (tb->truncated && tm__traceback_nstack(tb) == 1)
+    g_ptr_array_add(lines, g_strdup(TRUNCATED_ONE));
+  else if (tb->truncated)
+    g_ptr_array_add(lines, g_strdup_printf(TRUNCATED_MANY, tm__traceback_nstack(tb)));
   g_ptr_array_add(lines, NULL);
   tm__guard_leave();
   return (char **)g_ptr_array_free(lines, FALSE);

@@ -171,7 +171,7 @@ START_TEST(test_traceback_format_limit_order) {
   tm_snapshot *s1, *s2;
   create_snapshots(&s1, &s2);
   const tm_traceback *tb = tm_snapshot_get(s1, 0)->traceback;
-  const char *trunc = "  [... traceback truncated: 2 of 3 frames captured]";
+  const char *trunc = "  [... traceback truncated: only the 2 most recent frames were captured]";
   const char *b4 = "  File \"b.py\", line 4", *a2 = "  File \"a.py\", line 2";
   ck_assert_lines_free(tm_traceback_format(tb, 0, false), (const char *[]){b4, a2, trunc}, 3);
   ck_assert_lines_free(tm_traceback_format(tb, 1, false), (const char *[]){a2, trunc}, 2);
@@ -268,7 +268,8 @@ START_TEST(test_traceback_format_truncated_inlined) {
   ck_assert_lines_free(tm_traceback_format(tb, 0, true),
                        (const char *[]){"  File \"inl.h\", line 5, in helper",
                                         "  File \"outer.c\", line 10, in outer",
-                                        "  [... traceback truncated: 1 of 9 frames captured]"},
+                                        "  [... traceback truncated: only the most recent "
+                                        "frame was captured]"},
                        3);
   tm_traceback_free(tb);
 }

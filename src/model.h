@@ -31,6 +31,8 @@ struct tm_traceback {
   size_t nframes;                /* resolved frames, OLDEST FIRST (Python's order) */
   tm_frame *frames;              /* live: owned g_malloc block; loaded: points into this object */
   guint key_hash;                /* hash of the (filename, lineno) sequence; set with frames */
+  GOnce recent_resolved;         /* live: guards the resolution of the most recent frame alone */
+  tm_frame recent;               /* live: the most recent frame, once recent_resolved ran */
 };
 
 struct tm_snapshot {
@@ -87,7 +89,9 @@ tm_traceback *tm__traceback_live_get(const tm__interned_tb *raw);
 const tm_frame *tm__traceback_frames(const tm_traceback *tb, size_t *n);
 
 /* The most recent frame of tb (the allocation site, Python's raw traceback[0]), or a static
- * "<unknown>" frame with lineno 0 when tb has no frame. Resolves tb. Never NULL. */
+ * "<unknown>" frame with lineno 0 when tb has no frame. Never NULL. A live traceback not yet
+ * resolved resolves its most recent return address only: grouping by line or file and filtering
+ * without all_frames need nothing else. Borrowed: valid while tb lives. */
 const tm_frame *tm__traceback_most_recent(const tm_traceback *tb);
 
 /* Python's Traceback.__eq__ on resolved tracebacks: same (filename, lineno) sequence. */

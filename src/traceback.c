@@ -174,10 +174,36 @@ const tm_frame *tm__traceback_frames(const tm_traceback *tb, size_t *n) {
   return tb->frames;
 }
 
+/* Whether every frame of tb is resolved (always true for a loaded traceback). */
+static bool resolved_ready(const tm_traceback *tb) {
+  return tb->raw == NULL ||
+         g_atomic_int_get((const gint *)&tb->resolved.status) == G_ONCE_STATUS_READY;
+}
+
+/* GOnce body: resolves the most recent return address of a live traceback and keeps its
+ * innermost frame, the one full resolution would put last. Runs with the guard held. Returns
+ * tb. */
+static gpointer resolve_recent(gpointer data) {
+  tm_traceback *tb = data;
+  tm_frame buf[MAX_INLINE_DEPTH];
+  tb->recent = unknown_frame;
+  if (tb->raw->nframe > 0 && tm__symbols_resolve(tb->raw->ips[0], buf, G_N_ELEMENTS(buf)) > 0)
+    tb->recent = buf[0];
+  return tb;
+}
+
 /* See model.h. */
 const tm_frame *tm__traceback_most_recent(const tm_traceback *tb) {
   size_t n;
-  const tm_frame *frames = tm__traceback_frames(tb, &n);
+  const tm_frame *frames;
+  if (tb->raw != NULL && !resolved_ready(tb)) {
+    tm_traceback *mut = (tm_traceback *)tb; /* resolution is invisible to the const API */
+    tm__guard_enter();
+    g_once(&mut->recent_resolved, resolve_recent, mut);
+    tm__guard_leave();
+    return &tb->recent;
+  }
+  frames = tm__traceback_frames(tb, &n);
   return n > 0 ? &frames[n - 1] : &unknown_frame;
 }
 

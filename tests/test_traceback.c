@@ -157,6 +157,12 @@ START_TEST(test_live_object_traceback) {
                 "most recent frame is %s:%u", recent->filename, recent->lineno);
   ck_assert_uint_eq(recent->lineno, alloc_line);
   ck_assert_str_eq(recent->function, "alloc_here");
+  /* the most recent frame was resolved alone; full resolution agrees with it */
+  const tm_frame *last = tm_traceback_get(tb, tm_traceback_length(tb) - 1);
+  ck_assert_ptr_eq(last->filename, recent->filename);
+  ck_assert_uint_eq(last->lineno, recent->lineno);
+  ck_assert_ptr_eq(last->function, recent->function);
+  ck_assert_uint_eq(last->ip, recent->ip);
   ssize_t i = find_frame(tb, "call_alloc_here");
   ck_assert_int_eq(i, (ssize_t)tm_traceback_length(tb) - 2); /* the caller is just older */
   ck_assert_uint_eq(tm_traceback_get(tb, (size_t)i)->lineno, caller_line);

@@ -1,9 +1,11 @@
 /* guard.c — the reentrancy guard and the tracer's mmap'd memory. */
 #include <errno.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include "engine.h"
 #include "guard.h"
+#include "lock.h"
 
 __thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
 
@@ -31,4 +33,16 @@ void tm__unmap(void *ptr, size_t size) {
   munmap(ptr, size);
   errno = saved;
   atomic_fetch_sub_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+}
+
+void tm__lock_slow(tm__lock *lock) {
+  for (unsigned spins = 0;; spins++) {
+    if (atomic_load_explicit(&lock->held, memory_order_relaxed) == 0 &&
+        !atomic_exchange_explicit(&lock->held, 1, memory_order_acquire))
+      return;
+    if (spins < 128)
+      __builtin_ia32_pause();
+    else
+      sched_yield();
+  }
 }

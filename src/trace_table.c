@@ -121,12 +121,12 @@ void tm__shard_clear_unlocked(tm__shard *s) {
 
 void tm__table_lock_all(tm__table *t) {
   for (size_t i = 0; i < TM_TABLE_SHARDS; i++)
-    pthread_mutex_lock(&t->shards[i].lock);
+    tm__lock_acquire(&t->shards[i].lock);
 }
 
 void tm__table_unlock_all(tm__table *t) {
   for (size_t i = TM_TABLE_SHARDS; i-- > 0;)
-    pthread_mutex_unlock(&t->shards[i].lock);
+    tm__lock_release(&t->shards[i].lock);
 }
 
 size_t tm__table_count_unlocked(const tm__table *t) {

@@ -2,16 +2,17 @@
  *
  * Each table has TM_TABLE_SHARDS shards; a pointer picks its shard by hash, and each shard is an
  * open-addressing table (linear probing, backward-shift deletion: no tombstones) of 16-byte
- * entries in mmap'd memory, guarded by its own mutex. Nothing here calls malloc, so the table can
+ * entries in mmap'd memory, guarded by its own lock (lock.h). Nothing here calls malloc, so the table can
  * be used from inside the malloc hooks. Functions ending in _unlocked need the shard lock held.
  */
 #ifndef TM_TRACE_TABLE_H
 #define TM_TRACE_TABLE_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "lock.h"
 
 #define TM_TABLE_SHARDS 64
 #define TM_SIZE_BITS 40 /* sizes up to 1 TiB are recorded; larger ones count as lost traces */
@@ -24,7 +25,7 @@ typedef struct tm__entry {
 } tm__entry;
 
 typedef struct tm__shard {
-  pthread_mutex_t lock;
+  tm__lock lock;
   tm__entry *slots; /* mmap'd, capacity mask + 1 entries; NULL until first insert */
   size_t mask;
   size_t used;
@@ -41,8 +42,8 @@ static inline uint64_t tm__meta_pack(size_t size, uint32_t tb_id) {
 static inline size_t tm__meta_size(uint64_t meta) { return (size_t)(meta & TM_SIZE_MAX); }
 static inline uint32_t tm__meta_tb(uint64_t meta) { return (uint32_t)(meta >> TM_SIZE_BITS); }
 
-/* A zero-filled tm__table (static storage or tm__map()) is a valid empty table: glibc's default
- * mutex is all zeroes. Nothing needs initializing, so hooks that run before constructors are safe. */
+/* A zero-filled tm__table (static storage or tm__map()) is a valid empty table with unlocked
+ * locks. Nothing needs initializing, so hooks that run before constructors are safe. */
 
 /* Returns the shard that holds key. */
 tm__shard *tm__table_shard(tm__table *t, uintptr_t key);

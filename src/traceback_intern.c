@@ -1,14 +1,14 @@
 /* traceback_intern.c — one copy of each distinct stack, named by a small id.
  *
  * id => tracebacks: a two-level directory of mmap'd chunks, filled once per id, read without lock.
- * hash => id: TM_INTERN_SHARDS open-addressing tables, each with its own mutex and bump arena.
+ * hash => id: TM_INTERN_SHARDS open-addressing tables, each with its own lock and bump arena.
  * A per-thread direct-mapped cache answers most lookups without taking any lock.
  */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "guard.h"
+#include "lock.h"
 #include "trace_table.h"
 #include "traceback_intern.h"
 
@@ -25,7 +25,7 @@ typedef struct intern_slot {
 } intern_slot;
 
 typedef struct intern_shard {
-  pthread_mutex_t lock;
+  tm__lock lock;
   intern_slot *slots; /* mmap'd */
   size_t mask;
   size_t used;
@@ -169,9 +169,9 @@ uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total)
       same_stack(tm__traceback_lookup(cache_id[c]), ips, n, truncated, total))
     return cache_id[c];
   intern_shard *s = &shards[hash % INTERN_SHARDS];
-  pthread_mutex_lock(&s->lock);
+  tm__lock_acquire(&s->lock);
   uint32_t id = intern_unlocked(s, hash, ips, n, truncated, total);
-  pthread_mutex_unlock(&s->lock);
+  tm__lock_release(&s->lock);
   if (id != 0) {
     cache_hash[c] = hash;
     cache_id[c] = id;
@@ -181,10 +181,10 @@ uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total)
 
 void tm__intern_lock_all(void) {
   for (size_t i = 0; i < INTERN_SHARDS; i++)
-    pthread_mutex_lock(&shards[i].lock);
+    tm__lock_acquire(&shards[i].lock);
 }
 
 void tm__intern_unlock_all(void) {
   for (size_t i = INTERN_SHARDS; i-- > 0;)
-    pthread_mutex_unlock(&shards[i].lock);
+    tm__lock_release(&shards[i].lock);
 }

@@ -4,9 +4,7 @@
  * registration order, then shard index), the internal table's shards. Every path that takes more
  * than one lock follows it (fork handlers, clear, snapshot copy).
  */
-#define UNW_LOCAL_ONLY
 #include <errno.h>
-#include <libunwind.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,16 +18,11 @@
 #include "traceback_intern.h"
 #include "tracemalloc.h"
 
-/* Frames of the tracer between unw_backtrace and the program: tm__record_alloc and the hook (or
- * tm_track). unw_backtrace's own frame is not reported. Checked by tests/test_traceback_capture. */
-#define SKIP_FRAMES 2
-
 #define MAX_DOMAINS 64
 
 atomic_int tm__tracing;
 
-/* Traceback limit for new traces (Python's get_traceback_limit()). */
-static atomic_int traceback_limit = 1;
+atomic_int tm__traceback_limit = 1;
 
 /* Traced bytes over every domain, and their peak. Updated with the shard lock of the block held. */
 static atomic_size_t traced_current;
@@ -130,23 +123,6 @@ static void internal_clear(void) {
 
 /* ---- recording --------------------------------------------------------------------------------- */
 
-/* Captures the traceback of the program's call into the tracer and returns its interned id, or 0.
- * Always inlined, so that the frames to skip are the caller's. */
-static inline __attribute__((always_inline)) uint32_t capture(void) {
-  int limit = atomic_load_explicit(&traceback_limit, memory_order_relaxed);
-  void *buf[limit + SKIP_FRAMES + 1];
-  int n = unw_backtrace(buf, limit + SKIP_FRAMES + 1) - SKIP_FRAMES;
-  if (n < 0)
-    n = 0;
-  bool truncated = n > limit;
-  if (truncated)
-    n = limit;
-  /* The depth past the limit is not walked: it would cost ~7 ns a frame on every allocation.
-   * A truncated stack records total_nframe = limit + 1, "more than the limit". */
-  return tm__intern((const uintptr_t *)(buf + SKIP_FRAMES), n, truncated,
-                    (uint32_t)n + (truncated ? 1u : 0u));
-}
-
 /* Inserts (domain, ptr) => (size, tb). Returns 0 or TM_ENOMEM. Holds the shard lock briefly. */
 static int trace_put(tm__table *table, uintptr_t ptr, size_t size, uint32_t tb) {
   if (tb == 0 || size > TM_SIZE_MAX)
@@ -155,7 +131,7 @@ static int trace_put(tm__table *table, uintptr_t ptr, size_t size, uint32_t tb) 
   uint64_t old;
   bool failed;
   int rc = 0;
-  pthread_mutex_lock(&s->lock);
+  tm__lock_acquire(&s->lock);
   /* Re-checked under the lock: tm_stop() clears each shard under its lock after clearing the flag,
    * so a racing insert either lands before that clear or sees the flag down. */
   if (atomic_load(&tm__tracing)) {
@@ -166,7 +142,7 @@ static int trace_put(tm__table *table, uintptr_t ptr, size_t size, uint32_t tb) 
     else
       counters_add(size);
   }
-  pthread_mutex_unlock(&s->lock);
+  tm__lock_release(&s->lock);
   return rc;
 }
 
@@ -175,35 +151,29 @@ static void internal_put(void *ptr) {
   uint64_t old;
   bool failed;
   size_t size = malloc_usable_size(ptr);
-  pthread_mutex_lock(&s->lock);
+  tm__lock_acquire(&s->lock);
   if (!tm__shard_put_unlocked(s, (uintptr_t)ptr, tm__meta_pack(size, 0), &old, &failed) && !failed)
     atomic_fetch_add_explicit(&internal_count, 1, memory_order_relaxed);
-  pthread_mutex_unlock(&s->lock);
+  tm__lock_release(&s->lock);
 }
 
 static bool internal_remove(void *ptr) {
   tm__shard *s = tm__table_shard(&internal_table, (uintptr_t)ptr);
   uint64_t meta;
-  pthread_mutex_lock(&s->lock);
+  tm__lock_acquire(&s->lock);
   bool found = tm__shard_remove_unlocked(s, (uintptr_t)ptr, &meta);
-  pthread_mutex_unlock(&s->lock);
+  tm__lock_release(&s->lock);
   if (found)
     atomic_fetch_sub_explicit(&internal_count, 1, memory_order_relaxed);
   return found;
 }
 
-__attribute__((noinline)) void tm__record_alloc(void *ptr, size_t size) {
-  int saved = errno;
-  if (tm__guard_held()) {
-    internal_put(ptr);
-  } else {
-    tm__guard_depth++;
-    if (trace_put(&main_table, (uintptr_t)ptr, size, capture()) != 0)
-      atomic_fetch_add_explicit(&lost_traces, 1, memory_order_relaxed);
-    tm__guard_depth--;
-  }
-  errno = saved;
+void tm__record_trace(void *ptr, size_t size, uint32_t tb) {
+  if (trace_put(&main_table, (uintptr_t)ptr, size, tb) != 0)
+    atomic_fetch_add_explicit(&lost_traces, 1, memory_order_relaxed);
 }
+
+void tm__record_internal(void *ptr) { internal_put(ptr); }
 
 bool tm__record_free(void *ptr, uint64_t *meta) {
   if (tm__guard_held()) {
@@ -211,11 +181,11 @@ bool tm__record_free(void *ptr, uint64_t *meta) {
     return false;
   }
   tm__shard *s = tm__table_shard(&main_table, (uintptr_t)ptr);
-  pthread_mutex_lock(&s->lock);
+  tm__lock_acquire(&s->lock);
   bool found = tm__shard_remove_unlocked(s, (uintptr_t)ptr, meta);
   if (found)
     counters_sub(tm__meta_size(*meta));
-  pthread_mutex_unlock(&s->lock);
+  tm__lock_release(&s->lock);
   /* A block the tracer allocated and handed to the program (a formatted string, say). */
   if (!found && atomic_load_explicit(&internal_count, memory_order_relaxed) != 0)
     internal_remove(ptr);
@@ -233,7 +203,7 @@ int tm_start(int nframe) {
   if (nframe < 1 || nframe > TM_MAX_NFRAME)
     return TM_EINVAL;
   tm__hooks_resolve();
-  atomic_store(&traceback_limit, nframe);
+  atomic_store(&tm__traceback_limit, nframe);
   if (!atomic_load(&tm__tracing)) {
     traces_clear(); /* drop anything a racing hook slipped in after the last stop */
     atomic_store(&tm__tracing, 1);
@@ -255,7 +225,7 @@ void tm_clear_traces(void) {
     traces_clear();
 }
 
-int tm_get_traceback_limit(void) { return atomic_load(&traceback_limit); }
+int tm_get_traceback_limit(void) { return atomic_load(&tm__traceback_limit); }
 
 void tm_get_traced_memory(size_t *current, size_t *peak) {
   /* Read under every lock so that current <= peak always holds for the caller. */
@@ -294,7 +264,7 @@ int tm_track(unsigned int domain, uintptr_t ptr, size_t size) {
     return TM_ENOMEM;
   int saved = errno;
   tm__guard_depth++;
-  int rc = trace_put(table, ptr, size, capture());
+  int rc = trace_put(table, ptr, size, tm__capture());
   tm__guard_depth--;
   errno = saved;
   return rc;
@@ -308,10 +278,10 @@ int tm_untrack(unsigned int domain, uintptr_t ptr) {
     return 0;
   tm__shard *s = tm__table_shard(table, ptr);
   uint64_t meta;
-  pthread_mutex_lock(&s->lock);
+  tm__lock_acquire(&s->lock);
   if (tm__shard_remove_unlocked(s, ptr, &meta))
     counters_sub(tm__meta_size(meta));
-  pthread_mutex_unlock(&s->lock);
+  tm__lock_release(&s->lock);
   return 0;
 }
 
@@ -353,9 +323,9 @@ tm__raw_trace *tm__traces_copy(size_t *n, int *limit, bool *failed) {
 bool tm__trace_find(uintptr_t ptr, tm__raw_trace *out) {
   tm__shard *s = tm__table_shard(&main_table, ptr);
   uint64_t meta;
-  pthread_mutex_lock(&s->lock);
+  tm__lock_acquire(&s->lock);
   bool found = tm__shard_get_unlocked(s, ptr, &meta);
-  pthread_mutex_unlock(&s->lock);
+  tm__lock_release(&s->lock);
   if (found)
     *out = (tm__raw_trace){ptr, tm__meta_size(meta), tm__meta_tb(meta), 0};
   return found;

@@ -32,8 +32,9 @@ static bool bracket_parse(const char **p, const char **why) {
       bool known = false;
       if (end == NULL)
         goto unterminated;
+      size_t len = (size_t)(end - s - 2);
       for (size_t i = 0; i < G_N_ELEMENTS(classes); i++)
-        known |= strlen(classes[i]) == (size_t)(end - s - 2) && !strncmp(classes[i], s + 2, end - s - 2);
+        known |= strlen(classes[i]) == len && strncmp(classes[i], s + 2, len) == 0;
       if (!known) {
         *why = "unknown character class";
         return false;

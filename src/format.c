@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +29,26 @@ typedef struct source_file {
  * hold stay valid for the life of the process. Protected by source_lock. */
 static GHashTable *source_files;
 static GMutex source_lock;
+
+/* The cache lock is held across fork(), so that a child forked while another thread reads a
+ * file (Check forks for every test) does not find it locked for good. */
+static void source_lock_prepare(void) {
+  g_mutex_lock(&source_lock);
+}
+
+static void source_lock_release(void) {
+  g_mutex_unlock(&source_lock);
+}
+
+/* Takes source_lock, registering its fork handlers on first use. */
+static void source_lock_acquire(void) {
+  static gsize registered;
+  if (g_once_init_enter(&registered)) {
+    pthread_atfork(source_lock_prepare, source_lock_release, source_lock_release);
+    g_once_init_leave(&registered, 1);
+  }
+  g_mutex_lock(&source_lock);
+}
 
 /* Python's str.strip() white space, for the ASCII range. */
 static bool is_strip_space(char c) {
@@ -85,7 +106,7 @@ const char *tm__source_line(const char *filename, unsigned int lineno) {
   if (filename == NULL || lineno == 0)
     return NULL;
   tm__guard_enter();
-  g_mutex_lock(&source_lock);
+  source_lock_acquire();
   if (source_files == NULL)
     source_files = g_hash_table_new(g_str_hash, g_str_equal);
   sf = g_hash_table_lookup(source_files, filename);

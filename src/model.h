@@ -58,7 +58,7 @@ struct tm_filter {
   int64_t domain;                /* < 0 matches any domain (never for a DomainFilter) */
 };
 
-/* ---- traceback.c ------------------------------------------------------------------------------ */
+/* ---- traceback.c ----------------------------------------------------------------------------- */
 
 /* Builds a loaded traceback from frames given oldest first. The frames are copied and their
  * strings interned, so the caller keeps ownership of frames. total_nframe < (int)nframes is
@@ -108,19 +108,20 @@ int tm__traceback_compare(const tm_traceback *a, const tm_traceback *b);
  * to. */
 size_t tm__traceback_nstack(const tm_traceback *tb);
 
-/* ---- snapshot.c ------------------------------------------------------------------------------- */
+/* ---- snapshot.c ------------------------------------------------------------------------------ */
 
 /* Creates an empty snapshot to be filled with tm__snapshot_add(); used by dump.c and tests.
  * Returns a new reference; tm_snapshot_free(). */
 tm_snapshot *tm__snapshot_new(int traceback_limit);
 
-/* Appends a trace; the snapshot takes its own reference to tb (deduplicated by pointer). */
+/* Appends a trace; the snapshot takes its own reference to tb (deduplicated by pointer). Only for
+ * snapshots made by tm__snapshot_new(). */
 void tm__snapshot_add(tm_snapshot *snap, unsigned int domain, size_t size, tm_traceback *tb);
 
 /* Returns a new reference to snap. */
 tm_snapshot *tm__snapshot_ref(tm_snapshot *snap);
 
-/* ---- filter.c --------------------------------------------------------------------------------- */
+/* ---- filter.c -------------------------------------------------------------------------------- */
 
 /* Python's Filter._match_traceback for a Filter (not a DomainFilter): whether tb passes the
  * file-name and line part of f, before the domain is considered. cache maps interned file names
@@ -132,7 +133,7 @@ bool tm__filter_match_traceback(const tm_filter *f, const tm_traceback *tb, GHas
  * tm__filter_match_traceback(); ignored for a DomainFilter) with the trace's domain. */
 bool tm__filter_match_trace(const tm_filter *f, unsigned int domain, bool tb_match);
 
-/* ---- format.c --------------------------------------------------------------------------------- */
+/* ---- format.c -------------------------------------------------------------------------------- */
 
 /* Line lineno (1-based) of filename, stripped of leading and trailing white space as Python's
  * str.strip(), or NULL when the file cannot be read or has no such line. Files are read once and

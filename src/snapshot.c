@@ -109,7 +109,7 @@ const tm_trace *tm_snapshot_get(const tm_snapshot *snap, size_t i) {
   return snap != NULL && i < snap->ntraces ? &snap->traces[i] : NULL;
 }
 
-/* ---- take_snapshot ----------------------------------------------------------------------------- */
+/* ---- take_snapshot --------------------------------------------------------------------------- */
 
 /* Maps stack ids to traceback indices + 1 (0: not seen yet): a flat array when the ids are dense
  * enough, a hash table otherwise. */
@@ -212,7 +212,7 @@ out:
   return snap;
 }
 
-/* ---- filter_traces ----------------------------------------------------------------------------- */
+/* ---- filter_traces --------------------------------------------------------------------------- */
 
 /* What one call of filter_traces knows about its filters: for each filter and each distinct
  * traceback of the snapshot, the result of the traceback part of the match (0: not computed yet,
@@ -287,6 +287,19 @@ static void filter_copy(filter_ctx *ctx, const tm_snapshot *snap, tm_snapshot *o
   g_free(remap);
 }
 
+/* Gives back the unused ends of arrays sized for every trace passing. */
+static void snapshot_trim(tm_snapshot *snap) {
+  if (snap->ntraces < snap->traces_cap / 2) {
+    snap->traces_cap = snap->ntraces;
+    snap->traces = g_renew(tm_trace, snap->traces, snap->traces_cap);
+    snap->tb_index = g_renew(uint32_t, snap->tb_index, snap->traces_cap);
+  }
+  if (snap->ntracebacks < snap->tracebacks_cap / 2) {
+    snap->tracebacks_cap = snap->ntracebacks;
+    snap->tracebacks = g_renew(tm_traceback *, snap->tracebacks, snap->tracebacks_cap);
+  }
+}
+
 /* See tracemalloc.h. Resolves a traceback only when a filter needs its frames, and at most once
  * per filter. */
 tm_snapshot *tm_snapshot_filter_traces(tm_snapshot *snap, tm_filter *const *filters,
@@ -306,6 +319,7 @@ tm_snapshot *tm_snapshot_filter_traces(tm_snapshot *snap, tm_filter *const *filt
   ctx.name_cache = g_new0(GHashTable *, nfilters);
   out = snapshot_alloc(snap->traceback_limit, snap->ntraces, MAX(snap->ntracebacks, 1));
   filter_copy(&ctx, snap, out);
+  snapshot_trim(out);
   for (size_t k = 0; k < nfilters; k++) {
     if (ctx.name_cache[k] != NULL)
       g_hash_table_destroy(ctx.name_cache[k]);

@@ -68,7 +68,8 @@ static void grouping_add(grouping *g, const tm_traceback *probe, tm_traceback *t
                          size_t count) {
   guint slot = GPOINTER_TO_UINT(g_hash_table_lookup(g->index, probe));
   if (slot == 0) {
-    group_entry e = {tb != NULL ? tm_traceback_ref(tb) : tm__traceback_new_key(probe->frames), 0, 0};
+    tm_traceback *key = tb != NULL ? tm_traceback_ref(tb) : tm__traceback_new_key(probe->frames);
+    group_entry e = {key, 0, 0};
     g_array_append_val(g->entries, e);
     slot = g->entries->len;
     g_hash_table_insert(g->index, e.key, GUINT_TO_POINTER(slot));

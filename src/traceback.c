@@ -6,6 +6,7 @@
  * single shared tm_traceback, created on first use and kept for the life of the process: a stack
  * is resolved at most once however many snapshots name it.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "model.h"
@@ -101,6 +102,26 @@ tm_traceback *tm__traceback_new_live(const tm__interned_tb *raw) {
   return tb;
 }
 
+/* fork() while another thread holds live_lock would leave it locked for good in the child, and
+ * Check runs every test in a forked child: the lock is held across fork(). */
+static void live_lock_prepare(void) {
+  g_mutex_lock(&live_lock);
+}
+
+static void live_lock_release(void) {
+  g_mutex_unlock(&live_lock);
+}
+
+/* Takes live_lock, registering its fork handlers on first use. */
+static void live_lock_acquire(void) {
+  static gsize registered;
+  if (g_once_init_enter(&registered)) {
+    pthread_atfork(live_lock_prepare, live_lock_release, live_lock_release);
+    g_once_init_leave(&registered, 1);
+  }
+  g_mutex_lock(&live_lock);
+}
+
 /* Returns the shared "<unknown>" traceback, creating it on first use. Call with live_lock held. */
 static tm_traceback *unknown_traceback_unlocked(void) {
   if (unknown_traceback == NULL)
@@ -112,7 +133,7 @@ static tm_traceback *unknown_traceback_unlocked(void) {
 tm_traceback *tm__traceback_live_get(const tm__interned_tb *raw) {
   tm_traceback *tb;
   tm__guard_enter();
-  g_mutex_lock(&live_lock);
+  live_lock_acquire();
   if (raw == NULL) {
     tb = unknown_traceback_unlocked();
     goto out;

@@ -125,19 +125,23 @@ static void pattern_set_add_all(pattern_set *set, const char *const *patterns) {
     pattern_set_add(set, *patterns);
 }
 
-/* Returns the pattern that matches s, or NULL. */
+/* Returns the pattern that matches s, or NULL. A symbol version ("dlerror@@GLIBC_2.34", as the
+ * resolver names versioned symbols) is not part of the name. */
 static const char *pattern_set_match(const pattern_set *set, const char *s) {
-  const char *hit;
+  char name[256];
+  const char *hit = NULL;
 
   if (s == NULL)
     return NULL;
+  if (strchr(s, '@') != NULL) {
+    g_strlcpy(name, s, MIN(sizeof name, strcspn(s, "@") + 1));
+    s = name;
+  }
   hit = g_hash_table_lookup(set->literals, s);
-  if (hit != NULL)
-    return hit;
-  for (guint i = 0; i < set->globs->len; i++)
+  for (guint i = 0; hit == NULL && i < set->globs->len; i++)
     if (g_pattern_spec_match_string(g_ptr_array_index(set->globs, i), s))
-      return g_ptr_array_index(set->sources, i);
-  return NULL;
+      hit = g_ptr_array_index(set->sources, i);
+  return hit;
 }
 
 tm__leak_filters *tm__leak_filters_new(void) {

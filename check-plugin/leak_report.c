@@ -14,6 +14,21 @@ static const char *plural(size_t n) {
   return n == 1 ? "" : "s";
 }
 
+/* A source path as the Check line shows it: relative to the working directory when it lies under
+ * it (as a run from the project root gives "examples/money/money.c"), as resolved otherwise.
+ * Interned: valid for the life of the process. */
+static const char *display_path(const char *path) {
+  char *cwd = g_get_current_dir();
+  size_t n = strlen(cwd);
+  const char *shown = path;
+
+  if (g_path_is_absolute(path) && strncmp(path, cwd, n) == 0 && path[n] == '/' && n > 1)
+    shown = path + n + 1;
+  shown = g_intern_string(shown);
+  g_free(cwd);
+  return shown;
+}
+
 char *tm__leak_verdict_text(const tm__leak_findings *f) {
   GString *s = g_string_new(NULL);
 
@@ -40,10 +55,13 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
   const tm_frame *site = tm__leak_site(f->filters, tb);
   const tm_frame *test = tm__leak_test_frame(tb, f->test_name);
 
-  if (site != NULL && site->function != NULL)
-    g_string_append_printf(s, " allocated in %s()", site->function);
-  if (test != NULL && test != site)
-    g_string_append_printf(s, " called from %s:%u", test->filename, test->lineno);
+  if (site == NULL || site == test)
+    return; /* the Check line already points into the test */
+  if (site->function != NULL) /* without gcc's clone suffix: deep.constprop.0 */
+    g_string_append_printf(s, " allocated in %.*s()", (int)strcspn(site->function, "."),
+                           site->function);
+  if (test != NULL)
+    g_string_append_printf(s, " called from %s:%u", display_path(test->filename), test->lineno);
 }
 
 /* Cuts s to fit max - 1 bytes, on a UTF-8 boundary, ending with "...". */
@@ -80,7 +98,7 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
   memcpy(msg, s->str, s->len + 1);
   g_string_free(s, true);
   if (site != NULL) {
-    *file = site->filename;
+    *file = display_path(site->filename);
     *line = (int)site->lineno;
   } else {
     *file = NULL; /* the caller names its own location */
@@ -119,8 +137,8 @@ void tm__leak_report(const tm__leak_findings *f, FILE *out) {
     char *line = tm_statistic_diff_format(d);
     char **tb = tm_traceback_format(d->traceback, frames_to_show(f, d->traceback), true);
 
-    fprintf(out, "#%zu %s:%u: %s\n", i + 1, site ? site->filename : "?", site ? site->lineno : 0,
-            line);
+    fprintf(out, "#%zu %s:%u: %s\n", i + 1, site ? display_path(site->filename) : "?",
+            site ? site->lineno : 0, line);
     for (char **l = tb; l != NULL && *l != NULL; l++)
       fprintf(out, "%s\n", *l);
     g_strfreev(tb);

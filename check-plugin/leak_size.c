@@ -37,9 +37,10 @@ bool tm__leak_parse_size(const char *what, const char *text, size_t *out, GError
   if (p == end || !isdigit((unsigned char)*p))
     return fail(what, text, error);
   for (; p < end && isdigit((unsigned char)*p); p++) {
-    if (value > (UINT64_MAX - 9) / 10)
+    uint64_t digit = (uint64_t)(*p - '0');
+    if (value > (UINT64_MAX - digit) / 10)
       return fail(what, text, error);
-    value = value * 10 + (uint64_t)(*p - '0');
+    value = value * 10 + digit;
   }
   while (p < end && (*p == ' ' || *p == '\t'))
     p++;

@@ -1,0 +1,169 @@
+/* cache_suite.c — the one-time caches the default filters remove, each beside its twin that
+ * fills the same cache and also leaks a real block through GLib (g_strdup, 5 bytes).
+ * test_plugin_filters.c runs it in both fork modes, and once with TM_LEAK_DEFAULT_FILTERS=0 to
+ * show that each cache really is allocated inside the window (so that the filter is not vacuous).
+ * "site:NAME" marks the line each twin's failure must name.
+ */
+#include <dlfcn.h>
+#include <locale.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib-object.h>
+#include <tracemalloc-check.h>
+
+static void *volatile keep;
+
+static void stdio_cache(void) {
+  (void)fgetc(stdin); /* the first read allocates stdin's buffer */
+}
+
+static void tz_cache(void) {
+  char buf[128];
+  struct tm tm;
+  time_t t = 1700000000;
+  tzset();
+  localtime_r(&t, &tm);
+  strftime(buf, sizeof buf, "%c %Z", &tm);
+}
+
+static void locale_cache(void) {
+  setlocale(LC_ALL, "C.UTF-8");
+  setlocale(LC_ALL, "C");
+}
+
+static void nss_cache(void) {
+  struct passwd *pw = getpwuid(getuid());
+  (void)pw;
+}
+
+static void loader_cache(void) {
+  void *h = dlopen("libz.so.1", RTLD_NOW); /* kept loaded, as a program would */
+  (void)h;
+  (void)dlopen("libtm-check-no-such-library.so", RTLD_NOW);
+  (void)dlerror();
+}
+
+static void *idle_thread(void *arg) {
+  return arg;
+}
+
+static void thread_cache(void) {
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++)
+    pthread_create(&t[i], NULL, idle_thread, NULL);
+  for (int i = 0; i < 4; i++)
+    pthread_join(t[i], NULL);
+}
+
+static void quark_cache(void) {
+  (void)g_quark_from_string("tm-check-quark");
+  (void)g_quark_from_static_string("tm-check-static-quark");
+  (void)g_intern_string("tm-check-interned-string");
+}
+
+/* A GObject type of our own: registering it and creating its class are one-time work. */
+typedef struct { GObject parent; int value; } TmCheckThing;
+typedef struct { GObjectClass parent_class; } TmCheckThingClass;
+GType tm_check_thing_get_type(void);
+G_DEFINE_TYPE(TmCheckThing, tm_check_thing, G_TYPE_OBJECT)
+static void tm_check_thing_class_init(TmCheckThingClass *klass) {
+  (void)klass;
+}
+static void tm_check_thing_init(TmCheckThing *self) {
+  self->value = 1;
+}
+
+static void type_cache(void) {
+  g_object_unref(g_object_new(tm_check_thing_get_type(), NULL));
+}
+
+static void gslice_cache(void) {
+  GSList *l = NULL;
+  for (int i = 0; i < 200; i++)
+    l = g_slist_prepend(l, GINT_TO_POINTER(i));
+  g_slist_free(l);
+}
+
+static void check_file_cache(void) {
+  /* Nothing: in CK_FORK=no mode Check itself replaces its message FILE inside the window. */
+}
+
+#define CACHE_TESTS(name)                                                                          \
+  START_TEST(test_##name) {                                                                        \
+    name##_cache();                                                                                \
+  }                                                                                                \
+  END_TEST
+
+CACHE_TESTS(stdio)
+CACHE_TESTS(tz)
+CACHE_TESTS(locale)
+CACHE_TESTS(nss)
+CACHE_TESTS(loader)
+CACHE_TESTS(thread)
+CACHE_TESTS(quark)
+CACHE_TESTS(type)
+CACHE_TESTS(gslice)
+CACHE_TESTS(check_file)
+
+/* The twins: one per line, so that each site marker names its own line. */
+START_TEST(test_stdio_leak) { stdio_cache(); keep = g_strdup("leak"); /* site:stdio */ }
+END_TEST
+START_TEST(test_tz_leak) { tz_cache(); keep = g_strdup("leak"); /* site:tz */ }
+END_TEST
+START_TEST(test_locale_leak) { locale_cache(); keep = g_strdup("leak"); /* site:locale */ }
+END_TEST
+START_TEST(test_nss_leak) { nss_cache(); keep = g_strdup("leak"); /* site:nss */ }
+END_TEST
+START_TEST(test_loader_leak) { loader_cache(); keep = g_strdup("leak"); /* site:loader */ }
+END_TEST
+START_TEST(test_thread_leak) { thread_cache(); keep = g_strdup("leak"); /* site:thread */ }
+END_TEST
+START_TEST(test_quark_leak) { quark_cache(); keep = g_strdup("leak"); /* site:quark */ }
+END_TEST
+START_TEST(test_type_leak) { type_cache(); keep = g_strdup("leak"); /* site:type */ }
+END_TEST
+START_TEST(test_gslice_leak) { gslice_cache(); keep = g_strdup("leak"); /* site:gslice */ }
+END_TEST
+START_TEST(test_check_file_leak) { check_file_cache(); keep = g_strdup("leak"); /* site:check_file */ }
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("Caches");
+  TCase *tc = tcase_create("Caches");
+  SRunner *sr;
+  int failed;
+
+  tcase_add_checked_fixture(tc, TM_LEAK_FIXTURE);
+  /* Each cache first, then its twin (in CK_FORK=no mode the twin finds the cache filled). */
+  tcase_add_test(tc, test_stdio);
+  tcase_add_test(tc, test_stdio_leak);
+  tcase_add_test(tc, test_tz);
+  tcase_add_test(tc, test_tz_leak);
+  tcase_add_test(tc, test_locale);
+  tcase_add_test(tc, test_locale_leak);
+  tcase_add_test(tc, test_nss);
+  tcase_add_test(tc, test_nss_leak);
+  tcase_add_test(tc, test_loader);
+  tcase_add_test(tc, test_loader_leak);
+  tcase_add_test(tc, test_thread);
+  tcase_add_test(tc, test_thread_leak);
+  tcase_add_test(tc, test_quark);
+  tcase_add_test(tc, test_quark_leak);
+  tcase_add_test(tc, test_type);
+  tcase_add_test(tc, test_type_leak);
+  tcase_add_test(tc, test_gslice);
+  tcase_add_test(tc, test_gslice_leak);
+  tcase_add_test(tc, test_check_file);
+  tcase_add_test(tc, test_check_file_leak);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_ENV);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,290 @@
+/* leak_suite.c — a Check suite that test_plugin_leaks.c runs in a subprocess, in both fork modes.
+ * Each test leaks in one way, or stays clean in one way. The comments "site:NAME" mark the line
+ * the failure must name, and "call:NAME" the test's line that leads to it: the checker finds the
+ * line numbers by these markers, so the file may be edited freely. Leaked blocks are kept in
+ * `keep` so that the compiler cannot drop the allocations.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+#include <tracemalloc-check.h>
+
+static void *volatile keep[8];
+static void *before_window; /* allocated by the unchecked setup, before any window */
+
+static void make_old_block(void) {
+  before_window = malloc(64);
+}
+
+static void free_old_block(void) {
+  free(before_window);
+  before_window = NULL;
+}
+
+/* ---- leaks ------------------------------------------------------------------------------------ */
+
+START_TEST(test_malloc_leak) {
+  keep[0] = malloc(24); /* site:malloc */
+}
+END_TEST
+
+START_TEST(test_calloc_leak) {
+  keep[0] = calloc(3, 8); /* site:calloc */
+}
+END_TEST
+
+START_TEST(test_realloc_leak) {
+  char *p = malloc(8);
+  memset(p, 0, 8);
+  keep[0] = realloc(p, 40); /* site:realloc */
+}
+END_TEST
+
+START_TEST(test_strdup_leak) {
+  keep[0] = strdup("0123456789"); /* site:strdup */
+}
+END_TEST
+
+START_TEST(test_glib_leak) {
+  keep[0] = g_strdup_printf("%d-%s", 42, "glib"); /* site:g_strdup_printf */
+}
+END_TEST
+
+START_TEST(test_aligned_leak) {
+  void *p = NULL;
+  ck_assert_int_eq(posix_memalign(&p, 64, 64), 0); /* site:posix_memalign */
+  keep[0] = p;
+}
+END_TEST
+
+static void *thread_leaker(void *arg) {
+  keep[1] = malloc(48); /* site:thread */
+  return arg;
+}
+
+START_TEST(test_thread_leak) {
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, thread_leaker, NULL), 0);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+END_TEST
+
+__attribute__((noinline)) static char *deep_inner(size_t n) {
+  char *p = malloc(n); /* site:deep */
+  memset(p, 'x', n);
+  return p;
+}
+
+__attribute__((noinline)) static char *deep_outer(size_t n) {
+  char *p = deep_inner(n);
+  p[0] = 'y';
+  return p;
+}
+
+START_TEST(test_deep_leak) {
+  keep[0] = deep_outer(32); /* call:deep */
+}
+END_TEST
+
+/* Iterations 0..2; only iteration 1 leaks. */
+START_TEST(test_loop_leak) {
+  char *p = malloc(16); /* site:loop */
+  if (_i == 1)
+    keep[0] = p;
+  else
+    free(p);
+}
+END_TEST
+
+START_TEST(test_over_allowance) {
+  tm_leak_allow(64);
+  keep[0] = malloc(100); /* site:over */
+}
+END_TEST
+
+START_TEST(test_under_allowance) {
+  tm_leak_allow(64);
+  keep[0] = malloc(32);
+}
+END_TEST
+
+START_TEST(test_ignored) {
+  tm_leak_ignore();
+  keep[0] = malloc(1000);
+}
+END_TEST
+
+START_TEST(test_many_sites) {
+  for (int i = 0; i < 3; i++)
+    keep[i] = malloc(100); /* site:many_big */
+  keep[3] = malloc(10); /* site:many_small */
+}
+END_TEST
+
+/* The window's memory counts even when the block that preceded it is freed. */
+START_TEST(test_free_old_then_leak) {
+  free_old_block();
+  keep[0] = malloc(64); /* site:free_old */
+}
+END_TEST
+
+START_TEST(test_fails_and_leaks) {
+  keep[0] = malloc(77);
+  ck_abort_msg("the test itself fails"); /* site:fails */
+}
+END_TEST
+
+/* ---- the user's own checked fixtures run inside the window ------------------------------------ */
+
+static void *fixture_block;
+
+static void fixture_alloc(void) {
+  fixture_block = malloc(56); /* site:fixture */
+}
+
+static void fixture_free(void) {
+  free(fixture_block);
+}
+
+START_TEST(test_with_fixture) {
+  ck_assert_ptr_nonnull(fixture_block);
+}
+END_TEST
+
+/* ---- clean ------------------------------------------------------------------------------------ */
+
+START_TEST(test_clean_malloc) {
+  for (int i = 1; i < 100; i++) {
+    char *p = malloc((size_t)i * 7);
+    p = realloc(p, (size_t)i * 13);
+    free(p);
+  }
+}
+END_TEST
+
+START_TEST(test_clean_free_old) {
+  free_old_block();
+}
+END_TEST
+
+START_TEST(test_clean_print) {
+  printf("printing from a test: %d %s %f\n", 42, "text", 3.5);
+  fprintf(stderr, "and to stderr\n");
+  fflush(stdout);
+}
+END_TEST
+
+START_TEST(test_clean_files) {
+  char line[256];
+  FILE *f = fopen(SOURCE_FILE, "r");
+  ck_assert_ptr_nonnull(f);
+  while (fgets(line, sizeof line, f) != NULL)
+    ;
+  fclose(f);
+  DIR *d = opendir(".");
+  ck_assert_ptr_nonnull(d);
+  while (readdir(d) != NULL)
+    ;
+  closedir(d);
+  FILE *tmp = tmpfile();
+  ck_assert_ptr_nonnull(tmp);
+  fprintf(tmp, "%s\n", "scratch");
+  fclose(tmp);
+}
+END_TEST
+
+static void *thread_worker(void *arg) {
+  for (int i = 0; i < 100; i++)
+    free(malloc(32 + (size_t)i));
+  return arg;
+}
+
+START_TEST(test_clean_threads) {
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(pthread_create(&t[i], NULL, thread_worker, NULL), 0);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+}
+END_TEST
+
+START_TEST(test_clean_glib) {
+  GHashTable *h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  GString *s = g_string_new("start");
+  GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+  GList *l = NULL;
+  for (int i = 0; i < 500; i++) {
+    g_hash_table_insert(h, g_strdup_printf("k%d", i), g_strdup_printf("v%d", i));
+    g_string_append_printf(s, " %d", i);
+    g_ptr_array_add(a, g_strdup_printf("e%d", i));
+    l = g_list_prepend(l, GINT_TO_POINTER(i));
+  }
+  ck_assert_uint_eq(g_hash_table_size(h), 500);
+  g_list_free(l);
+  g_ptr_array_unref(a);
+  g_string_free(s, TRUE);
+  g_hash_table_destroy(h);
+}
+END_TEST
+
+static Suite *leak_suite(void) {
+  Suite *s = suite_create("Plugin");
+  TCase *leaks = tcase_create("Leaks");
+  TCase *clean = tcase_create("Clean");
+
+  tcase_add_checked_fixture(leaks, TM_LEAK_FIXTURE);
+  tcase_add_unchecked_fixture(leaks, make_old_block, NULL);
+  tcase_add_test(leaks, test_malloc_leak);
+  tcase_add_test(leaks, test_calloc_leak);
+  tcase_add_test(leaks, test_realloc_leak);
+  tcase_add_test(leaks, test_strdup_leak);
+  tcase_add_test(leaks, test_glib_leak);
+  tcase_add_test(leaks, test_aligned_leak);
+  tcase_add_test(leaks, test_thread_leak);
+  tcase_add_test(leaks, test_deep_leak);
+  tcase_add_loop_test(leaks, test_loop_leak, 0, 3);
+  tcase_add_test(leaks, test_over_allowance);
+  tcase_add_test(leaks, test_under_allowance);
+  tcase_add_test(leaks, test_ignored);
+  tcase_add_test(leaks, test_many_sites);
+  tcase_add_test(leaks, test_free_old_then_leak);
+  tcase_add_test(leaks, test_fails_and_leaks);
+  suite_add_tcase(s, leaks);
+
+  TCase *fixture_ok = tcase_create("FixtureClean");
+  tcase_add_checked_fixture(fixture_ok, TM_LEAK_FIXTURE);
+  tcase_add_checked_fixture(fixture_ok, fixture_alloc, fixture_free);
+  tcase_add_test(fixture_ok, test_with_fixture);
+  suite_add_tcase(s, fixture_ok);
+
+  TCase *fixture_leak = tcase_create("FixtureLeak");
+  tcase_add_checked_fixture(fixture_leak, TM_LEAK_FIXTURE);
+  tcase_add_checked_fixture(fixture_leak, fixture_alloc, NULL);
+  tcase_add_test(fixture_leak, test_with_fixture);
+  suite_add_tcase(s, fixture_leak);
+
+  tcase_add_checked_fixture(clean, TM_LEAK_FIXTURE);
+  tcase_add_unchecked_fixture(clean, make_old_block, NULL);
+  tcase_add_test(clean, test_clean_malloc);
+  tcase_add_test(clean, test_clean_free_old);
+  tcase_add_test(clean, test_clean_print);
+  tcase_add_test(clean, test_clean_files);
+  tcase_add_test(clean, test_clean_threads);
+  tcase_add_test(clean, test_clean_glib);
+  suite_add_tcase(s, clean);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(leak_suite());
+  int failed;
+
+  srunner_run_all(sr, CK_ENV);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

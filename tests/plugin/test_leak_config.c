@@ -1,0 +1,192 @@
+/* test_leak_config.c — the environment, the TM_LEAK_CONFIG key file, per-test rules, and their
+ * order: a per-test rule beats the environment, which beats the file's [defaults]. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+#include <glib/gstdio.h>
+
+#include "leak_internal.h"
+
+static char *config_path;
+
+/* Writes text to a fresh key file and returns "TM_LEAK_CONFIG=path" (g_free). */
+static char *write_config(const char *text) {
+  int fd = g_file_open_tmp("tm-leak-XXXXXX.ini", &config_path, NULL);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  ck_assert(g_file_set_contents(config_path, text, -1, NULL));
+  return g_strconcat("TM_LEAK_CONFIG=", config_path, NULL);
+}
+
+static void teardown(void) {
+  if (config_path != NULL)
+    g_unlink(config_path);
+  g_clear_pointer(&config_path, g_free);
+}
+
+/* Loads with exactly these variables. */
+static tm__leak_config *load(const char *const *env, GError **error) {
+  return tm__leak_config_load((char **)env, error);
+}
+
+START_TEST(test_defaults) {
+  const char *const env[] = {NULL};
+  tm__leak_config *c = load(env, NULL);
+  tm__leak_rules r;
+  ck_assert_ptr_nonnull(c);
+  ck_assert(!c->disabled);
+  ck_assert_int_eq(c->nframe, 0);
+  ck_assert_uint_eq(c->top, 10);
+  tm__leak_config_rules_for(c, "test_anything", &r);
+  ck_assert_uint_eq(r.allowance, 0);
+  ck_assert_uint_eq(r.peak_limit, 0);
+  ck_assert(!r.ignore);
+  tm__leak_config_free(c);
+}
+END_TEST
+
+START_TEST(test_environment) {
+  const char *const env[] = {"TM_LEAK_THRESHOLD=4 KiB", "TM_LEAK_PEAK_LIMIT=1MiB",
+                             "TM_LEAK_NFRAME=16", "TM_LEAK_TOP=3", "TM_LEAK_DISABLE=yes", NULL};
+  tm__leak_config *c = load(env, NULL);
+  ck_assert_ptr_nonnull(c);
+  ck_assert_uint_eq(c->defaults.allowance, 4096);
+  ck_assert_uint_eq(c->defaults.peak_limit, 1 << 20);
+  ck_assert_int_eq(c->nframe, 16);
+  ck_assert_uint_eq(c->top, 3);
+  ck_assert(c->disabled);
+  tm__leak_config_free(c);
+}
+END_TEST
+
+static const struct {
+  const char *setting, *message;
+} bad_env[] = {
+  {"TM_LEAK_THRESHOLD=4kb", "TM_LEAK_THRESHOLD='4kb' is not a size"},
+  {"TM_LEAK_THRESHOLD=", "TM_LEAK_THRESHOLD='' is not a size"},
+  {"TM_LEAK_PEAK_LIMIT=lots", "TM_LEAK_PEAK_LIMIT='lots' is not a size"},
+  {"TM_LEAK_NFRAME=0", "TM_LEAK_NFRAME='0' is not a whole number from 1 to 1024"},
+  {"TM_LEAK_NFRAME=2000", "TM_LEAK_NFRAME='2000' is not a whole number from 1 to 1024"},
+  {"TM_LEAK_TOP=ten", "TM_LEAK_TOP='ten' is not a whole number"},
+  {"TM_LEAK_DEFAULT_FILTERS=maybe", "TM_LEAK_DEFAULT_FILTERS='maybe' is not a boolean"},
+  {"TM_LEAK_CONFIG=/nonexistent/tm-leak.ini", "TM_LEAK_CONFIG=/nonexistent/tm-leak.ini: "},
+};
+
+START_TEST(test_bad_environment) {
+  const char *const env[] = {bad_env[_i].setting, NULL};
+  GError *error = NULL;
+  ck_assert_ptr_null(load(env, &error));
+  ck_assert_ptr_nonnull(error);
+  ck_assert_msg(g_str_has_prefix(error->message, bad_env[_i].message), "%s", error->message);
+  g_error_free(error);
+}
+END_TEST
+
+static const char rules_file[] =
+  "# a comment\n"
+  "[defaults]\n"
+  "threshold = 1 KiB\n"
+  "peak-limit = 1 MiB\n"
+  "top = 5\n"
+  "nframe = 24\n"
+  "ignore-functions = my_cache_*;lazy_init\n"
+  "allocators = xmalloc\n"
+  "[test:test_big_*]\n"
+  "threshold = 64 KiB\n"
+  "[test:test_big_skip]\n"
+  "ignore = true\n"
+  "[test:test_peaky]\n"
+  "peak-limit = 16 MiB\n";
+
+START_TEST(test_key_file_rules) {
+  char *setting = write_config(rules_file);
+  const char *const env[] = {setting, NULL};
+  tm__leak_config *c = load(env, NULL);
+  tm__leak_rules r;
+  ck_assert_ptr_nonnull(c);
+  ck_assert_uint_eq(c->top, 5);
+  ck_assert_int_eq(c->nframe, 24);
+  tm__leak_config_rules_for(c, "test_small", &r);
+  ck_assert_uint_eq(r.allowance, 1024);
+  ck_assert_uint_eq(r.peak_limit, 1 << 20);
+  tm__leak_config_rules_for(c, "test_big_one", &r);
+  ck_assert_uint_eq(r.allowance, 65536);
+  ck_assert(!r.ignore);
+  tm__leak_config_rules_for(c, "test_big_skip", &r); /* both sections apply, in file order */
+  ck_assert_uint_eq(r.allowance, 65536);
+  ck_assert(r.ignore);
+  tm__leak_config_rules_for(c, "test_peaky", &r);
+  ck_assert_uint_eq(r.allowance, 1024);
+  ck_assert_uint_eq(r.peak_limit, 16 << 20);
+  tm__leak_config_rules_for(c, NULL, &r); /* no name: the defaults */
+  ck_assert_uint_eq(r.allowance, 1024);
+  tm__leak_config_free(c);
+  g_free(setting);
+}
+END_TEST
+
+START_TEST(test_precedence) {
+  char *setting = write_config(rules_file);
+  const char *const env[] = {setting, "TM_LEAK_THRESHOLD=2KiB", "TM_LEAK_TOP=7", NULL};
+  tm__leak_config *c = load(env, NULL);
+  tm__leak_rules r;
+  ck_assert_ptr_nonnull(c);
+  ck_assert_uint_eq(c->top, 7);                   /* environment over [defaults] */
+  tm__leak_config_rules_for(c, "test_small", &r);
+  ck_assert_uint_eq(r.allowance, 2048);
+  tm__leak_config_rules_for(c, "test_big_one", &r); /* per-test rule over the environment */
+  ck_assert_uint_eq(r.allowance, 65536);
+  tm__leak_config_free(c);
+  g_free(setting);
+}
+END_TEST
+
+static const struct {
+  const char *text, *message;
+} bad_files[] = {
+  {"[defaults]\nthreshhold = 1 KiB\n", "[defaults] has an unknown key 'threshhold'"},
+  {"[default]\nthreshold = 1 KiB\n", "unknown group [default]: use [defaults] or [test:GLOB]"},
+  {"[defaults]\nthreshold = 1 kB\n", "[defaults] threshold='1 kB' is not a size"},
+  {"[defaults]\ntop = -1\n", "[defaults] top='-1' is not a whole number"},
+  {"[test:t_*]\nthreshold = big\n", "[test:t_*] threshold='big' is not a size"},
+  {"[test:t_*]\nignore = sometimes\n", "[test:t_*] ignore='sometimes' is not a boolean"},
+  {"[test:t_*]\nallocators = x\n", "[test:t_*] has an unknown key 'allocators'"},
+  {"[test:]\nignore = true\n", "[test:] needs a test-name glob"},
+  {"not a key file\n", ": "},
+};
+
+START_TEST(test_bad_file) {
+  char *setting = write_config(bad_files[_i].text);
+  const char *const env[] = {setting, NULL};
+  GError *error = NULL;
+  ck_assert_ptr_null(load(env, &error));
+  ck_assert_ptr_nonnull(error);
+  /* Every message names the file first, then what is wrong. */
+  ck_assert_msg(g_str_has_prefix(error->message, setting), "%s", error->message);
+  ck_assert_msg(strstr(error->message, bad_files[_i].message) != NULL, "%s", error->message);
+  g_error_free(error);
+  g_free(setting);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("leak_config");
+  TCase *tc = tcase_create("config");
+  SRunner *sr;
+  int failed;
+
+  tcase_add_checked_fixture(tc, NULL, teardown);
+  tcase_add_test(tc, test_defaults);
+  tcase_add_test(tc, test_environment);
+  tcase_add_loop_test(tc, test_bad_environment, 0, G_N_ELEMENTS(bad_env));
+  tcase_add_test(tc, test_key_file_rules);
+  tcase_add_test(tc, test_precedence);
+  tcase_add_loop_test(tc, test_bad_file, 0, G_N_ELEMENTS(bad_files));
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_ENV);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

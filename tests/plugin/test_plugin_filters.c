@@ -1,0 +1,100 @@
+/* test_plugin_filters.c — each default filter removes its cache, and a real leak through the same
+ * library is still caught (issue 4). Runs cache_suite in both fork modes, and once more in
+ * CK_FORK=yes with TM_LEAK_DEFAULT_FILTERS=0 to show that every cache is really allocated inside
+ * the window (in a fresh child each cache is cold), so that no filter test is vacuous. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "harness.h"
+
+static suite_run *runs[2]; /* CK_FORK=yes, no */
+static suite_run *unfiltered; /* CK_FORK=yes, TM_LEAK_DEFAULT_FILTERS=0 */
+static const char *suite_src;
+
+static const char *const caches[] = {
+  "stdio", "tz", "locale", "nss", "loader", "thread", "quark", "type", "gslice", "check_file",
+};
+#define NCACHES ((int)G_N_ELEMENTS(caches))
+
+/* Loop index i: cache i / 2 in mode i % 2. The cache alone passes. */
+START_TEST(test_cache_ignored) {
+  const char *cache = caches[_i / 2];
+  char *test = g_strconcat("test_", cache, NULL);
+  check_result(runs[_i % 2], "Caches", test, 0, 'P', NULL, NULL, "Passed");
+  g_free(test);
+}
+END_TEST
+
+/* The twin leaks 5 bytes through g_strdup after filling the same cache: exactly those are
+ * charged, at the twin's line. */
+START_TEST(test_leak_caught) {
+  const char *cache = caches[_i / 2];
+  char *test = g_strdup_printf("test_%s_leak", cache);
+  char *marker = g_strdup_printf("site:%s */", cache);
+  check_result(runs[_i % 2], "Caches", test, 0, 'S', suite_src, marker,
+               "leaked 5 B in 1 block (allowed 0 B)");
+  g_free(marker);
+  g_free(test);
+}
+END_TEST
+
+/* Without the default filters, each cache is charged: the filter above did real work. Check's
+ * message file is replaced inside the window only in CK_FORK=no mode; it is tested there. */
+START_TEST(test_cache_exists) {
+  const char *cache = caches[_i];
+  char *test = g_strconcat("test_", cache, NULL);
+  const suite_run *run = unfiltered;
+  if (g_str_equal(cache, "check_file"))
+    run = runs[1]; /* reported below with its own run */
+  if (run == unfiltered)
+    check_result(run, "Caches", test, 0, 'S', NULL, NULL, "leaked ");
+  g_free(test);
+}
+END_TEST
+
+START_TEST(test_check_file_exists) {
+  const char *const env[] = {"TM_LEAK_DEFAULT_FILTERS=0", NULL};
+  suite_run *run = suite_run_new(required_env("CACHE_SUITE"), "no", env);
+  check_result(run, "Caches", "test_check_file", 0, 'S', NULL, NULL, "leaked ");
+  suite_run_free(run);
+}
+END_TEST
+
+/* The report says how much the filters removed. */
+START_TEST(test_report_counts_ignored) {
+  const suite_run *run = runs[_i];
+  const char *head = strstr(run->err, "tracemalloc-check: test_thread_leak: leaked 5 B");
+  ck_assert_msg(head != NULL, "CK_FORK=%s:\n%s", run->fork, run->err);
+  ck_assert_msg(strstr(head, "; the filters ignored ") != NULL, "%s", head);
+}
+END_TEST
+
+int main(void) {
+  const char *exe = required_env("CACHE_SUITE");
+  const char *const no_filters[] = {"TM_LEAK_DEFAULT_FILTERS=0", NULL};
+  Suite *s = suite_create("plugin-filters");
+  TCase *tc = tcase_create("cache_suite");
+  SRunner *sr;
+  int failed;
+
+  suite_src = required_env("CACHE_SUITE_SRC");
+  runs[0] = suite_run_new(exe, "yes", NULL);
+  runs[1] = suite_run_new(exe, "no", NULL);
+  unfiltered = suite_run_new(exe, "yes", no_filters);
+  tcase_add_loop_test(tc, test_cache_ignored, 0, NCACHES * 2);
+  tcase_add_loop_test(tc, test_leak_caught, 0, NCACHES * 2);
+  tcase_add_loop_test(tc, test_cache_exists, 0, NCACHES);
+  tcase_add_test(tc, test_check_file_exists);
+  tcase_add_loop_test(tc, test_report_counts_ignored, 0, 2);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_ENV);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  suite_run_free(runs[0]);
+  suite_run_free(runs[1]);
+  suite_run_free(unfiltered);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,141 @@
+/* test_plugin_leaks.c — runs leak_suite in CK_FORK=yes and CK_FORK=no and checks the verdict,
+ * the file:line and the message of every test, and the stderr report (issue 4). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "harness.h"
+
+/* Both runs, made once in main() before Check forks the tests below. */
+static suite_run *runs[2];
+static const char *suite_src;
+
+typedef struct expectation {
+  const char *tcase, *test;
+  int iteration;
+  char type;
+  const char *marker; /* site marker in leak_suite.c; NULL: not checked */
+  const char *message;
+} expectation;
+
+static const expectation expected[] = {
+  {"Leaks", "test_malloc_leak", 0, 'S', "site:malloc", "leaked 24 B in 1 block (allowed 0 B)"},
+  {"Leaks", "test_calloc_leak", 0, 'S', "site:calloc", "leaked 24 B in 1 block (allowed 0 B)"},
+  {"Leaks", "test_realloc_leak", 0, 'S', "site:realloc", "leaked 40 B in 1 block (allowed 0 B)"},
+  {"Leaks", "test_strdup_leak", 0, 'S', "site:strdup", "leaked 11 B in 1 block (allowed 0 B)"},
+  {"Leaks", "test_glib_leak", 0, 'S', "site:g_strdup_printf", "leaked 8 B in 1 block (allowed 0 B)"},
+  {"Leaks", "test_aligned_leak", 0, 'S', "site:posix_memalign", "leaked 64 B in 1 block (allowed 0 B)"},
+  {"Leaks", "test_thread_leak", 0, 'S', "site:thread", "leaked 48 B in 1 block (allowed 0 B)"},
+  {"Leaks", "test_deep_leak", 0, 'S', "site:deep",
+   "leaked 32 B in 1 block (allowed 0 B) allocated in deep_inner() called from "},
+  {"Leaks", "test_loop_leak", 0, 'P', NULL, "Passed"},
+  {"Leaks", "test_loop_leak", 1, 'S', "site:loop", "leaked 16 B in 1 block (allowed 0 B)"},
+  {"Leaks", "test_loop_leak", 2, 'P', NULL, "Passed"},
+  {"Leaks", "test_over_allowance", 0, 'S', "site:over", "leaked 100 B in 1 block (allowed 64 B)"},
+  {"Leaks", "test_under_allowance", 0, 'P', NULL, "Passed"},
+  {"Leaks", "test_ignored", 0, 'P', NULL, "Passed"},
+  {"Leaks", "test_many_sites", 0, 'S', "site:many_big",
+   "leaked 310 B in 4 blocks (allowed 0 B) from 2 sites; largest: 300 B in 3 blocks"},
+  {"Leaks", "test_free_old_then_leak", 0, 'S', "site:free_old", "leaked 64 B in 1 block (allowed 0 B)"},
+  {"Leaks", "test_fails_and_leaks", 0, 'F', "site:fails", "the test itself fails"},
+  {"FixtureClean", "test_with_fixture", 0, 'P', NULL, "Passed"},
+  {"FixtureLeak", "test_with_fixture", 0, 'S', "site:fixture", "leaked 56 B in 1 block (allowed 0 B)"},
+  {"Clean", "test_clean_malloc", 0, 'P', NULL, "Passed"},
+  {"Clean", "test_clean_free_old", 0, 'P', NULL, "Passed"},
+  {"Clean", "test_clean_print", 0, 'P', NULL, "Passed"},
+  {"Clean", "test_clean_files", 0, 'P', NULL, "Passed"},
+  {"Clean", "test_clean_threads", 0, 'P', NULL, "Passed"},
+  {"Clean", "test_clean_glib", 0, 'P', NULL, "Passed"},
+};
+#define NEXPECTED ((int)G_N_ELEMENTS(expected))
+
+/* Loop index i: expectation i / 2 in mode i % 2. */
+START_TEST(test_verdict) {
+  const expectation *e = &expected[_i / 2];
+  const suite_run *run = runs[_i % 2];
+  check_result(run, e->tcase, e->test, e->iteration, e->type, e->marker ? suite_src : NULL,
+               e->marker, e->message);
+}
+END_TEST
+
+/* Every test has exactly one line, and no other line appears. */
+START_TEST(test_summary) {
+  const suite_run *run = runs[_i];
+  ck_assert_msg(strstr(run->out, "Checks: 25, Failures: 14, Errors: 0") != NULL,
+                "CK_FORK=%s: unexpected summary in\n%s", run->fork, run->out);
+  ck_assert_uint_eq(run->results->len, NEXPECTED);
+  ck_assert_msg(WIFEXITED(run->exit_status) && WEXITSTATUS(run->exit_status) == 1,
+                "CK_FORK=%s: exit status %d", run->fork, run->exit_status);
+}
+END_TEST
+
+/* The called-from location is the test's own line. */
+START_TEST(test_called_from) {
+  const suite_run *run = runs[_i];
+  const ck_result *r = suite_run_find(run, "Leaks", "test_deep_leak", 0);
+  char *want = g_strdup_printf("leak_suite.c:%d;", source_marker_line(suite_src, "call:deep"));
+  ck_assert_ptr_nonnull(r);
+  ck_assert_msg(strstr(r->message, want) != NULL, "CK_FORK=%s: no '%s' in '%s'", run->fork, want,
+                r->message);
+  g_free(want);
+}
+END_TEST
+
+/* The stderr report: the verdict, Python's StatisticDiff line, and the traceback from the site
+ * to the test function, most recent first, with source lines. */
+START_TEST(test_stderr_report) {
+  const suite_run *run = runs[_i];
+  const char *head = strstr(run->err, "tracemalloc-check: test_deep_leak: leaked 32 B in 1 block "
+                                      "(allowed 0 B)\n");
+  ck_assert_msg(head != NULL, "CK_FORK=%s: no report for test_deep_leak in\n%s", run->fork,
+                run->err);
+  const char *top = strstr(head, "[ Top 1 differences ]\n#1 ");
+  const char *diff = strstr(head, "size=32 B (+32 B), count=1 (+1), average=32 B\n");
+  /* gcc may name the helpers deep_inner.constprop.0 */
+  const char *inner = strstr(head, ", in deep_inner");
+  const char *outer = strstr(head, ", in deep_outer");
+  ck_assert_ptr_nonnull(strstr(head, "\n    char *p = malloc(n); /* site:deep */\n"));
+  ck_assert_ptr_nonnull(strstr(head, "\n    char *p = deep_inner(n);\n"));
+  const char *test = strstr(head, ", in test_deep_leak_fn\n    keep[0] = deep_outer(32); /* call:deep */\n");
+  ck_assert_msg(top && diff && inner && outer && test && top < diff && diff < inner &&
+                inner < outer && outer < test,
+                "CK_FORK=%s: report out of shape:\n%s", run->fork, head);
+}
+END_TEST
+
+/* A failed test is not charged: no report for it. Passing tests print nothing. */
+START_TEST(test_stderr_quiet) {
+  const suite_run *run = runs[_i];
+  ck_assert_msg(strstr(run->err, "test_fails_and_leaks") == NULL, "CK_FORK=%s:\n%s", run->fork,
+                run->err);
+  ck_assert_msg(strstr(run->err, "test_clean_") == NULL, "CK_FORK=%s:\n%s", run->fork, run->err);
+  ck_assert_msg(strstr(run->err, "test_under_allowance") == NULL, "CK_FORK=%s:\n%s", run->fork,
+                run->err);
+}
+END_TEST
+
+int main(void) {
+  const char *exe = required_env("LEAK_SUITE");
+  Suite *s = suite_create("plugin-leaks");
+  TCase *tc = tcase_create("leak_suite");
+  SRunner *sr;
+  int failed;
+
+  suite_src = required_env("LEAK_SUITE_SRC");
+  runs[0] = suite_run_new(exe, "yes", NULL);
+  runs[1] = suite_run_new(exe, "no", NULL);
+  tcase_add_loop_test(tc, test_verdict, 0, NEXPECTED * 2);
+  tcase_add_loop_test(tc, test_summary, 0, 2);
+  tcase_add_loop_test(tc, test_called_from, 0, 2);
+  tcase_add_loop_test(tc, test_stderr_report, 0, 2);
+  tcase_add_loop_test(tc, test_stderr_quiet, 0, 2);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_ENV);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  suite_run_free(runs[0]);
+  suite_run_free(runs[1]);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -203,21 +203,32 @@ START_TEST(test_live_compare_to) {
 }
 END_TEST
 
-/* A filter on this file keeps our blocks; excluding it removes them. */
+/* A filter on this file's allocation line keeps our blocks, on the most recent frame or on any
+ * frame; excluding the line removes them and nothing else. (Filtering on the file alone with
+ * all_frames would match every trace: main() is in this file.) */
 START_TEST(test_live_filter_this_file) {
   void *blocks[NBLOCKS];
   alloc_blocks(blocks, NBLOCKS, 64);
   tm_snapshot *snap = tm_take_snapshot(NULL);
   tm_filter *inc = tm_filter_new(true, "*/test_snapshot.c", alloc_line, false, -1, NULL);
-  tm_filter *exc = tm_filter_new(false, "*test_snapshot.c", 0, true, -1, NULL);
+  tm_filter *inc_all = tm_filter_new(true, "*test_snapshot.c", alloc_line, true, -1, NULL);
+  tm_filter *exc = tm_filter_new(false, "*test_snapshot.c", alloc_line, false, -1, NULL);
   tm_snapshot *only = tm_snapshot_filter_traces(snap, &inc, 1, NULL);
   ck_assert_uint_eq(tm_snapshot_length(only), NBLOCKS);
   ck_assert_uint_eq(tm_snapshot_get(only, 0)->size, 64);
+  tm_snapshot *only_all = tm_snapshot_filter_traces(snap, &inc_all, 1, NULL);
+  ck_assert_uint_eq(tm_snapshot_length(only_all), NBLOCKS);
   tm_snapshot *without = tm_snapshot_filter_traces(snap, &exc, 1, NULL);
   ck_assert_uint_eq(tm_snapshot_length(without), tm_snapshot_length(snap) - NBLOCKS);
+  for (size_t i = 0; i < tm_snapshot_length(without); i++) {
+    const tm_frame *f = tm__traceback_most_recent(tm_snapshot_get(without, i)->traceback);
+    ck_assert(!g_str_has_suffix(f->filename, "test_snapshot.c") || f->lineno != alloc_line);
+  }
   tm_snapshot_free(only);
+  tm_snapshot_free(only_all);
   tm_snapshot_free(without);
   tm_filter_free(inc);
+  tm_filter_free(inc_all);
   tm_filter_free(exc);
   tm_snapshot_free(snap);
   for (size_t i = 0; i < NBLOCKS; i++)

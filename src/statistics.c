@@ -194,7 +194,8 @@ tm_statistics *tm_snapshot_statistics(tm_snapshot *snap, tm_key_type key_type, b
   }
   g_array_set_size(g.entries, 0); /* the keys now belong to stats */
   grouping_clear(&g);
-  qsort(stats->items, stats->n, sizeof(tm_statistic), statistic_compare);
+  if (stats->n > 1)
+    qsort(stats->items, stats->n, sizeof(tm_statistic), statistic_compare);
 out:
   tm__guard_leave();
   return stats;
@@ -273,7 +274,8 @@ tm_statistic_diffs *tm_snapshot_compare_to(tm_snapshot *snap, tm_snapshot *old,
   diffs_fill(diffs, &new_g, &old_g);
   grouping_clear(&new_g); /* frees only the old keys that matched a new one */
   grouping_clear(&old_g);
-  qsort(diffs->items, diffs->n, sizeof(tm_statistic_diff), statistic_diff_compare);
+  if (diffs->n > 1)
+    qsort(diffs->items, diffs->n, sizeof(tm_statistic_diff), statistic_diff_compare);
 out:
   tm__guard_leave();
   return diffs;

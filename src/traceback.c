@@ -279,9 +279,10 @@ int tm__traceback_compare(const tm_traceback *a, const tm_traceback *b) {
 /* See model.h. */
 size_t tm__traceback_nstack(const tm_traceback *tb) {
   size_t n, nstack = 0;
-  const tm_frame *frames = tm__traceback_frames(tb, &n);
+  const tm_frame *frames;
   if (tb->raw != NULL)
     return tb->raw->nframe;
+  frames = tm__traceback_frames(tb, &n);
   for (size_t i = 0; i < n; i++) {
     if (!(frames[i].flags & TM_FRAME_INLINED))
       nstack++;

@@ -1,1 +1,600 @@
-/* symbols.c — placeholder until its owner lands it. */
+/* symbols.c — resolve return addresses to frames with libdw (elfutils dwfl).
+ *
+ * One Dwfl session describes the process: every mapped ELF object is a module, reported from
+ * /proc/<pid>/maps. For an address we find its module, the source line of ip - 1 from the line
+ * table, the chain of inlined calls from the DIE tree, and the function name from our own sorted
+ * copy of the module's ELF symbol table. dwfl_module_addrname() would give the same name but costs
+ * ~36 µs per call because it scans the whole table (../shared/TRACER-NOTES.md); a binary search of
+ * a table built once per module costs well under a microsecond.
+ *
+ * Every result is cached per return address for the life of the process, so a snapshot of a
+ * million traces resolves each distinct address once.
+ *
+ * Fork. A child has the parent's mappings, so the Dwfl session, the symbol tables and the cache
+ * stay valid in it. Nothing here keeps the pid: the module list is re-read from /proc/<getpid()>
+ * each time it is refreshed, so a child that dlopen()s reads its own maps. libelf reads files
+ * with pread()/mmap(), so the ELF descriptors the child inherits share no file offset that could
+ * race with the parent. The one thing that would break in a child is our mutex, had another thread
+ * held it at fork time: a pthread_atfork() handler takes it around fork().
+ *
+ * dlclose. Modules are only ever added (dwfl_report_begin_add), never removed; a library unloaded
+ * and replaced by another at the same address keeps resolving to the first one. Return addresses
+ * into an unloaded library are rare in live traces (the code that allocated is gone), and keeping
+ * the old modules keeps already captured addresses resolvable.
+ */
+#include "symbols.h"
+
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <dwarf.h>
+#include <gelf.h>
+#include <glib.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Most frames one address may expand to (inline depth + 1); deeper chains are cut. */
+#define MAX_INLINE_FRAMES 64
+/* Deepest DIE nesting walked when indexing a CU (bounds the recursion on odd DWARF). */
+#define MAX_DIE_DEPTH 256
+
+/* One function symbol of a module: [start, start + size), size 0 meaning "up to the next". */
+typedef struct sym {
+  uintptr_t start;
+  uintptr_t size;
+  const char *name; /* points into the module's ELF string table, which libdw keeps mapped */
+} sym;
+
+/* What we keep per module: its function symbols sorted by start address, one per address, and
+ * the name frames without debug info show. */
+typedef struct modinfo {
+  size_t n;
+  sym *syms;
+  const char *display; /* interned DT_SONAME ("libglib-2.0.so.0"), else the file's basename */
+} modinfo;
+
+/* One DW_TAG_subprogram or DW_TAG_inlined_subroutine address range of a CU, in DWARF addresses. */
+typedef struct scope_range {
+  Dwarf_Addr lo, hi; /* [lo, hi) */
+  Dwarf_Die die;     /* a copy; valid as long as the module's Dwarf, i.e. for the process */
+  int32_t enclosing; /* index of the innermost range that encloses this one, or -1 */
+  bool inlined;      /* DW_TAG_inlined_subroutine, else a subprogram */
+} scope_range;
+
+/* The code ranges of one CU, sorted by lo (outer first on ties). */
+typedef struct cu_index {
+  size_t n;
+  scope_range *ranges;
+} cu_index;
+
+/* What one return address resolved to, frames most recent first. */
+typedef struct cache_entry {
+  uint32_t nframes;
+  uint32_t generation; /* modules generation when an unknown address was last looked up */
+  tm_frame frames[];
+} cache_entry;
+
+/* Everything below is protected by lock. */
+static GMutex lock;
+/* The process's modules; NULL until the first resolution. */
+static Dwfl *dwfl;
+/* Incremented each time the module list is re-read. */
+static uint32_t generation;
+/* return address (uintptr_t as pointer) => cache_entry* (owned). */
+static GHashTable *cache;
+/* Dwfl_Module* => modinfo* (owned), built on the first address found in the module. */
+static GHashTable *modinfos;
+/* address of a CU's DIE in the mapped .debug_info => cu_index* (owned), built on first use. */
+static GHashTable *cu_indexes;
+/* interned file name as recorded in DWARF => interned canonical file name. */
+static GHashTable *canonical_names;
+/* Bytes allocated for the tables above, as an estimate including hash table slots. */
+static size_t memory_bytes;
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks callbacks = {
+    .find_elf = dwfl_linux_proc_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+
+/* Rough cost of one GHashTable slot (key, value, hash) with the table kept at most 3/4 full. */
+#define HASH_SLOT_BYTES (2 * sizeof(void *) + sizeof(guint) + 8)
+
+static void atfork_prepare(void) { g_mutex_lock(&lock); }
+static void atfork_release(void) { g_mutex_unlock(&lock); }
+
+static void modinfo_free(gpointer p) {
+  modinfo *t = p;
+  if (t == NULL)
+    return;
+  g_free(t->syms);
+  g_free(t);
+}
+
+static void cu_index_free(gpointer p) {
+  cu_index *idx = p;
+  if (idx == NULL)
+    return;
+  g_free(idx->ranges);
+  g_free(idx);
+}
+
+/* Registers the fork handler once. Called without lock held. */
+static void register_atfork_once(void) {
+  static gsize done;
+  if (g_once_init_enter(&done)) {
+    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+    g_once_init_leave(&done, 1);
+  }
+}
+
+/* Reads /proc/<pid>/maps into the session. With add, keeps the modules already known.
+ * Returns true on success. Requires lock. */
+static bool report_modules_unlocked(bool add) {
+  if (add)
+    dwfl_report_begin_add(dwfl);
+  else
+    dwfl_report_begin(dwfl);
+  int rc = dwfl_linux_proc_report(dwfl, getpid());
+  /* dwfl_report_end must be called even when reporting failed half way. */
+  if (dwfl_report_end(dwfl, NULL, NULL) != 0)
+    rc = -1;
+  generation++;
+  return rc == 0;
+}
+
+/* Creates the session and tables on first use. Returns false when libdw cannot start, in which
+ * case every address resolves as unknown. Requires lock. */
+static bool ensure_init_unlocked(void) {
+  if (dwfl != NULL)
+    return true;
+  if (cache == NULL) {
+    cache = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+    modinfos = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, modinfo_free);
+    cu_indexes = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, cu_index_free);
+    canonical_names = g_hash_table_new(g_direct_hash, g_direct_equal);
+  }
+  dwfl = dwfl_begin(&callbacks);
+  if (dwfl == NULL)
+    return false;
+  report_modules_unlocked(false); /* a partial module list is still useful: keep it */
+  return true;
+}
+
+/* Returns the module holding addr, re-reading the module list once when none does (a library
+ * dlopen()ed since the last read). Requires lock. */
+static Dwfl_Module *module_find_unlocked(Dwarf_Addr addr, bool may_refresh) {
+  Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
+  if (mod == NULL && may_refresh) {
+    report_modules_unlocked(true);
+    mod = dwfl_addrmodule(dwfl, addr);
+  }
+  return mod;
+}
+
+/* Ranks aliases at one address: global before weak before local, then the name with the fewest
+ * leading underscores ("malloc" over "__libc_malloc"), then the shorter. Lower is better. */
+static int sym_rank(const GElf_Sym *s, const char *name) {
+  int bind = GELF_ST_BIND(s->st_info);
+  int rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+  size_t underscores = strspn(name, "_");
+  return rank * 1000000 + (int)MIN(underscores, 99) * 10000 + (int)MIN(strlen(name), 9999);
+}
+
+typedef struct sym_build {
+  sym s;
+  int rank;
+} sym_build;
+
+static gint sym_build_cmp(gconstpointer a, gconstpointer b) {
+  const sym_build *x = a, *y = b;
+  if (x->s.start != y->s.start)
+    return x->s.start < y->s.start ? -1 : 1;
+  return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* Returns the DT_SONAME of the module's ELF file, or NULL. The name a program links against
+ * ("libglib-2.0.so.0") reads better than the file /proc/self/maps shows (libglib-2.0.so.0.7400.6). */
+static const char *module_soname(Dwfl_Module *mod) {
+  GElf_Addr bias;
+  Elf *elf = dwfl_module_getelf(mod, &bias);
+  Elf_Scn *scn = NULL;
+  while (elf != NULL && (scn = elf_nextscn(elf, scn)) != NULL) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == NULL || shdr.sh_type != SHT_DYNAMIC || shdr.sh_entsize == 0)
+      continue;
+    Elf_Data *data = elf_getdata(scn, NULL);
+    for (size_t i = 0; data != NULL && i < shdr.sh_size / shdr.sh_entsize; i++) {
+      GElf_Dyn dyn;
+      if (gelf_getdyn(data, (int)i, &dyn) == NULL || dyn.d_tag == DT_NULL)
+        break;
+      if (dyn.d_tag == DT_SONAME)
+        return elf_strptr(elf, shdr.sh_link, dyn.d_un.d_val);
+    }
+  }
+  return NULL;
+}
+
+static const char *module_display_name(Dwfl_Module *mod) {
+  const char *soname = module_soname(mod);
+  if (soname != NULL && soname[0] != '\0')
+    return g_intern_string(soname);
+  const char *path = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+  char *base = g_path_get_basename(path != NULL ? path : "<unknown>");
+  const char *display = g_intern_string(base);
+  g_free(base);
+  return display;
+}
+
+/* A symbol without a size (hand-written assembly such as _init) covers code up to the end of its
+ * section, never into the next one (the PLT follows .init). Returns 0 when unknown. */
+static GElf_Xword sizeless_extent(Elf *elf, GElf_Word shndx, Dwarf_Addr bias, GElf_Addr addr) {
+  GElf_Shdr shdr;
+  Elf_Scn *scn = elf != NULL ? elf_getscn(elf, shndx) : NULL;
+  if (scn == NULL || gelf_getshdr(scn, &shdr) == NULL)
+    return 0;
+  GElf_Addr end = shdr.sh_addr + bias + shdr.sh_size;
+  return end > addr ? end - addr : 0;
+}
+
+/* Builds what we keep of mod: the sorted function table from its symbol table (.symtab when
+ * present, in the file or its separate debug file, else .dynsym) and its display name.
+ * Never returns NULL. Requires lock. */
+static modinfo *modinfo_build_unlocked(Dwfl_Module *mod) {
+  modinfo *t = g_new0(modinfo, 1);
+  t->display = module_display_name(mod);
+  int n = dwfl_module_getsymtab(mod);
+  if (n <= 1) {
+    memory_bytes += sizeof(*t) + HASH_SLOT_BYTES;
+    return t;
+  }
+  sym_build *tmp = g_new(sym_build, n);
+  size_t m = 0;
+  for (int i = 1; i < n; i++) {
+    GElf_Sym s;
+    GElf_Addr addr;
+    GElf_Word shndx;
+    Elf *elf;
+    Dwarf_Addr bias;
+    const char *name = dwfl_module_getsym_info(mod, i, &s, &addr, &shndx, &elf, &bias);
+    int type = GELF_ST_TYPE(s.st_info);
+    if (name == NULL || name[0] == '\0' || s.st_shndx == SHN_UNDEF || shndx == (GElf_Word)-1)
+      continue;
+    if (type != STT_FUNC && type != STT_GNU_IFUNC)
+      continue;
+    GElf_Xword size = s.st_size;
+    if (size == 0)
+      size = sizeless_extent(elf, shndx, bias, addr);
+    tmp[m].s = (sym){.start = addr, .size = size, .name = name};
+    tmp[m].rank = sym_rank(&s, name);
+    m++;
+  }
+  qsort(tmp, m, sizeof(*tmp), (int (*)(const void *, const void *))sym_build_cmp);
+  t->syms = g_new(sym, m > 0 ? m : 1);
+  for (size_t i = 0; i < m; i++) {
+    /* Sorted best first within one address: keep the first of each run. */
+    if (t->n > 0 && t->syms[t->n - 1].start == tmp[i].s.start) {
+      sym *kept = &t->syms[t->n - 1];
+      kept->size = MAX(kept->size, tmp[i].s.size);
+      continue;
+    }
+    t->syms[t->n++] = tmp[i].s;
+  }
+  g_free(tmp);
+  t->syms = g_renew(sym, t->syms, t->n > 0 ? t->n : 1);
+  memory_bytes += sizeof(*t) + MAX(t->n, 1) * sizeof(sym) + HASH_SLOT_BYTES;
+  return t;
+}
+
+static modinfo *modinfo_get_unlocked(Dwfl_Module *mod) {
+  modinfo *t = g_hash_table_lookup(modinfos, mod);
+  if (t == NULL) {
+    t = modinfo_build_unlocked(mod);
+    g_hash_table_insert(modinfos, mod, t);
+  }
+  return t;
+}
+
+/* Returns the name of the function symbol of t holding addr, or NULL. */
+static const char *symbol_name(const modinfo *t, uintptr_t addr) {
+  /* The last symbol starting at or before addr. */
+  size_t lo = 0, hi = t->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (t->syms[mid].start <= addr)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0)
+    return NULL;
+  const sym *s = &t->syms[lo - 1];
+  if (s->size != 0 && addr - s->start >= s->size)
+    return NULL; /* in padding after a function, or in code no symbol covers */
+  return s->name;
+}
+
+/* Returns the interned, lexically canonical form of an interned file name: DWARF records paths
+ * as the compiler saw them, so meson builds give "/src/build/../tests/x.c". Requires lock. */
+static const char *canonical_filename_unlocked(const char *interned) {
+  if (!g_path_is_absolute(interned) ||
+      (strstr(interned, "/./") == NULL && strstr(interned, "/../") == NULL &&
+       strstr(interned, "//") == NULL))
+    return interned;
+  const char *canon = g_hash_table_lookup(canonical_names, interned);
+  if (canon == NULL) {
+    char *c = g_canonicalize_filename(interned, NULL);
+    canon = g_intern_string(c);
+    g_free(c);
+    g_hash_table_insert(canonical_names, (gpointer)interned, (gpointer)canon);
+    memory_bytes += HASH_SLOT_BYTES;
+  }
+  return canon;
+}
+
+static const char *intern_path_unlocked(const char *path) {
+  return path == NULL ? NULL : canonical_filename_unlocked(g_intern_string(path));
+}
+
+/* Name of a subprogram or inlined-subroutine DIE, following DW_AT_abstract_origin and
+ * DW_AT_specification; the linkage name is not preferred so C++ frames read as written. */
+static const char *die_name(Dwarf_Die *die) {
+  const char *name = dwarf_diename(die);
+  if (name == NULL) {
+    Dwarf_Attribute attr;
+    name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+  }
+  return name;
+}
+
+/* The source file a DW_AT_call_file attribute names, or NULL. */
+static const char *call_file(Dwarf_Die *die) {
+  Dwarf_Attribute attr;
+  Dwarf_Word idx;
+  if (dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &idx) != 0)
+    return NULL;
+  Dwarf_Die cu;
+  Dwarf_Files *files;
+  size_t nfiles;
+  if (dwarf_diecu(die, &cu, NULL, NULL) == NULL || dwarf_getsrcfiles(&cu, &files, &nfiles) != 0 ||
+      idx >= nfiles)
+    return NULL;
+  return dwarf_filesrc(files, idx, NULL, NULL);
+}
+
+static unsigned int call_line(Dwarf_Die *die) {
+  Dwarf_Attribute attr;
+  Dwarf_Word line;
+  if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &line) != 0 || line > UINT_MAX)
+    return 0;
+  return (unsigned int)line;
+}
+
+/* Builds the scope index of one CU. Walks only DIEs that can hold code (subprograms, inlined
+ * calls, lexical blocks, namespaces) and skips every other subtree, types included. */
+static void cu_walk(Dwarf_Die *parent, int depth, GArray *out) {
+  Dwarf_Die child;
+  if (depth > MAX_DIE_DEPTH || dwarf_child(parent, &child) != 0)
+    return;
+  do {
+    int tag = dwarf_tag(&child);
+    switch (tag) {
+    case DW_TAG_subprogram:
+    case DW_TAG_inlined_subroutine:
+    case DW_TAG_entry_point: {
+      Dwarf_Addr base, lo, hi;
+      ptrdiff_t off = 0;
+      while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
+        if (hi > lo) {
+          scope_range r = {.lo = lo, .hi = hi, .die = child, .enclosing = -1,
+                           .inlined = tag == DW_TAG_inlined_subroutine};
+          g_array_append_val(out, r);
+        }
+      }
+    }
+      /* fallthrough */
+    case DW_TAG_lexical_block:
+    case DW_TAG_namespace:
+    case DW_TAG_module:
+    case DW_TAG_try_block:
+    case DW_TAG_catch_block:
+      cu_walk(&child, depth + 1, out);
+      break;
+    default:
+      break;
+    }
+  } while (dwarf_siblingof(&child, &child) == 0);
+}
+
+/* Outer ranges first at one start address, so the last range starting at or before a pc is the
+ * innermost candidate. */
+static gint scope_range_cmp(gconstpointer a, gconstpointer b) {
+  const scope_range *x = a, *y = b;
+  if (x->lo != y->lo)
+    return x->lo < y->lo ? -1 : 1;
+  if (x->hi != y->hi)
+    return x->hi > y->hi ? -1 : 1;
+  return (int)x->inlined - (int)y->inlined; /* a subprogram encloses its inlined calls */
+}
+
+/* Builds the index of a CU: its code ranges sorted by start, each linked to the innermost range
+ * that encloses it. Inlined instances nest inside their callers, so the ranges form a tree.
+ * Requires lock. */
+static cu_index *cu_index_build_unlocked(Dwarf_Die *cudie) {
+  GArray *ranges = g_array_new(FALSE, FALSE, sizeof(scope_range));
+  cu_walk(cudie, 0, ranges);
+  g_array_sort(ranges, scope_range_cmp);
+  cu_index *idx = g_new0(cu_index, 1);
+  idx->n = ranges->len;
+  idx->ranges = (scope_range *)(void *)g_array_free(ranges, FALSE);
+  /* A stack of open ranges: pop those that end before this one starts; the top encloses it. */
+  int32_t *stack = g_new(int32_t, idx->n + 1);
+  size_t depth = 0;
+  for (size_t i = 0; i < idx->n; i++) {
+    scope_range *r = &idx->ranges[i];
+    while (depth > 0 && idx->ranges[stack[depth - 1]].hi <= r->lo)
+      depth--;
+    r->enclosing = depth > 0 ? stack[depth - 1] : -1;
+    stack[depth++] = (int32_t)i;
+  }
+  g_free(stack);
+  memory_bytes += sizeof(*idx) + idx->n * sizeof(scope_range) + HASH_SLOT_BYTES;
+  return idx;
+}
+
+/* Finds the code ranges holding addr, innermost first, and stores their indexes in chain (at
+ * most max). Returns how many, 0 when the address has no DWARF scope. Requires lock. */
+static size_t scope_chain_unlocked(Dwfl_Module *mod, Dwarf_Addr addr, const scope_range **chain,
+                                   size_t max) {
+  Dwarf_Addr bias;
+  Dwarf_Die *cudie = dwfl_module_addrdie(mod, addr, &bias);
+  if (cudie == NULL)
+    return 0;
+  /* cudie->addr points into the mapped .debug_info: unique to this CU for the process. */
+  cu_index *idx = g_hash_table_lookup(cu_indexes, cudie->addr);
+  if (idx == NULL) {
+    idx = cu_index_build_unlocked(cudie);
+    g_hash_table_insert(cu_indexes, cudie->addr, idx);
+  }
+  Dwarf_Addr pc = addr - bias;
+  size_t lo = 0, hi = idx->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (idx->ranges[mid].lo <= pc)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  /* A range before the last candidate that holds pc must enclose that candidate, so walking the
+   * enclosing links visits every range holding pc, innermost first. */
+  size_t n = 0;
+  for (int32_t i = (int32_t)lo - 1; i >= 0 && n < max; i = idx->ranges[i].enclosing) {
+    const scope_range *r = &idx->ranges[i];
+    if (pc < r->lo || pc >= r->hi)
+      continue;
+    chain[n++] = r;
+    if (!r->inlined)
+      break;
+  }
+  return n;
+}
+
+/* Resolves addr (already ip - 1) in a module with line information: one frame per inlined call
+ * from the innermost outwards, then the frame of the function that holds them. Returns the number
+ * of frames written (>= 1). Requires lock. */
+static size_t resolve_dwarf_unlocked(Dwfl_Module *mod, Dwfl_Line *line, Dwarf_Addr addr,
+                                     const char *module, const char *symbol, tm_frame *out,
+                                     size_t max) {
+  int lineno = 0;
+  const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+  tm_frame cur = {.filename = intern_path_unlocked(file), .lineno = lineno > 0 ? lineno : 0,
+                  .function = NULL, .module = module, .ip = 0, .flags = 0};
+  if (cur.filename == NULL)
+    cur.filename = g_intern_static_string("<unknown>");
+
+  const scope_range *chain[MAX_INLINE_FRAMES];
+  size_t nchain = scope_chain_unlocked(mod, addr, chain, G_N_ELEMENTS(chain));
+  size_t n = 0;
+  const char *outer_name = NULL;
+  for (size_t i = 0; i < nchain; i++) {
+    Dwarf_Die die = chain[i]->die;
+    if (!chain[i]->inlined) {
+      outer_name = die_name(&die);
+      break;
+    }
+    /* cur is a position inside this inlined callee; the caller's position is its call site.
+     * Without room for every inlined frame, the innermost are kept and the rest skipped, but the
+     * last frame always shows the real function at its own line. */
+    if (n + 1 < max) {
+      const char *name = die_name(&die);
+      cur.function = name != NULL ? g_intern_string(name) : NULL;
+      cur.flags = TM_FRAME_INLINED;
+      out[n++] = cur;
+    }
+    const char *cfile = call_file(&die);
+    cur.filename = cfile != NULL ? intern_path_unlocked(cfile) : cur.filename;
+    cur.lineno = call_line(&die);
+    cur.function = NULL;
+    cur.flags = 0;
+  }
+  /* The ELF symbol names the real function; the DWARF name covers stripped local symbols. */
+  const char *fn = symbol != NULL ? symbol : outer_name;
+  cur.function = fn != NULL ? g_intern_string(fn) : NULL;
+  out[n++] = cur;
+  return n;
+}
+
+/* Resolves ip without the cache into out (max >= 1). Requires lock and init. */
+static size_t resolve_uncached_unlocked(uintptr_t ip, bool may_refresh, tm_frame *out,
+                                        size_t max) {
+  Dwarf_Addr addr = ip - 1;
+  Dwfl_Module *mod = ip > 1 && dwfl != NULL ? module_find_unlocked(addr, may_refresh) : NULL;
+  if (mod == NULL) {
+    out[0] = (tm_frame){.filename = g_intern_static_string("<unknown>"), .flags = TM_FRAME_UNKNOWN};
+    return 1;
+  }
+  const char *modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+  const char *module = modname != NULL ? g_intern_string(modname) : NULL;
+  const modinfo *info = modinfo_get_unlocked(mod);
+  const char *symbol = symbol_name(info, addr);
+
+  Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
+  if (line != NULL)
+    return resolve_dwarf_unlocked(mod, line, addr, module, symbol, out, max);
+
+  out[0] = (tm_frame){.filename = info->display, .lineno = 0,
+                      .function = symbol != NULL ? g_intern_string(symbol) : NULL,
+                      .module = module, .flags = TM_FRAME_NO_DEBUG_INFO};
+  return 1;
+}
+
+static size_t copy_frames(const cache_entry *e, uintptr_t ip, tm_frame *out, size_t max) {
+  size_t n = MIN((size_t)e->nframes, max);
+  for (size_t i = 0; i < n; i++) {
+    out[i] = e->frames[i];
+    out[i].ip = ip;
+  }
+  return n;
+}
+
+size_t tm__symbols_resolve(uintptr_t ip, tm_frame *out, size_t max) {
+  if (max == 0)
+    return 0;
+  register_atfork_once();
+  g_mutex_lock(&lock);
+  ensure_init_unlocked(); /* on failure every address resolves as unknown */
+  gpointer key = (gpointer)ip;
+  cache_entry *e = g_hash_table_lookup(cache, key);
+  bool stale_unknown = e != NULL && e->nframes == 1 && (e->frames[0].flags & TM_FRAME_UNKNOWN) &&
+                       e->generation != generation;
+  if (e == NULL || stale_unknown) {
+    /* An address found unknown is retried without re-reading the maps once someone else has
+     * re-read them; otherwise each unknown address would cost a /proc read per lookup. */
+    tm_frame tmp[MAX_INLINE_FRAMES];
+    size_t n = resolve_uncached_unlocked(ip, e == NULL, tmp, G_N_ELEMENTS(tmp));
+    cache_entry *ne = g_malloc(sizeof(*ne) + n * sizeof(tm_frame));
+    ne->nframes = (uint32_t)n;
+    ne->generation = generation;
+    memcpy(ne->frames, tmp, n * sizeof(tm_frame));
+    if (e != NULL)
+      memory_bytes -= sizeof(*e) + e->nframes * sizeof(tm_frame);
+    else
+      memory_bytes += HASH_SLOT_BYTES;
+    memory_bytes += sizeof(*ne) + n * sizeof(tm_frame);
+    g_hash_table_insert(cache, key, ne); /* frees e */
+    e = ne;
+  }
+  size_t n = copy_frames(e, ip, out, max);
+  g_mutex_unlock(&lock);
+  return n;
+}
+
+size_t tm__symbols_memory(void) {
+  g_mutex_lock(&lock);
+  size_t n = memory_bytes;
+  g_mutex_unlock(&lock);
+  return n;
+}

@@ -1,9 +1,10 @@
 /* leak_fixture.c — TM_LEAK_FIXTURE: the window around each test, and the calls a test may make.
  *
- * The window. Setup calls tm_clear_traces(): from then on the tracer holds exactly the blocks the
- * window allocated and has not freed, whatever thread allocated them. Blocks that existed before
+ * The window. Setup starts tracing when nobody traces yet, or else calls tm_clear_traces(): from
+ * then on the tracer holds exactly the blocks the window allocated and has not freed, whatever
+ * thread allocated them. Blocks that existed before
  * are forgotten, so they are never charged, and freeing them inside the window changes nothing,
- * so it never excuses a new leak (diffing totals would let it). The same call resets the peak.
+ * so it never excuses a new leak (diffing totals would let it). Either call also zeroes the peak.
  * In CK_FORK=yes mode the window lives in the test's child process; in CK_FORK=no mode the next
  * setup opens a fresh window, so nothing bleeds from one test into the next.
  *
@@ -16,6 +17,7 @@
  * fixtures and the test on one thread, one test at a time; tm_leak_allow() and friends are plain
  * stores that a test may make from a thread it joins before it ends.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -27,10 +29,12 @@
 static tm__leak_config *config;
 static char *config_error;
 
+/* The before-snapshot of every window: empty (see empty_snapshot_new()). */
+static tm_snapshot *empty_before;
+
 /* The running test's window and its own rules (set by the in-test calls). */
 static struct {
   bool open;
-  tm_snapshot *before; /* taken right after tm_clear_traces() */
   bool ignore;
   bool has_allowance, has_peak_limit;
   size_t allowance, peak_limit;
@@ -48,11 +52,36 @@ static int ensure_tracing(void) {
   return 0;
 }
 
-/* Loads the settings and starts tracing in the runner process, so that forked test children
- * inherit a warm tracer instead of starting one per test. */
+/* Makes the before-snapshot every window shares. Right after tm_clear_traces() or a fresh
+ * tm_start() the tracer holds nothing, so every before-snapshot is empty: one is made here, once,
+ * in the runner process (forked test children inherit it), by filtering a snapshot down to no
+ * trace. Tracing is started for that only when nobody traces, and stopped again. */
+static tm_snapshot *empty_snapshot_new(GError **error) {
+  bool was_tracing = tm_is_tracing();
+  tm_filter *none = tm_domain_filter_new(true, UINT_MAX); /* no trace is in that domain */
+  tm_snapshot *all = NULL, *empty = NULL;
+  int rc = was_tracing ? 0 : ensure_tracing();
+
+  if (rc != 0) {
+    g_set_error(error, TM_ERROR, TM_ERROR_NOT_TRACING, "cannot start tracing: %s",
+                tm_strerror(rc));
+  } else {
+    all = tm_take_snapshot(error);
+    if (all != NULL)
+      empty = tm_snapshot_filter_traces(all, &none, 1, error);
+  }
+  if (!was_tracing)
+    tm_stop();
+  tm_snapshot_free(all);
+  tm_filter_free(none);
+  return empty;
+}
+
+/* Loads the settings and makes the shared before-snapshot, in the runner process. Tracing itself
+ * starts in the first setup: in CK_FORK=yes mode that is in each test's child, whose tables then
+ * start empty, which costs less than inheriting the runner's traces and clearing them. */
 __attribute__((constructor)) static void leak_init(void) {
   GError *error = NULL;
-  int rc;
 
   config = tm__leak_config_load(NULL, &error);
   if (config == NULL) {
@@ -63,14 +92,15 @@ __attribute__((constructor)) static void leak_init(void) {
   }
   if (config->disabled)
     return;
-  rc = ensure_tracing();
-  if (rc != 0)
-    config_error = g_strdup_printf("tracemalloc-check: cannot start tracing: %s", tm_strerror(rc));
+  empty_before = empty_snapshot_new(&error);
+  if (empty_before == NULL) {
+    config_error = g_strdup_printf("tracemalloc-check: %s", error->message);
+    g_error_free(error);
+  }
 }
 
 /* Closes the window without judging it. */
 static void window_close(void) {
-  g_clear_pointer(&window.before, tm_snapshot_free);
   window.open = false;
 }
 
@@ -83,7 +113,7 @@ static void window_close(void) {
   } while (0)
 
 void tm_leak_setup(void) {
-  GError *error = NULL;
+  bool fresh;
   int rc;
 
   /* A window still open here lost its teardown to a failing checked setup (CHECK-NOTES §2). */
@@ -94,17 +124,12 @@ void tm_leak_setup(void) {
     FAIL_HERE("%s", config_error);
   if (config->disabled)
     return;
+  fresh = !tm_is_tracing();
   rc = ensure_tracing();
   if (rc != 0)
     FAIL_HERE("tracemalloc-check: cannot start tracing: %s", tm_strerror(rc));
-  tm_clear_traces();
-  window.before = tm_take_snapshot(&error);
-  if (window.before == NULL) {
-    char msg[256];
-    g_strlcpy(msg, error->message, sizeof msg);
-    g_error_free(error);
-    FAIL_HERE("tracemalloc-check: cannot take the before-snapshot: %s", msg);
-  }
+  if (!fresh)
+    tm_clear_traces(); /* a fresh start holds no trace and a zero peak already */
   window.open = true;
 }
 
@@ -141,7 +166,7 @@ static void judge_candidate(const char *test_name, const tm__leak_rules *rules, 
   f.growth.peak = peak;
   after = tm_take_snapshot(&error);
   if (after != NULL)
-    diffs = tm_snapshot_compare_to(after, window.before, TM_KEY_TRACEBACK, false, &error);
+    diffs = tm_snapshot_compare_to(after, empty_before, TM_KEY_TRACEBACK, false, &error);
   if (diffs == NULL) {
     g_snprintf(msg, sizeof msg, "tracemalloc-check: cannot compare snapshots: %s",
                error->message);

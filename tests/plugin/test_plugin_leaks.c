@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <check.h>
+#include <glib/gstdio.h>
 
 #include "harness.h"
 
@@ -115,6 +116,67 @@ START_TEST(test_stderr_quiet) {
 }
 END_TEST
 
+/* A bad setting fails every test with a message naming it (the tests do not run), in both modes,
+ * and is reported once on stderr when the program starts. */
+START_TEST(test_bad_threshold) {
+  const char *const env[] = {"TM_LEAK_THRESHOLD=4kb", NULL};
+  suite_run *run = suite_run_new(required_env("LEAK_SUITE"), _i ? "no" : "yes", env);
+  const char *want = "TM_LEAK_THRESHOLD='4kb' is not a size: write a whole number of bytes";
+  ck_assert_uint_eq(run->results->len, NEXPECTED);
+  for (guint i = 0; i < run->results->len; i++) {
+    const ck_result *r = g_ptr_array_index(run->results, i);
+    ck_assert_msg(r->type == 'S' && g_str_has_prefix(r->message, want), "CK_FORK=%s: %s:%s: %s",
+                  run->fork, r->tcase, r->test, r->message);
+  }
+  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 25, Failures: 25, Errors: 0"));
+  ck_assert_msg(g_str_has_prefix(run->err, "tracemalloc-check: TM_LEAK_THRESHOLD='4kb'"), "%s",
+                run->err);
+  suite_run_free(run);
+}
+END_TEST
+
+/* TM_LEAK_DISABLE=1: only the test that fails by itself fails. */
+START_TEST(test_disabled) {
+  const char *const env[] = {"TM_LEAK_DISABLE=1", NULL};
+  suite_run *run = suite_run_new(required_env("LEAK_SUITE"), _i ? "no" : "yes", env);
+  ck_assert_msg(strstr(run->out, "Checks: 25, Failures: 1, Errors: 0") != NULL, "%s", run->out);
+  check_result(run, "Leaks", "test_fails_and_leaks", 0, 'F', NULL, NULL, "the test itself fails");
+  suite_run_free(run);
+}
+END_TEST
+
+/* The failure travels through Check's own channel, so the TAP and XML logs carry it too. */
+START_TEST(test_logs) {
+  char *dir = g_dir_make_tmp("tm-leak-logs-XXXXXX", NULL);
+  char *tap = g_build_filename(dir, "log.tap", NULL), *xml = g_build_filename(dir, "log.xml", NULL);
+  char *tap_env = g_strconcat("CK_TAP_LOG_FILE_NAME=", tap, NULL);
+  char *xml_env = g_strconcat("CK_XML_LOG_FILE_NAME=", xml, NULL);
+  const char *const env[] = {tap_env, xml_env, NULL};
+  suite_run *run = suite_run_new(required_env("LEAK_SUITE"), _i ? "no" : "yes", env);
+  char *tap_text = NULL, *xml_text = NULL;
+  char *fn = g_strdup_printf("<fn>leak_suite.c:%d</fn>", source_marker_line(suite_src, "site:malloc"));
+
+  ck_assert(g_file_get_contents(tap, &tap_text, NULL, NULL));
+  ck_assert(g_file_get_contents(xml, &xml_text, NULL, NULL));
+  ck_assert_msg(strstr(tap_text, "leak_suite.c:Leaks:test_malloc_leak: leaked 24 B in 1 block "
+                                 "(allowed 0 B)") != NULL, "%s", tap_text);
+  ck_assert_msg(strstr(xml_text, fn) != NULL, "no %s in %s", fn, xml_text);
+  ck_assert_ptr_nonnull(strstr(xml_text, "<message>leaked 24 B in 1 block (allowed 0 B)"));
+  g_unlink(tap);
+  g_unlink(xml);
+  g_rmdir(dir);
+  g_free(fn);
+  g_free(tap_text);
+  g_free(xml_text);
+  g_free(tap_env);
+  g_free(xml_env);
+  g_free(tap);
+  g_free(xml);
+  g_free(dir);
+  suite_run_free(run);
+}
+END_TEST
+
 int main(void) {
   const char *exe = required_env("LEAK_SUITE");
   Suite *s = suite_create("plugin-leaks");
@@ -130,6 +192,9 @@ int main(void) {
   tcase_add_loop_test(tc, test_called_from, 0, 2);
   tcase_add_loop_test(tc, test_stderr_report, 0, 2);
   tcase_add_loop_test(tc, test_stderr_quiet, 0, 2);
+  tcase_add_loop_test(tc, test_bad_threshold, 0, 2);
+  tcase_add_loop_test(tc, test_disabled, 0, 2);
+  tcase_add_loop_test(tc, test_logs, 0, 2);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);

@@ -165,13 +165,16 @@ void tm__leak_filters_free(tm__leak_filters *filters) {
   g_free(filters);
 }
 
-/* True when GSlice hands out one malloc block per object. */
+/* True when GSlice hands out one malloc block per object: since GLib 2.76, or when G_SLICE asks
+ * for it. (g_slice_get_config() cannot tell: in GLib 2.74 it reads a default configuration that
+ * G_SLICE never reaches.) */
 static bool gslice_uses_malloc(void) {
+  static const GDebugKey keys[] = {{"always-malloc", 1}};
+  const char *value = g_getenv("G_SLICE");
+
   if (glib_check_version(2, 76, 0) == NULL)
-    return true; /* since 2.76 GSlice is a wrapper around malloc */
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  return g_slice_get_config(G_SLICE_CONFIG_ALWAYS_MALLOC) != 0;
-  G_GNUC_END_IGNORE_DEPRECATIONS
+    return true;
+  return value != NULL && g_parse_debug_string(value, keys, G_N_ELEMENTS(keys)) != 0;
 }
 
 void tm__leak_filters_add_defaults(tm__leak_filters *filters) {

@@ -133,13 +133,31 @@ void tm_leak_setup(void) {
   window.open = true;
 }
 
+/* Counts what one pattern removed. */
+static void count_ignored(GArray *ignored_by, const char *pattern, size_t size, size_t blocks) {
+  guint i;
+
+  for (i = 0; i < ignored_by->len; i++)
+    if (g_array_index(ignored_by, tm__leak_ignored, i).pattern == pattern)
+      break;
+  if (i == ignored_by->len)
+    g_array_append_val(ignored_by, ((tm__leak_ignored){.pattern = pattern}));
+  g_array_index(ignored_by, tm__leak_ignored, i).size += size;
+  g_array_index(ignored_by, tm__leak_ignored, i).blocks += blocks;
+}
+
 /* Counts one statistic diff into the kept or the ignored totals. */
 static void sort_diff(const tm_statistic_diff *d, tm__leak_findings *f, GPtrArray *kept) {
+  const char *pattern;
+
   if (d->size_diff <= 0 && d->count_diff <= 0)
     return; /* only what the window added can be its leak */
-  if (tm__leak_filters_match(f->filters, d->traceback) != NULL) {
+  pattern = tm__leak_filters_match(f->filters, d->traceback);
+  if (pattern != NULL) {
     f->ignored_size += (size_t)MAX(d->size_diff, 0);
     f->ignored_blocks += (size_t)MAX(d->count_diff, 0);
+    count_ignored(f->ignored_by, pattern, (size_t)MAX(d->size_diff, 0),
+                  (size_t)MAX(d->count_diff, 0));
     return;
   }
   f->growth.size += (size_t)MAX(d->size_diff, 0);
@@ -147,15 +165,17 @@ static void sort_diff(const tm_statistic_diff *d, tm__leak_findings *f, GPtrArra
   g_ptr_array_add(kept, (gpointer)d);
 }
 
-/* The candidate path: after-snapshot, diff by traceback, filters, verdict, report. Returns when
- * the filtered window passes; otherwise fails the test through Check and does not return. */
-static void judge_candidate(const char *test_name, const tm__leak_rules *rules, size_t peak) {
-  GError *error = NULL;
-  tm_snapshot *after = NULL;
+/* The candidate path: diff the after-snapshot by traceback, filters, verdict, report. `after` was
+ * taken before this allocates anything (the plugin's own memory is traced like the test's); it
+ * is NULL with *error set when it could not be taken. Returns when the filtered window passes;
+ * otherwise fails the test through Check and does not return. */
+static void judge_candidate(tm_snapshot *after, GError *error, const char *test_name,
+                            const tm__leak_rules *rules, size_t peak) {
   tm_statistic_diffs *diffs = NULL;
   GPtrArray *kept = g_ptr_array_new();
   tm__leak_findings f = {
     .test_name = test_name, .rules = *rules, .top = config->top, .filters = config->filters,
+    .ignored_by = g_array_new(false, false, sizeof(tm__leak_ignored)),
   };
   char msg[TM__LEAK_MESSAGE_MAX] = "";
   const char *file = NULL;
@@ -164,7 +184,6 @@ static void judge_candidate(const char *test_name, const tm__leak_rules *rules, 
   /* Symbolizing takes time out of the test's timeout: give a timeout a location (§2). */
   _mark_point(__FILE__, __LINE__);
   f.growth.peak = peak;
-  after = tm_take_snapshot(&error);
   if (after != NULL)
     diffs = tm_snapshot_compare_to(after, empty_before, TM_KEY_TRACEBACK, false, &error);
   if (diffs == NULL) {
@@ -187,6 +206,7 @@ static void judge_candidate(const char *test_name, const tm__leak_rules *rules, 
 out:
   /* Free everything first: in CK_FORK=no mode _ck_assert_failed longjmps past this frame. */
   g_ptr_array_unref(kept);
+  g_array_unref(f.ignored_by);
   tm_statistic_diffs_free(diffs);
   tm_snapshot_free(after);
   window_close();
@@ -200,6 +220,8 @@ out:
 }
 
 void tm_leak_teardown(void) {
+  GError *error = NULL;
+  tm_snapshot *after;
   tm__leak_rules rules;
   size_t current = 0, peak = 0;
   const char *name;
@@ -221,7 +243,8 @@ void tm_leak_teardown(void) {
     window_close();
     return;
   }
-  judge_candidate(name, &rules, peak);
+  after = tm_take_snapshot(&error);
+  judge_candidate(after, error, name, &rules, peak);
 }
 
 void tm_leak_allow(size_t bytes) {

@@ -128,6 +128,12 @@ void tm__leak_config_rules_for(const tm__leak_config *config, const char *test_n
 /* Longest Check message the plugin sends: well under Check's 4088-byte limit. */
 #define TM__LEAK_MESSAGE_MAX 1024
 
+/* What one filter pattern removed from a window. */
+typedef struct tm__leak_ignored {
+  const char *pattern; /* owned by the filters */
+  size_t size, blocks;
+} tm__leak_ignored;
+
 /* Everything the report needs about one failing window. */
 typedef struct tm__leak_findings {
   const char *test_name;          /* tcase_name(), may be NULL */
@@ -135,6 +141,7 @@ typedef struct tm__leak_findings {
   tm__leak_growth growth;
   tm__leak_rules rules;
   size_t ignored_size, ignored_blocks; /* removed by the filters */
+  GArray *ignored_by;             /* of tm__leak_ignored, by pattern, in order of first match */
   const tm_statistic_diff **kept; /* the diffs kept, largest first */
   size_t nkept;
   size_t top;                     /* how many to print on stderr */

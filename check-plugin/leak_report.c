@@ -127,8 +127,15 @@ void tm__leak_report(const tm__leak_findings *f, FILE *out) {
   size_t shown = f->nkept < f->top ? f->nkept : f->top;
 
   fprintf(out, "tracemalloc-check: %s: %s\n", f->test_name ? f->test_name : "(test)", verdict);
-  fprintf(out, "tracemalloc-check: peak traced memory %s; the filters ignored %s in %zu block%s\n",
+  fprintf(out, "tracemalloc-check: peak traced memory %s; the filters ignored %s in %zu block%s",
           peak, ignored, f->ignored_blocks, plural(f->ignored_blocks));
+  for (guint i = 0; f->ignored_by != NULL && i < f->ignored_by->len; i++) {
+    const tm__leak_ignored *by = &g_array_index(f->ignored_by, tm__leak_ignored, i);
+    char *size = tm_format_size((int64_t)by->size, false);
+    fprintf(out, "%s %s: %s in %zu", i ? "," : ":", by->pattern, size, by->blocks);
+    g_free(size);
+  }
+  fputc('\n', out);
   if (shown > 0)
     fprintf(out, "[ Top %zu differences ]\n", shown);
   for (size_t i = 0; i < shown; i++) {

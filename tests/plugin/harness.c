@@ -51,6 +51,7 @@ suite_run *suite_run_new(const char *exe, const char *fork_mode, const char *con
 
   for (char **e = env; *e != NULL;) { /* drop settings that would change the verdicts */
     if (g_str_has_prefix(*e, "TM_LEAK_") || g_str_has_prefix(*e, "CK_RUN_") ||
+        g_str_has_prefix(*e, "G_SLICE=") || g_str_has_prefix(*e, "TRACEMALLOC=") ||
         g_str_has_prefix(*e, "CK_TAP_") || g_str_has_prefix(*e, "CK_XML_") ||
         g_str_has_prefix(*e, "CK_LOG_")) {
       char *name = g_strndup(*e, strcspn(*e, "="));

@@ -31,7 +31,7 @@ typedef struct suite_run {
 
 /* Runs exe with CK_FORK=fork_mode, CK_VERBOSITY=verbose, stdin from /dev/null, and the extra
  * "NAME=value" settings (NULL-terminated, may be NULL) on top of the current environment less
- * every TM_LEAK_*, CK_RUN_* and CK_*_LOG variable. Exits with 99 (meson's hard error) when exe
+ * every TM_LEAK_*, CK_RUN_*, CK_*_LOG, G_SLICE and TRACEMALLOC variable. Exits with 99 (meson's hard error) when exe
  * cannot run: it is called from main(), outside any test, where Check cannot report. */
 suite_run *suite_run_new(const char *exe, const char *fork_mode, const char *const *extra_env);
 void suite_run_free(suite_run *run);

@@ -99,11 +99,6 @@ __attribute__((constructor)) static void leak_init(void) {
   }
 }
 
-/* Closes the window without judging it. */
-static void window_close(void) {
-  window.open = false;
-}
-
 /* Fails the running fixture through Check, at the plugin's own location (CHECK-NOTES §3). */
 #define FAIL_HERE(...)                                                                             \
   do {                                                                                             \
@@ -116,8 +111,8 @@ void tm_leak_setup(void) {
   bool fresh;
   int rc;
 
-  /* A window still open here lost its teardown to a failing checked setup (CHECK-NOTES §2). */
-  window_close();
+  /* A window still open here lost its teardown to a failing checked setup (CHECK-NOTES §2):
+   * everything below starts it afresh. */
   window.ignore = window.has_allowance = window.has_peak_limit = false;
   tm__leak_test_failed = 0;
   if (config_error != NULL)
@@ -209,7 +204,7 @@ out:
   g_array_unref(f.ignored_by);
   tm_statistic_diffs_free(diffs);
   tm_snapshot_free(after);
-  window_close();
+  window.open = false;
   if (msg[0] == '\0')
     return;
   fflush(stdout);
@@ -230,7 +225,7 @@ void tm_leak_teardown(void) {
     return;
   tm_get_traced_memory(&current, &peak); /* first: before this function allocates anything */
   if (tm__leak_test_failed || window.ignore || !tm_is_tracing()) {
-    window_close(); /* a failed test is not charged with its leftovers */
+    window.open = false; /* a failed test is not charged with its leftovers */
     return;
   }
   name = tcase_name();
@@ -240,7 +235,7 @@ void tm_leak_teardown(void) {
   if (window.has_peak_limit)
     rules.peak_limit = window.peak_limit;
   if (tm__leak_judge(&(tm__leak_growth){.size = current, .peak = peak}, &rules) == TM__LEAK_PASS) {
-    window_close();
+    window.open = false;
     return;
   }
   after = tm_take_snapshot(&error);

@@ -157,10 +157,6 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
 /* Writes the full report to `out` and flushes it. */
 void tm__leak_report(const tm__leak_findings *f, FILE *out);
 
-/* The start of the verdict text, shared by the message and the report: "leaked 16 B in 1 block
- * (allowed 0 B)" and/or "peak 2.0 MiB over the limit of 1.0 MiB". g_free(). */
-char *tm__leak_verdict_text(const tm__leak_findings *f);
-
 /* ---- leak_fixture.c / leak_assert.c ----------------------------------------------------------- */
 
 /* Set by __wrap__ck_assert_failed when the running test (or a fixture) fails; cleared by setup. */

@@ -29,7 +29,9 @@ static const char *display_path(const char *path) {
   return shown;
 }
 
-char *tm__leak_verdict_text(const tm__leak_findings *f) {
+/* The start of the verdict text, shared by the message and the report: "leaked 16 B in 1 block
+ * (allowed 0 B)" and/or "peak 2.0 MiB over the limit of 1.0 MiB". g_free(). */
+static char *verdict_text(const tm__leak_findings *f) {
   GString *s = g_string_new(NULL);
 
   if (f->verdict & TM__LEAK_LEAKED) {
@@ -75,7 +77,7 @@ static void cut(GString *s, size_t max) {
 
 void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX],
                       const char **file, int *line) {
-  char *verdict = tm__leak_verdict_text(f);
+  char *verdict = verdict_text(f);
   GString *s = g_string_new(verdict);
   const tm_frame *site = NULL;
 
@@ -121,7 +123,7 @@ static int frames_to_show(const tm__leak_findings *f, const tm_traceback *tb) {
 }
 
 void tm__leak_report(const tm__leak_findings *f, FILE *out) {
-  char *verdict = tm__leak_verdict_text(f);
+  char *verdict = verdict_text(f);
   char *peak = tm_format_size((int64_t)f->growth.peak, false);
   char *ignored = tm_format_size((int64_t)f->ignored_size, false);
   size_t shown = f->nkept < f->top ? f->nkept : f->top;

@@ -1,0 +1,59 @@
+/* test_plugin_auto.c — zero-edit mode judges every test once, also where the suite adds the
+ * fixture itself (issue 4). Runs auto_suite in both fork modes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "harness.h"
+
+static suite_run *runs[2];
+
+static int count(const char *haystack, const char *needle) {
+  int n = 0;
+  for (const char *p = strstr(haystack, needle); p != NULL; p = strstr(p + 1, needle))
+    n++;
+  return n;
+}
+
+START_TEST(test_verdicts) {
+  const suite_run *run = runs[_i];
+  const char *src = required_env("AUTO_SUITE_SRC");
+  check_result(run, "Plain", "test_auto_leak", 0, 'S', src, "site:auto",
+               "leaked 40 B in 1 block (allowed 0 B)");
+  check_result(run, "Plain", "test_auto_clean", 0, 'P', NULL, NULL, "Passed");
+  check_result(run, "Twice", "test_twice_leak", 0, 'S', src, "site:twice",
+               "leaked 24 B in 1 block (allowed 0 B)");
+  check_result(run, "Twice", "test_twice_clean", 0, 'P', NULL, NULL, "Passed");
+  ck_assert_uint_eq(run->results->len, 4);
+  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 4, Failures: 2, Errors: 0"));
+}
+END_TEST
+
+START_TEST(test_one_report_each) {
+  const suite_run *run = runs[_i];
+  ck_assert_int_eq(count(run->err, "tracemalloc-check: test_auto_leak: leaked"), 1);
+  ck_assert_int_eq(count(run->err, "tracemalloc-check: test_twice_leak: leaked"), 1);
+}
+END_TEST
+
+int main(void) {
+  const char *exe = required_env("AUTO_SUITE");
+  Suite *s = suite_create("plugin-auto");
+  TCase *tc = tcase_create("auto_suite");
+  SRunner *sr;
+  int failed;
+
+  runs[0] = suite_run_new(exe, "yes", NULL);
+  runs[1] = suite_run_new(exe, "no", NULL);
+  tcase_add_loop_test(tc, test_verdicts, 0, 2);
+  tcase_add_loop_test(tc, test_one_report_each, 0, 2);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_ENV);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  suite_run_free(runs[0]);
+  suite_run_free(runs[1]);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -7,8 +7,8 @@
  * ~36 µs per call because it scans the whole table (../shared/TRACER-NOTES.md); a binary search of
  * a table built once per module costs well under a microsecond.
  *
- * Every result is cached per return address for the life of the process, so a snapshot of a
- * million traces resolves each distinct address once.
+ * Every result is cached per return address, so a snapshot of a million traces resolves each
+ * distinct address once.
  *
  * Fork. A child has the parent's mappings, so the Dwfl session, the symbol tables and the cache
  * stay valid in it. Nothing here keeps the pid: the module list is re-read from /proc/<getpid()>
@@ -17,10 +17,15 @@
  * race with the parent. The one thing that would break in a child is our mutex, had another thread
  * held it at fork time: a pthread_atfork() handler takes it around fork().
  *
- * dlclose. Modules are only ever added (dwfl_report_begin_add), never removed; a library unloaded
- * and replaced by another at the same address keeps resolving to the first one. Return addresses
- * into an unloaded library are rare in live traces (the code that allocated is gone), and keeping
- * the old modules keeps already captured addresses resolvable.
+ * dlopen and dlclose. The loader counts the objects it has loaded and unloaded (dl_iterate_phdr's
+ * dlpi_adds and dlpi_subs; reading them costs ~10 ns). An address in no known module re-reads
+ * the module list, but only when something was loaded since the last read, so unknown addresses
+ * (JIT code, garbage) cost no /proc read each. When something was unloaded, everything is thrown
+ * away and rebuilt on demand: another library may now sit at the same addresses (dlopen, dlclose,
+ * dlopen of another library reuses them at once), and answering from the first one would be
+ * wrong. The frames already handed out stay valid, their strings being interned.
+ * dl_iterate_phdr takes the loader's lock: in a child forked while another thread of the parent
+ * was inside dlopen, resolution blocks, as dlopen itself would there.
  */
 #include "symbols.h"
 
@@ -29,6 +34,7 @@
 #include <dwarf.h>
 #include <gelf.h>
 #include <glib.h>
+#include <link.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -72,7 +78,7 @@ typedef struct cu_index {
 /* What one return address resolved to, frames most recent first. */
 typedef struct cache_entry {
   uint32_t nframes;
-  uint32_t generation; /* modules generation when an unknown address was last looked up */
+  uint64_t loader_adds; /* the loader's load count when the entry was made */
   tm_frame frames[];
 } cache_entry;
 
@@ -80,8 +86,8 @@ typedef struct cache_entry {
 static GMutex lock;
 /* The process's modules; NULL until the first resolution. */
 static Dwfl *dwfl;
-/* Incremented each time the module list is re-read. */
-static uint32_t generation;
+/* The loader's load and unload counts when the module list was last read. */
+static uint64_t reported_adds, reported_subs;
 /* return address (uintptr_t as pointer) => cache_entry* (owned). */
 static GHashTable *cache;
 /* Dwfl_Module* => modinfo* (owned), built on the first address found in the module. */
@@ -131,9 +137,24 @@ static void register_atfork_once(void) {
   }
 }
 
-/* Reads /proc/<pid>/maps into the session. With add, keeps the modules already known.
- * Returns true on success. Requires lock. */
-static bool report_modules_unlocked(bool add) {
+static int loader_counts_cb(struct dl_phdr_info *info, size_t size, void *data) {
+  uint64_t *counts = data;
+  counts[0] = info->dlpi_adds;
+  counts[1] = info->dlpi_subs;
+  return 1; /* every object carries the same counters: the first one is enough */
+}
+
+/* The loader's counts of objects loaded and unloaded since the process started. */
+static void loader_counts(uint64_t *adds, uint64_t *subs) {
+  uint64_t counts[2] = {0, 0};
+  dl_iterate_phdr(loader_counts_cb, counts);
+  *adds = counts[0];
+  *subs = counts[1];
+}
+
+/* Reads /proc/<pid>/maps into the session. With add, keeps the modules already known. adds and
+ * subs are the loader's counts read before. Returns true on success. Requires lock. */
+static bool report_modules_unlocked(bool add, uint64_t adds, uint64_t subs) {
   if (add)
     dwfl_report_begin_add(dwfl);
   else
@@ -142,13 +163,25 @@ static bool report_modules_unlocked(bool add) {
   /* dwfl_report_end must be called even when reporting failed half way. */
   if (dwfl_report_end(dwfl, NULL, NULL) != 0)
     rc = -1;
-  generation++;
+  reported_adds = adds;
+  reported_subs = subs;
   return rc == 0;
+}
+
+/* Forgets the session and everything derived from it, after a library was unloaded. The
+ * interned strings, and the frames that point to them, stay valid. Requires lock. */
+static void session_reset_unlocked(void) {
+  dwfl_end(dwfl);
+  dwfl = NULL;
+  g_hash_table_remove_all(cache);
+  g_hash_table_remove_all(modinfos);
+  g_hash_table_remove_all(cu_indexes);
+  memory_bytes = g_hash_table_size(canonical_names) * HASH_SLOT_BYTES;
 }
 
 /* Creates the session and tables on first use. Returns false when libdw cannot start, in which
  * case every address resolves as unknown. Requires lock. */
-static bool ensure_init_unlocked(void) {
+static bool ensure_init_unlocked(uint64_t adds, uint64_t subs) {
   if (dwfl != NULL)
     return true;
   if (cache == NULL) {
@@ -160,17 +193,29 @@ static bool ensure_init_unlocked(void) {
   dwfl = dwfl_begin(&callbacks);
   if (dwfl == NULL)
     return false;
-  report_modules_unlocked(false); /* a partial module list is still useful: keep it */
+  report_modules_unlocked(false, adds, subs); /* a partial list is still useful: keep it */
   return true;
 }
 
-/* Returns the module holding addr, re-reading the module list once when none does (a library
- * dlopen()ed since the last read). Requires lock. */
-static Dwfl_Module *module_find_unlocked(Dwarf_Addr addr, bool may_refresh) {
+/* Returns the module whose address range holds addr, or NULL. dwfl_addrmodule() alone was seen
+ * (elfutils 0.188) to answer the highest module, ld.so, for addresses above every module such as
+ * 0x7fffffffffff or the vsyscall page. Requires lock. */
+static Dwfl_Module *module_at_unlocked(Dwarf_Addr addr) {
   Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
-  if (mod == NULL && may_refresh) {
-    report_modules_unlocked(true);
-    mod = dwfl_addrmodule(dwfl, addr);
+  Dwarf_Addr start, end;
+  if (mod == NULL || dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL) == NULL ||
+      addr < start || addr >= end)
+    return NULL;
+  return mod;
+}
+
+/* Returns the module holding addr, re-reading the module list when none does and the loader has
+ * loaded something since the last read (adds is its current count). Requires lock. */
+static Dwfl_Module *module_find_unlocked(Dwarf_Addr addr, uint64_t adds) {
+  Dwfl_Module *mod = module_at_unlocked(addr);
+  if (mod == NULL && adds != reported_adds) {
+    report_modules_unlocked(true, adds, reported_subs);
+    mod = module_at_unlocked(addr);
   }
   return mod;
 }
@@ -528,10 +573,9 @@ static size_t resolve_dwarf_unlocked(Dwfl_Module *mod, Dwfl_Line *line, Dwarf_Ad
 }
 
 /* Resolves ip without the cache into out (max >= 1). Requires lock and init. */
-static size_t resolve_uncached_unlocked(uintptr_t ip, bool may_refresh, tm_frame *out,
-                                        size_t max) {
+static size_t resolve_uncached_unlocked(uintptr_t ip, uint64_t adds, tm_frame *out, size_t max) {
   Dwarf_Addr addr = ip - 1;
-  Dwfl_Module *mod = ip > 1 && dwfl != NULL ? module_find_unlocked(addr, may_refresh) : NULL;
+  Dwfl_Module *mod = ip > 1 && dwfl != NULL ? module_find_unlocked(addr, adds) : NULL;
   if (mod == NULL) {
     out[0] = (tm_frame){.filename = g_intern_static_string("<unknown>"), .flags = TM_FRAME_UNKNOWN};
     return 1;
@@ -565,19 +609,22 @@ size_t tm__symbols_resolve(uintptr_t ip, tm_frame *out, size_t max) {
     return 0;
   register_atfork_once();
   g_mutex_lock(&lock);
-  ensure_init_unlocked(); /* on failure every address resolves as unknown */
+  uint64_t adds, subs;
+  loader_counts(&adds, &subs);
+  if (dwfl != NULL && subs != reported_subs)
+    session_reset_unlocked();
+  ensure_init_unlocked(adds, subs); /* on failure every address resolves as unknown */
   gpointer key = (gpointer)ip;
   cache_entry *e = g_hash_table_lookup(cache, key);
-  bool stale_unknown = e != NULL && e->nframes == 1 && (e->frames[0].flags & TM_FRAME_UNKNOWN) &&
-                       e->generation != generation;
+  /* An address found in no module is looked up again once the loader has loaded something. */
+  bool stale_unknown = e != NULL && (e->frames[0].flags & TM_FRAME_UNKNOWN) &&
+                       e->loader_adds != adds;
   if (e == NULL || stale_unknown) {
-    /* An address found unknown is retried without re-reading the maps once someone else has
-     * re-read them; otherwise each unknown address would cost a /proc read per lookup. */
     tm_frame tmp[MAX_INLINE_FRAMES];
-    size_t n = resolve_uncached_unlocked(ip, e == NULL, tmp, G_N_ELEMENTS(tmp));
+    size_t n = resolve_uncached_unlocked(ip, adds, tmp, G_N_ELEMENTS(tmp));
     cache_entry *ne = g_malloc(sizeof(*ne) + n * sizeof(tm_frame));
     ne->nframes = (uint32_t)n;
-    ne->generation = generation;
+    ne->loader_adds = adds;
     memcpy(ne->frames, tmp, n * sizeof(tm_frame));
     if (e != NULL)
       memory_bytes -= sizeof(*e) + e->nframes * sizeof(tm_frame);

@@ -1,0 +1,359 @@
+/* test_symbols.c — resolving return addresses: this file's own functions with their lines, an
+ * inlined call as its own frame, libraries with and without debug information, a library
+ * dlopen()ed after resolution began (also in a forked child), unknown addresses, and the cache.
+ *
+ * Return addresses are captured by capture_ip(), which returns its own return address: a real
+ * return address into the caller, as the tracer captures them. The resolver looks up ip - 1.
+ */
+#include <check.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "symbols.h"
+
+#define MAX_FRAMES 16
+
+/* noipa: never inlined, cloned or assumed pure, so every call is a real call. */
+static __attribute__((noipa)) uintptr_t capture_ip(void) {
+  return (uintptr_t)__builtin_return_address(0);
+}
+
+static __attribute__((noipa)) uintptr_t call_site(unsigned int *line) {
+  uintptr_t ip = capture_ip(); *line = __LINE__;
+  return ip;
+}
+
+static inline __attribute__((always_inline)) uintptr_t inlined_helper(unsigned int *line) {
+  uintptr_t ip = capture_ip(); *line = __LINE__;
+  return ip;
+}
+
+static __attribute__((noipa)) uintptr_t inline_caller(unsigned int *inl_line,
+                                                      unsigned int *call_line) {
+  uintptr_t ip = inlined_helper(inl_line); *call_line = __LINE__;
+  return ip;
+}
+
+/* Resolves ip with the reentrancy guard held, as the analysis layer calls the resolver. */
+static size_t resolve(uintptr_t ip, tm_frame *out, size_t max) {
+  tm__guard_enter();
+  size_t n = tm__symbols_resolve(ip, out, max);
+  tm__guard_leave();
+  return n;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  return s != NULL && g_str_has_suffix(s, suffix);
+}
+
+/* Path of a helper library built beside this executable by tests/meson.build. */
+static char *helper_path(const char *name) {
+  char *exe = g_file_read_link("/proc/self/exe", NULL);
+  ck_assert_ptr_nonnull(exe);
+  char *dir = g_path_get_dirname(exe);
+  char *path = g_build_filename(dir, name, NULL);
+  g_free(dir);
+  g_free(exe);
+  return path;
+}
+
+typedef uintptr_t (*helper_fn)(uintptr_t (*cb)(void), unsigned int *line);
+
+static helper_fn helper_open(const char *name, void **handle) {
+  char *path = helper_path(name);
+  *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  ck_assert_msg(*handle != NULL, "dlopen %s: %s", path, dlerror());
+  g_free(path);
+  helper_fn fn = (helper_fn)dlsym(*handle, "symbols_helper_call");
+  ck_assert_ptr_nonnull(fn);
+  return fn;
+}
+
+START_TEST(test_own_function) {
+  unsigned int line;
+  uintptr_t ip = call_site(&line);
+  tm_frame f[MAX_FRAMES];
+  size_t n = resolve(ip, f, MAX_FRAMES);
+  ck_assert_uint_eq(n, 1);
+  ck_assert_msg(ends_with(f[0].filename, "tests/test_symbols.c"), "filename %s", f[0].filename);
+  ck_assert_uint_eq(f[0].lineno, line);
+  ck_assert_str_eq(f[0].function, "call_site");
+  ck_assert_uint_eq(f[0].flags, 0);
+  ck_assert_uint_eq(f[0].ip, ip);
+  char *exe = g_file_read_link("/proc/self/exe", NULL);
+  ck_assert_str_eq(f[0].module, exe);
+  g_free(exe);
+  /* Strings are interned: comparable by pointer. */
+  ck_assert_ptr_eq(f[0].filename, g_intern_string(f[0].filename));
+  ck_assert_ptr_eq(f[0].function, g_intern_string("call_site"));
+}
+END_TEST
+
+START_TEST(test_inlined_frame) {
+  unsigned int inl_line, call_line;
+  uintptr_t ip = inline_caller(&inl_line, &call_line);
+  tm_frame f[MAX_FRAMES];
+  size_t n = resolve(ip, f, MAX_FRAMES);
+  ck_assert_uint_eq(n, 2);
+  /* Most recent first: the inlined callee, then the function it was inlined into. */
+  ck_assert_msg(ends_with(f[0].filename, "tests/test_symbols.c"), "filename %s", f[0].filename);
+  ck_assert_uint_eq(f[0].lineno, inl_line);
+  ck_assert_str_eq(f[0].function, "inlined_helper");
+  ck_assert_uint_eq(f[0].flags, TM_FRAME_INLINED);
+  ck_assert_ptr_eq(f[1].filename, f[0].filename);
+  ck_assert_uint_eq(f[1].lineno, call_line);
+  ck_assert_str_eq(f[1].function, "inline_caller");
+  ck_assert_uint_eq(f[1].flags, 0);
+  ck_assert_uint_eq(f[0].ip, ip);
+  ck_assert_uint_eq(f[1].ip, ip);
+  /* With room for one frame, the most recent one. */
+  tm_frame one;
+  ck_assert_uint_eq(resolve(ip, &one, 1), 1);
+  ck_assert_str_eq(one.function, "inlined_helper");
+  ck_assert_uint_eq(resolve(ip, &one, 0), 0);
+}
+END_TEST
+
+/* qsort calls back into us: the callback's return address is inside libc. */
+static uintptr_t libc_ip;
+
+static int compare_capture(const void *a, const void *b) {
+  libc_ip = (uintptr_t)__builtin_return_address(0);
+  return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+START_TEST(test_libc_frame) {
+  int v[] = {3, 1, 2};
+  qsort(v, 3, sizeof(int), compare_capture);
+  ck_assert_uint_ne(libc_ip, 0);
+  tm_frame f[MAX_FRAMES];
+  size_t n = resolve(libc_ip, f, MAX_FRAMES);
+  ck_assert_uint_ge(n, 1);
+  const tm_frame *outer = &f[n - 1];
+  ck_assert_msg(ends_with(outer->module, "/libc.so.6"), "module %s", outer->module);
+  ck_assert_ptr_nonnull(outer->function);
+  if (f[0].flags & TM_FRAME_NO_DEBUG_INFO) {
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(f[0].filename, "libc.so.6");
+    ck_assert_uint_eq(f[0].lineno, 0);
+  } else {
+    /* This machine has libc's debug information (libc6-dbg): a real source position. */
+    ck_assert_uint_gt(f[0].lineno, 0);
+    ck_assert_msg(ends_with(f[0].filename, ".c"), "filename %s", f[0].filename);
+  }
+}
+END_TEST
+
+/* A library built without any DWARF: module name, ELF symbol, no file or line. */
+START_TEST(test_no_debug_info_frame) {
+  void *handle;
+  helper_fn call = helper_open("libtm_symbols_helper_nodebug.so", &handle);
+  unsigned int line;
+  uintptr_t ip = call(capture_ip, &line);
+  tm_frame f[MAX_FRAMES];
+  size_t n = resolve(ip, f, MAX_FRAMES);
+  ck_assert_uint_eq(n, 1);
+  ck_assert_uint_eq(f[0].flags, TM_FRAME_NO_DEBUG_INFO);
+  ck_assert_str_eq(f[0].filename, "libtm_symbols_helper_nodebug.so");
+  ck_assert_uint_eq(f[0].lineno, 0);
+  ck_assert_str_eq(f[0].function, "symbols_helper_call");
+  ck_assert_msg(ends_with(f[0].module, "/libtm_symbols_helper_nodebug.so"), "module %s",
+                f[0].module);
+  dlclose(handle);
+}
+END_TEST
+
+/* glib has no debug information on a stock system: its SONAME and the symbol, as in the issue. */
+static uintptr_t glib_ip;
+
+static void foreach_capture(gpointer data, gpointer user_data) {
+  glib_ip = (uintptr_t)__builtin_return_address(0);
+}
+
+START_TEST(test_glib_frame) {
+  GPtrArray *a = g_ptr_array_new();
+  g_ptr_array_add(a, a);
+  g_ptr_array_foreach(a, foreach_capture, NULL);
+  g_ptr_array_free(a, TRUE);
+  tm_frame f[MAX_FRAMES];
+  size_t n = resolve(glib_ip, f, MAX_FRAMES);
+  ck_assert_uint_ge(n, 1);
+  ck_assert_msg(strstr(f[n - 1].module, "/libglib-2.0.so") != NULL, "module %s", f[n - 1].module);
+  ck_assert_str_eq(f[n - 1].function, "g_ptr_array_foreach");
+  if (f[0].flags & TM_FRAME_NO_DEBUG_INFO)
+    ck_assert_str_eq(f[0].filename, "libglib-2.0.so.0");
+}
+END_TEST
+
+/* The helper is loaded after the first resolution read the process's modules. */
+START_TEST(test_dlopen_after_first_resolution) {
+  unsigned int line;
+  tm_frame f[MAX_FRAMES];
+  ck_assert_uint_eq(resolve(call_site(&line), f, MAX_FRAMES), 1);
+  void *handle;
+  helper_fn call = helper_open("libtm_symbols_helper.so", &handle);
+  uintptr_t ip = call(capture_ip, &line);
+  size_t n = resolve(ip, f, MAX_FRAMES);
+  ck_assert_uint_eq(n, 1);
+  ck_assert_msg(ends_with(f[0].filename, "tests/symbols_helper.c"), "filename %s", f[0].filename);
+  ck_assert_uint_eq(f[0].lineno, line);
+  ck_assert_str_eq(f[0].function, "symbols_helper_call");
+  ck_assert_uint_eq(f[0].flags, 0);
+  ck_assert_msg(ends_with(f[0].module, "/libtm_symbols_helper.so"), "module %s", f[0].module);
+  dlclose(handle);
+}
+END_TEST
+
+/* dlclose() then dlopen() of another library: it usually lands at the same addresses, with the
+ * same code at the same offsets here, and must not be resolved as the first one. */
+START_TEST(test_dlclose_then_other_library) {
+  void *handle;
+  unsigned int line;
+  tm_frame f[MAX_FRAMES];
+  helper_fn call = helper_open("libtm_symbols_helper_nodebug.so", &handle);
+  uintptr_t ip = call(capture_ip, &line);
+  ck_assert_uint_eq(resolve(ip, f, MAX_FRAMES), 1);
+  ck_assert_uint_eq(f[0].flags, TM_FRAME_NO_DEBUG_INFO);
+  dlclose(handle);
+  call = helper_open("libtm_symbols_helper.so", &handle);
+  ip = call(capture_ip, &line);
+  ck_assert_uint_eq(resolve(ip, f, MAX_FRAMES), 1);
+  ck_assert_uint_eq(f[0].flags, 0);
+  ck_assert_msg(ends_with(f[0].filename, "tests/symbols_helper.c"), "filename %s", f[0].filename);
+  ck_assert_uint_eq(f[0].lineno, line);
+  dlclose(handle);
+}
+END_TEST
+
+/* A child inherits the parent's resolver state; what it dlopen()s is found from its own maps. */
+START_TEST(test_fork_then_dlopen) {
+  unsigned int line;
+  tm_frame f[MAX_FRAMES];
+  uintptr_t ip = call_site(&line);
+  ck_assert_uint_eq(resolve(ip, f, MAX_FRAMES), 1);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    tm_frame g[MAX_FRAMES];
+    int bad = 0;
+    if (resolve(ip, g, MAX_FRAMES) != 1 || g[0].lineno != line)
+      bad |= 1;
+    char *path = helper_path("libtm_symbols_helper.so");
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    helper_fn call = handle != NULL ? (helper_fn)dlsym(handle, "symbols_helper_call") : NULL;
+    if (call == NULL)
+      _exit(2);
+    unsigned int hline;
+    uintptr_t hip = call(capture_ip, &hline);
+    if (resolve(hip, g, MAX_FRAMES) != 1 || g[0].lineno != hline ||
+        g_strcmp0(g[0].function, "symbols_helper_call") != 0)
+      bad |= 4;
+    _exit(bad);
+  }
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+}
+END_TEST
+
+static void assert_unknown(uintptr_t ip) {
+  tm_frame f[MAX_FRAMES];
+  ck_assert_uint_eq(resolve(ip, f, MAX_FRAMES), 1);
+  ck_assert_str_eq(f[0].filename, "<unknown>");
+  ck_assert_uint_eq(f[0].flags, TM_FRAME_UNKNOWN);
+  ck_assert_uint_eq(f[0].lineno, 0);
+  ck_assert_ptr_null(f[0].function);
+  ck_assert_ptr_null(f[0].module);
+  ck_assert_uint_eq(f[0].ip, ip);
+}
+
+START_TEST(test_unknown_addresses) {
+  assert_unknown(0);
+  assert_unknown(1);
+  assert_unknown(0x1234);
+  assert_unknown(UINTPTR_MAX);
+  /* Mapped, but anonymous memory is no module. */
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ck_assert_ptr_ne(p, MAP_FAILED);
+  assert_unknown((uintptr_t)p + 16);
+  assert_unknown((uintptr_t)p + 16); /* cached */
+  munmap(p, page);
+}
+END_TEST
+
+/* Each address is resolved once; the cache is counted in the symbol memory. */
+START_TEST(test_cache_and_memory) {
+  unsigned int line;
+  uintptr_t ip = call_site(&line);
+  tm_frame a[MAX_FRAMES], b[MAX_FRAMES];
+  ck_assert_uint_eq(resolve(ip, a, MAX_FRAMES), 1);
+  size_t mem = tm__symbols_memory();
+  ck_assert_uint_gt(mem, 0);
+  ck_assert_uint_eq(resolve(ip, b, MAX_FRAMES), 1);
+  ck_assert_uint_eq(tm__symbols_memory(), mem); /* a hit allocates nothing */
+  ck_assert_ptr_eq(a[0].filename, b[0].filename);
+  ck_assert_ptr_eq(a[0].function, b[0].function);
+  ck_assert_uint_eq(a[0].lineno, b[0].lineno);
+  /* An address no other test resolves, so that this holds with CK_FORK=no too. */
+  resolve((uintptr_t)inline_caller + 2, a, MAX_FRAMES);
+  ck_assert_uint_gt(tm__symbols_memory(), mem);
+}
+END_TEST
+
+/* Threads resolving the same addresses at once agree. */
+static unsigned int thread_line;
+static uintptr_t thread_ip;
+
+static gpointer resolve_thread(gpointer data) {
+  for (int i = 0; i < 200; i++) {
+    tm_frame f[MAX_FRAMES];
+    if (resolve(thread_ip + (uintptr_t)(i % 2), f, MAX_FRAMES) < 1 || f[0].filename == NULL)
+      return GINT_TO_POINTER(1);
+    if (i % 2 == 0 && f[0].lineno != thread_line)
+      return GINT_TO_POINTER(1);
+  }
+  return NULL;
+}
+
+START_TEST(test_threads) {
+  thread_ip = call_site(&thread_line);
+  GThread *t[4];
+  for (int i = 0; i < 4; i++)
+    t[i] = g_thread_new("resolve", resolve_thread, NULL);
+  for (int i = 0; i < 4; i++)
+    ck_assert_ptr_null(g_thread_join(t[i]));
+}
+END_TEST
+
+static Suite *symbols_suite(void) {
+  Suite *s = suite_create("symbols");
+  TCase *tc = tcase_create("resolve");
+  tcase_add_test(tc, test_own_function);
+  tcase_add_test(tc, test_inlined_frame);
+  tcase_add_test(tc, test_libc_frame);
+  tcase_add_test(tc, test_no_debug_info_frame);
+  tcase_add_test(tc, test_glib_frame);
+  tcase_add_test(tc, test_dlopen_after_first_resolution);
+  tcase_add_test(tc, test_dlclose_then_other_library);
+  tcase_add_test(tc, test_fork_then_dlopen);
+  tcase_add_test(tc, test_unknown_addresses);
+  tcase_add_test(tc, test_cache_and_memory);
+  tcase_add_test(tc, test_threads);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(symbols_suite());
+  srunner_run_all(sr, CK_ENV);
+  int nf = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return nf == 0 ? 0 : 1;
+}

@@ -313,6 +313,14 @@ static modinfo *modinfo_build_unlocked(Dwfl_Module *mod) {
     GElf_Xword size = s.st_size;
     if (size == 0)
       size = sizeless_extent(elf, shndx, bias, addr);
+    const char *at = strchr(name, '@');
+    if (at != NULL && at != name) {
+      /* A .symtab names versioned definitions "__libc_start_main@@GLIBC_2.34": keep the name
+       * the program calls. The few such names are interned here, once per module. */
+      char *plain = g_strndup(name, (gsize)(at - name));
+      name = g_intern_string(plain);
+      g_free(plain);
+    }
     tmp[m].s = (sym){.start = addr, .size = size, .name = name};
     tmp[m].rank = sym_rank(&s, name);
     m++;

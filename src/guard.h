@@ -16,14 +16,19 @@ extern __thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
 
 static inline bool tm__guard_held(void) { return tm__guard_depth > 0; }
 
-/* Bytes the tracer mapped with mmap for its tables and arenas. Atomic; never traced. */
+/* Bytes of tracer memory handed out by tm__map() and not yet returned. Atomic; never traced. */
 extern atomic_size_t tm__mapped_bytes;
 
-/* Maps size bytes of zeroed memory for the tracer (never through malloc). Returns NULL on failure,
- * without changing errno. Counted in tm__mapped_bytes. */
+/* Returns size bytes of zeroed memory for the tracer, never through malloc: blocks up to 256 KiB
+ * (rounded up to a power of two, 256 B at least) from recycled regions, larger ones straight from mmap. NULL on failure, errno unchanged.
+ * Counted in tm__mapped_bytes. Thread-safe. */
 void *tm__map(size_t size);
 
-/* Unmaps memory from tm__map(). NULL-safe. */
+/* Gives back memory from tm__map(), with the same size. NULL-safe. */
 void tm__unmap(void *ptr, size_t size);
+
+/* Hold / release the region allocator across fork() (last in the locking order). */
+void tm__region_lock(void);
+void tm__region_unlock(void);
 
 #endif /* TM_GUARD_H */

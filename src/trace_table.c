@@ -4,7 +4,8 @@
 #include "guard.h"
 #include "trace_table.h"
 
-#define INITIAL_CAPACITY 256 /* 4 KiB: one page per shard */
+#define INITIAL_CAPACITY 16 /* 256 B: a test that allocates little touches few pages */
+#define KEEP_ON_CLEAR 256   /* arrays up to 4 KiB survive a clear, zeroed */
 
 /* murmur3's 64-bit finalizer: malloc addresses differ mostly in their middle bits. */
 static inline uint64_t hash_ptr(uintptr_t key) {
@@ -112,9 +113,15 @@ bool tm__shard_remove_unlocked(tm__shard *s, uintptr_t key, uint64_t *meta) {
 }
 
 void tm__shard_clear_unlocked(tm__shard *s) {
-  tm__unmap(s->slots, s->slots ? (s->mask + 1) * sizeof *s->slots : 0);
-  s->slots = NULL;
-  s->mask = 0;
+  size_t bytes = s->slots ? (s->mask + 1) * sizeof *s->slots : 0;
+  if (bytes > KEEP_ON_CLEAR * sizeof *s->slots) {
+    tm__unmap(s->slots, bytes);
+    s->slots = NULL;
+    s->mask = 0;
+  } else if (s->used != 0) {
+    /* Keep a small array: clearing between tests must not cost a map and unmap a shard. */
+    memset(s->slots, 0, bytes);
+  }
   s->used = 0;
   s->bytes = 0;
 }

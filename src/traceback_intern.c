@@ -29,9 +29,12 @@ typedef struct intern_shard {
   intern_slot *slots; /* mmap'd */
   size_t mask;
   size_t used;
-  char *arena; /* bump allocator for traceback bodies */
-  size_t arena_left;
 } __attribute__((aligned(64))) intern_shard;
+
+/* Traceback bodies, packed one after another (new stacks are rare, so one lock serves all shards). */
+static tm__lock arena_lock;
+static char *arena;
+static size_t arena_left;
 
 /* hash => id, sharded by hash. Each shard protected by its own lock. */
 static intern_shard shards[INTERN_SHARDS];
@@ -97,26 +100,32 @@ static uint32_t publish(const tm__interned_tb *tb) {
   return id;
 }
 
-static tm__interned_tb *arena_copy(intern_shard *s, const uintptr_t *ips, int n) {
+static tm__interned_tb *arena_copy(const uintptr_t *ips, int n) {
   size_t need = (sizeof(tm__interned_tb) + (size_t)n * sizeof *ips + 15) & ~(size_t)15;
-  if (need > s->arena_left) {
+  tm__interned_tb *tb = NULL;
+  tm__lock_acquire(&arena_lock);
+  if (need > arena_left) {
     size_t size = need > ARENA_SIZE ? need : ARENA_SIZE;
-    char *arena = tm__map(size);
-    if (arena == NULL)
-      return NULL;
-    s->arena = arena;
-    s->arena_left = size;
+    char *fresh = tm__map(size); /* the old arena's tail is left unused */
+    if (fresh != NULL) {
+      arena = fresh;
+      arena_left = size;
+    }
   }
-  tm__interned_tb *tb = (tm__interned_tb *)s->arena;
-  s->arena += need;
-  s->arena_left -= need;
-  memcpy(tb->ips, ips, (size_t)n * sizeof *ips);
+  if (need <= arena_left) {
+    tb = (tm__interned_tb *)arena;
+    arena += need;
+    arena_left -= need;
+  }
+  tm__lock_release(&arena_lock);
+  if (tb != NULL)
+    memcpy(tb->ips, ips, (size_t)n * sizeof *ips);
   return tb;
 }
 
 static bool shard_grow(intern_shard *s) {
   size_t old_cap = s->slots ? s->mask + 1 : 0;
-  size_t cap = old_cap ? old_cap * 2 : 512;
+  size_t cap = old_cap ? old_cap * 2 : 32;
   intern_slot *slots = tm__map(cap * sizeof *slots);
   if (slots == NULL)
     return false;
@@ -146,7 +155,7 @@ static uint32_t intern_unlocked(intern_shard *s, uint32_t hash, const uintptr_t 
     if (same_stack(tm__traceback_lookup(s->slots[i].id), ips, n, truncated, total))
       return s->slots[i].id;
   }
-  tm__interned_tb *tb = arena_copy(s, ips, n);
+  tm__interned_tb *tb = arena_copy(ips, n);
   if (tb == NULL)
     return 0;
   tb->hash = hash;

@@ -340,9 +340,11 @@ static void fork_prepare(void) {
   tm__intern_lock_all();
   tables_lock_all();
   tm__table_lock_all(&internal_table);
+  tm__region_lock();
 }
 
 static void fork_release(void) {
+  tm__region_unlock();
   tm__table_unlock_all(&internal_table);
   tables_unlock_all();
   tm__intern_unlock_all();

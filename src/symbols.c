@@ -94,8 +94,6 @@ static GHashTable *cache;
 static GHashTable *modinfos;
 /* address of a CU's DIE in the mapped .debug_info => cu_index* (owned), built on first use. */
 static GHashTable *cu_indexes;
-/* interned file name as recorded in DWARF => interned canonical file name. */
-static GHashTable *canonical_names;
 /* Bytes allocated for the tables above, as an estimate including hash table slots. */
 static size_t memory_bytes;
 
@@ -176,7 +174,7 @@ static void session_reset_unlocked(void) {
   g_hash_table_remove_all(cache);
   g_hash_table_remove_all(modinfos);
   g_hash_table_remove_all(cu_indexes);
-  memory_bytes = g_hash_table_size(canonical_names) * HASH_SLOT_BYTES;
+  memory_bytes = 0;
 }
 
 /* Creates the session and tables on first use. Returns false when libdw cannot start, in which
@@ -188,7 +186,6 @@ static bool ensure_init_unlocked(uint64_t adds, uint64_t subs) {
     cache = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     modinfos = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, modinfo_free);
     cu_indexes = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, cu_index_free);
-    canonical_names = g_hash_table_new(g_direct_hash, g_direct_equal);
   }
   dwfl = dwfl_begin(&callbacks);
   if (dwfl == NULL)
@@ -370,26 +367,36 @@ static const char *symbol_name(const modinfo *t, uintptr_t addr) {
   return s->name;
 }
 
-/* Returns the interned, lexically canonical form of an interned file name: DWARF records paths
- * as the compiler saw them, so meson builds give "/src/build/../tests/x.c". Requires lock. */
-static const char *canonical_filename_unlocked(const char *interned) {
-  if (!g_path_is_absolute(interned) ||
-      (strstr(interned, "/./") == NULL && strstr(interned, "/../") == NULL &&
-       strstr(interned, "//") == NULL))
-    return interned;
-  const char *canon = g_hash_table_lookup(canonical_names, interned);
-  if (canon == NULL) {
-    char *c = g_canonicalize_filename(interned, NULL);
-    canon = g_intern_string(c);
-    g_free(c);
-    g_hash_table_insert(canonical_names, (gpointer)interned, (gpointer)canon);
-    memory_bytes += HASH_SLOT_BYTES;
-  }
-  return canon;
+/* The CU's compilation directory, or NULL. */
+static const char *comp_dir(Dwarf_Die *cu) {
+  Dwarf_Attribute attr;
+  return dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr));
 }
 
-static const char *intern_path_unlocked(const char *path) {
-  return path == NULL ? NULL : canonical_filename_unlocked(g_intern_string(path));
+/* Returns the interned absolute, lexically canonical path of a DWARF file name. libdw gives file
+ * names as the compiler saw them: meson builds give "../tests/x.c", relative to the CU's
+ * compilation directory, which is only right when run from there; and joining the two gives
+ * "/src/build/../tests/x.c". Absolute paths let format.c read source lines from anywhere and
+ * filters match the file wherever it was built from. The path is not resolved against the file
+ * system (no symlink is followed), as the debugger shows it. */
+static const char *source_path(const char *file, const char *dir) {
+  if (file == NULL)
+    return NULL;
+  char *joined = NULL;
+  if (!g_path_is_absolute(file) && dir != NULL && g_path_is_absolute(dir))
+    joined = g_build_filename(dir, file, NULL);
+  const char *path = joined != NULL ? joined : file;
+  const char *result;
+  if (g_path_is_absolute(path) && (strstr(path, "/./") != NULL || strstr(path, "/../") != NULL ||
+                                   strstr(path, "//") != NULL)) {
+    char *canon = g_canonicalize_filename(path, NULL);
+    result = g_intern_string(canon);
+    g_free(canon);
+  } else {
+    result = g_intern_string(path);
+  }
+  g_free(joined);
+  return result;
 }
 
 /* Name of a subprogram or inlined-subroutine DIE, following DW_AT_abstract_origin and
@@ -403,7 +410,7 @@ static const char *die_name(Dwarf_Die *die) {
   return name;
 }
 
-/* The source file a DW_AT_call_file attribute names, or NULL. */
+/* The source file a DW_AT_call_file attribute names, interned, or NULL. */
 static const char *call_file(Dwarf_Die *die) {
   Dwarf_Attribute attr;
   Dwarf_Word idx;
@@ -415,7 +422,7 @@ static const char *call_file(Dwarf_Die *die) {
   if (dwarf_diecu(die, &cu, NULL, NULL) == NULL || dwarf_getsrcfiles(&cu, &files, &nfiles) != 0 ||
       idx >= nfiles)
     return NULL;
-  return dwarf_filesrc(files, idx, NULL, NULL);
+  return source_path(dwarf_filesrc(files, idx, NULL, NULL), comp_dir(&cu));
 }
 
 static unsigned int call_line(Dwarf_Die *die) {
@@ -543,7 +550,7 @@ static size_t resolve_dwarf_unlocked(Dwfl_Module *mod, Dwfl_Line *line, Dwarf_Ad
                                      size_t max) {
   int lineno = 0;
   const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-  tm_frame cur = {.filename = intern_path_unlocked(file), .lineno = lineno > 0 ? lineno : 0,
+  tm_frame cur = {.filename = source_path(file, dwfl_line_comp_dir(line)), .lineno = lineno > 0 ? lineno : 0,
                   .function = NULL, .module = module, .ip = 0, .flags = 0};
   if (cur.filename == NULL)
     cur.filename = g_intern_static_string("<unknown>");
@@ -568,7 +575,7 @@ static size_t resolve_dwarf_unlocked(Dwfl_Module *mod, Dwfl_Line *line, Dwarf_Ad
       out[n++] = cur;
     }
     const char *cfile = call_file(&die);
-    cur.filename = cfile != NULL ? intern_path_unlocked(cfile) : cur.filename;
+    cur.filename = cfile != NULL ? cfile : cur.filename;
     cur.lineno = call_line(&die);
     cur.function = NULL;
     cur.flags = 0;

@@ -82,6 +82,10 @@ START_TEST(test_own_function) {
   size_t n = resolve(ip, f, MAX_FRAMES);
   ck_assert_uint_eq(n, 1);
   ck_assert_msg(ends_with(f[0].filename, "tests/test_symbols.c"), "filename %s", f[0].filename);
+  /* Absolute, whatever directory the compiler ran in, so the source line can be read. */
+  ck_assert_msg(g_path_is_absolute(f[0].filename) && strstr(f[0].filename, "/../") == NULL &&
+                    g_file_test(f[0].filename, G_FILE_TEST_IS_REGULAR),
+                "filename %s", f[0].filename);
   ck_assert_uint_eq(f[0].lineno, line);
   ck_assert_str_eq(f[0].function, "call_site");
   ck_assert_uint_eq(f[0].flags, 0);

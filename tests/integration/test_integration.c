@@ -127,6 +127,27 @@ START_TEST(test_meson_subproject_route) {
 }
 END_TEST
 
+/* meson's TAP protocol reads these lines: each test's verdict, the leak on its not-ok line. */
+START_TEST(test_tap_protocol_lines) {
+  char *out = NULL;
+  char *cmd = g_strdup_printf("cd '%s' && CK_TAP_LOG_FILE_NAME=- CK_VERBOSITY=silent '%s' 2>/dev/null",
+                              workdir, getenv("CHECK_MONEY"));
+  ck_assert_int_eq(sh(cmd, &out), 0); /* exit 0: TAP carries the failure */
+  /* Passing lines carry Check's __FILE__ (as compiled); the failing one, the allocation site. */
+  const char *expected =
+      "^ok 1 - \\S*examples/money/check_money\\.c:Core:test_money_create: Passed\n"
+      "ok 2 - \\S*examples/money/check_money\\.c:Limits:test_money_create_neg: Passed\n"
+      "not ok 3 - \\S*examples/money/money\\.c:Limits:test_money_create_zero: leaked 16 B in 1 "
+      "block \\(allowed 0 B\\) allocated in money_create\\(\\) called from "
+      "\\S*examples/money/check_money\\.c:[0-9]+; full report on stderr\n"
+      "1\\.\\.3\n$";
+  ck_assert_msg(g_regex_match_simple(expected, out, 0, 0), "expected:\n%s\ngot:\n%s", expected,
+                out);
+  g_free(cmd);
+  g_free(out);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("integration");
   TCase *tc = tcase_create("new_user");
@@ -134,6 +155,7 @@ int main(void) {
   tcase_set_timeout(tc, 900);
   tcase_add_test(tc, test_installed_pkg_config_builds_an_outside_suite);
   tcase_add_test(tc, test_meson_subproject_route);
+  tcase_add_test(tc, test_tap_protocol_lines);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);

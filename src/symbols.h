@@ -20,7 +20,9 @@
  * when an address falls outside every known module). Thread-safe; call with the guard held. */
 size_t tm__symbols_resolve(uintptr_t ip, tm_frame *out, size_t max);
 
-/* Memory held by the symbol caches and libdw, in bytes (part of tm_get_tracemalloc_memory()). */
+/* Memory held by the resolver's own tables (symbol tables, inline-scope indexes, the address
+ * cache), in bytes, an estimate that includes hash-table slots. libdw's own heap is not included;
+ * both are allocated under the guard, so tm_get_tracemalloc_memory() already counts them. */
 size_t tm__symbols_memory(void);
 
 #endif /* TM_SYMBOLS_H */

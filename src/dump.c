@@ -155,8 +155,14 @@ static bool collect_strings(tm_snapshot *snap, string_table *t, const char *path
   return true;
 }
 
-/* Checks that every trace names one of the snapshot's tracebacks. */
+/* Checks that the snapshot can be written as it will be read: a traceback limit the loader
+ * accepts, and every trace naming one of the snapshot's tracebacks. */
 static bool check_snapshot(tm_snapshot *snap, const char *path, GError **error) {
+  if (snap->traceback_limit < 0 || snap->traceback_limit > TM_MAX_NFRAME) {
+    g_set_error(error, TM_ERROR, TM_ERROR_INVALID, "%s: traceback limit %d out of range 0..%d",
+                path, snap->traceback_limit, TM_MAX_NFRAME);
+    return false;
+  }
   for (size_t i = 0; i < snap->ntraces; i++) {
     uint32_t idx = snap->tb_index[i];
     if (idx >= snap->ntracebacks || snap->tracebacks[idx] != snap->traces[i].traceback) {

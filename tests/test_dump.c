@@ -237,6 +237,18 @@ START_TEST(test_round_trip_live) {
                 "%s", text);
   g_free(text);
   tm_snapshot_free(l);
+  /* A filtered snapshot too. */
+  tm_filter *only_here = tm_filter_new(true, "*/test_dump.c", 0, false, -1, &err);
+  ck_assert_ptr_nonnull(only_here);
+  tm_snapshot *f = tm_snapshot_filter_traces(s, &only_here, 1, &err);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_ge(tm_snapshot_length(f), 64);
+  dump_ok(f, path);
+  l = load_ok(path);
+  assert_same_snapshot(f, l);
+  tm_snapshot_free(l);
+  tm_snapshot_free(f);
+  tm_filter_free(only_here);
   tm_snapshot_free(s);
   g_free(path);
 }
@@ -247,6 +259,14 @@ END_TEST
 START_TEST(test_dump_errors) {
   tm_snapshot *s = hand_snapshot();
   GError *err = NULL;
+  tm_snapshot *bad_limit = tm__snapshot_new(-1);
+  char *p = tmp_path("limit.dump");
+  ck_assert(!tm_snapshot_dump(bad_limit, p, &err));
+  ck_assert_error_matches(err, TM_ERROR, TM_ERROR_INVALID);
+  g_clear_error(&err);
+  ck_assert(!g_file_test(p, G_FILE_TEST_EXISTS));
+  g_free(p);
+  tm_snapshot_free(bad_limit);
   char *bad = g_build_filename(tmpdir, "no-such-dir", "x.dump", NULL);
   ck_assert(!tm_snapshot_dump(s, bad, &err));
   ck_assert_error_matches(err, TM_ERROR, TM_ERROR_IO);

@@ -546,43 +546,64 @@ out:
   return snap;
 }
 
-/* Reads the whole file at path into *data (g_free) and *len. Reads to the end rather than
- * trusting st_size, which is 0 for pipes and some /proc files. */
-static bool read_file(const char *path, guint8 **data, size_t *len, GError **error) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+/* Opens path for reading. Regular files and pipes only: a device such as /dev/zero would never
+ * end. O_NONBLOCK keeps the open of a FIFO nobody writes to from blocking; it is cleared after.
+ * Returns the descriptor, or -1 with error set. */
+static int open_dump(const char *path, GError **error) {
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     g_set_error(error, TM_ERROR, TM_ERROR_IO, "%s: cannot open: %s", path, g_strerror(errno));
-    return false;
+    return -1;
   }
+  if (fstat(fd, &st) != 0 || (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) ||
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+    g_set_error(error, TM_ERROR, TM_ERROR_IO, "%s: cannot read: %s", path,
+                S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file or a pipe");
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Reads the whole file at path into *data (g_free) and *len. Reads to the end rather than
+ * trusting st_size, which is 0 for pipes. A file too large for memory is an error, not an
+ * abort: allocations here may fail. */
+static bool read_file(const char *path, guint8 **data, size_t *len, GError **error) {
+  int fd = open_dump(path, error);
+  if (fd < 0)
+    return false;
   size_t cap = 64 * 1024, n = 0;
   struct stat st;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-      (uint64_t)st.st_size < SIZE_MAX - 1)
-    cap = (size_t)st.st_size + 1;
-  guint8 *buf = g_malloc(cap);
-  for (;;) {
+      (uint64_t)st.st_size < SIZE_MAX / 2)
+    cap = (size_t)st.st_size + 1; /* one more, to see the end without growing */
+  guint8 *buf = g_try_malloc(cap);
+  int err = buf == NULL ? ENOMEM : 0;
+  while (err == 0) {
     if (n == cap) {
-      if (cap > SIZE_MAX / 2) {
-        errno = EFBIG;
+      guint8 *bigger = cap <= SIZE_MAX / 2 ? g_try_realloc(buf, cap * 2) : NULL;
+      if (bigger == NULL) {
+        err = ENOMEM;
         break;
       }
+      buf = bigger;
       cap *= 2;
-      buf = g_realloc(buf, cap);
     }
     ssize_t k = read(fd, buf + n, cap - n);
     if (k < 0 && errno == EINTR)
       continue;
-    if (k <= 0) {
-      if (k == 0)
-        errno = 0;
+    if (k < 0)
+      err = errno;
+    if (k <= 0)
       break;
-    }
     n += (size_t)k;
   }
-  int err = errno;
   close(fd);
   if (err != 0) {
-    g_set_error(error, TM_ERROR, TM_ERROR_IO, "%s: cannot read: %s", path, g_strerror(err));
+    g_set_error(error, TM_ERROR, err == ENOMEM ? TM_ERROR_NO_MEMORY : TM_ERROR_IO,
+                "%s: cannot read: %s", path,
+                err == ENOMEM ? "the file does not fit in memory" : g_strerror(err));
     g_free(buf);
     return false;
   }

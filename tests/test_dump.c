@@ -430,6 +430,17 @@ START_TEST(test_valid_hand_written) {
   ck_assert_uint_eq(f->lineno, 7);
   tm_snapshot_free(s);
   g_free(path);
+  /* Through a pipe, as from a shell's <(...). */
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  ck_assert_int_eq(write(fds[1], b->data, b->len), (ssize_t)b->len);
+  close(fds[1]);
+  char *pipe_path = g_strdup_printf("/proc/self/fd/%d", fds[0]);
+  s = load_ok(pipe_path);
+  ck_assert_uint_eq(tm_snapshot_length(s), 2);
+  tm_snapshot_free(s);
+  g_free(pipe_path);
+  close(fds[0]);
   g_byte_array_free(b, TRUE);
 }
 END_TEST
@@ -441,10 +452,21 @@ START_TEST(test_missing_file) {
   ck_assert_error_matches(err, TM_ERROR, TM_ERROR_IO);
   ck_assert_msg(g_str_has_prefix(err->message, path), "%s", err->message);
   g_clear_error(&err);
-  /* A directory cannot be read as a file. */
+  /* A directory cannot be read as a file, nor a device that never ends. */
   ck_assert_ptr_null(tm_snapshot_load(tmpdir, &err));
   ck_assert_error_matches(err, TM_ERROR, TM_ERROR_IO);
   g_clear_error(&err);
+  ck_assert_ptr_null(tm_snapshot_load("/dev/zero", &err));
+  ck_assert_error_matches(err, TM_ERROR, TM_ERROR_IO);
+  ck_assert_msg(strstr(err->message, "not a regular file") != NULL, "%s", err->message);
+  g_clear_error(&err);
+  /* A FIFO nobody writes to reads as empty instead of blocking. */
+  char *fifo = tmp_path("fifo");
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ck_assert_ptr_null(tm_snapshot_load(fifo, &err));
+  ck_assert_error_matches(err, TM_ERROR, TM_ERROR_CORRUPT);
+  g_clear_error(&err);
+  g_free(fifo);
   g_free(path);
 }
 END_TEST

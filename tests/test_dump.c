@@ -210,7 +210,7 @@ END_TEST
 
 static void *blocks[64];
 
-static __attribute__((noipa)) void allocate_some(void) {
+static __attribute__((noinline)) void allocate_some(void) {
   for (int i = 0; i < 32; i++)
     blocks[i] = malloc(100);
   for (int i = 32; i < 64; i++)

@@ -19,12 +19,21 @@
 
 #define MAX_FRAMES 16
 
-/* noipa: never inlined, cloned or assumed pure, so every call is a real call. */
-static __attribute__((noipa)) uintptr_t capture_ip(void) {
+/* Never inlined, cloned or assumed pure, so every call is a real call (GCC's noipa; clang has
+ * no such attribute, and the empty asm with a memory clobber keeps it from thinking the
+ * function pure). */
+#if defined(__clang__)
+#define NOIPA __attribute__((noinline))
+#else
+#define NOIPA __attribute__((noipa))
+#endif
+
+static NOIPA uintptr_t capture_ip(void) {
+  __asm__ volatile("" ::: "memory");
   return (uintptr_t)__builtin_return_address(0);
 }
 
-static __attribute__((noipa)) uintptr_t call_site(unsigned int *line) {
+static NOIPA uintptr_t call_site(unsigned int *line) {
   uintptr_t ip = capture_ip(); *line = __LINE__;
   return ip;
 }
@@ -34,7 +43,7 @@ static inline __attribute__((always_inline)) uintptr_t inlined_helper(unsigned i
   return ip;
 }
 
-static __attribute__((noipa)) uintptr_t inline_caller(unsigned int *inl_line,
+static NOIPA uintptr_t inline_caller(unsigned int *inl_line,
                                                       unsigned int *call_line) {
   uintptr_t ip = inlined_helper(inl_line); *call_line = __LINE__;
   return ip;

@@ -59,7 +59,16 @@ typedef struct modinfo {
   size_t n;
   sym *syms;
   const char *display; /* interned DT_SONAME ("libglib-2.0.so.0"), else the file's basename */
+  bool cus_built;      /* cus is built on the first address libdwfl cannot place in a CU */
+  size_t ncus;
+  struct cu_range *cus;
 } modinfo;
+
+/* One address range of a compilation unit, in DWARF addresses. */
+typedef struct cu_range {
+  Dwarf_Addr lo, hi; /* [lo, hi) */
+  Dwarf_Die cu;      /* a copy; valid as long as the module's Dwarf */
+} cu_range;
 
 /* One DW_TAG_subprogram or DW_TAG_inlined_subroutine address range of a CU, in DWARF addresses. */
 typedef struct scope_range {
@@ -115,6 +124,7 @@ static void modinfo_free(gpointer p) {
   if (t == NULL)
     return;
   g_free(t->syms);
+  g_free(t->cus);
   g_free(t);
 }
 
@@ -505,21 +515,16 @@ static cu_index *cu_index_build_unlocked(Dwarf_Die *cudie) {
   return idx;
 }
 
-/* Finds the code ranges holding addr, innermost first, and stores their indexes in chain (at
- * most max). Returns how many, 0 when the address has no DWARF scope. Requires lock. */
-static size_t scope_chain_unlocked(Dwfl_Module *mod, Dwarf_Addr addr, const scope_range **chain,
+/* Finds the code ranges of the CU holding pc (a DWARF address), innermost first, and stores them
+ * in chain (at most max). Returns how many, 0 when pc is in no function. Requires lock. */
+static size_t scope_chain_unlocked(Dwarf_Die *cudie, Dwarf_Addr pc, const scope_range **chain,
                                    size_t max) {
-  Dwarf_Addr bias;
-  Dwarf_Die *cudie = dwfl_module_addrdie(mod, addr, &bias);
-  if (cudie == NULL)
-    return 0;
   /* cudie->addr points into the mapped .debug_info: unique to this CU for the process. */
   cu_index *idx = g_hash_table_lookup(cu_indexes, cudie->addr);
   if (idx == NULL) {
     idx = cu_index_build_unlocked(cudie);
     g_hash_table_insert(cu_indexes, cudie->addr, idx);
   }
-  Dwarf_Addr pc = addr - bias;
   size_t lo = 0, hi = idx->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -542,21 +547,82 @@ static size_t scope_chain_unlocked(Dwfl_Module *mod, Dwarf_Addr addr, const scop
   return n;
 }
 
-/* Resolves addr (already ip - 1) in a module with line information: one frame per inlined call
- * from the innermost outwards, then the frame of the function that holds them. Returns the number
- * of frames written (>= 1). Requires lock. */
-static size_t resolve_dwarf_unlocked(Dwfl_Module *mod, Dwfl_Line *line, Dwarf_Addr addr,
+static gint cu_range_cmp(gconstpointer a, gconstpointer b) {
+  const cu_range *x = a, *y = b;
+  return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Builds the sorted address ranges of every compilation unit of the module's DWARF. libdwfl finds
+ * CUs through .debug_aranges, which clang does not emit unless asked (-gdwarf-aranges) and which
+ * elfutils 0.188 does not make up from the CUs: without this, code built by clang would have no
+ * lines. Requires lock. */
+static void cu_table_build_unlocked(Dwfl_Module *mod, modinfo *info) {
+  Dwarf_Addr bias;
+  Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
+  GArray *out = g_array_new(FALSE, FALSE, sizeof(cu_range));
+  Dwarf_CU *unit = NULL;
+  Dwarf_Die cudie;
+  uint8_t unit_type;
+  while (dw != NULL &&
+         dwarf_get_units(dw, unit, &unit, NULL, &unit_type, &cudie, NULL) == 0) {
+    if (unit_type != DW_UT_compile && unit_type != DW_UT_skeleton && unit_type != DW_UT_partial)
+      continue;
+    Dwarf_Addr base, lo, hi;
+    ptrdiff_t off = 0;
+    while ((off = dwarf_ranges(&cudie, off, &base, &lo, &hi)) > 0) {
+      if (hi > lo) {
+        cu_range r = {.lo = lo, .hi = hi, .cu = cudie};
+        g_array_append_val(out, r);
+      }
+    }
+  }
+  g_array_sort(out, cu_range_cmp);
+  info->ncus = out->len;
+  info->cus = (cu_range *)(void *)g_array_free(out, FALSE);
+  info->cus_built = true;
+  memory_bytes += info->ncus * sizeof(cu_range);
+}
+
+/* Returns the CU holding addr (ip - 1) in mod and stores the module's DWARF bias in *bias, or NULL
+ * when there is no DWARF for it. Requires lock. */
+static Dwarf_Die *cu_find_unlocked(Dwfl_Module *mod, modinfo *info, Dwarf_Addr addr,
+                                   Dwarf_Addr *bias) {
+  Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, bias);
+  if (cu != NULL)
+    return cu;
+  if (dwfl_module_getdwarf(mod, bias) == NULL)
+    return NULL;
+  if (!info->cus_built)
+    cu_table_build_unlocked(mod, info);
+  Dwarf_Addr pc = addr - *bias;
+  size_t lo = 0, hi = info->ncus;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (info->cus[mid].lo <= pc)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0 || pc >= info->cus[lo - 1].hi)
+    return NULL;
+  return &info->cus[lo - 1].cu;
+}
+
+/* Resolves pc (a DWARF address, of ip - 1) in a CU with line information: one frame per inlined
+ * call from the innermost outwards, then the frame of the function that holds them. Returns the
+ * number of frames written (>= 1). Requires lock. */
+static size_t resolve_dwarf_unlocked(Dwarf_Die *cu, Dwarf_Line *line, Dwarf_Addr pc,
                                      const char *module, const char *symbol, tm_frame *out,
                                      size_t max) {
   int lineno = 0;
-  const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-  tm_frame cur = {.filename = source_path(file, dwfl_line_comp_dir(line)), .lineno = lineno > 0 ? lineno : 0,
-                  .function = NULL, .module = module, .ip = 0, .flags = 0};
+  dwarf_lineno(line, &lineno);
+  tm_frame cur = {.filename = source_path(dwarf_linesrc(line, NULL, NULL), comp_dir(cu)),
+                  .lineno = lineno > 0 ? (unsigned int)lineno : 0, .module = module};
   if (cur.filename == NULL)
     cur.filename = g_intern_static_string("<unknown>");
 
   const scope_range *chain[MAX_INLINE_FRAMES];
-  size_t nchain = scope_chain_unlocked(mod, addr, chain, G_N_ELEMENTS(chain));
+  size_t nchain = scope_chain_unlocked(cu, pc, chain, G_N_ELEMENTS(chain));
   size_t n = 0;
   const char *outer_name = NULL;
   for (size_t i = 0; i < nchain; i++) {
@@ -597,12 +663,14 @@ static size_t resolve_uncached_unlocked(uintptr_t ip, uint64_t adds, tm_frame *o
   }
   const char *modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
   const char *module = modname != NULL ? g_intern_string(modname) : NULL;
-  const modinfo *info = modinfo_get_unlocked(mod);
+  modinfo *info = modinfo_get_unlocked(mod);
   const char *symbol = symbol_name(info, addr);
 
-  Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
+  Dwarf_Addr bias;
+  Dwarf_Die *cu = cu_find_unlocked(mod, info, addr, &bias);
+  Dwarf_Line *line = cu != NULL ? dwarf_getsrc_die(cu, addr - bias) : NULL;
   if (line != NULL)
-    return resolve_dwarf_unlocked(mod, line, addr, module, symbol, out, max);
+    return resolve_dwarf_unlocked(cu, line, addr - bias, module, symbol, out, max);
 
   out[0] = (tm_frame){.filename = info->display, .lineno = 0,
                       .function = symbol != NULL ? g_intern_string(symbol) : NULL,

@@ -1,48 +1,79 @@
 /* plugin_bench.c — what TM_LEAK_FIXTURE costs a suite (issue 4; target <= 1.25x).
  *
- * Runs plugin_suite built plain and built with the fixture, alternately, ROUNDS times each in
- * CK_FORK=yes and in CK_FORK=no mode, and prints the median wall time of each and their ratio.
- * Exits 1 only when a run fails (a false positive in 1000 clean tests is a bug); the ratio is
- * printed, not asserted, since a loaded machine moves it.
+ * Runs plugin_suite three ways, in turn, ROUNDS times each in CK_FORK=yes and in CK_FORK=no mode:
+ *   plain     built without the fixture (no tracemalloc at all);
+ *   disabled  built with the fixture, run with TM_LEAK_DISABLE=1: the libraries are linked and
+ *             Check runs a checked fixture that does nothing (what the plugin cannot avoid);
+ *   fixture   built with the fixture, enabled.
+ * It prints the median wall time of each, and the median CPU time (user + system of the whole
+ * process tree, from getrusage(RUSAGE_CHILDREN)), which a loaded machine moves less, and the
+ * fixture's ratio to plain and to disabled.
+ * Exits 1 only when a run fails (a false positive in 1000 clean tests is a bug); the ratios are
+ * printed, not asserted, since a loaded machine moves them.
  * Usage: plugin_bench PLAIN FIXTURE [ROUNDS]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <glib.h>
+
+enum { PLAIN, DISABLED, FIXTURE, NVARIANTS };
+
+typedef struct timing {
+  double wall, cpu; /* seconds; wall < 0 when the run failed */
+} timing;
 
 static int compare_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
 }
 
-/* Runs exe once; returns its wall time in seconds, or a negative value when it failed. */
-static double run_once(const char *exe, const char *fork_mode) {
+static double children_cpu(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_CHILDREN, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Runs exe once; returns its wall and CPU time, wall < 0 when it failed. */
+static timing run_once(const char *exe, const char *fork_mode, bool disable) {
   char *argv[] = {(char *)exe, NULL};
   char **env = g_get_environ();
   GError *error = NULL;
   int status = 0;
   gint64 start;
-  double seconds;
+  double cpu0 = children_cpu();
+  timing t;
 
   env = g_environ_setenv(env, "CK_FORK", fork_mode, TRUE);
   env = g_environ_setenv(env, "CK_VERBOSITY", "minimal", TRUE);
   env = g_environ_unsetenv(env, "TM_LEAK_CONFIG");
   env = g_environ_unsetenv(env, "TM_LEAK_THRESHOLD");
+  env = disable ? g_environ_setenv(env, "TM_LEAK_DISABLE", "1", TRUE)
+                : g_environ_unsetenv(env, "TM_LEAK_DISABLE");
   start = g_get_monotonic_time();
   if (!g_spawn_sync(NULL, argv, env, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status,
                     &error)) {
     fprintf(stderr, "cannot run %s: %s\n", exe, error->message);
     exit(99);
   }
-  seconds = (double)(g_get_monotonic_time() - start) / 1e6;
+  t.wall = (double)(g_get_monotonic_time() - start) / 1e6;
+  t.cpu = children_cpu() - cpu0;
   g_strfreev(env);
   if (!g_spawn_check_wait_status(status, &error)) {
-    fprintf(stderr, "%s (CK_FORK=%s) failed: %s\n", exe, fork_mode, error->message);
+    fprintf(stderr, "%s (CK_FORK=%s%s) failed: %s\n", exe, fork_mode,
+            disable ? ", TM_LEAK_DISABLE=1" : "", error->message);
     g_error_free(error);
-    return -1;
+    t.wall = -1;
   }
-  return seconds;
+  return t;
+}
+
+static double median(double *values, int n) {
+  qsort(values, n, sizeof *values, compare_double);
+  return values[n / 2];
 }
 
 int main(int argc, char **argv) {
@@ -54,22 +85,37 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s PLAIN FIXTURE [ROUNDS]\n", argv[0]);
     return 99;
   }
-  printf("plugin_bench: 1000 tests (500 trivial, 500 allocation-heavy), median of %d runs\n",
+  printf("plugin_bench: 1000 tests (500 trivial, 500 allocation-heavy), median of %d runs;\n"
+         "  disabled = the fixture binary with TM_LEAK_DISABLE=1 (libraries linked, fixture idle)\n",
          rounds);
   for (size_t m = 0; m < G_N_ELEMENTS(modes); m++) {
-    double *plain = g_new(double, rounds), *fixture = g_new(double, rounds);
-    for (int r = 0; r < rounds; r++) {
-      plain[r] = run_once(argv[1], modes[m]);
-      fixture[r] = run_once(argv[2], modes[m]);
-      failed |= plain[r] < 0 || fixture[r] < 0;
+    double *wall[NVARIANTS], *cpu[NVARIANTS], w[NVARIANTS], c[NVARIANTS];
+    for (int v = 0; v < NVARIANTS; v++) {
+      wall[v] = g_new(double, rounds);
+      cpu[v] = g_new(double, rounds);
     }
-    qsort(plain, rounds, sizeof *plain, compare_double);
-    qsort(fixture, rounds, sizeof *fixture, compare_double);
-    double p = plain[rounds / 2], f = fixture[rounds / 2];
-    printf("CK_FORK=%-3s  plain %.3f s   TM_LEAK_FIXTURE %.3f s   ratio %.2fx (target <= 1.25x)\n",
-           modes[m], p, f, f / p);
-    g_free(plain);
-    g_free(fixture);
+    for (int r = 0; r < rounds; r++) {
+      for (int v = 0; v < NVARIANTS; v++) {
+        timing t = run_once(argv[v == PLAIN ? 1 : 2], modes[m], v == DISABLED);
+        wall[v][r] = t.wall;
+        cpu[v][r] = t.cpu;
+        failed |= t.wall < 0;
+      }
+    }
+    for (int v = 0; v < NVARIANTS; v++) {
+      w[v] = median(wall[v], rounds);
+      c[v] = median(cpu[v], rounds);
+      g_free(wall[v]);
+      g_free(cpu[v]);
+    }
+    printf("CK_FORK=%-3s wall: plain %.3f s  disabled %.3f s  TM_LEAK_FIXTURE %.3f s   "
+           "ratio %.2fx to plain, %.2fx to disabled (target <= 1.25x)\n",
+           modes[m], w[PLAIN], w[DISABLED], w[FIXTURE], w[FIXTURE] / w[PLAIN],
+           w[FIXTURE] / w[DISABLED]);
+    printf("CK_FORK=%-3s cpu:  plain %.3f s  disabled %.3f s  TM_LEAK_FIXTURE %.3f s   "
+           "ratio %.2fx to plain, %.2fx to disabled\n",
+           modes[m], c[PLAIN], c[DISABLED], c[FIXTURE], c[FIXTURE] / c[PLAIN],
+           c[FIXTURE] / c[DISABLED]);
   }
   fflush(stdout);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;

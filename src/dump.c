@@ -292,16 +292,51 @@ static void G_GNUC_PRINTF(3, 4) fail(reader *r, int code, const char *fmt, ...) 
   g_free(msg);
 }
 
-/* Whether n more bytes are there for the record described by what (e.g. "trace 17 of 100").
- * Sets a "truncated" error naming the record when they are not. */
-static bool need(reader *r, size_t n, const char *what) {
+/* The record being read, for error messages: "trace 17 of 100", "traceback 3 of 9, frame 2",
+ * "the header". Named only when something is wrong: formatting a name for every record would
+ * cost more than reading it. */
+typedef struct record {
+  const char *kind; /* "string", "traceback", "trace"; or "the header", alone */
+  uint64_t index, count;
+  int64_t frame; /* a frame of a traceback, or -1 */
+} record;
+
+static char *record_name(const record *rec) {
+  if (rec->count == 0)
+    return g_strdup(rec->kind);
+  if (rec->frame < 0)
+    return g_strdup_printf("%s %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT, rec->kind,
+                           rec->index, rec->count);
+  return g_strdup_printf("%s %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                         ", frame %" G_GINT64_FORMAT,
+                         rec->kind, rec->index, rec->count, rec->frame);
+}
+
+/* Fails with TM_ERROR_CORRUPT and "<record> (at byte <at>): <message>". */
+static void G_GNUC_PRINTF(4, 5) fail_at(reader *r, const record *rec, size_t at, const char *fmt,
+                                        ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  char *name = record_name(rec);
+  fail(r, TM_ERROR_CORRUPT, "%s (at byte %zu): %s", name, at, msg);
+  g_free(name);
+  g_free(msg);
+}
+
+/* Whether n more bytes are there for the record. Sets a "truncated" error naming it when they
+ * are not. */
+static bool need(reader *r, size_t n, const record *rec) {
   if (n <= r->len - r->pos)
     return true;
+  char *name = record_name(rec);
   if (n > SIZE_MAX - r->pos)
-    fail(r, TM_ERROR_CORRUPT, "truncated: %s does not fit in the file (%zu bytes)", what, r->len);
+    fail(r, TM_ERROR_CORRUPT, "truncated: %s does not fit in the file (%zu bytes)", name, r->len);
   else
-    fail(r, TM_ERROR_CORRUPT, "truncated: %s ends at byte %zu, file has %zu", what, r->pos + n,
+    fail(r, TM_ERROR_CORRUPT, "truncated: %s ends at byte %zu, file has %zu", name, r->pos + n,
          r->len);
+  g_free(name);
   return false;
 }
 
@@ -352,7 +387,8 @@ static bool read_header(reader *r, header *h) {
     fail(r, TM_ERROR_CORRUPT, "bad magic: not a tracemalloc dump (expected \"%s\")", DUMP_MAGIC);
     return false;
   }
-  if (!need(r, DUMP_MAGIC_LEN + 2, "the header"))
+  const record rec = {.kind = "the header", .frame = -1};
+  if (!need(r, DUMP_MAGIC_LEN + 2, &rec))
     return false;
   r->pos = DUMP_MAGIC_LEN;
   uint16_t version = get_u16(r);
@@ -361,7 +397,7 @@ static bool read_header(reader *r, header *h) {
          version, DUMP_VERSION);
     return false;
   }
-  if (!need(r, DUMP_HEADER_SIZE - r->pos, "the header"))
+  if (!need(r, DUMP_HEADER_SIZE - r->pos, &rec))
     return false;
   uint32_t bom = get_u32(r);
   if (bom != DUMP_BOM) {
@@ -394,22 +430,21 @@ static bool read_header(reader *r, header *h) {
 
 /* Reads the string table into strings (pointers into the file's bytes, each NUL-terminated). */
 static bool read_strings(reader *r, const header *h, const char **strings) {
-  char what[64];
+  record rec = {.kind = "string", .count = h->nstrings, .frame = -1};
   for (uint64_t i = 0; i < h->nstrings; i++) {
-    g_snprintf(what, sizeof(what), "string %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT, i,
-               h->nstrings);
-    if (!need(r, 4, what))
+    rec.index = i;
+    if (!need(r, 4, &rec))
       return false;
     uint32_t len = get_u32(r);
-    if (!need(r, (size_t)len + 1, what))
+    if (!need(r, (size_t)len + 1, &rec))
       return false;
     const char *s = (const char *)r->data + r->pos;
     if (s[len] != '\0') {
-      fail(r, TM_ERROR_CORRUPT, "%s (at byte %zu) is not NUL-terminated", what, r->pos);
+      fail_at(r, &rec, r->pos, "not NUL-terminated");
       return false;
     }
     if (memchr(s, '\0', len) != NULL) {
-      fail(r, TM_ERROR_CORRUPT, "%s (at byte %zu) holds a NUL byte", what, r->pos);
+      fail_at(r, &rec, r->pos, "holds a NUL byte");
       return false;
     }
     strings[i] = s;
@@ -418,16 +453,17 @@ static bool read_strings(reader *r, const header *h, const char **strings) {
   return true;
 }
 
-/* Resolves a string index of a frame; none allowed only when optional. */
+/* Resolves a string index of the frame starting at byte at; none allowed only when optional. */
 static bool frame_string(reader *r, const header *h, const char **strings, uint32_t idx,
-                         bool optional, const char **out, const char *what, const char *field) {
+                         bool optional, const char **out, const record *rec, size_t at,
+                         const char *field) {
   if (idx == DUMP_NONE && optional) {
     *out = NULL;
     return true;
   }
   if (idx >= h->nstrings) {
-    fail(r, TM_ERROR_CORRUPT, "%s: %s string index %u out of range (%" G_GUINT64_FORMAT
-         " strings)", what, field, idx, h->nstrings);
+    fail_at(r, rec, at, "%s string index %u out of range (%" G_GUINT64_FORMAT " strings)", field,
+            idx, h->nstrings);
     return false;
   }
   *out = strings[idx];
@@ -438,35 +474,32 @@ static bool frame_string(reader *r, const header *h, const char **strings, uint3
  * grows as needed. */
 static bool read_traceback(reader *r, const header *h, const char **strings, uint64_t i,
                            GArray *frames, tm_traceback **out) {
-  char what[96];
-  g_snprintf(what, sizeof(what), "traceback %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT, i,
-             h->ntracebacks);
-  if (!need(r, TRACEBACK_HEAD_SIZE, what))
+  record rec = {.kind = "traceback", .index = i, .count = h->ntracebacks, .frame = -1};
+  if (!need(r, TRACEBACK_HEAD_SIZE, &rec))
     return false;
   size_t start = r->pos;
   uint32_t nframes = get_u32(r);
   uint32_t total_nframe = get_u32(r);
   uint32_t flags = get_u32(r);
   if (total_nframe > INT_MAX || (flags & ~TB_FLAG_TRUNCATED) != 0) {
-    fail(r, TM_ERROR_CORRUPT, "%s (at byte %zu): bad total_nframe %u or flags 0x%x", what, start,
-         total_nframe, flags);
+    fail_at(r, &rec, start, "bad total_nframe %u or flags 0x%x", total_nframe, flags);
     return false;
   }
-  if (!need(r, (size_t)nframes * FRAME_SIZE, what))
+  if (!need(r, (size_t)nframes * FRAME_SIZE, &rec))
     return false;
   g_array_set_size(frames, nframes);
   for (uint32_t j = 0; j < nframes; j++) {
     tm_frame *f = &g_array_index(frames, tm_frame, j);
-    char fwhat[128];
-    g_snprintf(fwhat, sizeof(fwhat), "%s, frame %u (at byte %zu)", what, j, r->pos);
+    size_t at = r->pos;
+    rec.frame = j;
     uint32_t file = get_u32(r), function = get_u32(r), module = get_u32(r);
     *f = (tm_frame){.lineno = get_u32(r), .flags = get_u32(r), .ip = 0};
-    if (!frame_string(r, h, strings, file, false, &f->filename, fwhat, "filename") ||
-        !frame_string(r, h, strings, function, true, &f->function, fwhat, "function") ||
-        !frame_string(r, h, strings, module, true, &f->module, fwhat, "module"))
+    if (!frame_string(r, h, strings, file, false, &f->filename, &rec, at, "filename") ||
+        !frame_string(r, h, strings, function, true, &f->function, &rec, at, "function") ||
+        !frame_string(r, h, strings, module, true, &f->module, &rec, at, "module"))
       return false;
     if ((f->flags & ~FRAME_FLAGS_KNOWN) != 0) {
-      fail(r, TM_ERROR_CORRUPT, "%s: unknown flags 0x%x", fwhat, f->flags);
+      fail_at(r, &rec, at, "unknown flags 0x%x", f->flags);
       return false;
     }
   }
@@ -477,28 +510,24 @@ static bool read_traceback(reader *r, const header *h, const char **strings, uin
 
 /* Reads the traces into snap. */
 static bool read_traces(reader *r, const header *h, tm_traceback **tbs, tm_snapshot *snap) {
-  char what[64];
+  record rec = {.kind = "trace", .count = h->ntraces, .frame = -1};
   uint64_t total = 0;
   for (uint64_t i = 0; i < h->ntraces; i++) {
-    g_snprintf(what, sizeof(what), "trace %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT, i,
-               h->ntraces);
-    if (!need(r, TRACE_SIZE, what))
+    rec.index = i;
+    if (!need(r, TRACE_SIZE, &rec))
       return false;
     size_t start = r->pos;
     uint32_t domain = get_u32(r);
     uint32_t tb = get_u32(r);
     uint64_t size = get_u64(r);
     if (tb >= h->ntracebacks) {
-      fail(r, TM_ERROR_CORRUPT,
-           "%s (at byte %zu): traceback index %u out of range (%" G_GUINT64_FORMAT
-           " tracebacks)",
-           what, start, tb, h->ntracebacks);
+      fail_at(r, &rec, start, "traceback index %u out of range (%" G_GUINT64_FORMAT " tracebacks)",
+              tb, h->ntracebacks);
       return false;
     }
     /* No block is larger than PTRDIFF_MAX, and sums must stay within the int64 diffs. */
     if (size > PTRDIFF_MAX || size > (uint64_t)INT64_MAX - total) {
-      fail(r, TM_ERROR_CORRUPT, "%s (at byte %zu): size %" G_GUINT64_FORMAT " is impossible",
-           what, start, size);
+      fail_at(r, &rec, start, "size %" G_GUINT64_FORMAT " is impossible", size);
       return false;
     }
     total += size;

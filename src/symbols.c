@@ -249,7 +249,8 @@ static gint sym_build_cmp(gconstpointer a, gconstpointer b) {
 }
 
 /* Returns the DT_SONAME of the module's ELF file, or NULL. The name a program links against
- * ("libglib-2.0.so.0") reads better than the file /proc/self/maps shows (libglib-2.0.so.0.7400.6). */
+ * ("libglib-2.0.so.0") reads better than the file /proc/self/maps shows
+ * (libglib-2.0.so.0.7400.6). */
 static const char *module_soname(Dwfl_Module *mod) {
   GElf_Addr bias;
   Elf *elf = dwfl_module_getelf(mod, &bias);

@@ -546,7 +546,8 @@ END_TEST
 START_TEST(test_bad_indexes) {
   GByteArray *b = valid_dump();
   set_u32(b, OFF_FRAME, 3); /* filename: one past the last string */
-  expect_fail(b, b->len, TM_ERROR_CORRUPT, "filename string index 3 out of range");
+  expect_fail(b, b->len, TM_ERROR_CORRUPT,
+              "traceback 0 of 1, frame 0 (at byte 83): filename string index 3 out of range");
   set_u32(b, OFF_FRAME, UINT32_MAX); /* a frame needs a file name */
   expect_fail(b, b->len, TM_ERROR_CORRUPT, "filename string index");
   set_u32(b, OFF_FRAME, 0);
@@ -565,7 +566,7 @@ END_TEST
 START_TEST(test_bad_strings) {
   GByteArray *b = valid_dump();
   b->data[OFF_STRING1 + 4 + 4] = 'X'; /* the NUL after "main" */
-  expect_fail(b, b->len, TM_ERROR_CORRUPT, "string 1 of 3 (at byte 52) is not NUL-terminated");
+  expect_fail(b, b->len, TM_ERROR_CORRUPT, "string 1 of 3 (at byte 52): not NUL-terminated");
   b->data[OFF_STRING1 + 4 + 4] = '\0';
   b->data[OFF_STRING1 + 4 + 1] = '\0'; /* "m\0in" */
   expect_fail(b, b->len, TM_ERROR_CORRUPT, "holds a NUL byte");

@@ -24,7 +24,8 @@ int main(void) {
   box **list_two = LIST(15000, n * n);
   box **list_three = LIST(15000, n * n * n);
   GArray *list_four = g_array_sized_new(FALSE, FALSE, sizeof(gint32), 1500);
-  for (int i = 0; i < 1500; i++) g_array_append_val(list_four, (gint32){g_random_int_range(1, 150)});
+  for (int i = 0; i < 1500; i++)
+    g_array_append_val(list_four, (gint32){g_random_int_range(1, 150)});
 
   GError *err = NULL;
   tm_snapshot *ss = tm_take_snapshot(&err);

@@ -82,10 +82,11 @@ static GBytes *dump_bytes(tm_snapshot *snap, const char *path) {
 /* load(dump(snap)) dumps to the same bytes as snap. */
 static void check_round_trip(tm_snapshot *snap) {
   static char *path;
-  if (path == NULL) /* tmpfs when there is one: the dump fsync()s */
-    path = g_strdup_printf("%s/fuzz_load-%d.dump",
-                           g_file_test("/dev/shm", G_FILE_TEST_IS_DIR) ? "/dev/shm" : g_get_tmp_dir(),
+  if (path == NULL) { /* tmpfs when there is one: the dump fsync()s */
+    bool shm = g_file_test("/dev/shm", G_FILE_TEST_IS_DIR);
+    path = g_strdup_printf("%s/fuzz_load-%d.dump", shm ? "/dev/shm" : g_get_tmp_dir(),
                            (int)getpid());
+  }
   GBytes *first = dump_bytes(snap, path);
   tm_snapshot *again = tm_snapshot_load(path, NULL);
   if (again == NULL || tm_snapshot_length(again) != tm_snapshot_length(snap))

@@ -1,7 +1,8 @@
 /* make_corpus.c — writes the fuzzer's seed corpus into the directory given as argument: valid
  * dumps (hand-built with every frame kind, empty, and a live snapshot of this program) and
  * copies of one cut inside each section. Run by hand when the format changes:
- *   ninja -C build tests/fuzz/fuzz_make_corpus && build/tests/fuzz/fuzz_make_corpus tests/fuzz/corpus
+ *   ninja -C build tests/fuzz/fuzz_make_corpus
+ *   build/tests/fuzz/fuzz_make_corpus tests/fuzz/corpus
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -393,7 +394,11 @@ static GByteArray *valid_dump(void) {
 
 static char *write_bytes(const guint8 *data, size_t len) {
   char *path = tmp_path("bad.dump");
-  ck_assert(g_file_set_contents(path, (const char *)data, (gssize)len, NULL));
+  /* No fsync (g_file_set_contents does one): a thousand files are written here. */
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+  ck_assert_int_eq(fclose(f), 0);
   return path;
 }
 

@@ -24,7 +24,16 @@ struct tm__leak_filters {
   pattern_set files;      /* ignore: some frame's source file matches */
   pattern_set modules;    /* ignore: some frame's module path matches */
   pattern_set allocators; /* the allocation site skips these frames */
+  /* What tm__leak_filters_match() answered, per traceback: tm_traceback* (a reference, so that
+   * the address cannot be reused) => the matching pattern, or no_match. Emptied whenever an
+   * ignore pattern is added. Live tracebacks are shared and immortal (one per engine stack), so
+   * in CK_FORK=no mode a stack that every test repeats (Check's message file, a stdio buffer) is
+   * resolved and matched once per process. */
+  GHashTable *verdicts;
 };
+
+/* The cached answer "no pattern matches". */
+static const char no_match[] = "";
 
 /* stdio buffers: allocated on a stream's first read or write and kept until fclose/exit. */
 static const char *const stdio_functions[] = {"_IO_file_doallocate", NULL};
@@ -152,6 +161,8 @@ tm__leak_filters *tm__leak_filters_new(void) {
   pattern_set_init(&filters->modules);
   pattern_set_init(&filters->allocators);
   pattern_set_add_all(&filters->allocators, default_allocators);
+  filters->verdicts =
+    g_hash_table_new_full(g_direct_hash, g_direct_equal, (GDestroyNotify)tm_traceback_free, NULL);
   return filters;
 }
 
@@ -162,6 +173,7 @@ void tm__leak_filters_free(tm__leak_filters *filters) {
   pattern_set_clear(&filters->files);
   pattern_set_clear(&filters->modules);
   pattern_set_clear(&filters->allocators);
+  g_hash_table_unref(filters->verdicts);
   g_free(filters);
 }
 
@@ -178,6 +190,7 @@ static bool gslice_uses_malloc(void) {
 }
 
 void tm__leak_filters_add_defaults(tm__leak_filters *filters) {
+  g_hash_table_remove_all(filters->verdicts);
   pattern_set_add_all(&filters->functions, stdio_functions);
   pattern_set_add_all(&filters->functions, tz_locale_functions);
   pattern_set_add_all(&filters->functions, nss_functions);
@@ -190,14 +203,17 @@ void tm__leak_filters_add_defaults(tm__leak_filters *filters) {
 }
 
 void tm__leak_filters_add_function(tm__leak_filters *filters, const char *pattern) {
+  g_hash_table_remove_all(filters->verdicts);
   pattern_set_add(&filters->functions, pattern);
 }
 
 void tm__leak_filters_add_file(tm__leak_filters *filters, const char *pattern) {
+  g_hash_table_remove_all(filters->verdicts);
   pattern_set_add(&filters->files, pattern);
 }
 
 void tm__leak_filters_add_module(tm__leak_filters *filters, const char *pattern) {
+  g_hash_table_remove_all(filters->verdicts);
   pattern_set_add(&filters->modules, pattern);
 }
 
@@ -205,7 +221,8 @@ void tm__leak_filters_add_allocator(tm__leak_filters *filters, const char *patte
   pattern_set_add(&filters->allocators, pattern);
 }
 
-const char *tm__leak_filters_match(const tm__leak_filters *filters, const tm_traceback *tb) {
+/* The first pattern that one of tb's frames matches, or NULL. Resolves tb. */
+static const char *match_frames(const tm__leak_filters *filters, const tm_traceback *tb) {
   size_t n = tm_traceback_length(tb);
 
   for (size_t i = 0; i < n; i++) {
@@ -219,6 +236,19 @@ const char *tm__leak_filters_match(const tm__leak_filters *filters, const tm_tra
       return hit;
   }
   return NULL;
+}
+
+const char *tm__leak_filters_match(const tm__leak_filters *filters, const tm_traceback *tb) {
+  const char *hit = g_hash_table_lookup(filters->verdicts, tb);
+
+  if (hit == NULL) {
+    hit = match_frames(filters, tb);
+    if (hit == NULL)
+      hit = no_match;
+    /* The reference only pins the address: the traceback itself is immutable. */
+    g_hash_table_insert(filters->verdicts, tm_traceback_ref((tm_traceback *)tb), (gpointer)hit);
+  }
+  return hit == no_match ? NULL : hit;
 }
 
 static bool in_system_library(const tm_frame *frame) {

@@ -83,7 +83,10 @@ void tm__leak_filters_add_module(tm__leak_filters *filters, const char *pattern)
  * The defaults are always there; this adds more. */
 void tm__leak_filters_add_allocator(tm__leak_filters *filters, const char *pattern);
 
-/* Returns the pattern that makes tb ignored, or NULL when no filter matches. Resolves symbols. */
+/* Returns the pattern that makes tb ignored, or NULL when no filter matches. Resolves symbols the
+ * first time it sees tb; the answer is remembered per traceback (holding a reference to it) until
+ * an ignore pattern is added, so that a stack seen again costs one hash lookup. Not thread-safe:
+ * Check runs the fixtures on one thread. */
 const char *tm__leak_filters_match(const tm__leak_filters *filters, const tm_traceback *tb);
 
 /* Returns the allocation site of tb: the most recent frame that is neither an allocator wrapper

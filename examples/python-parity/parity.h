@@ -19,13 +19,14 @@ typedef struct box {
   long pad[3];
 } box;
 
-/* A list of len boxes holding expr, evaluated with n = 0 .. len - 1. */
+/* A list of len boxes holding expr, evaluated with n = 0 .. len - 1. Python's integers never
+ * overflow; here n is unsigned so that n*n*n*n*n wraps (defined) instead of overflowing. */
 #define LIST(len, expr)                                                                            \
   ({                                                                                               \
     box **list_ = malloc((len) * sizeof(box *));                                                   \
-    for (long n = 0; n < (len); n++) {                                                             \
+    for (unsigned long n = 0; n < (unsigned long)(len); n++) {                                     \
       list_[n] = malloc(sizeof(box));                                                              \
-      list_[n]->value = (expr);                                                                    \
+      list_[n]->value = (long)(expr);                                                              \
     }                                                                                              \
     list_;                                                                                         \
   })

@@ -94,7 +94,7 @@ START_TEST(test_installed_pkg_config_builds_an_outside_suite) {
       "export PKG_CONFIG_PATH=$pc; "
       "prefix='%s/root'$(pkg-config --variable=prefix tracemalloc-check); "
       "cc -o '%s/check_counter' '%s/examples/meson-subproject/check_counter.c' "
-      "'%s/examples/meson-subproject/counter.c' -g "
+      "'%s/examples/meson-subproject/counter.c' -g ${TM_SANITIZE_FLAGS:-} "
       "$(pkg-config --define-variable=prefix=$prefix --cflags --libs tracemalloc-check); "
       "echo \"LIBDIR=$(pkg-config --define-variable=prefix=$prefix --variable=libdir tracemalloc)\"",
       workdir, workdir, workdir, src, src);

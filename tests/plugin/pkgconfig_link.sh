@@ -11,11 +11,13 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 export PKG_CONFIG_PATH="$build/meson-uninstalled"
 rpath="-Wl,-rpath,$build/src"
+# A sanitizer build's static archives need the same -fsanitize at link time (meson passes it).
+extra=${TM_SANITIZE_FLAGS:-}
 
 cc -o "$out/check_money" "$examples/money/money.c" "$examples/money/check_money.c" \
-  $(pkg-config --cflags --libs tracemalloc-check) $rpath
+  $(pkg-config --cflags --libs tracemalloc-check) $rpath $extra
 cc -o "$out/check_stack" "$examples/zero-edit/stack.c" "$examples/zero-edit/check_stack.c" \
-  $(pkg-config --cflags --libs tracemalloc-check-auto) $rpath
+  $(pkg-config --cflags --libs tracemalloc-check-auto) $rpath $extra
 
 status=0
 for fork in yes no; do

@@ -47,6 +47,13 @@
 
 #include "tracemalloc.h"
 
+/* GCC may clone a function (foo.constprop.0) whose frames the checks name; clang does not. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TM_NOCLONE __attribute__((noclone))
+#else
+#define TM_NOCLONE
+#endif
+
 /* The traceback check below uses the analysis layer; the benchmark must not depend on it landing,
  * so these references are weak: NULL when the library does not export them (yet). */
 #pragma weak tm_get_object_traceback
@@ -167,7 +174,7 @@ static __attribute__((noreturn)) void die_nomem(const char *what, size_t size) {
 }
 
 /* Performs one call. The caller of the allocator is this frame. */
-static __attribute__((noinline, noclone)) void do_op(churn *c, const op *o) {
+static __attribute__((noinline)) TM_NOCLONE void do_op(churn *c, const op *o) {
   unsigned char *p = c->slot[o->slot];
 
   switch (o->kind) {
@@ -215,7 +222,7 @@ static __attribute__((noinline, noclone)) void do_op(churn *c, const op *o) {
 
 /* Calls do_op() from n frames further down. The barrier after each call keeps it from being a
  * tail call, so the frames really exist. */
-static __attribute__((noinline, noclone)) void descend(churn *c, int n, const op *o) {
+static __attribute__((noinline)) TM_NOCLONE void descend(churn *c, int n, const op *o) {
   if (n > 1)
     descend(c, n - 1, o);
   else

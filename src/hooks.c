@@ -129,7 +129,7 @@ TM_HOOK void free(void *ptr) {
 }
 
 /* realloc and reallocarray: the old trace leaves before the real call and comes back on failure. */
-static inline void *realloc_traced(void *ptr, size_t size, void *q, bool traced, uint64_t meta) {
+static inline __attribute__((always_inline)) void *realloc_traced(void *ptr, size_t size, void *q, bool traced, uint64_t meta) {
   if (q != NULL)
     tm__record_alloc(q, size);
   else if (traced && size != 0)

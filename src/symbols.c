@@ -106,10 +106,29 @@ static GHashTable *cu_indexes;
 /* Bytes allocated for the tables above, as an estimate including hash table slots. */
 static size_t memory_bytes;
 
+/* Separate debug files are looked up by build-id under /usr/lib/debug (where Debian's -dbg and
+ * -dbgsym packages put them), never through debuginfod: Debian 12 sets DEBUGINFOD_URLS in login
+ * shells, and a download inside a failing test's report would blow Check's timeout. Set
+ * TM_DEBUGINFOD=1 to let libdw use its standard search, debuginfod included. */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                          const char *file_name, const char *debuglink_file,
+                          GElf_Word debuglink_crc, char **debuginfo_file_name) {
+  static int use_standard = -1;
+  if (use_standard < 0) {
+    const char *value = getenv("TM_DEBUGINFOD");
+    use_standard = value != NULL && strcmp(value, "1") == 0;
+  }
+  if (use_standard)
+    return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                        debuglink_crc, debuginfo_file_name);
+  return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                      debuglink_crc, debuginfo_file_name);
+}
+
 static char *debuginfo_path;
 static const Dwfl_Callbacks callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
 

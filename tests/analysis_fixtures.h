@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "run_suite.h"
 
 /* Builds a loaded traceback from (filename, lineno) pairs given in Python's RAW order, MOST
  * RECENT FIRST, as test_tracemalloc writes them: tb_raw(3, "a.py", 2, "b.py", 4, NULL) is
@@ -75,15 +76,6 @@ static inline void ck_assert_lines_free(char **lines, const char *const *expecte
   }
   ck_assert_msg(lines[n] == NULL, "unexpected extra line %zu: \"%s\"", n, lines[n]);
   g_strfreev(lines);
-}
-
-/* Runs one suite with CK_ENV; returns the process exit status. */
-static inline int run_suite(Suite *s) {
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int nf = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return nf == 0 ? 0 : 1;
 }
 
 #endif /* TM_ANALYSIS_FIXTURES_H */

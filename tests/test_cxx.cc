@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "run_suite.h"
 #include "tracemalloc.h"
 
 // Keeps the compiler from eliding a new/delete pair whose object is never used.
@@ -49,9 +50,5 @@ int main() {
   TCase *tc = tcase_create("new_delete");
   tcase_add_test(tc, test_new_delete_are_traced);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return run_suite(s);
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "run_suite.h"
 
 /* Asserts that err is set with the given domain and code. */
 #define ck_assert_error_matches(err, dom, c)                                                       \
@@ -671,9 +672,5 @@ static Suite *dump_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(dump_suite());
-  srunner_run_all(sr, CK_ENV);
-  int nf = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return nf == 0 ? 0 : 1;
+  return run_suite(dump_suite());
 }

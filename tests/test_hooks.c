@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "run_suite.h"
 #include "tracemalloc.h"
 
 /* Keeps the compiler from eliding a malloc/free pair whose block is never used. */
@@ -208,9 +209,5 @@ int main(void) {
   tcase_add_test(tc, test_untraced_blocks_freed_while_tracing);
   tcase_add_test(tc, test_not_tracing_records_nothing);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return run_suite(s);
 }

@@ -1,6 +1,8 @@
 /* test_preload.c — LD_PRELOAD=libtracemalloc.so traces a program that was not built with it.
  * PRELOAD_TARGET and TRACEMALLOC_LIB come from meson. */
 #include <check.h>
+
+#include "run_suite.h"
 #include <glib.h>
 #include <stdlib.h>
 
@@ -47,9 +49,5 @@ int main(void) {
   tcase_add_test(tc, test_preload_traces_unmodified_program);
   tcase_add_test(tc, test_preload_without_tracing_changes_nothing);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return run_suite(s);
 }

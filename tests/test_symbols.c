@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "run_suite.h"
 #include "symbols.h"
 
 #define MAX_FRAMES 16
@@ -389,9 +390,5 @@ static Suite *symbols_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(symbols_suite());
-  srunner_run_all(sr, CK_ENV);
-  int nf = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return nf == 0 ? 0 : 1;
+  return run_suite(symbols_suite());
 }

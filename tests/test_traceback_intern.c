@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "engine.h"
+#include "run_suite.h"
 #include "tracemalloc.h"
 
 /* Exported (the binary is linked with -rdynamic) so that dladdr can name their frames. */
@@ -132,9 +133,5 @@ int main(void) {
   tcase_add_test(tc, test_same_stack_is_interned_once);
   tcase_add_test(tc, test_whole_stack_when_under_limit);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return run_suite(s);
 }

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "run_suite.h"
 #include "tracemalloc.h"
 
 static const char *self_path;
@@ -300,9 +301,5 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_forked_child_keeps_tracing);
   tcase_add_test(tc, test_env_variable_starts_tracing);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return run_suite(s);
 }

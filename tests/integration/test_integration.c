@@ -3,6 +3,8 @@
  * suite (examples/meson-subproject) and check that its leaking test fails at the right line.
  * TM_SOURCE_ROOT and TM_BUILD_ROOT come from meson. */
 #include <check.h>
+
+#include "../run_suite.h"
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
@@ -157,9 +159,5 @@ int main(void) {
   tcase_add_test(tc, test_meson_subproject_route);
   tcase_add_test(tc, test_tap_protocol_lines);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return run_suite(s);
 }

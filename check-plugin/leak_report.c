@@ -144,10 +144,17 @@ void tm__leak_report(const tm__leak_findings *f, FILE *out) {
     const tm_statistic_diff *d = f->kept[i];
     const tm_frame *site = tm__leak_site(f->filters, d->traceback);
     char *line = tm_statistic_diff_format(d);
+    char *key = tm_traceback_to_string(d->traceback);
     char **tb = tm_traceback_format(d->traceback, frames_to_show(f, d->traceback), true);
+    /* Python keys the line on the oldest frame, which in C is _start: the allocation site takes
+     * its place in front of Python's "size=... (+...), count=... (+...), average=..." text. */
+    const char *body = line;
+    if (key != NULL && g_str_has_prefix(line, key) && g_str_has_prefix(line + strlen(key), ": "))
+      body = line + strlen(key) + 2;
 
     fprintf(out, "#%zu %s:%u: %s\n", i + 1, site ? display_path(site->filename) : "?",
-            site ? site->lineno : 0, line);
+            site ? site->lineno : 0, body);
+    g_free(key);
     for (char **l = tb; l != NULL && *l != NULL; l++)
       fprintf(out, "%s\n", *l);
     g_strfreev(tb);

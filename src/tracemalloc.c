@@ -1,8 +1,9 @@
 /* tracemalloc.c — the runtime: start/stop, counters, domains, fork handlers, TRACEMALLOC=N.
  *
- * Locking order, outermost first: domains_lock, intern shards, domain tables' shards (by domain
- * registration order, then shard index), the internal table's shards. Every path that takes more
- * than one lock follows it (fork handlers, clear, snapshot copy).
+ * Locking order, outermost first: domains_lock, intern shards (then the intern arena lock), the
+ * domain tables' shards (by domain registration order, then shard index), the internal table's
+ * shards, and last the region allocator behind tm__map(). Every path that takes more than one lock
+ * follows it (fork handlers, clear, snapshot copy, a table or intern shard growing).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -78,7 +79,7 @@ static tm__table *domain_table(unsigned int domain, bool create) {
   for (size_t i = 1; i < n && table == NULL; i++)
     if (domains[i].domain == domain)
       table = domains[i].table;
-  /* tm__map() returns zeroed memory: zeroed shards are empty, with valid default mutexes. */
+  /* tm__map() returns zeroed memory: zeroed shards are empty, with unlocked locks. */
   if (table == NULL && n < MAX_DOMAINS && (table = tm__map(sizeof *table)) != NULL) {
     domains[n].domain = domain;
     domains[n].table = table;

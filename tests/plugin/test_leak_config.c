@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include <check.h>
+
+#include "../run_suite.h"
 #include <glib/gstdio.h>
 
 #include "leak_internal.h"
@@ -173,7 +175,6 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("leak_config");
   TCase *tc = tcase_create("config");
-  SRunner *sr;
   int failed;
 
   tcase_add_checked_fixture(tc, NULL, teardown);
@@ -184,9 +185,6 @@ int main(void) {
   tcase_add_test(tc, test_precedence);
   tcase_add_loop_test(tc, test_bad_file, 0, G_N_ELEMENTS(bad_files));
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  failed = run_suite(s) != EXIT_SUCCESS;
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

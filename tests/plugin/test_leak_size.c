@@ -5,6 +5,8 @@
 
 #include <check.h>
 
+#include "../run_suite.h"
+
 #include "leak_internal.h"
 
 static const struct {
@@ -56,16 +58,12 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("leak_size");
   TCase *tc = tcase_create("parse");
-  SRunner *sr;
   int failed;
 
   tcase_add_loop_test(tc, test_good, 0, G_N_ELEMENTS(good));
   tcase_add_loop_test(tc, test_bad, 0, G_N_ELEMENTS(bad));
   tcase_add_test(tc, test_null);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  failed = run_suite(s) != EXIT_SUCCESS;
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -3,6 +3,8 @@
 
 #include <check.h>
 
+#include "../run_suite.h"
+
 #include "leak_internal.h"
 
 static const struct {
@@ -46,15 +48,11 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("leak_verdict");
   TCase *tc = tcase_create("judge");
-  SRunner *sr;
   int failed;
 
   tcase_add_loop_test(tc, test_judge, 0, G_N_ELEMENTS(cases));
   tcase_add_test(tc, test_monotonic);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  failed = run_suite(s) != EXIT_SUCCESS;
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

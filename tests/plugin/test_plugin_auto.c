@@ -5,6 +5,8 @@
 
 #include <check.h>
 
+#include "../run_suite.h"
+
 #include "harness.h"
 
 static suite_run *runs[2];
@@ -41,7 +43,6 @@ int main(void) {
   const char *exe = required_env("AUTO_SUITE");
   Suite *s = suite_create("plugin-auto");
   TCase *tc = tcase_create("auto_suite");
-  SRunner *sr;
   int failed;
 
   runs[0] = suite_run_new(exe, "yes", NULL);
@@ -49,10 +50,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_verdicts, 0, 2);
   tcase_add_loop_test(tc, test_one_report_each, 0, 2);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  failed = run_suite(s) != EXIT_SUCCESS;
   suite_run_free(runs[0]);
   suite_run_free(runs[1]);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

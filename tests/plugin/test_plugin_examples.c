@@ -11,6 +11,8 @@
 
 #include <check.h>
 
+#include "../run_suite.h"
+
 #include "harness.h"
 
 typedef struct expectation {
@@ -123,7 +125,6 @@ int main(int argc, char **argv) {
   const char *const env[] = {setting, NULL};
   Suite *s;
   TCase *tc;
-  SRunner *sr;
   int failed;
 
   for (size_t i = 0; argc == 2 && i < G_N_ELEMENTS(examples); i++)
@@ -141,10 +142,7 @@ int main(int argc, char **argv) {
   tcase_add_loop_test(tc, test_summary, 0, 2);
   tcase_add_loop_test(tc, test_report, 0, 2);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  failed = run_suite(s) != EXIT_SUCCESS;
   suite_run_free(runs[0]);
   suite_run_free(runs[1]);
   g_free(setting);

@@ -7,6 +7,8 @@
 
 #include <check.h>
 
+#include "../run_suite.h"
+
 #include "harness.h"
 
 static suite_run *runs[2]; /* CK_FORK=yes, no */
@@ -101,7 +103,6 @@ int main(void) {
   const char *const no_filters[] = {"TM_LEAK_DEFAULT_FILTERS=0", NULL};
   Suite *s = suite_create("plugin-filters");
   TCase *tc = tcase_create("cache_suite");
-  SRunner *sr;
   int failed;
 
   suite_src = required_env("CACHE_SUITE_SRC");
@@ -118,10 +119,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_report_counts_ignored, 0, 2);
   tcase_add_loop_test(tc, test_always_malloc, 0, NCACHES * 2);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  failed = run_suite(s) != EXIT_SUCCESS;
   suite_run_free(runs[0]);
   suite_run_free(runs[1]);
   suite_run_free(unfiltered);

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include <check.h>
+
+#include "../run_suite.h"
 #include <glib/gstdio.h>
 
 #include "harness.h"
@@ -185,7 +187,6 @@ int main(void) {
   const char *exe = required_env("LEAK_SUITE");
   Suite *s = suite_create("plugin-leaks");
   TCase *tc = tcase_create("leak_suite");
-  SRunner *sr;
   int failed;
 
   suite_src = required_env("LEAK_SUITE_SRC");
@@ -200,10 +201,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_disabled, 0, 2);
   tcase_add_loop_test(tc, test_logs, 0, 2);
   suite_add_tcase(s, tc);
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_ENV);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  failed = run_suite(s) != EXIT_SUCCESS;
   suite_run_free(runs[0]);
   suite_run_free(runs[1]);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

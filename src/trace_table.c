@@ -7,23 +7,13 @@
 #define INITIAL_CAPACITY 16 /* 256 B: a test that allocates little touches few pages */
 #define KEEP_ON_CLEAR 256   /* arrays up to 4 KiB survive a clear, zeroed */
 
-/* murmur3's 64-bit finalizer: malloc addresses differ mostly in their middle bits. */
-static inline uint64_t hash_ptr(uintptr_t key) {
-  uint64_t h = key;
-  h ^= h >> 33;
-  h *= UINT64_C(0xff51afd7ed558ccd);
-  h ^= h >> 33;
-  h *= UINT64_C(0xc4ceb9fe1a85ec53);
-  h ^= h >> 33;
-  return h;
+tm__shard *tm__table_shard(tm__table *t, uint64_t hash) {
+  return &t->shards[hash % TM_TABLE_SHARDS];
 }
 
-tm__shard *tm__table_shard(tm__table *t, uintptr_t key) {
-  return &t->shards[hash_ptr(key) % TM_TABLE_SHARDS];
-}
-
-static inline size_t slot_of(const tm__shard *s, uintptr_t key) {
-  return (size_t)(hash_ptr(key) / TM_TABLE_SHARDS) & s->mask;
+/* The home slot of an entry whose key hashes to hash. */
+static inline size_t slot_of(const tm__shard *s, uint64_t hash) {
+  return (size_t)(hash / TM_TABLE_SHARDS) & s->mask;
 }
 
 /* Moves every entry into a table twice as large. Returns false (nothing changed) when mmap fails. */
@@ -39,7 +29,7 @@ static bool shard_grow(tm__shard *s) {
   for (size_t i = 0; i < old_cap; i++) {
     if (old[i].key == 0)
       continue;
-    size_t j = slot_of(s, old[i].key);
+    size_t j = slot_of(s, tm__hash_ptr(old[i].key));
     while (slots[j].key != 0)
       j = (j + 1) & s->mask;
     slots[j] = old[i];
@@ -48,8 +38,8 @@ static bool shard_grow(tm__shard *s) {
   return true;
 }
 
-bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t meta, uint64_t *old_meta,
-                            bool *failed) {
+bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t hash, uint64_t meta,
+                            uint64_t *old_meta, bool *failed) {
   *failed = false;
   size_t cap = s->slots ? s->mask + 1 : 0;
   /* Keep the load under 3/4; if growing fails, go on while one slot stays free. */
@@ -57,7 +47,7 @@ bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t meta, uint64_t
     *failed = true;
     return false;
   }
-  size_t i = slot_of(s, key);
+  size_t i = slot_of(s, hash);
   while (s->slots[i].key != 0) {
     if (s->slots[i].key == key) {
       *old_meta = s->slots[i].meta;
@@ -75,10 +65,10 @@ bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t meta, uint64_t
   return false;
 }
 
-bool tm__shard_get_unlocked(const tm__shard *s, uintptr_t key, uint64_t *meta) {
+bool tm__shard_get_unlocked(const tm__shard *s, uintptr_t key, uint64_t hash, uint64_t *meta) {
   if (s->slots == NULL)
     return false;
-  for (size_t i = slot_of(s, key); s->slots[i].key != 0; i = (i + 1) & s->mask) {
+  for (size_t i = slot_of(s, hash); s->slots[i].key != 0; i = (i + 1) & s->mask) {
     if (s->slots[i].key == key) {
       *meta = s->slots[i].meta;
       return true;
@@ -87,10 +77,10 @@ bool tm__shard_get_unlocked(const tm__shard *s, uintptr_t key, uint64_t *meta) {
   return false;
 }
 
-bool tm__shard_remove_unlocked(tm__shard *s, uintptr_t key, uint64_t *meta) {
+bool tm__shard_remove_unlocked(tm__shard *s, uintptr_t key, uint64_t hash, uint64_t *meta) {
   if (s->slots == NULL || s->used == 0)
     return false;
-  size_t i = slot_of(s, key);
+  size_t i = slot_of(s, hash);
   while (s->slots[i].key != key) {
     if (s->slots[i].key == 0)
       return false;
@@ -101,7 +91,7 @@ bool tm__shard_remove_unlocked(tm__shard *s, uintptr_t key, uint64_t *meta) {
   s->bytes -= tm__meta_size(*meta);
   /* Backward-shift deletion: pull later entries of the probe run into the hole. */
   for (size_t j = (i + 1) & s->mask; s->slots[j].key != 0; j = (j + 1) & s->mask) {
-    size_t home = slot_of(s, s->slots[j].key);
+    size_t home = slot_of(s, tm__hash_ptr(s->slots[j].key));
     if (((j - home) & s->mask) >= ((j - i) & s->mask)) {
       s->slots[i] = s->slots[j];
       i = j;
@@ -140,13 +130,5 @@ size_t tm__table_count_unlocked(const tm__table *t) {
   size_t n = 0;
   for (size_t i = 0; i < TM_TABLE_SHARDS; i++)
     n += t->shards[i].used;
-  return n;
-}
-
-size_t tm__table_mapped(const tm__table *t) {
-  size_t n = sizeof *t;
-  for (size_t i = 0; i < TM_TABLE_SHARDS; i++)
-    if (t->shards[i].slots)
-      n += (t->shards[i].mask + 1) * sizeof(tm__entry);
   return n;
 }

@@ -45,19 +45,32 @@ static inline uint32_t tm__meta_tb(uint64_t meta) { return (uint32_t)(meta >> TM
 /* A zero-filled tm__table (static storage or tm__map()) is a valid empty table with unlocked
  * locks. Nothing needs initializing, so hooks that run before constructors are safe. */
 
-/* Returns the shard that holds key. */
-tm__shard *tm__table_shard(tm__table *t, uintptr_t key);
+/* The hash of a key: murmur3's 64-bit finalizer (malloc addresses differ mostly in their middle
+ * bits). Computed once per operation: it picks the shard, then the slot within it. */
+static inline uint64_t tm__hash_ptr(uintptr_t key) {
+  uint64_t h = key;
+  h ^= h >> 33;
+  h *= UINT64_C(0xff51afd7ed558ccd);
+  h ^= h >> 33;
+  h *= UINT64_C(0xc4ceb9fe1a85ec53);
+  h ^= h >> 33;
+  return h;
+}
 
-/* Inserts or replaces key. Returns true with *old_meta set when key was present (replaced), false
- * otherwise. Sets *failed when the shard could not grow and is full (nothing inserted). */
-bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t meta, uint64_t *old_meta,
-                            bool *failed);
+/* Returns the shard that holds keys of this hash (tm__hash_ptr()). */
+tm__shard *tm__table_shard(tm__table *t, uint64_t hash);
+
+/* Inserts or replaces key (hash = tm__hash_ptr(key)). Returns true with *old_meta set when key was
+ * present (replaced), false otherwise. Sets *failed when the shard could not grow and is full
+ * (nothing inserted). */
+bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t hash, uint64_t meta,
+                            uint64_t *old_meta, bool *failed);
 
 /* Removes key. Returns true and stores its meta in *meta when it was present. */
-bool tm__shard_remove_unlocked(tm__shard *s, uintptr_t key, uint64_t *meta);
+bool tm__shard_remove_unlocked(tm__shard *s, uintptr_t key, uint64_t hash, uint64_t *meta);
 
 /* Looks key up without removing it. */
-bool tm__shard_get_unlocked(const tm__shard *s, uintptr_t key, uint64_t *meta);
+bool tm__shard_get_unlocked(const tm__shard *s, uintptr_t key, uint64_t hash, uint64_t *meta);
 
 /* Forgets every entry and returns the shard's memory to the system. */
 void tm__shard_clear_unlocked(tm__shard *s);
@@ -68,8 +81,5 @@ void tm__table_unlock_all(tm__table *t);
 
 /* Number of entries, with every shard lock held by the caller. */
 size_t tm__table_count_unlocked(const tm__table *t);
-
-/* Bytes mapped by the table. */
-size_t tm__table_mapped(const tm__table *t);
 
 #endif /* TM_TRACE_TABLE_H */

@@ -128,7 +128,8 @@ static void internal_clear(void) {
 static int trace_put(tm__table *table, uintptr_t ptr, size_t size, uint32_t tb) {
   if (tb == 0 || size > TM_SIZE_MAX)
     return TM_ENOMEM;
-  tm__shard *s = tm__table_shard(table, ptr);
+  uint64_t hash = tm__hash_ptr(ptr);
+  tm__shard *s = tm__table_shard(table, hash);
   uint64_t old;
   bool failed;
   int rc = 0;
@@ -136,7 +137,7 @@ static int trace_put(tm__table *table, uintptr_t ptr, size_t size, uint32_t tb) 
   /* Re-checked under the lock: tm_stop() clears each shard under its lock after clearing the flag,
    * so a racing insert either lands before that clear or sees the flag down. */
   if (atomic_load(&tm__tracing)) {
-    if (tm__shard_put_unlocked(s, ptr, tm__meta_pack(size, tb), &old, &failed))
+    if (tm__shard_put_unlocked(s, ptr, hash, tm__meta_pack(size, tb), &old, &failed))
       counters_sub(tm__meta_size(old));
     if (failed)
       rc = TM_ENOMEM;
@@ -147,26 +148,41 @@ static int trace_put(tm__table *table, uintptr_t ptr, size_t size, uint32_t tb) 
   return rc;
 }
 
-static void internal_put(void *ptr) {
-  tm__shard *s = tm__table_shard(&internal_table, (uintptr_t)ptr);
-  uint64_t old;
-  bool failed;
-  size_t size = malloc_usable_size(ptr);
+/* Forgets (domain, ptr). Returns true and stores its meta when it was traced. */
+static bool trace_remove(tm__table *table, uintptr_t ptr, uint64_t *meta) {
+  uint64_t hash = tm__hash_ptr(ptr);
+  tm__shard *s = tm__table_shard(table, hash);
   tm__lock_acquire(&s->lock);
-  if (!tm__shard_put_unlocked(s, (uintptr_t)ptr, tm__meta_pack(size, 0), &old, &failed) && !failed)
-    atomic_fetch_add_explicit(&internal_count, 1, memory_order_relaxed);
+  bool found = tm__shard_remove_unlocked(s, ptr, hash, meta);
+  if (found)
+    counters_sub(tm__meta_size(*meta));
   tm__lock_release(&s->lock);
+  return found;
 }
 
 static bool internal_remove(void *ptr) {
-  tm__shard *s = tm__table_shard(&internal_table, (uintptr_t)ptr);
+  uint64_t hash = tm__hash_ptr((uintptr_t)ptr);
+  tm__shard *s = tm__table_shard(&internal_table, hash);
   uint64_t meta;
   tm__lock_acquire(&s->lock);
-  bool found = tm__shard_remove_unlocked(s, (uintptr_t)ptr, &meta);
+  bool found = tm__shard_remove_unlocked(s, (uintptr_t)ptr, hash, &meta);
   tm__lock_release(&s->lock);
   if (found)
     atomic_fetch_sub_explicit(&internal_count, 1, memory_order_relaxed);
   return found;
+}
+
+void tm__record_internal(void *ptr) {
+  uint64_t hash = tm__hash_ptr((uintptr_t)ptr);
+  tm__shard *s = tm__table_shard(&internal_table, hash);
+  uint64_t old;
+  bool failed;
+  size_t size = malloc_usable_size(ptr);
+  tm__lock_acquire(&s->lock);
+  if (!tm__shard_put_unlocked(s, (uintptr_t)ptr, hash, tm__meta_pack(size, 0), &old, &failed) &&
+      !failed)
+    atomic_fetch_add_explicit(&internal_count, 1, memory_order_relaxed);
+  tm__lock_release(&s->lock);
 }
 
 void tm__record_trace(void *ptr, size_t size, uint32_t tb) {
@@ -174,19 +190,12 @@ void tm__record_trace(void *ptr, size_t size, uint32_t tb) {
     atomic_fetch_add_explicit(&lost_traces, 1, memory_order_relaxed);
 }
 
-void tm__record_internal(void *ptr) { internal_put(ptr); }
-
 bool tm__record_free(void *ptr, uint64_t *meta) {
   if (tm__guard_held()) {
     internal_remove(ptr);
     return false;
   }
-  tm__shard *s = tm__table_shard(&main_table, (uintptr_t)ptr);
-  tm__lock_acquire(&s->lock);
-  bool found = tm__shard_remove_unlocked(s, (uintptr_t)ptr, meta);
-  if (found)
-    counters_sub(tm__meta_size(*meta));
-  tm__lock_release(&s->lock);
+  bool found = trace_remove(&main_table, (uintptr_t)ptr, meta);
   /* A block the tracer allocated and handed to the program (a formatted string, say). */
   if (!found && atomic_load_explicit(&internal_count, memory_order_relaxed) != 0)
     internal_remove(ptr);
@@ -194,8 +203,7 @@ bool tm__record_free(void *ptr, uint64_t *meta) {
 }
 
 void tm__record_restore(void *ptr, uint64_t meta) {
-  if (trace_put(&main_table, (uintptr_t)ptr, tm__meta_size(meta), tm__meta_tb(meta)) != 0)
-    atomic_fetch_add_explicit(&lost_traces, 1, memory_order_relaxed);
+  tm__record_trace(ptr, tm__meta_size(meta), tm__meta_tb(meta));
 }
 
 /* ---- public runtime API ------------------------------------------------------------------------ */
@@ -282,14 +290,9 @@ int tm_untrack(unsigned int domain, uintptr_t ptr) {
   if (!atomic_load(&tm__tracing))
     return TM_ENOTTRACING;
   tm__table *table = domain_table(domain, false);
-  if (table == NULL)
-    return 0;
-  tm__shard *s = tm__table_shard(table, ptr);
   uint64_t meta;
-  tm__lock_acquire(&s->lock);
-  if (tm__shard_remove_unlocked(s, ptr, &meta))
-    counters_sub(tm__meta_size(meta));
-  tm__lock_release(&s->lock);
+  if (table != NULL)
+    trace_remove(table, ptr, &meta);
   return 0;
 }
 
@@ -329,10 +332,11 @@ tm__raw_trace *tm__traces_copy(size_t *n, int *limit, bool *failed) {
 }
 
 bool tm__trace_find(uintptr_t ptr, tm__raw_trace *out) {
-  tm__shard *s = tm__table_shard(&main_table, ptr);
+  uint64_t hash = tm__hash_ptr(ptr);
+  tm__shard *s = tm__table_shard(&main_table, hash);
   uint64_t meta;
   tm__lock_acquire(&s->lock);
-  bool found = tm__shard_get_unlocked(s, ptr, &meta);
+  bool found = tm__shard_get_unlocked(s, ptr, hash, &meta);
   tm__lock_release(&s->lock);
   if (found)
     *out = (tm__raw_trace){ptr, tm__meta_size(meta), tm__meta_tb(meta), 0};

@@ -96,6 +96,21 @@ TM_EXTERN int tm_track(unsigned int domain, uintptr_t ptr, size_t size);
  * Returns 0 (also when no such trace exists, as CPython does) or TM_ENOTTRACING (-2). */
 TM_EXTERN int tm_untrack(unsigned int domain, uintptr_t ptr);
 
+/* Stops tracing the calling thread's new blocks until the matching tm_thread_resume(); pairs nest.
+ * Not in Python's module: it is for code whose memory is not the program's, such as a test
+ * framework's own bookkeeping (the Check plugin pauses around Check's messages). While paused, the
+ * thread's malloc-family allocations are neither traced nor counted, and cost no stack walk;
+ * freeing a traced block still forgets it, so a traced block that a paused thread reallocates
+ * leaves the traces. Other threads are unaffected, tm_track() still records, and a child forked
+ * by a paused thread starts paused. Works whether or not tracing is on; async-signal-safe. */
+TM_EXTERN void tm_thread_pause(void);
+
+/* Ends one tm_thread_pause() of the calling thread. A resume with no pause to end is ignored. */
+TM_EXTERN void tm_thread_resume(void);
+
+/* Returns true while the calling thread is paused (see tm_thread_pause()). */
+TM_EXTERN bool tm_thread_is_paused(void);
+
 /* ------------------------------------------------------------------------------------------------
  * Frames and tracebacks
  * ---------------------------------------------------------------------------------------------- */

@@ -10,6 +10,8 @@
 
 __thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
 
+__thread int tm__pause_depth __attribute__((tls_model("initial-exec")));
+
 /* Bytes currently mapped by tm__map(). */
 atomic_size_t tm__mapped_bytes;
 

@@ -16,6 +16,10 @@ extern __thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
 
 static inline bool tm__guard_held(void) { return tm__guard_depth > 0; }
 
+/* Depth of tm_thread_pause() calls on this thread: while > 0, the hooks trace none of its new
+ * blocks (frees are still seen). Same TLS model as the guard, for the same reason. */
+extern __thread int tm__pause_depth __attribute__((tls_model("initial-exec")));
+
 /* Bytes of tracer memory handed out by tm__map() and not yet returned. Atomic; never traced. */
 extern atomic_size_t tm__mapped_bytes;
 

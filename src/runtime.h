@@ -46,12 +46,15 @@ void tm__record_trace(void *ptr, size_t size, uint32_t tb);
 void tm__record_internal(void *ptr);
 
 /* What every allocating hook does with a new block: the tracer's own blocks are counted apart;
- * the program's get the traceback of the hook's caller. Never changes errno. */
+ * a paused thread's are not traced (tm_thread_pause()); the program's get the traceback of the
+ * hook's caller. Never changes errno. */
 static inline __attribute__((always_inline)) void tm__record_alloc(void *ptr, size_t size) {
   if (tm__guard_held()) {
     tm__record_internal(ptr);
     return;
   }
+  if (tm__pause_depth > 0)
+    return;
   int saved = errno;
   tm__guard_depth++;
   tm__record_trace(ptr, size, tm__capture());

@@ -214,11 +214,17 @@ int tm_start(int nframe) {
   tm__hooks_resolve();
   /* libunwind builds a 256 KiB per-thread cache on a thread's first capture and fills all of it.
    * Made here, before the program forks (Check forks a child per test), the children share it
-   * copy-on-write instead of each building and faulting in its own (~70 page faults a test). */
-  void *warm[4];
-  tm__guard_depth++;
-  unw_backtrace(warm, 4);
-  tm__guard_depth--;
+   * copy-on-write instead of each building and faulting in its own (~70 page faults a test).
+   * Once per thread: a forked child inherits the flag with the cache, and walking this stack
+   * again would cost it cache misses on frames (tm_start's callers) no walk has seen. */
+  static __thread bool unwinder_warm __attribute__((tls_model("initial-exec")));
+  if (!unwinder_warm) {
+    void *warm[4];
+    tm__guard_depth++;
+    unw_backtrace(warm, 4);
+    tm__guard_depth--;
+    unwinder_warm = true;
+  }
   atomic_store(&tm__traceback_limit, nframe);
   if (!atomic_load(&tm__tracing)) {
     traces_clear(); /* drop anything a racing hook slipped in after the last stop */
@@ -295,6 +301,15 @@ int tm_untrack(unsigned int domain, uintptr_t ptr) {
     trace_remove(table, ptr, &meta);
   return 0;
 }
+
+void tm_thread_pause(void) { tm__pause_depth++; }
+
+void tm_thread_resume(void) {
+  if (tm__pause_depth > 0)
+    tm__pause_depth--;
+}
+
+bool tm_thread_is_paused(void) { return tm__pause_depth > 0; }
 
 /* ---- what the analysis layer reads (engine.h) -------------------------------------------------- */
 

@@ -193,6 +193,67 @@ END_TEST
 
 /* ---- fork ------------------------------------------------------------------------------------- */
 
+static void *alloc_128(void *arg) {
+  (void)arg;
+  return malloc(128);
+}
+
+/* tm_thread_pause(): the paused thread's new blocks are not traced, frees still are, pairs nest,
+ * and other threads go on being traced. */
+START_TEST(test_thread_pause) {
+  ck_assert_int_eq(tm_start(5), 0);
+  ck_assert(!tm_thread_is_paused());
+  char *kept = escape(malloc(64));
+  size_t base = traced();
+  ck_assert_uint_ge(base, 64);
+
+  tm_thread_pause();
+  ck_assert(tm_thread_is_paused());
+  char *hidden = escape(malloc(1000));
+  char *zeroed = escape(calloc(10, 30));
+  ck_assert_uint_eq(traced(), base);
+  ck_assert_ptr_null(tm_get_object_traceback(hidden));
+
+  /* Another thread is still traced. */
+  pthread_t thread;
+  void *other = NULL;
+  ck_assert_int_eq(pthread_create(&thread, NULL, alloc_128, NULL), 0);
+  ck_assert_int_eq(pthread_join(thread, &other), 0);
+  ck_assert_uint_eq(traced(), base + 128);
+
+  /* Pairs nest. */
+  tm_thread_pause();
+  tm_thread_resume();
+  ck_assert(tm_thread_is_paused());
+  ck_assert_uint_eq((uintptr_t)escape(hidden = realloc(hidden, 2000)) != 0, 1);
+  ck_assert_uint_eq(traced(), base + 128);
+
+  /* A traced block freed or reallocated while paused leaves the traces. */
+  free(other);
+  ck_assert_uint_eq(traced(), base);
+  kept = escape(realloc(kept, 4096));
+  ck_assert_ptr_null(tm_get_object_traceback(kept));
+  ck_assert_uint_eq(traced(), base - 64);
+
+  tm_thread_resume();
+  ck_assert(!tm_thread_is_paused());
+  tm_thread_resume(); /* ignored: nothing to end */
+  char *seen = escape(malloc(48));
+  ck_assert_uint_eq(traced(), base - 64 + 48);
+  tm_thread_pause(); /* one pause is enough after the ignored resume */
+  char *unseen = escape(malloc(48));
+  ck_assert_uint_eq(traced(), base - 64 + 48);
+  tm_thread_resume();
+
+  free(unseen);
+  free(seen);
+  free(kept);
+  free(zeroed);
+  free(hidden);
+  ck_assert_uint_eq(traced(), base - 64);
+}
+END_TEST
+
 static void *fork_noise(void *arg) {
   volatile int *stop = arg;
   while (!*stop) {
@@ -299,6 +360,7 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_tracemalloc_memory_grows_with_traces);
   tcase_add_test(tc, test_threads_keep_exact_counters);
   tcase_add_test(tc, test_forked_child_keeps_tracing);
+  tcase_add_test(tc, test_thread_pause);
   tcase_add_test(tc, test_env_variable_starts_tracing);
   suite_add_tcase(s, tc);
   return run_suite(s);

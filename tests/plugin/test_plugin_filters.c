@@ -1,7 +1,9 @@
 /* test_plugin_filters.c — each default filter removes its cache, and a real leak through the same
  * library is still caught (issue 4). Runs cache_suite in both fork modes, and once more in
  * CK_FORK=yes with TM_LEAK_DEFAULT_FILTERS=0 to show that every cache is really allocated inside
- * the window (in a fresh child each cache is cold), so that no filter test is vacuous. */
+ * the window (in a fresh child each cache is cold), so that no filter test is vacuous. Check's
+ * message file, which only CK_FORK=no mode replaces inside the window, is traced only in a link
+ * without the plugin's wraps of Check's messaging (leak_quiet.c): cache_suite_unwrapped. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,7 @@
 static suite_run *runs[2]; /* CK_FORK=yes, no */
 static suite_run *unfiltered; /* CK_FORK=yes, TM_LEAK_DEFAULT_FILTERS=0 */
 static suite_run *malloc_slices[2]; /* G_SLICE=always-malloc: every GSlice object is a block */
+static suite_run *unwrapped; /* cache_suite_unwrapped, CK_FORK=no: Check's messages traced */
 static const char *suite_src;
 
 static const char *const caches[] = {
@@ -57,11 +60,25 @@ START_TEST(test_cache_exists) {
 }
 END_TEST
 
+/* Loop index i: 0 unwrapped, where the filter is needed; 1 the plugin's own link, where Check's
+ * messages are not traced at all, so that even unfiltered the new message file is not charged. */
 START_TEST(test_check_file_exists) {
   const char *const env[] = {"TM_LEAK_DEFAULT_FILTERS=0", NULL};
-  suite_run *run = suite_run_new(required_env("CACHE_SUITE"), "no", env);
-  check_result(run, "Caches", "test_check_file", 0, 'S', NULL, NULL, "leaked ");
+  const char *exe = required_env(_i == 0 ? "CACHE_SUITE_UNWRAPPED" : "CACHE_SUITE");
+  suite_run *run = suite_run_new(exe, "no", env);
+  if (_i == 0)
+    check_result(run, "Caches", "test_check_file", 0, 'S', NULL, NULL, "leaked ");
+  else
+    check_result(run, "Caches", "test_check_file", 0, 'P', NULL, NULL, "Passed");
   suite_run_free(run);
+}
+END_TEST
+
+/* Unwrapped, the default filters still pass the message file and catch the leak beside it. */
+START_TEST(test_check_file_unwrapped) {
+  check_result(unwrapped, "Caches", "test_check_file", 0, 'P', NULL, NULL, "Passed");
+  check_result(unwrapped, "Caches", "test_check_file_leak", 0, 'S', suite_src, "site:check_file */",
+               "leaked 5 B in 1 block (allowed 0 B)");
 }
 END_TEST
 
@@ -82,9 +99,9 @@ START_TEST(test_always_malloc) {
 }
 END_TEST
 
-/* The report says how much the filters removed. */
+/* The report says how much the filters removed (in CK_FORK=no mode, from the unwrapped link). */
 START_TEST(test_report_counts_ignored) {
-  const suite_run *run = runs[_i];
+  const suite_run *run = _i == 0 ? runs[0] : unwrapped;
   const char *head = strstr(run->err, "tracemalloc-check: test_thread_leak: leaked 5 B");
   ck_assert_msg(head != NULL, "CK_FORK=%s:\n%s", run->fork, run->err);
   ck_assert_msg(strstr(head, "; the filters ignored ") != NULL, "%s", head);
@@ -112,10 +129,12 @@ int main(void) {
   const char *const always_malloc[] = {"G_SLICE=always-malloc", NULL};
   malloc_slices[0] = suite_run_new(exe, "yes", always_malloc);
   malloc_slices[1] = suite_run_new(exe, "no", always_malloc);
+  unwrapped = suite_run_new(required_env("CACHE_SUITE_UNWRAPPED"), "no", NULL);
   tcase_add_loop_test(tc, test_cache_ignored, 0, NCACHES * 2);
   tcase_add_loop_test(tc, test_leak_caught, 0, NCACHES * 2);
   tcase_add_loop_test(tc, test_cache_exists, 0, NCACHES);
-  tcase_add_test(tc, test_check_file_exists);
+  tcase_add_loop_test(tc, test_check_file_exists, 0, 2);
+  tcase_add_test(tc, test_check_file_unwrapped);
   tcase_add_loop_test(tc, test_report_counts_ignored, 0, 2);
   tcase_add_loop_test(tc, test_always_malloc, 0, NCACHES * 2);
   suite_add_tcase(s, tc);
@@ -125,5 +144,6 @@ int main(void) {
   suite_run_free(unfiltered);
   suite_run_free(malloc_slices[0]);
   suite_run_free(malloc_slices[1]);
+  suite_run_free(unwrapped);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

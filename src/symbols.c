@@ -1,5 +1,9 @@
 /* symbols.c — resolve return addresses to frames with libdw (elfutils dwfl).
  *
+ * Built into its own shared module, libtracemalloc-symbols.so, never into libtracemalloc itself:
+ * symbols_loader.c loads it on the first resolution, so that processes that never symbolize
+ * never map libdw (symbols_module.h says why). It exports only tm__symbols_module.
+ *
  * One Dwfl session describes the process: every mapped ELF object is a module, reported from
  * /proc/<pid>/maps. For an address we find its module, the source line of ip - 1 from the line
  * table, the chain of inlined calls from the DIE tree, and the function name from our own sorted
@@ -28,6 +32,7 @@
  * was inside dlopen, resolution blocks, as dlopen itself would there.
  */
 #include "symbols.h"
+#include "symbols_module.h"
 
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -707,7 +712,8 @@ static size_t copy_frames(const cache_entry *e, uintptr_t ip, tm_frame *out, siz
   return n;
 }
 
-size_t tm__symbols_resolve(uintptr_t ip, tm_frame *out, size_t max) {
+/* tm__symbols_resolve() as symbols.h describes it, reached through tm__symbols_module. */
+static size_t resolve(uintptr_t ip, tm_frame *out, size_t max) {
   if (max == 0)
     return 0;
   register_atfork_once();
@@ -742,9 +748,17 @@ size_t tm__symbols_resolve(uintptr_t ip, tm_frame *out, size_t max) {
   return n;
 }
 
-size_t tm__symbols_memory(void) {
+/* tm__symbols_memory() as symbols.h describes it, reached through tm__symbols_module. */
+static size_t memory(void) {
   g_mutex_lock(&lock);
   size_t n = memory_bytes;
   g_mutex_unlock(&lock);
   return n;
 }
+
+__attribute__((visibility("default"))) const tm__symbols_api tm__symbols_module = {
+    .version = TM_SYMBOLS_MODULE_VERSION,
+    .frame_size = sizeof(tm_frame),
+    .resolve = resolve,
+    .memory = memory,
+};

@@ -1,6 +1,8 @@
 /* symbols.h — resolve return addresses to frames with libdw (elfutils dwfl). Internal.
  *
- * Owned by symbols.c. Resolution is lazy and cached per address for the life of the process.
+ * Implemented by symbols_loader.c, which forwards to symbols.c in the symbolizer module
+ * (symbols_module.h), loaded on the first resolution. Resolution is lazy and cached per address
+ * for the life of the process.
  */
 #ifndef TM_SYMBOLS_H
 #define TM_SYMBOLS_H
@@ -17,12 +19,15 @@
  * "<unknown>"; a module without debug info gives one frame flagged TM_FRAME_NO_DEBUG_INFO whose
  * filename is the module's basename and whose function is the ELF symbol. Strings are
  * g_intern_string()ed. Libraries dlopen()ed after start are found (the module list is refreshed
- * when an address falls outside every known module). Thread-safe; call with the guard held. */
+ * when an address falls outside every known module). Thread-safe; call with the guard held.
+ * The first call loads the symbolizer module. When it cannot be loaded, one line saying so goes to
+ * stderr, once, and every address gives the TM_FRAME_UNKNOWN frame, never a crash. */
 size_t tm__symbols_resolve(uintptr_t ip, tm_frame *out, size_t max);
 
 /* Memory held by the resolver's own tables (symbol tables, inline-scope indexes, the address
  * cache), in bytes, an estimate that includes hash-table slots. libdw's own heap is not included;
- * both are allocated under the guard, so tm_get_tracemalloc_memory() already counts them. */
+ * both are allocated under the guard, so tm_get_tracemalloc_memory() already counts them.
+ * Never loads the symbolizer module: 0 until tm__symbols_resolve() has loaded it. */
 size_t tm__symbols_memory(void);
 
 #endif /* TM_SYMBOLS_H */

@@ -1,6 +1,8 @@
 /* test_symbols.c — resolving return addresses: this file's own functions with their lines, an
  * inlined call as its own frame, libraries with and without debug information, a library
  * dlopen()ed after resolution began (also in a forked child), unknown addresses, and the cache.
+ * Linked statically (the internal archive), it reaches the resolver through the loader, which
+ * finds the symbolizer module in the build tree.
  *
  * Return addresses are captured by capture_ip(), which returns its own return address: a real
  * return address into the caller, as the tracer captures them. The resolver looks up ip - 1.
@@ -345,6 +347,37 @@ START_TEST(test_cache_and_memory) {
 }
 END_TEST
 
+/* Run in a fresh process (TEST_SYMBOLS_CHILD=memory): the resolver reports no memory, and asking
+ * maps nothing, until the first resolution loads the module. Returns the exit status. */
+static int child_memory(void) {
+  char *maps = NULL;
+  if (tm__symbols_memory() != 0 || !g_file_get_contents("/proc/self/maps", &maps, NULL, NULL) ||
+      strstr(maps, "/libdw") != NULL)
+    return 1;
+  g_free(maps);
+  unsigned int line;
+  tm_frame f[MAX_FRAMES];
+  if (resolve(call_site(&line), f, MAX_FRAMES) != 1 || f[0].lineno != line ||
+      tm__symbols_memory() == 0)
+    return 2;
+  return 0;
+}
+
+START_TEST(test_memory_before_loading) {
+  char *self = g_file_read_link("/proc/self/exe", NULL);
+  char *argv[] = {self, NULL};
+  char **envp = g_environ_setenv(g_get_environ(), "TEST_SYMBOLS_CHILD", "memory", TRUE);
+  int status = -1;
+  GError *error = NULL;
+  ck_assert_msg(g_spawn_sync(NULL, argv, envp, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status,
+                             &error),
+                "spawn %s: %s", self, error != NULL ? error->message : "?");
+  ck_assert_msg(g_spawn_check_wait_status(status, NULL), "child status 0x%x", status);
+  g_strfreev(envp);
+  g_free(self);
+}
+END_TEST
+
 /* Threads resolving the same addresses at once agree. */
 static unsigned int thread_line;
 static uintptr_t thread_ip;
@@ -385,10 +418,14 @@ static Suite *symbols_suite(void) {
   tcase_add_test(tc, test_unknown_addresses);
   tcase_add_test(tc, test_cache_and_memory);
   tcase_add_test(tc, test_threads);
+  tcase_add_test(tc, test_memory_before_loading);
   suite_add_tcase(s, tc);
   return s;
 }
 
 int main(void) {
+  const char *child = getenv("TEST_SYMBOLS_CHILD");
+  if (child != NULL)
+    return strcmp(child, "memory") == 0 ? child_memory() : 3;
   return run_suite(symbols_suite());
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "guard.h"
+#include "stack_cache.h"
 #include "traceback_intern.h"
 
 /* Non-zero while tracing. Read relaxed by every hook: the only cost of a hook when not tracing. */
@@ -20,12 +21,18 @@ extern atomic_int tm__tracing;
 extern atomic_int tm__traceback_limit;
 
 /* Captures the traceback of the program's call into the tracer and returns its interned id (0 when
- * the tracer is out of memory). Always inlined into the function the program called (a hook, or
+ * the tracer is out of memory). A stack seen before is recognized without unwinding
+ * (stack_cache.h). Always inlined into the function the program called (a hook, or
  * tm_track), so the one frame to skip is that function's own; unw_backtrace reports no frame of
  * its own. Checked by tests/test_traceback_intern.c. Call with the guard held. */
 static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
   enum { SKIP = 1 };
   int limit = atomic_load_explicit(&tm__traceback_limit, memory_order_relaxed);
+  uintptr_t ra = (uintptr_t)__builtin_return_address(0);
+  uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
+  uint32_t cached = tm__stack_cache_find(ra, cfa, limit);
+  if (cached != 0)
+    return cached;
   void *buf[limit + SKIP + 1]; /* one more than the limit tells whether the stack was truncated */
   int n = unw_backtrace(buf, limit + SKIP + 1) - SKIP;
   if (n < 0)
@@ -35,8 +42,10 @@ static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
     n = limit;
   /* The depth past the limit is not walked: it would cost ~7 ns a frame on every allocation.
    * A truncated stack records total_nframe = limit + 1, "more than the limit". */
-  return tm__intern((const uintptr_t *)(buf + SKIP), n, truncated,
-                    (uint32_t)n + (truncated ? 1u : 0u));
+  uint32_t tb = tm__intern((const uintptr_t *)(buf + SKIP), n, truncated,
+                           (uint32_t)n + (truncated ? 1u : 0u));
+  tm__stack_cache_learn(ra, cfa, limit, (const uintptr_t *)(buf + SKIP), n, tb);
+  return tb;
 }
 
 /* Records a new block of the malloc domain under traceback id tb (0: count a lost trace). */

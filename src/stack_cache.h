@@ -1,0 +1,76 @@
+/* stack_cache.h — recognizes a stack seen before without unwinding it. Internal.
+ *
+ * Most allocations come from a few call sites, each reached through the same frames again and
+ * again: a test's loop, a container that grows. Such a stack is identified by the return address
+ * of the hooked call (ra), the hook's canonical frame address (cfa, the caller's stack pointer),
+ * and the return addresses saved in the stack slots of the frames above. Once a stack has been
+ * seen twice at the same (ra, cfa), its slots' offsets from cfa are learned with a libunwind
+ * cursor (which knows every frame's CFA); from then on a capture reads those slots, checks them
+ * against a hash of the return addresses they held, and reuses the interned id: a few loads
+ * instead of a walk through libunwind's cache and a hash-table lookup (measured in
+ * bench/alloc_churn). Any difference in the slots, a different traceback limit or a different
+ * cfa makes it a miss, which unwinds as before. Only stacks inside the thread's own stack are
+ * learned, so the reads can never leave it (coroutine and signal stacks always unwind).
+ *
+ * Per thread, two-way set-associative (a hot stack survives one colliding neighbour), no locks;
+ * a hit writes nothing. A forked child inherits its thread's entries, which stay
+ * right: same stack, same addresses.
+ */
+#ifndef TM_STACK_CACHE_H
+#define TM_STACK_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TM_STACK_CACHE_ENTRIES 32 /* 16 sets of 2 ways */
+#define TM_STACK_CACHE_FRAMES 32 /* stacks recording more frames are not cached */
+#define TM_STACK_CANDIDATE UINT16_MAX       /* nslots of an entry seen once: not usable yet */
+#define TM_STACK_UNCACHEABLE (UINT16_MAX - 1) /* nslots of a stack whose slots cannot be read */
+
+typedef struct tm__stack_entry {
+  uintptr_t ra, cfa;  /* the key; ra == 0: empty */
+  uint64_t check;     /* tm__stack_check() of the return addresses at the slots */
+  uint32_t tb;        /* the interned traceback */
+  uint16_t limit;     /* the traceback limit it was captured with */
+  uint16_t nslots;    /* slots to check, TM_STACK_CANDIDATE or TM_STACK_UNCACHEABLE */
+  uint32_t offset[TM_STACK_CACHE_FRAMES - 1]; /* slot address - cfa, frames 2..n */
+} tm__stack_entry;
+
+extern __thread tm__stack_entry tm__stack_cache[TM_STACK_CACHE_ENTRIES]
+    __attribute__((tls_model("initial-exec")));
+
+/* The first of the two entries that key (ra, cfa) may occupy. */
+static inline tm__stack_entry *tm__stack_set(uintptr_t ra, uintptr_t cfa) {
+  uint64_t h = (uint64_t)(ra ^ (cfa << 17) ^ (cfa >> 4)) * UINT64_C(0x9e3779b97f4a7c15);
+  return &tm__stack_cache[(h >> 60) * 2];
+}
+
+static inline uint64_t tm__stack_mix(uint64_t h, uintptr_t word) {
+  return ((h << 7) | (h >> 57)) ^ (word * UINT64_C(0xff51afd7ed558ccd));
+}
+
+/* Returns the interned traceback of the current stack if it is cached, else 0. ra and cfa are
+ * the hook's own; limit is the traceback limit in force. Call with the guard held. */
+static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(uintptr_t ra,
+                                                                           uintptr_t cfa,
+                                                                           int limit) {
+  const tm__stack_entry *e = tm__stack_set(ra, cfa);
+  if (e->ra != ra || e->cfa != cfa || e->limit != (uint16_t)limit)
+    e++;
+  if (e->ra != ra || e->cfa != cfa || e->limit != (uint16_t)limit ||
+      e->nslots >= TM_STACK_CACHE_FRAMES)
+    return 0;
+  uint64_t h = 0;
+  for (unsigned k = 0; k < e->nslots; k++)
+    h = tm__stack_mix(h, *(const volatile uintptr_t *)(cfa + e->offset[k]));
+  return h == e->check ? e->tb : 0;
+}
+
+/* Records what a miss unwound: ips[0..n) (ips[0] == ra) interned as tb under limit. The first
+ * time a key is seen it becomes a candidate; the second time with the same traceback, its
+ * slots are learned, or it is marked uncacheable and never walked again. Never fails (a stack it cannot learn is simply not cached). Call with the
+ * guard held, from the hook's frame. */
+void tm__stack_cache_learn(uintptr_t ra, uintptr_t cfa, int limit, const uintptr_t *ips, int n,
+                           uint32_t tb);
+
+#endif /* TM_STACK_CACHE_H */

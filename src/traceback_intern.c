@@ -37,7 +37,7 @@ static char *arena;
 static size_t arena_left;
 
 /* hash => id, sharded by hash. Each shard protected by its own lock. */
-static intern_shard shards[INTERN_SHARDS];
+static intern_shard shards[INTERN_SHARDS] __attribute__((aligned(4096))); /* one page */
 
 /* id => interned traceback; chunks appear once (CAS) and never move. Read without lock. */
 static _Atomic(const tm__interned_tb **) directory[DIR_CHUNKS];

@@ -34,7 +34,9 @@ static atomic_size_t lost_traces;
 
 /* domain => table. domains[0] is the malloc domain. Entries are appended under domains_lock and
  * published by ndomains (release), so readers scan without the lock. Tables are never freed. */
-static tm__table main_table;
+/* Page-aligned, like the tables below and the intern shards: a table is exactly one page, so a
+ * forked child (a Check test) that releases the fork locks copies one page per table, not two. */
+static tm__table main_table __attribute__((aligned(4096)));
 static struct {
   unsigned int domain;
   tm__table *table;
@@ -43,7 +45,7 @@ static atomic_size_t ndomains = 1;
 static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The tracer's own heap blocks (allocated with the guard held): ptr => malloc_usable_size. */
-static tm__table internal_table;
+static tm__table internal_table __attribute__((aligned(4096)));
 static atomic_size_t internal_count;
 
 /* ---- counters ---------------------------------------------------------------------------------- */

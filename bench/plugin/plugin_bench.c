@@ -1,7 +1,10 @@
 /* plugin_bench.c — what TM_LEAK_FIXTURE costs a suite (issue 4; target <= 1.25x).
  *
- * Runs plugin_suite three ways, in turn, ROUNDS times each in CK_FORK=yes and in CK_FORK=no mode:
+ * Runs plugin_suite four ways, in turn, ROUNDS times each in CK_FORK=yes and in CK_FORK=no mode:
  *   plain     built without the fixture (no tracemalloc at all);
+ *   empty     plain plus a checked fixture whose setup and teardown do nothing: what Check itself
+ *             charges a suite for any checked fixture (in CK_FORK=no mode, a new message file
+ *             per test: CHECK-NOTES section 5);
  *   disabled  built with the fixture, run with TM_LEAK_DISABLE=1: the libraries are linked and
  *             Check runs a checked fixture that does nothing (what the plugin cannot avoid);
  *   fixture   built with the fixture, enabled.
@@ -10,7 +13,7 @@
  * fixture's ratio to plain and to disabled.
  * Exits 1 only when a run fails (a false positive in 1000 clean tests is a bug); the ratios are
  * printed, not asserted, since a loaded machine moves them.
- * Usage: plugin_bench PLAIN FIXTURE [ROUNDS]
+ * Usage: plugin_bench PLAIN FIXTURE EMPTY [ROUNDS]
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,7 +22,7 @@
 
 #include <glib.h>
 
-enum { PLAIN, DISABLED, FIXTURE, NVARIANTS };
+enum { PLAIN, EMPTY, DISABLED, FIXTURE, NVARIANTS };
 
 typedef struct timing {
   double wall, cpu; /* seconds; wall < 0 when the run failed */
@@ -78,14 +81,15 @@ static double median(double *values, int n) {
 
 int main(int argc, char **argv) {
   const char *modes[] = {"yes", "no"};
-  int rounds = argc > 3 ? atoi(argv[3]) : 5;
+  int rounds = argc > 4 ? atoi(argv[4]) : 5;
   int failed = 0;
 
-  if (argc < 3 || rounds < 1) {
-    fprintf(stderr, "usage: %s PLAIN FIXTURE [ROUNDS]\n", argv[0]);
+  if (argc < 4 || rounds < 1) {
+    fprintf(stderr, "usage: %s PLAIN FIXTURE EMPTY [ROUNDS]\n", argv[0]);
     return 99;
   }
   printf("plugin_bench: 1000 tests (500 trivial, 500 allocation-heavy), median of %d runs;\n"
+         "  empty = plain plus a checked fixture that does nothing (Check's own price of one)\n"
          "  disabled = the fixture binary with TM_LEAK_DISABLE=1 (libraries linked, fixture idle)\n",
          rounds);
   for (size_t m = 0; m < G_N_ELEMENTS(modes); m++) {
@@ -96,7 +100,8 @@ int main(int argc, char **argv) {
     }
     for (int r = 0; r < rounds; r++) {
       for (int v = 0; v < NVARIANTS; v++) {
-        timing t = run_once(argv[v == PLAIN ? 1 : 2], modes[m], v == DISABLED);
+        const char *exe = v == PLAIN ? argv[1] : v == EMPTY ? argv[3] : argv[2];
+        timing t = run_once(exe, modes[m], v == DISABLED);
         wall[v][r] = t.wall;
         cpu[v][r] = t.cpu;
         failed |= t.wall < 0;
@@ -108,14 +113,15 @@ int main(int argc, char **argv) {
       g_free(wall[v]);
       g_free(cpu[v]);
     }
-    printf("CK_FORK=%-3s wall: plain %.3f s  disabled %.3f s  TM_LEAK_FIXTURE %.3f s   "
-           "ratio %.2fx to plain, %.2fx to disabled (target <= 1.25x)\n",
-           modes[m], w[PLAIN], w[DISABLED], w[FIXTURE], w[FIXTURE] / w[PLAIN],
-           w[FIXTURE] / w[DISABLED]);
-    printf("CK_FORK=%-3s cpu:  plain %.3f s  disabled %.3f s  TM_LEAK_FIXTURE %.3f s   "
-           "ratio %.2fx to plain, %.2fx to disabled\n",
-           modes[m], c[PLAIN], c[DISABLED], c[FIXTURE], c[FIXTURE] / c[PLAIN],
-           c[FIXTURE] / c[DISABLED]);
+    const char *what[] = {"wall", "cpu "};
+    for (int k = 0; k < 2; k++) {
+      const double *x = k == 0 ? w : c;
+      printf("CK_FORK=%-3s %s: plain %.3f s  empty %.3f s  disabled %.3f s  TM_LEAK_FIXTURE %.3f s\n"
+             "            ratio %.2fx to plain (target <= 1.25x), %.2fx to empty, %.2fx to disabled;"
+             " empty/plain %.2fx\n",
+             modes[m], what[k], x[PLAIN], x[EMPTY], x[DISABLED], x[FIXTURE], x[FIXTURE] / x[PLAIN],
+             x[FIXTURE] / x[EMPTY], x[FIXTURE] / x[DISABLED], x[EMPTY] / x[PLAIN]);
+    }
   }
   fflush(stdout);
   return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -1,6 +1,8 @@
 /* plugin_suite.c — the suite the plugin benchmark times (issue 4): 1000 tests, half trivial, half
- * allocation-heavy and balanced (every block freed). Built twice: plain, and with
- * -DWITH_LEAK_FIXTURE, which adds TM_LEAK_FIXTURE and links the plugin (so tracing is on).
+ * allocation-heavy and balanced (every block freed). Built three times: plain; with
+ * -DWITH_EMPTY_FIXTURE, which adds a checked fixture that does nothing (what Check itself charges
+ * for any checked fixture); and with -DWITH_LEAK_FIXTURE, which adds TM_LEAK_FIXTURE and links
+ * the plugin (so tracing is on).
  * Each loop iteration is a full Check test: its own fork, fixtures and verdict. */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,11 @@
 #define NHEAVY 500   /* PLUGIN_BENCH_HEAVY overrides */
 #define HEAVY_ALLOCATIONS 1000 /* per heavy test, plus as many frees */
 #define HEAVY_LIVE 64          /* blocks held at once */
+
+#ifdef WITH_EMPTY_FIXTURE
+static void empty_setup(void) {}
+static void empty_teardown(void) {}
+#endif
 
 START_TEST(test_trivial) {
   ck_assert_int_eq(_i + 1, 1 + _i);
@@ -45,6 +52,9 @@ int main(void) {
 
 #ifdef WITH_LEAK_FIXTURE
   tcase_add_checked_fixture(tc, TM_LEAK_FIXTURE);
+#endif
+#ifdef WITH_EMPTY_FIXTURE
+  tcase_add_checked_fixture(tc, empty_setup, empty_teardown);
 #endif
   const char *trivial = getenv("PLUGIN_BENCH_TRIVIAL"), *heavy = getenv("PLUGIN_BENCH_HEAVY");
   tcase_add_loop_test(tc, test_trivial, 0, trivial ? atoi(trivial) : NTRIVIAL);

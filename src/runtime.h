@@ -30,7 +30,9 @@ static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
   int limit = atomic_load_explicit(&tm__traceback_limit, memory_order_relaxed);
   uintptr_t ra = (uintptr_t)__builtin_return_address(0);
   uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
-  uint32_t cached = tm__stack_cache_find(ra, cfa, limit);
+  /* Also gives the hook a frame pointer, set up before the lookup: the caller's rbp at fp. */
+  uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+  uint32_t cached = tm__stack_cache_find(ra, cfa, fp, limit);
   if (cached != 0)
     return cached;
   void *buf[limit + SKIP + 1]; /* one more than the limit tells whether the stack was truncated */
@@ -44,7 +46,7 @@ static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
    * A truncated stack records total_nframe = limit + 1, "more than the limit". */
   uint32_t tb = tm__intern((const uintptr_t *)(buf + SKIP), n, truncated,
                            (uint32_t)n + (truncated ? 1u : 0u));
-  tm__stack_cache_learn(ra, cfa, limit, (const uintptr_t *)(buf + SKIP), n, tb);
+  tm__stack_cache_learn(ra, cfa, fp, limit, (const uintptr_t *)(buf + SKIP), n, tb);
   return tb;
 }
 

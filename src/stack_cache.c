@@ -28,18 +28,32 @@ static bool stack_bounds(void) {
   return stack_hi > stack_lo;
 }
 
+/* Appends the word at addr, which must hold value, to the entry's *nslots checked slots. */
+static bool add_slot(tm__stack_entry *e, unsigned *nslots, uintptr_t cfa, uintptr_t addr,
+                     uintptr_t value) {
+  intptr_t offset = (intptr_t)(addr - cfa);
+  if (*nslots >= TM_STACK_CACHE_SLOTS || offset > INT32_MAX || offset < INT32_MIN ||
+      *(const uintptr_t *)addr != value)
+    return false;
+  e->offset[(*nslots)++] = (int32_t)offset;
+  return true;
+}
+
 /* Walks the stack with a cursor from here and stores, for frames 2..n of the captured stack,
- * where their return addresses are saved, as offsets from cfa. Returns false when the walk does
- * not meet the captured stack exactly, or a return address is not saved just below the next
- * frame's stack pointer (a signal frame, say), or a slot lies outside the thread's stack. */
-static __attribute__((noinline)) bool learn_slots(tm__stack_entry *e, uintptr_t cfa,
+ * where their return addresses are saved, as offsets from cfa, and for every frame below them
+ * addressed from its frame pointer, where that rbp is saved. Returns false when the walk does not
+ * meet the captured stack exactly, or a return address is not saved just below the next frame's
+ * stack pointer, or a frame pointer is not saved in memory the entry can check, or a slot lies
+ * outside the thread's stack, or the stack goes through a signal frame. */
+static __attribute__((noinline)) bool learn_slots(tm__stack_entry *e, uintptr_t cfa, uintptr_t fp,
                                                    const uintptr_t *ips, int n) {
+#if defined(__x86_64__)
   unw_context_t context;
   unw_cursor_t cursor;
   unw_word_t ip = 0, sp = 0;
   int depth = 0;
 
-  if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
+  if (fp + 16 != cfa || unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
     return false;
   /* Find the caller's frame: its ip is ra and its stack pointer is the hook's cfa. */
   for (;;) {
@@ -50,20 +64,37 @@ static __attribute__((noinline)) bool learn_slots(tm__stack_entry *e, uintptr_t 
     if (sp > cfa || ++depth > 16 || unw_step(&cursor) <= 0)
       return false;
   }
-  uint64_t check = 0;
+  unsigned nslots = 0;
   for (int k = 1; k < n; k++) {
-    if (unw_step(&cursor) <= 0 || unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 ||
-        unw_get_reg(&cursor, UNW_REG_SP, &sp) != 0)
+    /* The cursor is on frame k (ip ips[k - 1]); the next one starts at its CFA. */
+    unw_word_t rbp = 0;
+    unw_save_loc_t rbp_at;
+    if (unw_is_signal_frame(&cursor) != 0 || unw_get_reg(&cursor, UNW_X86_64_RBP, &rbp) != 0 ||
+        unw_get_save_loc(&cursor, UNW_X86_64_RBP, &rbp_at) != 0 || unw_step(&cursor) <= 0 ||
+        unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || unw_get_reg(&cursor, UNW_REG_SP, &sp) != 0)
       return false;
     uintptr_t slot = (uintptr_t)sp - sizeof(uintptr_t);
     if (ip != ips[k] || slot < cfa || slot + sizeof(uintptr_t) > stack_hi ||
-        slot - cfa > UINT32_MAX || *(const uintptr_t *)slot != ips[k])
+        !add_slot(e, &nslots, cfa, slot, ips[k]))
       return false;
-    e->offset[k - 1] = (uint32_t)(slot - cfa);
-    check = tm__stack_mix(check, ips[k]);
+    if (rbp == sp - 2 * sizeof(uintptr_t)) {
+      /* Frame k may be addressed from its frame pointer: its size need not follow from its ip
+       * (alloca), so where it ends is checked by the rbp that locates it. Saved in a frame above
+       * cfa, or by the hook's prologue at fp. */
+      uintptr_t at = (uintptr_t)rbp_at.u.addr;
+      if (rbp_at.type != UNW_SLT_MEMORY ||
+          !(at == fp || (at >= cfa && at + sizeof(uintptr_t) <= stack_hi)) ||
+          !add_slot(e, &nslots, cfa, at, rbp))
+        return false;
+    }
   }
-  e->check = check;
+  e->check = tm__stack_hash(e->offset, nslots, cfa); /* the words just checked */
+  e->nslots = (uint16_t)nslots;
   return true;
+#else
+  (void)e, (void)cfa, (void)fp, (void)ips, (void)n;
+  return false; /* the slots' layout above is x86-64's */
+#endif
 }
 
 /* How much an entry is worth keeping. */
@@ -75,8 +106,8 @@ static int worth(const tm__stack_entry *e) {
   return e->nslots == TM_STACK_UNCACHEABLE ? 2 : 3;
 }
 
-void tm__stack_cache_learn(uintptr_t ra, uintptr_t cfa, int limit, const uintptr_t *ips, int n,
-                           uint32_t tb) {
+void tm__stack_cache_learn(uintptr_t ra, uintptr_t cfa, uintptr_t fp, int limit,
+                           const uintptr_t *ips, int n, uint32_t tb) {
   if (tb == 0 || n < 1 || n > TM_STACK_CACHE_FRAMES || limit > UINT16_MAX || ips[0] != ra ||
       !stack_bounds() || cfa < stack_lo || cfa >= stack_hi)
     return;
@@ -85,8 +116,10 @@ void tm__stack_cache_learn(uintptr_t ra, uintptr_t cfa, int limit, const uintptr
     if (set[way].ra == ra && set[way].cfa == cfa && set[way].limit == (uint16_t)limit)
       e = &set[way];
   if (e != NULL && e->tb == tb) {
-    if (e->nslots == TM_STACK_CANDIDATE) /* seen before: learn it now */
-      e->nslots = learn_slots(e, cfa, ips, n) ? (uint16_t)(n - 1) : TM_STACK_UNCACHEABLE;
+    if (e->nslots == TM_STACK_CANDIDATE) { /* seen before: learn it now */
+      if (!learn_slots(e, cfa, fp, ips, n))
+        e->nslots = TM_STACK_UNCACHEABLE;
+    }
     else if (e->nslots != TM_STACK_UNCACHEABLE) /* learned, yet its slots no longer match */
       e->nslots = TM_STACK_UNCACHEABLE;
     return;

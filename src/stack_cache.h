@@ -12,6 +12,14 @@
  * cfa makes it a miss, which unwinds as before. Only stacks inside the thread's own stack are
  * learned, so the reads can never leave it (coroutine and signal stacks always unwind).
  *
+ * The slots are where they were only if every frame below them has the size it had. A frame whose
+ * CFA is its stack pointer plus a constant (as its ip says) does; a frame addressed from its frame
+ * pointer may not (alloca, a VLA: the same ra and cfa under a frame that grew, the dead stack
+ * still holding the return addresses of frames that are gone). So for every frame whose rbp is
+ * its CFA - 16, the saved rbp that locates it is checked too (x86-64; elsewhere nothing is
+ * learned). A stack through a signal frame (its interrupted frame is located by the saved
+ * context) is never learned.
+ *
  * Per thread, two-way set-associative (a hot stack survives one colliding neighbour), no locks;
  * a hit writes nothing. A forked child inherits its thread's entries, which stay
  * right: same stack, same addresses.
@@ -24,6 +32,8 @@
 
 #define TM_STACK_CACHE_ENTRIES 32 /* 16 sets of 2 ways */
 #define TM_STACK_CACHE_FRAMES 32 /* stacks recording more frames are not cached */
+/* Checked words: a return address for each of frames 2..n, and a saved rbp for each frame below. */
+#define TM_STACK_CACHE_SLOTS (2 * (TM_STACK_CACHE_FRAMES - 1))
 #define TM_STACK_CANDIDATE UINT16_MAX       /* nslots of an entry seen once: not usable yet */
 #define TM_STACK_UNCACHEABLE (UINT16_MAX - 1) /* nslots of a stack whose slots cannot be read */
 
@@ -33,7 +43,7 @@ typedef struct tm__stack_entry {
   uint32_t tb;        /* the interned traceback */
   uint16_t limit;     /* the traceback limit it was captured with */
   uint16_t nslots;    /* slots to check, TM_STACK_CANDIDATE or TM_STACK_UNCACHEABLE */
-  uint32_t offset[TM_STACK_CACHE_FRAMES - 1]; /* slot address - cfa, frames 2..n */
+  int32_t offset[TM_STACK_CACHE_SLOTS]; /* slot address - cfa (-16: the caller's rbp in the hook) */
 } tm__stack_entry;
 
 extern __thread tm__stack_entry tm__stack_cache[TM_STACK_CACHE_ENTRIES]
@@ -49,28 +59,46 @@ static inline uint64_t tm__stack_mix(uint64_t h, uintptr_t word) {
   return ((h << 7) | (h >> 57)) ^ (word * UINT64_C(0xff51afd7ed558ccd));
 }
 
-/* Returns the interned traceback of the current stack if it is cached, else 0. ra and cfa are
- * the hook's own; limit is the traceback limit in force. Call with the guard held. */
+/* The check of the words at cfa + offset[0..n): two interleaved chains, so that a long stack's
+ * mixes overlap. */
+static inline __attribute__((always_inline)) uint64_t tm__stack_hash(const int32_t *offset,
+                                                                     unsigned n, uintptr_t cfa) {
+  uint64_t h0 = 0, h1 = 0;
+  unsigned k = 0;
+  for (; k + 1 < n; k += 2) {
+    h0 = tm__stack_mix(h0, *(const volatile uintptr_t *)(cfa + (uintptr_t)(intptr_t)offset[k]));
+    h1 = tm__stack_mix(h1, *(const volatile uintptr_t *)(cfa + (uintptr_t)(intptr_t)offset[k + 1]));
+  }
+  if (k < n)
+    h0 = tm__stack_mix(h0, *(const volatile uintptr_t *)(cfa + (uintptr_t)(intptr_t)offset[k]));
+  return h0 ^ ((h1 << 29) | (h1 >> 35));
+}
+
+/* Returns the interned traceback of the current stack if it is cached, else 0. ra, cfa and fp
+ * (__builtin_frame_address(0)) are the hook's own; limit is the traceback limit in force. A slot
+ * at offset -16 is the caller's rbp, saved by the hook's prologue at fp == cfa - 16. Call with the
+ * guard held. */
 static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(uintptr_t ra,
                                                                            uintptr_t cfa,
+                                                                           uintptr_t fp,
                                                                            int limit) {
+  if (fp + 16 != cfa)
+    return 0;
   const tm__stack_entry *e = tm__stack_set(ra, cfa);
   if (e->ra != ra || e->cfa != cfa || e->limit != (uint16_t)limit)
     e++;
   if (e->ra != ra || e->cfa != cfa || e->limit != (uint16_t)limit ||
-      e->nslots >= TM_STACK_CACHE_FRAMES)
+      e->nslots > TM_STACK_CACHE_SLOTS)
     return 0;
-  uint64_t h = 0;
-  for (unsigned k = 0; k < e->nslots; k++)
-    h = tm__stack_mix(h, *(const volatile uintptr_t *)(cfa + e->offset[k]));
-  return h == e->check ? e->tb : 0;
+  return tm__stack_hash(e->offset, e->nslots, cfa) == e->check ? e->tb : 0;
 }
 
 /* Records what a miss unwound: ips[0..n) (ips[0] == ra) interned as tb under limit. The first
  * time a key is seen it becomes a candidate; the second time with the same traceback, its
- * slots are learned, or it is marked uncacheable and never walked again. Never fails (a stack it cannot learn is simply not cached). Call with the
- * guard held, from the hook's frame. */
-void tm__stack_cache_learn(uintptr_t ra, uintptr_t cfa, int limit, const uintptr_t *ips, int n,
-                           uint32_t tb);
+ * slots are learned, or it is marked uncacheable and never walked again. Never fails (a stack it
+ * cannot learn is simply not cached). fp is the hook's __builtin_frame_address(0): the caller's
+ * rbp is saved there. Call with the guard held, from the hook's frame. */
+void tm__stack_cache_learn(uintptr_t ra, uintptr_t cfa, uintptr_t fp, int limit,
+                           const uintptr_t *ips, int n, uint32_t tb);
 
 #endif /* TM_STACK_CACHE_H */

@@ -6,10 +6,12 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 
 #include "engine.h"
 #include "run_suite.h"
@@ -25,6 +27,14 @@ void *thread_a(void *arg);
 void *thread_b(void *arg);
 void raise_from_f1(void);
 void raise_from_f2(void);
+void *vla_leaf(void *(*alloc)(size_t));
+void *vla_site(int depth, int pad, bool leaf, void *(*alloc)(size_t));
+void *vla_run(int depth, int pad, bool leaf, void *(*alloc)(size_t));
+void vla_calls(int n, const int *depth, const int *pad, bool leaf, void *(*alloc)(size_t),
+               void **out);
+void *probe_alloc(size_t size);
+void trap_after_call(void);
+void on_sigill(int sig, siginfo_t *info, void *context);
 
 static uint32_t tb_id_of(void *p) {
   tm__raw_trace t;
@@ -52,7 +62,7 @@ static int frames_in(void *p, const char *name) {
 static const tm__stack_entry *learned_entry(uint32_t id) {
   for (int i = 0; i < TM_STACK_CACHE_ENTRIES; i++)
     if (tm__stack_cache[i].ra != 0 && tm__stack_cache[i].tb == id &&
-        tm__stack_cache[i].nslots < TM_STACK_CACHE_FRAMES)
+        tm__stack_cache[i].nslots <= TM_STACK_CACHE_SLOTS)
       return &tm__stack_cache[i];
   return NULL;
 }
@@ -95,7 +105,7 @@ static uint32_t raw_id(void *p) {
 }
 
 /* The third capture of a stack is a hit: the same id as the unwound ones, and an entry learned
- * with one slot per frame above the caller. */
+ * with one slot per frame above the caller, plus one per frame below addressed from rbp. */
 START_TEST(test_repeated_stack_is_learned) {
   void *p[4];
   uint32_t ids[4];
@@ -110,7 +120,9 @@ START_TEST(test_repeated_stack_is_learned) {
   ck_assert_uint_ne(ids[0], 0);
   for (int i = 1; i < 4; i++)
     ck_assert_uint_eq(ids[i], ids[0]);
-  ck_assert_uint_eq(e.nslots + 1u, tm__traceback_lookup(ids[0])->nframe);
+  unsigned nframe = tm__traceback_lookup(ids[0])->nframe;
+  ck_assert_uint_ge(e.nslots, nframe - 1); /* a return address a frame above the caller... */
+  ck_assert_uint_le(e.nslots, 2 * (nframe - 1)); /* ...and a saved rbp a frame-pointer frame */
   ck_assert_str_eq(function_of(e.ra), "site");
   for (int i = 0; i < 4; i++)
     free(p[i]);
@@ -239,6 +251,60 @@ START_TEST(test_signal_handler) {
 }
 END_TEST
 
+/* A function that only returns, for a call whose return address is then the interrupted ip. */
+__asm__(".text\n"
+        ".globl tm_test_just_return\n"
+        ".type tm_test_just_return, @function\n"
+        "tm_test_just_return:\n"
+        "\tret\n"
+        ".size tm_test_just_return, .-tm_test_just_return\n");
+
+/* Faults right after a call returns: the interrupted ip is that call's return address, still
+ * saved just below the interrupted stack pointer, as if the signal frame were an ordinary one. */
+__attribute__((noinline)) void trap_after_call(void) {
+#if defined(__x86_64__)
+  __asm__ volatile("call tm_test_just_return\n\tud2" ::: "memory");
+#else
+  raise(SIGILL);
+#endif
+}
+
+void on_sigill(int sig, siginfo_t *info, void *context) {
+  (void)sig, (void)info;
+  from_handler = site();
+#if defined(__x86_64__)
+  ((ucontext_t *)context)->uc_mcontext.gregs[REG_RIP] += 2; /* then past the ud2 */
+#else
+  (void)context;
+#endif
+}
+
+/* A stack through a signal frame is never learned, even when its slots look like an ordinary
+ * stack's: where the interrupted frame lies depends on where the kernel put the signal frame,
+ * which the return addresses do not tell. Every capture unwinds and names the right frames. */
+START_TEST(test_signal_frame_not_learned) {
+  struct sigaction sa = {.sa_sigaction = on_sigill, .sa_flags = SA_SIGINFO};
+  sigemptyset(&sa.sa_mask);
+  ck_assert_int_eq(sigaction(SIGILL, &sa, NULL), 0);
+  ck_assert_int_eq(tm_start(32), 0);
+  void *p[4];
+  for (int i = 0; i < four; i++) {
+    trap_after_call();
+    p[i] = from_handler;
+  }
+  uint32_t id = raw_id(p[3]);
+  const tm__stack_entry *learned = learned_entry(id);
+  signal(SIGILL, SIG_DFL);
+  ck_assert_ptr_null(learned);
+  for (int i = 0; i < 4; i++) {
+    ck_assert_uint_eq(raw_id(p[i]), id);
+    ck_assert_int_eq(frames_in(p[i], "on_sigill"), 1);
+    ck_assert_int_eq(frames_in(p[i], "trap_after_call"), 1);
+    free(p[i]);
+  }
+}
+END_TEST
+
 /* Each thread learns its own stacks: the same site names each thread's own function. */
 __attribute__((noinline)) void *thread_a(void *arg) {
   (void)arg;
@@ -281,6 +347,101 @@ START_TEST(test_threads) {
 }
 END_TEST
 
+/* ---- frames whose size changes at one call site (alloca, VLA) ---------------------------------- */
+
+/* Stands in for malloc at the very same call site: records the stack pointer malloc would get. */
+static volatile uintptr_t probed_cfa;
+
+__attribute__((noinline)) void *probe_alloc(size_t size) {
+  (void)size;
+  probed_cfa = (uintptr_t)__builtin_dwarf_cfa();
+  return NULL;
+}
+
+__attribute__((noinline, noclone)) void *vla_leaf(void *(*alloc)(size_t)) {
+  void *p = alloc(24);
+  __asm__ volatile("" ::: "memory");
+  return p;
+}
+
+/* Recurses depth times, then allocates pad bytes on the stack (left unwritten) and calls alloc,
+ * directly or through vla_leaf: depth 1 with no pad and depth 0 with one frame of pad call alloc
+ * with the same return address and the same stack pointer, one stack with two vla_site frames,
+ * the other with one. */
+__attribute__((noinline, noclone)) void *vla_site(int depth, int pad, bool leaf,
+                                                  void *(*alloc)(size_t)) {
+  if (depth > 0) {
+    void *p = vla_site(depth - 1, pad, leaf, alloc);
+    __asm__ volatile("" ::: "memory");
+    return p;
+  }
+  char *gap = __builtin_alloca((size_t)pad);
+  __asm__ volatile("" ::"r"(gap) : "memory");
+  void *p = leaf ? vla_leaf(alloc) : alloc(24);
+  __asm__ volatile("" ::: "memory");
+  return p;
+}
+
+/* One call site for both shapes, so that the frames above are the same. */
+__attribute__((noinline, noclone)) void *vla_run(int depth, int pad, bool leaf,
+                                                 void *(*alloc)(size_t)) {
+  void *p = vla_site(depth, pad, leaf, alloc);
+  __asm__ volatile("" ::: "memory");
+  return p;
+}
+
+/* Calls vla_run(depth[i], pad[i], leaf, alloc) for i < n, all from one call site, so that the
+ * frames above vla_run are the same for every call. */
+__attribute__((noinline, noclone)) void vla_calls(int n, const int *depth, const int *pad,
+                                                  bool leaf, void *(*alloc)(size_t), void **out) {
+  for (int i = 0; i < n; i++) {
+    out[i] = vla_run(depth[i], pad[i], leaf, alloc);
+    __asm__ volatile("" ::: "memory");
+  }
+}
+
+/* The pad that puts vla_run(0, pad, ...)'s call of alloc at the stack pointer of
+ * vla_run(1, 0, ...)'s, or -1. Allocates nothing. */
+static int matching_pad(bool leaf) {
+  void *out[1];
+  vla_calls(1, (int[]){1}, (int[]){0}, leaf, probe_alloc, out);
+  uintptr_t target = probed_cfa;
+  for (int pad = 0; pad <= 1024; pad += 8) {
+    vla_calls(1, (int[]){0}, &pad, leaf, probe_alloc, out);
+    if (probed_cfa == target)
+      return pad;
+  }
+  return -1;
+}
+
+/* Learns the two-frame stack, then calls at the same return address and stack pointer with one
+ * vla_site frame grown by alloca in place of two: the stale return address its pad still holds
+ * must not pass for the frame that is gone. */
+static void check_alloca_shift(bool leaf) {
+  void *p[4];
+  ck_assert_int_eq(tm_start(16), 0);
+  int pad = matching_pad(leaf);
+  ck_assert_int_ge(pad, 0);
+  /* Learned by the first three; the fourth runs over the remains of the third's frames. */
+  vla_calls(4, (int[]){1, 1, 1, 0}, (int[]){0, 0, 0, pad}, leaf, malloc, p);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(frames_in(p[i], "vla_site"), 2);
+  ck_assert_uint_eq(raw_id(p[2]), raw_id(p[0]));
+  ck_assert_int_eq(frames_in(p[3], "vla_site"), 1);
+  ck_assert_int_eq(frames_in(p[3], "vla_run"), 1);
+  ck_assert_int_eq(frames_in(p[3], "vla_leaf"), leaf ? 1 : 0);
+  for (int i = 0; i < 4; i++)
+    free(p[i]);
+}
+
+/* The caller of malloc grown by alloca. */
+START_TEST(test_alloca_shift_at_caller) { check_alloca_shift(false); }
+END_TEST
+
+/* A frame further up grown by alloca: its rbp is saved by the caller's frame. */
+START_TEST(test_alloca_shift_above_caller) { check_alloca_shift(true); }
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("stack_cache");
   TCase *tc = tcase_create("stack_cache");
@@ -291,6 +452,9 @@ int main(void) {
   tcase_add_test(tc, test_limit_change);
   tcase_add_test(tc, test_signal_handler);
   tcase_add_test(tc, test_threads);
+  tcase_add_test(tc, test_alloca_shift_at_caller);
+  tcase_add_test(tc, test_alloca_shift_above_caller);
+  tcase_add_test(tc, test_signal_frame_not_learned);
   suite_add_tcase(s, tc);
   return run_suite(s);
 }

@@ -2,6 +2,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "stack_cache.h"
 
@@ -106,6 +107,18 @@ static int worth(const tm__stack_entry *e) {
   return e->nslots == TM_STACK_UNCACHEABLE ? 2 : 3;
 }
 
+/* A cursor walk costs microseconds, a miss ~100 ns. Entries can be evicted and seen anew (three
+ * hot stacks sharing one set, say), so without a bound a pattern of pairs could pay a walk every
+ * other allocation. A thread therefore walks at most once per TM_STACK_WALK_PRICE misses: its
+ * misses pay
+ * the debt down; a candidate seen while in debt stays a candidate, to be learned later. */
+static __thread unsigned walk_debt __attribute__((tls_model("initial-exec")));
+
+void tm__stack_cache_clear(void) {
+  memset(tm__stack_cache, 0, sizeof tm__stack_cache);
+  walk_debt = 0;
+}
+
 void tm__stack_cache_learn(uintptr_t ra, uintptr_t cfa, uintptr_t fp, int limit,
                            const uintptr_t *ips, int n, uint32_t tb) {
   if (tb == 0 || n < 1 || n > TM_STACK_CACHE_FRAMES || limit > UINT16_MAX || ips[0] != ra ||
@@ -115,13 +128,18 @@ void tm__stack_cache_learn(uintptr_t ra, uintptr_t cfa, uintptr_t fp, int limit,
   for (int way = 0; way < 2; way++)
     if (set[way].ra == ra && set[way].cfa == cfa && set[way].limit == (uint16_t)limit)
       e = &set[way];
+  if (walk_debt > 0)
+    walk_debt--;
   if (e != NULL && e->tb == tb) {
-    if (e->nslots == TM_STACK_CANDIDATE) { /* seen before: learn it now */
-      if (!learn_slots(e, cfa, fp, ips, n))
-        e->nslots = TM_STACK_UNCACHEABLE;
-    }
-    else if (e->nslots != TM_STACK_UNCACHEABLE) /* learned, yet its slots no longer match */
+    if (e->nslots == TM_STACK_CANDIDATE) {
+      if (walk_debt == 0) { /* seen before, and a walk is affordable: learn it now */
+        walk_debt = TM_STACK_WALK_PRICE;
+        if (!learn_slots(e, cfa, fp, ips, n))
+          e->nslots = TM_STACK_UNCACHEABLE;
+      }
+    } else if (e->nslots != TM_STACK_UNCACHEABLE) { /* learned, yet its slots no longer match */
       e->nslots = TM_STACK_UNCACHEABLE;
+    }
     return;
   }
   if (e == NULL) /* a new key: into the way worth less (empty < candidate < uncacheable < learned) */

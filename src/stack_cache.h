@@ -101,4 +101,10 @@ static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(uintp
 void tm__stack_cache_learn(uintptr_t ra, uintptr_t cfa, uintptr_t fp, int limit,
                            const uintptr_t *ips, int n, uint32_t tb);
 
+/* Misses a thread pays between two cursor walks (see stack_cache.c). */
+#define TM_STACK_WALK_PRICE 64
+
+/* Empties the calling thread's cache and its walk debt (tests start from a known state). */
+void tm__stack_cache_clear(void);
+
 #endif /* TM_STACK_CACHE_H */

@@ -36,6 +36,14 @@ void *probe_alloc(size_t size);
 void trap_after_call(void);
 void on_sigill(int sig, siginfo_t *info, void *context);
 
+/* gcc may clone a function for constant arguments (a frame dladdr cannot name); clang does not
+ * and has no such attribute. */
+#if defined(__clang__)
+#define NOINLINE_NOCLONE __attribute__((noinline))
+#else
+#define NOINLINE_NOCLONE __attribute__((noinline, noclone))
+#endif
+
 static uint32_t tb_id_of(void *p) {
   tm__raw_trace t;
   ck_assert_msg(tm__trace_find((uintptr_t)p, &t), "block %p is not traced", p);
@@ -93,7 +101,9 @@ __attribute__((noinline)) void *recurse(int depth) {
 }
 
 /* Loop bounds the compiler cannot see: an unrolled loop would make each call its own call site. */
-static volatile int three = 3, four = 4;
+static volatile int three = 3, four = 4, walk_price_and_two = TM_STACK_WALK_PRICE + 2;
+
+static void setup(void) { tm__stack_cache_clear(); }
 
 static void teardown(void) { tm_stop(); }
 
@@ -139,12 +149,22 @@ START_TEST(test_other_caller_same_depth) {
   uint32_t id_a = raw_id(a[2]);
   const tm__stack_entry *e = learned_entry(id_a);
   tm__stack_entry learned_a = e ? *e : (tm__stack_entry){0};
-  tm__stack_entry after_b = {0};
-  for (int i = 0; i < three; i++) { /* one call site: an unrolled loop would make three */
-    b[i] = via_b();
-    if (i == 0 && e != NULL)
-      after_b = *e;
+  /* One call site, in a loop with no branch the compiler could split it on; enough calls for
+   * via_b to be learned once via_a's walk debt is paid. */
+  enum { NB = TM_STACK_WALK_PRICE + 2 };
+  static void *bs[NB];
+  static uint32_t after_tb[NB];
+  const tm__stack_entry *watched = e != NULL ? e : &tm__stack_cache[0];
+  for (int i = 0; i < walk_price_and_two; i++) {
+    bs[i] = via_b();
+    after_tb[i] = watched->tb;
   }
+  tm__stack_entry after_b = *watched;
+  after_b.tb = after_tb[0];
+  for (int i = 0; i < 3; i++)
+    b[i] = bs[i];
+  for (int i = 3; i < NB; i++)
+    free(bs[i]);
   uint32_t id_b = raw_id(b[0]);
   const tm__stack_entry *e_b = learned_entry(id_b);
 
@@ -358,7 +378,7 @@ __attribute__((noinline)) void *probe_alloc(size_t size) {
   return NULL;
 }
 
-__attribute__((noinline, noclone)) void *vla_leaf(void *(*alloc)(size_t)) {
+NOINLINE_NOCLONE void *vla_leaf(void *(*alloc)(size_t)) {
   void *p = alloc(24);
   __asm__ volatile("" ::: "memory");
   return p;
@@ -368,7 +388,7 @@ __attribute__((noinline, noclone)) void *vla_leaf(void *(*alloc)(size_t)) {
  * directly or through vla_leaf: depth 1 with no pad and depth 0 with one frame of pad call alloc
  * with the same return address and the same stack pointer, one stack with two vla_site frames,
  * the other with one. */
-__attribute__((noinline, noclone)) void *vla_site(int depth, int pad, bool leaf,
+NOINLINE_NOCLONE void *vla_site(int depth, int pad, bool leaf,
                                                   void *(*alloc)(size_t)) {
   if (depth > 0) {
     void *p = vla_site(depth - 1, pad, leaf, alloc);
@@ -383,7 +403,7 @@ __attribute__((noinline, noclone)) void *vla_site(int depth, int pad, bool leaf,
 }
 
 /* One call site for both shapes, so that the frames above are the same. */
-__attribute__((noinline, noclone)) void *vla_run(int depth, int pad, bool leaf,
+NOINLINE_NOCLONE void *vla_run(int depth, int pad, bool leaf,
                                                  void *(*alloc)(size_t)) {
   void *p = vla_site(depth, pad, leaf, alloc);
   __asm__ volatile("" ::: "memory");
@@ -392,7 +412,7 @@ __attribute__((noinline, noclone)) void *vla_run(int depth, int pad, bool leaf,
 
 /* Calls vla_run(depth[i], pad[i], leaf, alloc) for i < n, all from one call site, so that the
  * frames above vla_run are the same for every call. */
-__attribute__((noinline, noclone)) void vla_calls(int n, const int *depth, const int *pad,
+NOINLINE_NOCLONE void vla_calls(int n, const int *depth, const int *pad,
                                                   bool leaf, void *(*alloc)(size_t), void **out) {
   for (int i = 0; i < n; i++) {
     out[i] = vla_run(depth[i], pad[i], leaf, alloc);
@@ -435,6 +455,43 @@ static void check_alloca_shift(bool leaf) {
 }
 
 /* The caller of malloc grown by alloca. */
+/* Misses enough to pay a walk's debt: one key (site() under via_a or via_b, at one depth), a
+ * different stack each time, so that nothing is learned. */
+static __attribute__((noinline)) void pay_walk_debt(void) {
+  for (int i = 0; i < TM_STACK_WALK_PRICE; i++)
+    free(i % 2 ? via_a() : via_b());
+}
+
+static void nothing(void) {}
+
+/* After a cursor walk a thread pays TM_STACK_WALK_PRICE misses before the next one: a stack
+ * seen twice right after a walk stays a candidate, and is learned once the debt is paid. No Check
+ * assertion runs until the end (its message would be one more miss). */
+START_TEST(test_walk_budget) {
+  static void (*const before[3])(void) = {nothing, nothing, pay_walk_debt};
+  ck_assert_int_eq(tm_start(32), 0);
+  void *a[3], *r[3];
+  bool learned[3];
+  for (int i = 0; i < three; i++)
+    a[i] = via_a(); /* learned: one walk, and the debt */
+  for (int i = 0; i < three; i++) { /* one call site for recurse(1): no branch to split on */
+    before[i]();
+    r[i] = recurse(1);
+    learned[i] = learned_entry(raw_id(r[i])) != NULL;
+  }
+
+  ck_assert_uint_ne(raw_id(r[0]), 0);
+  ck_assert_uint_eq(raw_id(r[1]), raw_id(r[0]));
+  ck_assert_uint_eq(raw_id(r[2]), raw_id(r[0]));
+  ck_assert_msg(!learned[1], "a walk right after a walk");
+  ck_assert_msg(learned[2], "not learned once the debt was paid");
+  for (int i = 0; i < 3; i++) {
+    free(a[i]);
+    free(r[i]);
+  }
+}
+END_TEST
+
 START_TEST(test_alloca_shift_at_caller) { check_alloca_shift(false); }
 END_TEST
 
@@ -445,8 +502,9 @@ END_TEST
 int main(void) {
   Suite *s = suite_create("stack_cache");
   TCase *tc = tcase_create("stack_cache");
-  tcase_add_checked_fixture(tc, NULL, teardown);
+  tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_repeated_stack_is_learned);
+  tcase_add_test(tc, test_walk_budget);
   tcase_add_test(tc, test_other_caller_same_depth);
   tcase_add_test(tc, test_recursion_depths);
   tcase_add_test(tc, test_limit_change);

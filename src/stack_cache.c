@@ -110,8 +110,7 @@ static int worth(const tm__stack_entry *e) {
 /* A cursor walk costs microseconds, a miss ~100 ns. Entries can be evicted and seen anew (three
  * hot stacks sharing one set, say), so without a bound a pattern of pairs could pay a walk every
  * other allocation. A thread therefore walks at most once per TM_STACK_WALK_PRICE misses: its
- * misses pay
- * the debt down; a candidate seen while in debt stays a candidate, to be learned later. */
+ * misses pay the debt down; a candidate seen while in debt stays a candidate, learned later. */
 static __thread unsigned walk_debt __attribute__((tls_model("initial-exec")));
 
 void tm__stack_cache_clear(void) {

@@ -683,7 +683,7 @@ static size_t resolve_uncached_unlocked(uintptr_t ip, uint64_t adds, tm_frame *o
   Dwarf_Addr addr = ip - 1;
   Dwfl_Module *mod = ip > 1 && dwfl != NULL ? module_find_unlocked(addr, adds) : NULL;
   if (mod == NULL) {
-    out[0] = (tm_frame){.filename = g_intern_static_string("<unknown>"), .flags = TM_FRAME_UNKNOWN};
+    out[0] = tm__symbols_unknown_frame(ip);
     return 1;
   }
   const char *modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <glib.h>
+
 #include "tracemalloc.h"
 
 /* Resolves one captured return address into frames, MOST RECENT FIRST: the innermost inlined
@@ -23,6 +25,13 @@
  * The first call loads the symbolizer module. When it cannot be loaded, one line saying so goes to
  * stderr, once, and every address gives the TM_FRAME_UNKNOWN frame, never a crash. */
 size_t tm__symbols_resolve(uintptr_t ip, tm_frame *out, size_t max);
+
+/* The one frame an address in no module resolves to (and every address, when the symbolizer
+ * module cannot be loaded). */
+static inline tm_frame tm__symbols_unknown_frame(uintptr_t ip) {
+  return (tm_frame){.filename = g_intern_static_string("<unknown>"), .flags = TM_FRAME_UNKNOWN,
+                    .ip = ip};
+}
 
 /* Memory held by the resolver's own tables (symbol tables, inline-scope indexes, the address
  * cache), in bytes, an estimate that includes hash-table slots. libdw's own heap is not included;

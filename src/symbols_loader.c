@@ -131,8 +131,7 @@ out:
   g_strfreev(paths);
 }
 
-/* See symbols.h. Without the module, every address is unknown, as symbols.c reports an address
- * in no module. */
+/* See symbols.h. Without the module, every address is unknown. */
 size_t tm__symbols_resolve(uintptr_t ip, tm_frame *out, size_t max) {
   if (max == 0)
     return 0;
@@ -140,8 +139,7 @@ size_t tm__symbols_resolve(uintptr_t ip, tm_frame *out, size_t max) {
   const tm__symbols_api *loaded = atomic_load_explicit(&api, memory_order_acquire);
   if (loaded != NULL)
     return loaded->resolve(ip, out, max);
-  out[0] = (tm_frame){.filename = g_intern_static_string("<unknown>"), .flags = TM_FRAME_UNKNOWN,
-                      .ip = ip};
+  out[0] = tm__symbols_unknown_frame(ip);
   return 1;
 }
 

@@ -32,11 +32,13 @@ static atomic_size_t traced_peak;
 /* Allocations made while tracing whose trace could not be recorded. */
 static atomic_size_t lost_traces;
 
+/* The malloc domain's table. Page-aligned, like the internal table and the intern shards: a table
+ * is exactly one page, so a forked child (a Check test) that releases the fork locks copies one
+ * page per table, not two. */
+static tm__table main_table __attribute__((aligned(4096)));
+
 /* domain => table. domains[0] is the malloc domain. Entries are appended under domains_lock and
  * published by ndomains (release), so readers scan without the lock. Tables are never freed. */
-/* Page-aligned, like the tables below and the intern shards: a table is exactly one page, so a
- * forked child (a Check test) that releases the fork locks copies one page per table, not two. */
-static tm__table main_table __attribute__((aligned(4096)));
 static struct {
   unsigned int domain;
   tm__table *table;

@@ -94,7 +94,7 @@ START_TEST(test_own_function) {
   tm_frame f[MAX_FRAMES];
   size_t n = resolve(ip, f, MAX_FRAMES);
   ck_assert_uint_eq(n, 1);
-  ck_assert_msg(ends_with(f[0].filename, "tests/test_symbols.c"), "filename %s", f[0].filename);
+  ck_assert_msg(ends_with(f[0].filename, "tests/symbolizer/test_symbols.c"), "filename %s", f[0].filename);
   /* Absolute, whatever directory the compiler ran in, so the source line can be read. */
   ck_assert_msg(g_path_is_absolute(f[0].filename) && strstr(f[0].filename, "/../") == NULL &&
                     g_file_test(f[0].filename, G_FILE_TEST_IS_REGULAR),
@@ -119,7 +119,7 @@ START_TEST(test_inlined_frame) {
   size_t n = resolve(ip, f, MAX_FRAMES);
   ck_assert_uint_eq(n, 2);
   /* Most recent first: the inlined callee, then the function it was inlined into. */
-  ck_assert_msg(ends_with(f[0].filename, "tests/test_symbols.c"), "filename %s", f[0].filename);
+  ck_assert_msg(ends_with(f[0].filename, "tests/symbolizer/test_symbols.c"), "filename %s", f[0].filename);
   ck_assert_uint_eq(f[0].lineno, inl_line);
   ck_assert_str_eq(f[0].function, "inlined_helper");
   ck_assert_uint_eq(f[0].flags, TM_FRAME_INLINED);
@@ -219,7 +219,7 @@ START_TEST(test_dlopen_after_first_resolution) {
   uintptr_t ip = call(capture_ip, &line);
   size_t n = resolve(ip, f, MAX_FRAMES);
   ck_assert_uint_eq(n, 1);
-  ck_assert_msg(ends_with(f[0].filename, "tests/symbols_helper.c"), "filename %s", f[0].filename);
+  ck_assert_msg(ends_with(f[0].filename, "tests/symbolizer/symbols_helper.c"), "filename %s", f[0].filename);
   ck_assert_uint_eq(f[0].lineno, line);
   ck_assert_str_eq(f[0].function, "symbols_helper_call");
   ck_assert_uint_eq(f[0].flags, 0);
@@ -243,7 +243,7 @@ START_TEST(test_dlclose_then_other_library) {
   ip = call(capture_ip, &line);
   ck_assert_uint_eq(resolve(ip, f, MAX_FRAMES), 1);
   ck_assert_uint_eq(f[0].flags, 0);
-  ck_assert_msg(ends_with(f[0].filename, "tests/symbols_helper.c"), "filename %s", f[0].filename);
+  ck_assert_msg(ends_with(f[0].filename, "tests/symbolizer/symbols_helper.c"), "filename %s", f[0].filename);
   ck_assert_uint_eq(f[0].lineno, line);
   dlclose(handle);
 }
@@ -264,7 +264,7 @@ START_TEST(test_no_aranges) {
   uintptr_t ip = call(capture_ip, &line);
   ck_assert_uint_eq(resolve(ip, f, MAX_FRAMES), 1);
   ck_assert_uint_eq(f[0].flags, 0);
-  ck_assert_msg(ends_with(f[0].filename, "tests/symbols_helper.c"), "filename %s", f[0].filename);
+  ck_assert_msg(ends_with(f[0].filename, "tests/symbolizer/symbols_helper.c"), "filename %s", f[0].filename);
   ck_assert_uint_eq(f[0].lineno, line);
   ck_assert_str_eq(f[0].function, "symbols_helper_call");
   dlclose(handle);

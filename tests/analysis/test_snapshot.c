@@ -100,7 +100,7 @@ static const tm_statistic *find_site(const tm_statistics *st) {
   for (size_t i = 0; i < tm_statistics_length(st); i++) {
     const tm_statistic *s = tm_statistics_get(st, i);
     const tm_frame *f = tm_traceback_get(s->traceback, 0);
-    if (g_str_has_suffix(f->filename, "tests/test_snapshot.c") && f->lineno == alloc_line)
+    if (g_str_has_suffix(f->filename, "tests/analysis/test_snapshot.c") && f->lineno == alloc_line)
       return s;
   }
   return NULL;
@@ -123,12 +123,12 @@ START_TEST(test_live_snapshot_names_this_file) {
   ck_assert_int_eq(tm_snapshot_get_traceback_limit(snap), 16);
   tm_statistics *st = tm_snapshot_statistics(snap, TM_KEY_LINENO, false, &err);
   const tm_statistic *site = find_site(st);
-  ck_assert_msg(site != NULL, "no statistic for tests/test_snapshot.c:%u", alloc_line);
+  ck_assert_msg(site != NULL, "no statistic for tests/analysis/test_snapshot.c:%u", alloc_line);
   ck_assert_uint_eq(site->size, NBLOCKS * 1000);
   ck_assert_uint_eq(site->count, NBLOCKS);
   ck_assert_str_eq(tm_traceback_get(site->traceback, 0)->function, "alloc_blocks");
   char *text = tm_statistic_format(site);
-  char *tail = g_strdup_printf("tests/test_snapshot.c:%u: size=3000 B, count=3, average=1000 B",
+  char *tail = g_strdup_printf("tests/analysis/test_snapshot.c:%u: size=3000 B, count=3, average=1000 B",
                                alloc_line);
   ck_assert_msg(g_str_has_suffix(text, tail), "got '%s'", text);
   g_free(tail);

@@ -147,7 +147,7 @@ __attribute__((noinline)) TM_NOCLONE static void *call_inlined_alloc(size_t size
 static ssize_t find_frame(const tm_traceback *tb, const char *fn) {
   for (size_t i = 0; i < tm_traceback_length(tb); i++) {
     const tm_frame *f = tm_traceback_get(tb, i);
-    if (g_str_has_suffix(f->filename, "tests/test_traceback.c") && f->function != NULL &&
+    if (g_str_has_suffix(f->filename, "tests/analysis/test_traceback.c") && f->function != NULL &&
         strcmp(f->function, fn) == 0)
       return (ssize_t)i;
   }
@@ -160,7 +160,7 @@ START_TEST(test_live_object_traceback) {
   tm_traceback *tb = tm_get_object_traceback(p);
   ck_assert_ptr_nonnull(tb);
   const tm_frame *recent = tm__traceback_most_recent(tb);
-  ck_assert_msg(g_str_has_suffix(recent->filename, "tests/test_traceback.c"),
+  ck_assert_msg(g_str_has_suffix(recent->filename, "tests/analysis/test_traceback.c"),
                 "most recent frame is %s:%u", recent->filename, recent->lineno);
   ck_assert_uint_eq(recent->lineno, alloc_line);
   ck_assert_str_eq(recent->function, "alloc_here");

@@ -24,7 +24,7 @@ extern atomic_int tm__traceback_limit;
  * the tracer is out of memory). A stack seen before is recognized without unwinding
  * (stack_cache.h). Always inlined into the function the program called (a hook, or
  * tm_track), so the one frame to skip is that function's own; unw_backtrace reports no frame of
- * its own. Checked by tests/test_traceback_intern.c. Call with the guard held. */
+ * its own. Checked by tests/engine/test_traceback_intern.c. Call with the guard held. */
 static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
   enum { SKIP = 1 };
   int limit = atomic_load_explicit(&tm__traceback_limit, memory_order_relaxed);

@@ -5,12 +5,13 @@
  *   1. $TM_SYMBOLS_MODULE, a full path, when set; then nowhere else, so that a test can make
  *      loading fail. Read with secure_getenv(): a setuid program loads no code the caller names.
  *   2. tracemalloc/ beside the libtracemalloc.so this code runs from, wherever it was installed
- *      or moved to. The build tree has the same layout (src/tracemalloc/).
+ *      or moved to.
  *   3. <prefix>/<libdir>/tracemalloc, the install directory, compiled in.
- *   4. The build directory, compiled in, for a libtracemalloc.so copied elsewhere.
- * Linked statically into a program (the internal archive our tests link), there is no
- * libtracemalloc.so to look beside: the build directory then comes before the install directory,
- * so that tests never load the module of an older install.
+ *   4. The module's build directory (src/symbolizer/), compiled in, for a libtracemalloc.so
+ *      copied elsewhere.
+ * Linked statically into a program (the internal archive our tests link), or running as the
+ * libtracemalloc.so of the build tree, the build directory comes first and nothing is looked for
+ * beside the library: a build never loads the module of an older install.
  * A file that exists but fails to load ends the search: falling through to another copy could
  * load a module of another version without saying so.
  *
@@ -33,7 +34,7 @@
 #include <unistd.h>
 
 #ifndef TM_SYMBOLS_MODULE_NAME
-#error "meson defines TM_SYMBOLS_MODULE_NAME, TM_SYMBOLS_INSTALL_DIR and TM_SYMBOLS_BUILD_DIR"
+#error "meson defines TM_SYMBOLS_MODULE_NAME, TM_SYMBOLS_INSTALL_DIR, TM_SYMBOLS_BUILD_DIR and TM_LIBRARY_BUILD_DIR"
 #endif
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
@@ -64,10 +65,13 @@ static char **candidates(bool *override) {
     g_ptr_array_add(paths, g_strdup(env));
   } else {
     char *dir = library_dir();
-    if (dir != NULL)
+    /* The library of a build tree loads the module of the same build tree, never an installed
+     * one of another version; an installed library finds its module beside it. */
+    bool in_build_tree = dir != NULL && strcmp(dir, TM_LIBRARY_BUILD_DIR) == 0;
+    if (dir != NULL && !in_build_tree)
       g_ptr_array_add(paths, g_build_filename(dir, "tracemalloc", TM_SYMBOLS_MODULE_NAME, NULL));
     const char *dirs[2] = {TM_SYMBOLS_INSTALL_DIR, TM_SYMBOLS_BUILD_DIR};
-    if (dir == NULL) { /* statically linked: our tests */
+    if (dir == NULL || in_build_tree) { /* statically linked (our tests), or the build tree */
       dirs[0] = TM_SYMBOLS_BUILD_DIR;
       dirs[1] = TM_SYMBOLS_INSTALL_DIR;
     }

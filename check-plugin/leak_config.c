@@ -1,7 +1,9 @@
 /* leak_config.c — the plugin's settings: built-in defaults, the TM_LEAK_CONFIG key file, the
  * TM_LEAK_* environment, and per-test rules matched by glob on the test name.
  *
- * Key file (every key optional; an unknown group or key is an error, so that typos show):
+ * Key file (every key optional; an unknown group or key is an error, so that typos show; a group
+ * may appear once: GKeyFile would merge a repeated one silently). Only a regular file is read:
+ * a FIFO, a directory or a device is an error (opened without blocking).
  *   [defaults]
  *   threshold = 4 KiB              # bytes each test may leave allocated
  *   peak-limit = 8 MiB             # 0: none
@@ -18,8 +20,11 @@
  *   ignore = true
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "leak_internal.h"
 
@@ -230,12 +235,97 @@ static bool load_test_group(tm__leak_config *config, GKeyFile *kf, const char *g
   return true;
 }
 
+/* Largest key file read: a config is a few lines, so anything bigger is a wrong path. */
+#define CONFIG_MAX_BYTES (1u << 20)
+
+/* Reads the key file at path into a new string (g_free()). O_NONBLOCK keeps the open of a FIFO
+ * from blocking, and only a regular file is read, so that a FIFO or a device named by mistake is
+ * an error rather than a hang. Returns NULL with a message that names the file. */
+static char *config_read(const char *path, gsize *length, GError **error) {
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  char *text = NULL;
+  gsize got = 0;
+
+  if (fd < 0) {
+    g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_NOT_FOUND, "TM_LEAK_CONFIG=%s: %s",
+                path, g_strerror(errno));
+    return NULL;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
+                "TM_LEAK_CONFIG=%s: not a regular file", path);
+    close(fd);
+    return NULL;
+  }
+  if (st.st_size > CONFIG_MAX_BYTES) {
+    g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
+                "TM_LEAK_CONFIG=%s: larger than %u bytes", path, CONFIG_MAX_BYTES);
+    close(fd);
+    return NULL;
+  }
+  text = g_malloc((gsize)st.st_size + 1);
+  while (got < (gsize)st.st_size) {
+    ssize_t n = read(fd, text + got, (gsize)st.st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += (gsize)n;
+  }
+  text[got] = '\0';
+  close(fd);
+  *length = got;
+  return text;
+}
+
+/* GKeyFile merges groups that appear twice, so a second [defaults] would silently add to the
+ * first: scans the group headers ("[name]" lines) and reports the first repeated one. */
+static bool config_check_groups(const char *path, const char *text, GError **error) {
+  GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  char **lines = g_strsplit(text, "\n", -1);
+  bool ok = true;
+
+  for (size_t i = 0; ok && lines[i] != NULL; i++) {
+    const char *line = lines[i];
+    while (*line == ' ' || *line == '\t')
+      line++;
+    const char *end = line[0] == '[' ? strrchr(line, ']') : NULL;
+    if (end == NULL)
+      continue;
+    char *name = g_strndup(line + 1, (gsize)(end - line - 1));
+    if (g_hash_table_contains(seen, name)) {
+      g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
+                  "TM_LEAK_CONFIG=%s: group [%s] appears twice: merge them into one", path,
+                  name);
+      ok = false;
+      g_free(name);
+    } else {
+      g_hash_table_add(seen, name);
+    }
+  }
+  g_strfreev(lines);
+  g_hash_table_unref(seen);
+  return ok;
+}
+
 static bool load_key_file(tm__leak_config *config, bool *default_filters, GError **error) {
-  GKeyFile *kf = g_key_file_new();
+  GKeyFile *kf = NULL;
   GError *local = NULL;
   char **groups = NULL;
-  bool ok = g_key_file_load_from_file(kf, config->path, G_KEY_FILE_NONE, &local);
+  gsize length = 0;
+  char *text = config_read(config->path, &length, error);
+  bool ok;
 
+  if (text == NULL)
+    return false;
+  if (!config_check_groups(config->path, text, error)) {
+    g_free(text);
+    return false;
+  }
+  kf = g_key_file_new();
+  ok = g_key_file_load_from_data(kf, text, length, G_KEY_FILE_NONE, &local);
+  g_free(text);
   if (!ok) {
     g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE, "TM_LEAK_CONFIG=%s: %s",
                 config->path, local->message);

@@ -2,6 +2,8 @@
  * order: a per-test rule beats the environment, which beats the file's [defaults]. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -156,6 +158,9 @@ static const struct {
   {"[test:t_*]\nallocators = x\n", "[test:t_*] has an unknown key 'allocators'"},
   {"[test:]\nignore = true\n", "[test:] needs a test-name glob"},
   {"not a key file\n", ": "},
+  {"[defaults]\nthreshold = 1 KiB\n[test:t_*]\nignore = true\n[defaults]\ntop = 3\n",
+   "group [defaults] appears twice"},
+  {"[test:t_*]\nignore = true\n[test:t_*]\nthreshold = 1 KiB\n", "group [test:t_*] appears twice"},
 };
 
 START_TEST(test_bad_file) {
@@ -172,6 +177,34 @@ START_TEST(test_bad_file) {
 }
 END_TEST
 
+/* A FIFO, a directory or a device named by TM_LEAK_CONFIG is refused at once: opening a FIFO
+ * nobody writes to would block the suite's constructor forever. */
+START_TEST(test_config_not_regular_file_refused) {
+  char *dir = g_dir_make_tmp("tm-leak-XXXXXX", NULL);
+  char *fifo = g_build_filename(dir, "config.fifo", NULL);
+  const char *paths[] = {fifo, dir, "/dev/null"};
+  ck_assert_ptr_nonnull(dir);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  alarm(10); /* a blocking open fails the test instead of hanging it */
+  for (size_t i = 0; i < G_N_ELEMENTS(paths); i++) {
+    char *setting = g_strconcat("TM_LEAK_CONFIG=", paths[i], NULL);
+    const char *const env[] = {setting, NULL};
+    GError *error = NULL;
+    ck_assert_ptr_null(load(env, &error));
+    ck_assert_ptr_nonnull(error);
+    ck_assert_msg(g_str_has_prefix(error->message, setting), "%s", error->message);
+    ck_assert_msg(strstr(error->message, "not a regular file") != NULL, "%s", error->message);
+    g_error_free(error);
+    g_free(setting);
+  }
+  alarm(0);
+  g_unlink(fifo);
+  g_rmdir(dir);
+  g_free(fifo);
+  g_free(dir);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("leak_config");
   TCase *tc = tcase_create("config");
@@ -184,6 +217,7 @@ int main(void) {
   tcase_add_test(tc, test_key_file_rules);
   tcase_add_test(tc, test_precedence);
   tcase_add_loop_test(tc, test_bad_file, 0, G_N_ELEMENTS(bad_files));
+  tcase_add_test(tc, test_config_not_regular_file_refused);
   suite_add_tcase(s, tc);
   failed = run_suite(s) != EXIT_SUCCESS;
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -42,7 +42,9 @@ extern "C" {
   XX(ENOMEM, -1, "out of memory: the tracer could not record the trace")                          \
   XX(ENOTTRACING, -2, "the tracemalloc module is not tracing memory allocations")                 \
   XX(EINVAL, -3, "invalid argument")                                                             \
-  XX(ENOTFOUND, -4, "no trace at that address")
+  XX(ENOTFOUND, -4, "no trace at that address")                                                 \
+  XX(ETOOMANYDOMAINS, -5,                                                                         \
+     "too many domains: tm_track() records at most TM_MAX_DOMAINS distinct domains, 0 included")
 
 typedef enum {
 #define TM_ERRNO_ENUM_(name, value, msg) TM_##name = (value),
@@ -87,9 +89,14 @@ TM_EXTERN size_t tm_get_tracemalloc_memory(void);
  * they are simply absent from traces and counters. 0 in a healthy run. Reset by tm_clear_traces(). */
 TM_EXTERN size_t tm_get_lost_traces(void);
 
+/* Most distinct domains the tracer keeps, the malloc domain 0 included. A domain's table lives
+ * until the process ends (tm_stop() empties it but keeps the domain). */
+#define TM_MAX_DOMAINS 64
+
 /* Records a block of a custom allocator under domain (PyTraceMalloc_Track). Domain 0 is the
  * malloc domain. Tracking an address already tracked in that domain replaces its trace.
- * Returns 0, TM_ENOMEM (-1) or TM_ENOTTRACING (-2). */
+ * Returns 0, TM_ENOMEM (-1), TM_ENOTTRACING (-2), TM_EINVAL (ptr 0) or TM_ETOOMANYDOMAINS (-5:
+ * TM_MAX_DOMAINS distinct domains are known already and this is a new one; nothing recorded). */
 TM_EXTERN int tm_track(unsigned int domain, uintptr_t ptr, size_t size);
 
 /* Forgets a block recorded by tm_track() (PyTraceMalloc_Untrack).

@@ -19,7 +19,7 @@
 #include "traceback_intern.h"
 #include "tracemalloc.h"
 
-#define MAX_DOMAINS 64
+#define MAX_DOMAINS TM_MAX_DOMAINS
 
 atomic_int tm__tracing;
 
@@ -287,7 +287,7 @@ int tm_track(unsigned int domain, uintptr_t ptr, size_t size) {
     return TM_EINVAL;
   tm__table *table = domain_table(domain, true);
   if (table == NULL)
-    return TM_ENOMEM;
+    return atomic_load(&ndomains) >= MAX_DOMAINS ? TM_ETOOMANYDOMAINS : TM_ENOMEM;
   int saved = errno;
   tm__guard_depth++;
   int rc = trace_put(table, ptr, size, tm__capture());

@@ -12,6 +12,9 @@
 #include "run_suite.h"
 #include "tracemalloc.h"
 
+#define TM_ETOOMANYDOMAINS_MESSAGE_FOR_TEST \
+  "too many domains: tm_track() records at most TM_MAX_DOMAINS distinct domains, 0 included"
+
 static const char *self_path;
 
 /* Keeps the compiler from eliding a malloc/free pair whose block is never used. */
@@ -125,6 +128,31 @@ START_TEST(test_track_untrack_domains) {
   ck_assert_uint_eq(traced() - base, 64);
   ck_assert_int_eq(tm_untrack(0, 0x4000), 0);
   ck_assert_uint_eq(traced(), base);
+}
+END_TEST
+
+/* Domains are never forgotten, so the limit is reached in a child of its own (CK_FORK=no too). */
+START_TEST(test_track_domain_limit_has_own_error) {
+  ck_assert_str_eq(tm_strerror(TM_ETOOMANYDOMAINS), TM_ETOOMANYDOMAINS_MESSAGE_FOR_TEST);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    int rc = 0;
+    unsigned int d = 1000;
+    tm_start(1);
+    for (; d < 1000 + TM_MAX_DOMAINS - 1 && rc == 0; d++) /* domain 0 is the first of the 64 */
+      rc = tm_track(d, 0x1000, 1);
+    if (rc != 0)
+      _exit(10); /* fewer than TM_MAX_DOMAINS fit */
+    if (tm_track(d, 0x1000, 1) != TM_ETOOMANYDOMAINS)
+      _exit(11);
+    if (tm_track(1000, 0x2000, 1) != 0) /* a known domain still records */
+      _exit(12);
+    _exit(0);
+  }
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
 }
 END_TEST
 
@@ -357,6 +385,7 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_stop_clears_traces);
   tcase_add_test(tc, test_clear_traces_and_peak);
   tcase_add_test(tc, test_track_untrack_domains);
+  tcase_add_test(tc, test_track_domain_limit_has_own_error);
   tcase_add_test(tc, test_tracemalloc_memory_grows_with_traces);
   tcase_add_test(tc, test_threads_keep_exact_counters);
   tcase_add_test(tc, test_forked_child_keeps_tracing);

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -353,8 +354,12 @@ static bool load_key_file(tm__leak_config *config, bool *default_filters, GError
 
 tm__leak_config *tm__leak_config_load(char **envp, GError **error) {
   tm__leak_config *config = g_new0(tm__leak_config, 1);
-  char **own_env = envp == NULL ? g_get_environ() : NULL;
-  char **env = envp != NULL ? envp : own_env;
+  /* A setuid or setgid program (AT_SECURE) ignores the environment, as secure_getenv() does: a
+   * config error quoting a file the caller could not read would leak its lines. */
+  static char *no_env[] = {NULL};
+  bool secure = envp == NULL && getauxval(AT_SECURE) != 0;
+  char **own_env = envp == NULL && !secure ? g_get_environ() : NULL;
+  char **env = envp != NULL ? envp : secure ? no_env : own_env;
   const char *path = g_environ_getenv(env, "TM_LEAK_CONFIG");
   bool default_filters = true;
   settings s = {

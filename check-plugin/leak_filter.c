@@ -182,7 +182,7 @@ void tm__leak_filters_free(tm__leak_filters *filters) {
  * G_SLICE never reaches.) */
 static bool gslice_uses_malloc(void) {
   static const GDebugKey keys[] = {{"always-malloc", 1}};
-  const char *value = g_getenv("G_SLICE");
+  const char *value = secure_getenv("G_SLICE"); /* a setuid program ignores the environment */
 
   if (glib_check_version(2, 76, 0) == NULL)
     return true;

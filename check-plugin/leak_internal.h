@@ -115,7 +115,8 @@ typedef struct tm__leak_config {
 #define TM__LEAK_DEFAULT_TOP 10
 
 /* Builds the configuration from a key file (NULL for none) and an environment (a NULL-terminated
- * "NAME=value" array as g_get_environ() gives; the real one when NULL). Returns NULL and sets
+ * "NAME=value" array as g_get_environ() gives; the real one when NULL, none in a setuid or
+ * setgid program). Returns NULL and sets
  * *error, whose message names the variable or the file, group and key at fault. The result is
  * freed with tm__leak_config_free(). */
 tm__leak_config *tm__leak_config_load(char **envp, GError **error);

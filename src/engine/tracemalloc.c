@@ -382,9 +382,10 @@ static void fork_release(void) {
   pthread_mutex_unlock(&domains_lock);
 }
 
-/* Parses TRACEMALLOC=N (Python's PYTHONTRACEMALLOC). Returns N, 0 when unset or empty, -1 when bad. */
+/* Parses TRACEMALLOC=N (Python's PYTHONTRACEMALLOC). Returns N, 0 when unset or empty, -1 when bad.
+ * Read with secure_getenv(): a setuid or setgid program ignores it. */
 static int env_nframe(void) {
-  const char *value = getenv("TRACEMALLOC");
+  const char *value = secure_getenv("TRACEMALLOC");
   if (value == NULL || *value == '\0')
     return 0;
   char *end;
@@ -405,6 +406,6 @@ __attribute__((constructor(101))) static void tm__init(void) {
   else if (n < 0)
     fprintf(stderr,
             "tracemalloc: TRACEMALLOC=%s is not a number of frames in 1..%d; tracing not started\n",
-            getenv("TRACEMALLOC"), TM_MAX_NFRAME);
+            secure_getenv("TRACEMALLOC"), TM_MAX_NFRAME);
   errno = saved;
 }

@@ -120,7 +120,7 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
                           GElf_Word debuglink_crc, char **debuginfo_file_name) {
   static int use_standard = -1;
   if (use_standard < 0) {
-    const char *value = getenv("TM_DEBUGINFOD");
+    const char *value = secure_getenv("TM_DEBUGINFOD"); /* a setuid program ignores it */
     use_standard = value != NULL && strcmp(value, "1") == 0;
   }
   if (use_standard)

@@ -44,7 +44,8 @@ extern "C" {
   XX(EINVAL, -3, "invalid argument")                                                             \
   XX(ENOTFOUND, -4, "no trace at that address")                                                 \
   XX(ETOOMANYDOMAINS, -5,                                                                         \
-     "too many domains: tm_track() records at most TM_MAX_DOMAINS distinct domains, 0 included")
+     "too many domains: tm_track() records at most TM_MAX_DOMAINS distinct domains, 0 included") \
+  XX(EFOREIGN, -6, "malloc is served by another tool (valgrind, a sanitizer): nothing can be traced")
 
 typedef enum {
 #define TM_ERRNO_ENUM_(name, value, msg) TM_##name = (value),
@@ -56,9 +57,16 @@ typedef enum {
 TM_EXTERN const char *tm_strerror(int err);
 
 /* Starts tracing, keeping at most nframe frames per traceback (Python's start(nframe)).
- * Returns 0, or TM_EINVAL when nframe is outside 1..TM_MAX_NFRAME (nothing changes).
+ * Returns 0, TM_EINVAL when nframe is outside 1..TM_MAX_NFRAME (nothing changes), or TM_EFOREIGN
+ * when another tool (valgrind, a sanitizer) serves malloc, so that the hooks would never see an
+ * allocation (tracing stays off; tm_get_malloc_owner() names the tool).
  * Calling it while tracing changes the limit for new traces only, as Python does. */
 TM_EXTERN int tm_start(int nframe);
+
+/* Returns NULL when this library's hooks serve the program's malloc, or else a static name of the
+ * tool that does ("valgrind", "AddressSanitizer", ... "another malloc interposer"). Probes once
+ * per process with one allocation. */
+TM_EXTERN const char *tm_get_malloc_owner(void);
 
 /* Stops tracing and clears all traces (Python's stop()). Traced memory and peak become 0.
  * No-op when not tracing. */
@@ -117,6 +125,19 @@ TM_EXTERN void tm_thread_resume(void);
 
 /* Returns true while the calling thread is paused (see tm_thread_pause()). */
 TM_EXTERN bool tm_thread_is_paused(void);
+
+/* The heap registry: with it, the tracer knows every live block of the program, traced or not
+ * (blocks allocated before tracing started, while it was stopped, or by a paused thread are
+ * recorded without a traceback, and are never part of traces, snapshots or counters). The
+ * reachability scan (tm_reachability_scan()) needs it. It is on from the program's first
+ * allocation when the program defines TM_HEAP_REGISTRY (at file scope, once: the Check plugin
+ * does) or runs with TRACEMALLOC_REGISTRY=1, and off otherwise (TRACEMALLOC_REGISTRY=0 forces it
+ * off). Costs one table insert per allocation and one removal per free while not tracing. */
+#define TM_HEAP_REGISTRY                                                                           \
+  __attribute__((visibility("default"), used)) const int tm_heap_registry_wanted = 1
+
+/* Returns true when the heap registry is on. */
+TM_EXTERN bool tm_heap_registry_is_on(void);
 
 /* ------------------------------------------------------------------------------------------------
  * Frames and tracebacks
@@ -192,6 +213,7 @@ typedef enum {
   TM_ERROR_IO,             /* a file could not be read or written */
   TM_ERROR_CORRUPT,        /* a dump file is truncated, corrupt or hostile */
   TM_ERROR_VERSION,        /* a dump file of an unsupported format version */
+  TM_ERROR_UNSUPPORTED,    /* the request needs something this process lacks (the heap registry) */
 } tm_error_code;
 
 /* ------------------------------------------------------------------------------------------------
@@ -318,6 +340,69 @@ TM_EXTERN bool tm_snapshot_dump(tm_snapshot *snap, const char *path, GError **er
  * hostile file gives NULL with TM_ERROR_CORRUPT (or _VERSION, _IO) and a message naming the file
  * and what is wrong; never a crash. tm_snapshot_free(). */
 TM_EXTERN tm_snapshot *tm_snapshot_load(const char *path, GError **error);
+
+/* ------------------------------------------------------------------------------------------------
+ * Reachability: which traced blocks the program can still reach (not in Python's module)
+ *
+ * LeakSanitizer's and Valgrind's definition of a leak, drawn on demand instead of once at exit. A
+ * conservative mark from the roots over every live block (the heap registry must be on): every
+ * aligned word that points to the start of a live block or inside it counts as a pointer to it.
+ * Roots: the writable segments of every loaded object (dl_iterate_phdr; glibc's malloc state is
+ * left out, since its free lists point into live blocks), the calling thread's stack from
+ * options->stack_from up, its static TLS and thread descriptor (pthread_setspecific values live
+ * there), the words of options->roots (registers the caller saved), and the whole stacks of the
+ * process's other threads. Limits: pointers hidden by tagging or XOR, memory the program maps
+ * itself (mmap) and that holds the only pointer to a block, and a block whose only pointer sits in
+ * a block allocated by the dynamic loader before relocation are all outside the graph.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef enum tm_reach {
+  TM_REACH_REACHABLE, /* a root points to it, directly or through reachable blocks */
+  TM_REACH_LOST,      /* unreachable, and no other unreachable traced block points to it */
+  TM_REACH_INDIRECT,  /* unreachable, and pointed to by another unreachable traced block */
+} tm_reach;
+
+/* One traced block of the malloc domain, classified. */
+typedef struct tm_reach_block {
+  uintptr_t ptr;
+  size_t size;
+  tm_traceback *traceback; /* borrowed: valid while the result lives */
+  tm_reach reach;
+  /* Unreachable blocks are grouped under a root: a lost block, or for a cycle of blocks that only
+   * point to each other, its largest block. The index of this block's root in the result; for a
+   * root, its own index; SIZE_MAX for a reachable block. */
+  size_t root;
+  size_t owned_size, owned_blocks; /* a root: itself plus every block it owns; else 0 */
+} tm_reach_block;
+
+typedef struct tm_reach_options {
+  /* The calling thread's stack is scanned from this address up (toward older frames); NULL scans
+   * it from tm_reachability_scan()'s caller's frame. A caller that wants its own frames left out
+   * (a leak fixture whose frames sit where a test's dead frames were) passes its caller's frame. */
+  const void *stack_from;
+  const uintptr_t *roots; /* extra root words, e.g. callee-saved registers; may be NULL */
+  size_t nroots;
+} tm_reach_options;
+
+typedef struct tm_reachability tm_reachability;
+
+/* Classifies every traced block of the malloc domain. The program's other threads may go on
+ * running; any of them that allocates or frees waits until the scan ends. options may be NULL.
+ * Returns NULL with TM_ERROR_NOT_TRACING when not tracing, TM_ERROR_UNSUPPORTED when the heap
+ * registry is off, TM_ERROR_NO_MEMORY. Resolves no symbol. tm_reachability_free(). */
+TM_EXTERN tm_reachability *tm_reachability_scan(const tm_reach_options *options, GError **error);
+
+/* Number of traced blocks classified, and the i-th of them (sorted by address; NULL when i is out
+ * of range). Borrowed: valid while r lives. */
+TM_EXTERN size_t tm_reachability_length(const tm_reachability *r);
+TM_EXTERN const tm_reach_block *tm_reachability_get(const tm_reachability *r, size_t i);
+
+/* Bytes and blocks of each class, over the traced blocks. */
+TM_EXTERN void tm_reachability_totals(const tm_reachability *r, tm_reach reach, size_t *size,
+                                      size_t *blocks);
+
+/* Releases r. NULL is a no-op. */
+TM_EXTERN void tm_reachability_free(tm_reachability *r);
 
 #ifdef __cplusplus
 }

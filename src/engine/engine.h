@@ -39,8 +39,29 @@ tm__raw_trace *tm__traces_copy(size_t *n, int *limit, bool *failed);
 /* Returns the interned traceback of an id from tm__traces_copy(), or NULL for an unknown id. */
 const tm__interned_tb *tm__traceback_lookup(uint32_t tb_id);
 
-/* Looks up the trace of ptr in the malloc domain. Returns true and fills *out when found. */
+/* Looks up the trace of ptr in the malloc domain. Returns true and fills *out when found (a
+ * registered block, allocated while not tracing, is not a trace: false). */
 bool tm__trace_find(uintptr_t ptr, tm__raw_trace *out);
+
+/* ---- every live block (the heap registry) ----
+ * With the registry on (tm_heap_registry_is_on()), the malloc domain's table holds every live
+ * block of the program: traced ones with their traceback id, the others with tb_id
+ * TM__TB_UNTRACED. The reachability scan reads them between tm__blocks_lock() and
+ * tm__blocks_unlock(): while they are held, no thread can allocate or free a block through the
+ * hooks (each waits on its shard's lock), so the set of blocks and their memory stay valid. The
+ * holder may allocate only with the guard held (the tracer's own blocks live in another table),
+ * and must not call anything that waits on a thread that allocates (the dynamic loader's lock). */
+#define TM__TB_UNTRACED 0xFFFFFFu
+void tm__blocks_lock(void);
+void tm__blocks_unlock(void);
+
+/* Whether memory the tracer mapped for itself (tables, interned stacks) overlaps [lo, hi). */
+bool tm__mapped_by_tracer(uintptr_t lo, uintptr_t hi);
+
+/* Copies every block of the malloc domain, traced or not, into a new array (free() it, guard
+ * held), storing the count in *n. Call between tm__blocks_lock() and tm__blocks_unlock(), with the
+ * guard held. NULL with *n = 0 when there is none or on failure. */
+tm__raw_trace *tm__blocks_copy_locked(size_t *n);
 
 /* The reentrancy guard. While held by a thread, every allocation that thread makes is the
  * tracer's own: untraced, and counted by tm_get_tracemalloc_memory(). Analysis entry points that

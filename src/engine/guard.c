@@ -38,11 +38,52 @@ static tm__lock region_lock;
 static char *region_next, *region_end;   /* the unused tail of the current region */
 static free_block *free_lists[NCLASSES]; /* recycled blocks, each class 256 B << index */
 
+/* Every mapping tm__map() made, so that the reachability scan never takes the tracer's tables
+ * (which hold the address of every block) for a thread's stack. Protected by maps_lock, taken
+ * after region_lock. A mapping that does not fit is simply not listed. */
+#define MAX_TRACER_MAPS 4096
+static tm__lock maps_lock;
+static struct {
+  uintptr_t lo, hi;
+} tracer_maps[MAX_TRACER_MAPS];
+static size_t ntracer_maps;
+
 static void *map_pages(size_t size) {
   int saved = errno;
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   errno = saved;
-  return p == MAP_FAILED ? NULL : p;
+  if (p == MAP_FAILED)
+    return NULL;
+  tm__lock_acquire(&maps_lock);
+  if (ntracer_maps < MAX_TRACER_MAPS) {
+    tracer_maps[ntracer_maps].lo = (uintptr_t)p;
+    tracer_maps[ntracer_maps++].hi = (uintptr_t)p + size;
+  }
+  tm__lock_release(&maps_lock);
+  return p;
+}
+
+static void unmap_pages(void *ptr, size_t size) {
+  int saved = errno;
+  munmap(ptr, size);
+  errno = saved;
+  tm__lock_acquire(&maps_lock);
+  for (size_t i = 0; i < ntracer_maps; i++) {
+    if (tracer_maps[i].lo == (uintptr_t)ptr) {
+      tracer_maps[i] = tracer_maps[--ntracer_maps];
+      break;
+    }
+  }
+  tm__lock_release(&maps_lock);
+}
+
+bool tm__mapped_by_tracer(uintptr_t lo, uintptr_t hi) {
+  bool found = false;
+  tm__lock_acquire(&maps_lock);
+  for (size_t i = 0; i < ntracer_maps && !found; i++)
+    found = tracer_maps[i].lo < hi && lo < tracer_maps[i].hi;
+  tm__lock_release(&maps_lock);
+  return found;
 }
 
 /* Size class of a small request, or -1 for one served by mmap directly. */
@@ -96,9 +137,7 @@ void tm__unmap(void *ptr, size_t size) {
     return;
   int c = size_class(size);
   if (c < 0) {
-    int saved = errno;
-    munmap(ptr, size);
-    errno = saved;
+    unmap_pages(ptr, size);
     atomic_fetch_sub_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
     return;
   }
@@ -111,9 +150,15 @@ void tm__unmap(void *ptr, size_t size) {
                             memory_order_relaxed);
 }
 
-void tm__region_lock(void) { tm__lock_acquire(&region_lock); }
+void tm__region_lock(void) {
+  tm__lock_acquire(&region_lock);
+  tm__lock_acquire(&maps_lock);
+}
 
-void tm__region_unlock(void) { tm__lock_release(&region_lock); }
+void tm__region_unlock(void) {
+  tm__lock_release(&maps_lock);
+  tm__lock_release(&region_lock);
+}
 
 void tm__lock_slow(tm__lock *lock) {
   for (unsigned spins = 0;; spins++) {

@@ -15,8 +15,10 @@
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "guard.h"
+#include "hooks.h"
 #include "runtime.h"
 
 #define TM_HOOK __attribute__((visibility("default")))
@@ -103,8 +105,55 @@ void tm__hooks_resolve(void) {
   errno = saved;
 }
 
+/* Whether a hook must record: while tracing, or while the heap registry is on (runtime.h). */
 static inline bool tracing(void) {
-  return UNLIKELY(atomic_load_explicit(&tm__tracing, memory_order_relaxed) != 0);
+  return UNLIKELY(atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) != 0);
+}
+
+/* 0: not probed yet; 1: the hooks serve malloc; 2: another tool does. Inherited by forks. */
+static atomic_int malloc_owned;
+
+bool tm__hooks_own_malloc(void) {
+  int known = atomic_load(&malloc_owned);
+  if (known != 0)
+    return known == 1;
+  /* Through the dynamic symbols, as the program calls them: under valgrind or a sanitizer they
+   * are the tool's, and the probe never reaches tm__record_internal(). */
+  void *(*volatile dyn_malloc)(size_t) = malloc;
+  void (*volatile dyn_free)(void *) = free;
+  int saved = errno;
+  tm__guard_depth++;
+  void *probe = dyn_malloc(24);
+  bool seen = probe != NULL && tm__internal_contains(probe);
+  dyn_free(probe);
+  tm__guard_depth--;
+  errno = saved;
+  if (probe == NULL)
+    return true; /* out of memory: cannot tell, ask again next time */
+  atomic_store(&malloc_owned, seen ? 1 : 2);
+  return seen;
+}
+
+const char *tm__hooks_malloc_owner(void) {
+  static const struct {
+    const char *symbol, *name;
+  } sanitizers[] = {
+      {"__asan_init", "AddressSanitizer"}, {"__tsan_init", "ThreadSanitizer"},
+      {"__msan_init", "MemorySanitizer"},  {"__hwasan_init", "HWAddressSanitizer"},
+      {"__lsan_init", "LeakSanitizer"},
+  };
+  const char *preload = secure_getenv("LD_PRELOAD");
+  if (preload != NULL && strstr(preload, "vgpreload") != NULL)
+    return "valgrind";
+  tm__guard_depth++;
+  const char *name = NULL;
+  for (size_t i = 0; name == NULL && i < sizeof sanitizers / sizeof *sanitizers; i++)
+    if (dlsym(RTLD_DEFAULT, sanitizers[i].symbol) != NULL)
+      name = sanitizers[i].name;
+  tm__guard_depth--;
+  if (name == NULL && preload != NULL && strstr(preload, "heaptrack") != NULL)
+    name = "heaptrack";
+  return name != NULL ? name : "another malloc interposer";
 }
 
 TM_HOOK void *malloc(size_t size) {

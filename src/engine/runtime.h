@@ -1,4 +1,6 @@
-/* runtime.h — state shared between the hooks (hooks.c) and the runtime (tracemalloc.c). Internal. */
+/* runtime.h — what the hooks (hooks.c) and the runtime API (tracemalloc.c) share: the tracing
+ * state, the capture of a traceback, and the recording of blocks in the tables (traces.c).
+ * Internal. */
 #ifndef TM_RUNTIME_H
 #define TM_RUNTIME_H
 
@@ -12,10 +14,20 @@
 
 #include "guard.h"
 #include "stack_cache.h"
+#include "trace_table.h"
 #include "traceback_intern.h"
 
-/* Non-zero while tracing. Read relaxed by every hook: the only cost of a hook when not tracing. */
-extern atomic_int tm__tracing;
+/* What the hooks must record: TM__HOOKS_TRACING while tracing (new blocks get a traceback),
+ * TM__HOOKS_REGISTRY while the heap registry is on (blocks allocated while not tracing are still
+ * recorded, without a traceback, so that every live block is known). Read relaxed by every hook:
+ * when it is 0, a hook costs one load and one branch on top of the real call. */
+#define TM__HOOKS_TRACING 1
+#define TM__HOOKS_REGISTRY 2
+extern atomic_int tm__hooks_active;
+
+static inline bool tm__is_tracing(void) {
+  return (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) & TM__HOOKS_TRACING) != 0;
+}
 
 /* Traceback limit for new traces (Python's get_traceback_limit()). */
 extern atomic_int tm__traceback_limit;
@@ -50,22 +62,29 @@ static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
   return tb;
 }
 
-/* Records a new block of the malloc domain under traceback id tb (0: count a lost trace). */
+/* Records a new block of the malloc domain under traceback id tb (0: count a lost trace;
+ * TM_TB_UNTRACED: register it). */
 void tm__record_trace(void *ptr, size_t size, uint32_t tb);
+
+/* Registers a block without a traceback when the heap registry is on; does nothing otherwise. */
+void tm__record_untraced(void *ptr, size_t size);
 
 /* Records a block the tracer itself allocated (the guard was held). */
 void tm__record_internal(void *ptr);
 
 /* What every allocating hook does with a new block: the tracer's own blocks are counted apart;
- * a paused thread's are not traced (tm_thread_pause()); the program's get the traceback of the
- * hook's caller. Never changes errno. */
+ * a paused thread's, and every block while not tracing, are only registered (tm_thread_pause(),
+ * the heap registry); the program's get the traceback of the hook's caller. Never changes errno. */
 static inline __attribute__((always_inline)) void tm__record_alloc(void *ptr, size_t size) {
   if (tm__guard_held()) {
     tm__record_internal(ptr);
     return;
   }
-  if (tm__pause_depth > 0)
+  if (tm__pause_depth > 0 || !tm__is_tracing()) {
+    if (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) & TM__HOOKS_REGISTRY)
+      tm__record_untraced(ptr, size);
     return;
+  }
   int saved = errno;
   tm__guard_depth++;
   tm__record_trace(ptr, size, tm__capture());
@@ -81,7 +100,52 @@ bool tm__record_free(void *ptr, uint64_t *meta);
 /* Puts back a trace removed by tm__record_free() (a realloc that failed). */
 void tm__record_restore(void *ptr, uint64_t meta);
 
-/* Resolves the real allocator functions (idempotent). */
-void tm__hooks_resolve(void);
+/* Whether ptr is one of the tracer's own blocks (the internal table). */
+bool tm__internal_contains(void *ptr);
+
+/* ---- the tables as a whole (traces.c), for the runtime API ---- */
+
+/* Returns the table of domain, creating it when create is true. NULL when absent or out of room
+ * (TM_MAX_DOMAINS domains, 0 included, or no memory). */
+tm__table *tm__domain_table(unsigned int domain, bool create);
+
+/* Whether TM_MAX_DOMAINS domains are known already. */
+bool tm__domains_full(void);
+
+/* Inserts (domain table, ptr) => (size, tb). Returns 0 or TM_ENOMEM. Holds the shard lock briefly. */
+int tm__trace_put(tm__table *table, uintptr_t ptr, size_t size, uint32_t tb);
+
+/* Forgets (domain table, ptr). Returns true and stores its meta when it was recorded. */
+bool tm__trace_remove(tm__table *table, uintptr_t ptr, uint64_t *meta);
+
+/* Forgets every trace of every domain and resets the counters. With the heap registry on, the
+ * malloc domain's traced blocks stay, registered. Takes all locks. */
+void tm__traces_clear(void);
+
+/* Forgets the tracer's own blocks. */
+void tm__internal_clear(void);
+
+/* Locks / unlocks every domain table's shards, in the locking order. */
+void tm__tables_lock_all(void);
+void tm__tables_unlock_all(void);
+
+/* Holds / releases every lock of the tables across fork(), in the locking order (domains_lock,
+ * domain tables, internal table); the caller takes the intern locks between the first and the
+ * tables, and the region lock last. */
+void tm__fork_lock(void);
+void tm__fork_unlock(void);
+
+/* Traced memory and its peak; the peak reset to the current value. */
+void tm__counters_get(size_t *current, size_t *peak);
+void tm__counters_reset_peak(void);
+size_t tm__lost_traces(void);
+
+/* Bytes of the tables and of the tracer's heap blocks (not of tm__map(): the caller adds it). */
+size_t tm__traces_memory(void);
+
+/* Decides, once, in the library's constructor, whether the heap registry stays on: when the
+ * program defines tm_heap_registry_wanted non-zero, or env (TRACEMALLOC_REGISTRY) says 1.
+ * Otherwise forgets what was registered and switches it off. */
+void tm__registry_decide(const char *env);
 
 #endif /* TM_RUNTIME_H */

@@ -18,6 +18,10 @@
 #define TM_SIZE_BITS 40 /* sizes up to 1 TiB are recorded; larger ones count as lost traces */
 #define TM_SIZE_MAX ((UINT64_C(1) << TM_SIZE_BITS) - 1)
 #define TM_TBID_MAX ((UINT32_C(1) << (64 - TM_SIZE_BITS)) - 1)
+/* The traceback id of a registered block: known to be live, allocated while not tracing (the heap
+ * registry, runtime.h). Never handed out by the interner. */
+#define TM_TB_UNTRACED TM_TBID_MAX
+_Static_assert(TM_TB_UNTRACED == 0xFFFFFFu, "engine.h publishes the id as TM__TB_UNTRACED");
 
 typedef struct tm__entry {
   uintptr_t key;  /* the block's address; 0 marks an empty slot */

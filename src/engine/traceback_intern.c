@@ -83,7 +83,7 @@ static bool same_stack(const tm__interned_tb *tb, const uintptr_t *ips, int n, b
 /* Publishes tb under a new id. Returns 0 when ids or memory ran out. */
 static uint32_t publish(const tm__interned_tb *tb) {
   uint32_t id = (uint32_t)atomic_fetch_add(&last_id, 1) + 1;
-  if (id > TM_TBID_MAX)
+  if (id >= TM_TB_UNTRACED)
     return 0;
   size_t c = id >> DIR_CHUNK_BITS;
   const tm__interned_tb **chunk = atomic_load_explicit(&directory[c], memory_order_acquire);

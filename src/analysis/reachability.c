@@ -1,0 +1,316 @@
+/* reachability.c — which traced blocks the program can still reach (tracemalloc.h,
+ * tm_reachability_scan(); docs/plugin.md "Reachability").
+ *
+ * A conservative mark, as LeakSanitizer's: the graph holds every live block (the heap registry),
+ * traced or not, sorted by address; a word points to a block when it falls in [ptr, ptr + size)
+ * (or equals ptr for an empty block). Marked from the roots (roots.c), the reachable blocks are
+ * scanned in turn. The traced blocks left unmarked are unreachable; those pointed to by another
+ * unreachable traced block are indirect, the rest are lost, and each lost block owns what it
+ * leads to among the unreachable ones. Registered blocks that are unreachable are older leaks:
+ * they are not scanned, so a new block whose only pointer sits in one counts as lost, not
+ * indirect (the test made that leak).
+ *
+ * The whole mark runs between tm__blocks_lock() and tm__blocks_unlock(): no block can be freed,
+ * and no memory unmapped by free(), while it reads them. It allocates with the guard held only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "model.h"
+#include "roots.h"
+
+enum {
+  REACHED = 1u << 0,  /* reached from a root */
+  TRACED = 1u << 1,   /* a traced block: classified in the result */
+  INDIRECT = 1u << 2, /* unreachable, pointed to by another unreachable traced block */
+  OWNED = 1u << 3,    /* unreachable, already counted under a root */
+};
+
+struct tm_reachability {
+  size_t n;
+  tm_reach_block *blocks; /* the traced blocks, by address */
+  size_t totals[3][2];    /* by tm_reach: bytes, blocks */
+};
+
+/* The graph: every live block, by address. */
+typedef struct graph {
+  tm__raw_trace *blocks;
+  size_t n;
+  uint8_t *flags;
+  size_t *stack; /* blocks to scan; each is pushed at most once per pass */
+  size_t depth;
+  uintptr_t lo, hi; /* no block lies outside [lo, hi) */
+} graph;
+
+static int by_address(const void *a, const void *b) {
+  uintptr_t x = ((const tm__raw_trace *)a)->ptr, y = ((const tm__raw_trace *)b)->ptr;
+  return (x > y) - (x < y);
+}
+
+/* Returns the index of the block that v points into, or SIZE_MAX. */
+static size_t graph_find(const graph *g, uintptr_t v) {
+  if (v < g->lo || v >= g->hi)
+    return SIZE_MAX;
+  size_t lo = 0, hi = g->n; /* the answer is the last block with ptr <= v */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (g->blocks[mid].ptr <= v)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0)
+    return SIZE_MAX;
+  const tm__raw_trace *b = &g->blocks[lo - 1];
+  return v < b->ptr + b->size || v == b->ptr ? lo - 1 : SIZE_MAX;
+}
+
+/* Marks with `flag` every block that a word of [lo, hi) points into and that has none of the
+ * `stop` flags, and pushes it. */
+static void graph_scan(graph *g, uintptr_t lo, uintptr_t hi, uint8_t flag, uint8_t stop) {
+  for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
+    size_t i = graph_find(g, *(const uintptr_t *)p);
+    if (i != SIZE_MAX && !(g->flags[i] & (flag | stop))) {
+      g->flags[i] |= flag;
+      g->stack[g->depth++] = i;
+    }
+  }
+}
+
+/* The words of a block: its requested size, whole words only (blocks are aligned). */
+static void block_words(const tm__raw_trace *b, uintptr_t *lo, uintptr_t *hi) {
+  *lo = b->ptr;
+  *hi = b->ptr + (b->size & ~(sizeof(uintptr_t) - 1));
+}
+
+/* Scans what the stack holds, and what that reaches, with flag, until nothing is left. */
+static void graph_drain(graph *g, uint8_t flag, uint8_t stop) {
+  while (g->depth > 0) {
+    uintptr_t lo, hi;
+    block_words(&g->blocks[g->stack[--g->depth]], &lo, &hi);
+    graph_scan(g, lo, hi, flag, stop);
+  }
+}
+
+/* Marks what the roots reach. */
+static void graph_mark_reachable(graph *g, const GArray *roots, const tm_reach_options *options) {
+  for (guint i = 0; i < roots->len; i++) {
+    const tm__range *r = &g_array_index(roots, tm__range, i);
+    graph_scan(g, r->lo, r->hi, REACHED, 0);
+    graph_drain(g, REACHED, 0);
+  }
+  if (options != NULL && options->roots != NULL) {
+    graph_scan(g, (uintptr_t)options->roots,
+               (uintptr_t)(options->roots + options->nroots), REACHED, 0);
+    graph_drain(g, REACHED, 0);
+  }
+}
+
+/* Flags INDIRECT every unreachable traced block that another one points to. */
+static void graph_mark_indirect(graph *g) {
+  for (size_t i = 0; i < g->n; i++) {
+    if ((g->flags[i] & (REACHED | TRACED)) != TRACED)
+      continue;
+    uintptr_t lo, hi;
+    block_words(&g->blocks[i], &lo, &hi);
+    for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
+      size_t j = graph_find(g, *(const uintptr_t *)p);
+      if (j != SIZE_MAX && j != i && (g->flags[j] & (REACHED | TRACED)) == TRACED)
+        g->flags[j] |= INDIRECT;
+    }
+  }
+}
+
+/* Gives root (a graph index) every unreachable traced block it leads to that no root owns yet;
+ * stores the totals in its result entry. out_index maps graph indices to result indices. */
+static void graph_own(graph *g, size_t root, const size_t *out_index, tm_reach_block *out) {
+  size_t r = out_index[root];
+  g->flags[root] |= OWNED;
+  g->stack[g->depth++] = root;
+  while (g->depth > 0) {
+    size_t i = g->stack[--g->depth];
+    out[out_index[i]].root = r;
+    out[r].owned_size += g->blocks[i].size;
+    out[r].owned_blocks++;
+    uintptr_t lo, hi;
+    block_words(&g->blocks[i], &lo, &hi);
+    for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
+      size_t j = graph_find(g, *(const uintptr_t *)p);
+      if (j != SIZE_MAX && (g->flags[j] & (REACHED | TRACED | OWNED)) == TRACED) {
+        g->flags[j] |= OWNED;
+        g->stack[g->depth++] = j;
+      }
+    }
+  }
+}
+
+/* Orders graph indices by the size of their block, largest first; ties by address. */
+static const tm__raw_trace *sort_blocks;
+static int by_size_desc(const void *a, const void *b) {
+  const tm__raw_trace *x = &sort_blocks[*(const size_t *)a], *y = &sort_blocks[*(const size_t *)b];
+  if (x->size != y->size)
+    return x->size < y->size ? 1 : -1;
+  return (x->ptr > y->ptr) - (x->ptr < y->ptr);
+}
+
+/* Classifies the graph's traced blocks into out (out_index: graph index => result index). Lost
+ * roots own first, largest first; then what is left is cycles, whose largest block becomes their
+ * root. */
+static void graph_classify(graph *g, const size_t *out_index, tm_reach_block *out) {
+  size_t nu = 0;
+  size_t *unreached = malloc(g->n * sizeof *unreached);
+  if (unreached == NULL)
+    return;
+  for (size_t i = 0; i < g->n; i++)
+    if ((g->flags[i] & (REACHED | TRACED)) == TRACED)
+      unreached[nu++] = i;
+  sort_blocks = g->blocks;
+  qsort(unreached, nu, sizeof *unreached, by_size_desc);
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t k = 0; k < nu; k++) {
+      size_t i = unreached[k];
+      if (g->flags[i] & OWNED)
+        continue;
+      if (pass == 0 && (g->flags[i] & INDIRECT))
+        continue;
+      out[out_index[i]].reach = TM_REACH_LOST;
+      graph_own(g, i, out_index, out);
+    }
+  }
+  for (size_t k = 0; k < nu; k++) {
+    tm_reach_block *b = &out[out_index[unreached[k]]];
+    if (b->root != out_index[unreached[k]])
+      b->reach = TM_REACH_INDIRECT;
+  }
+  free(unreached);
+}
+
+/* Fills r from the graph: the traced blocks, classified. Returns false when out of memory. */
+static bool result_fill(tm_reachability *r, graph *g) {
+  size_t *out_index = malloc((g->n ? g->n : 1) * sizeof *out_index);
+  size_t ntraced = 0;
+  if (out_index == NULL)
+    return false;
+  for (size_t i = 0; i < g->n; i++)
+    if (g->flags[i] & TRACED)
+      out_index[i] = ntraced++;
+  r->blocks = calloc(ntraced ? ntraced : 1, sizeof *r->blocks);
+  if (r->blocks == NULL) {
+    free(out_index);
+    return false;
+  }
+  r->n = ntraced;
+  for (size_t i = 0; i < g->n; i++) {
+    if (!(g->flags[i] & TRACED))
+      continue;
+    tm_reach_block *b = &r->blocks[out_index[i]];
+    b->ptr = g->blocks[i].ptr;
+    b->size = g->blocks[i].size;
+    b->reach = TM_REACH_REACHABLE;
+    b->root = SIZE_MAX;
+    b->traceback = (tm_traceback *)(uintptr_t)g->blocks[i].tb_id; /* resolved after unlock */
+  }
+  graph_classify(g, out_index, r->blocks);
+  free(out_index);
+  return true;
+}
+
+/* Builds the graph of every live block, marks, classifies. Blocks held locked throughout. */
+static bool scan_locked(tm_reachability *r, const GArray *roots, const tm_reach_options *options) {
+  graph g = {0};
+  bool ok = false;
+  g.blocks = tm__blocks_copy_locked(&g.n);
+  if (g.blocks == NULL && g.n != 0)
+    return false;
+  qsort(g.blocks, g.n, sizeof *g.blocks, by_address);
+  g.flags = calloc(g.n ? g.n : 1, 1);
+  g.stack = malloc((g.n ? g.n : 1) * sizeof *g.stack);
+  if (g.flags == NULL || g.stack == NULL)
+    goto out;
+  if (g.n != 0) {
+    g.lo = g.blocks[0].ptr;
+    for (size_t i = 0; i < g.n; i++) {
+      g.hi = MAX(g.hi, g.blocks[i].ptr + MAX(g.blocks[i].size, 1));
+      if (g.blocks[i].tb_id != TM__TB_UNTRACED)
+        g.flags[i] |= TRACED;
+    }
+  }
+  graph_mark_reachable(&g, roots, options);
+  graph_mark_indirect(&g);
+  ok = result_fill(r, &g);
+out:
+  free(g.blocks);
+  free(g.flags);
+  free(g.stack);
+  return ok;
+}
+
+tm_reachability *tm_reachability_scan(const tm_reach_options *options, GError **error) {
+  tm_reachability *r = NULL;
+  const void *from = options != NULL && options->stack_from != NULL
+                         ? options->stack_from
+                         : __builtin_frame_address(0);
+  if (!tm_is_tracing()) {
+    g_set_error_literal(error, TM_ERROR, TM_ERROR_NOT_TRACING,
+                        "the tracemalloc module must be tracing memory allocations to scan them");
+    return NULL;
+  }
+  if (!tm_heap_registry_is_on()) {
+    g_set_error_literal(error, TM_ERROR, TM_ERROR_UNSUPPORTED,
+                        "the heap registry is off: define TM_HEAP_REGISTRY in the program or "
+                        "run it with TRACEMALLOC_REGISTRY=1");
+    return NULL;
+  }
+  tm__guard_enter();
+  GArray *roots = tm__roots_collect(from);
+  r = calloc(1, sizeof *r);
+  tm__blocks_lock();
+  bool ok = r != NULL && scan_locked(r, roots, options);
+  tm__blocks_unlock();
+  g_array_unref(roots);
+  if (ok) {
+    for (size_t i = 0; i < r->n; i++) {
+      tm_reach_block *b = &r->blocks[i];
+      uint32_t id = (uint32_t)(uintptr_t)b->traceback;
+      b->traceback = tm__traceback_live_get(tm__traceback_lookup(id));
+      r->totals[b->reach][0] += b->size;
+      r->totals[b->reach][1]++;
+    }
+  } else {
+    if (r != NULL)
+      free(r->blocks);
+    free(r);
+    r = NULL;
+    g_set_error_literal(error, TM_ERROR, TM_ERROR_NO_MEMORY,
+                        "out of memory: could not scan the live blocks");
+  }
+  tm__guard_leave();
+  return r;
+}
+
+size_t tm_reachability_length(const tm_reachability *r) { return r != NULL ? r->n : 0; }
+
+const tm_reach_block *tm_reachability_get(const tm_reachability *r, size_t i) {
+  return r != NULL && i < r->n ? &r->blocks[i] : NULL;
+}
+
+void tm_reachability_totals(const tm_reachability *r, tm_reach reach, size_t *size,
+                            size_t *blocks) {
+  bool valid = r != NULL && (unsigned)reach <= TM_REACH_INDIRECT;
+  if (size != NULL)
+    *size = valid ? r->totals[reach][0] : 0;
+  if (blocks != NULL)
+    *blocks = valid ? r->totals[reach][1] : 0;
+}
+
+void tm_reachability_free(tm_reachability *r) {
+  if (r == NULL)
+    return;
+  tm__guard_enter();
+  for (size_t i = 0; i < r->n; i++)
+    tm_traceback_free(r->blocks[i].traceback);
+  free(r->blocks);
+  free(r);
+  tm__guard_leave();
+}

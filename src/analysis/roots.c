@@ -1,0 +1,200 @@
+/* roots.c — the roots of the reachability scan (roots.h; docs/plugin.md "Reachability").
+ *
+ * Every range is clipped to what /proc/self/maps says is readable, so that a guess about glibc's
+ * layout (the size of the static TLS, the thread descriptor) can cost a missed word, never a
+ * fault.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "roots.h"
+
+/* glibc's struct pthread on x86_64 (glibc 2.34 to 2.38: 2304 bytes), above the thread pointer. A
+ * larger value only scans a few more words of the same mapping. */
+#define THREAD_DESCRIPTOR_SIZE 2304
+/* glibc's struct malloc_state (main_arena) on 64-bit targets, and the offset of its unsorted bin
+ * head bin_at(av, 1) (glibc 2.26 and later). */
+#define MALLOC_STATE_SIZE 2200
+#define UNSORTED_BIN_OFFSET 96
+
+/* One mapping of /proc/self/maps. */
+typedef struct mapping {
+  uintptr_t lo, hi;
+  bool readable, writable, anonymous;
+} mapping;
+
+/* Reads the process's mappings, in address order. */
+static GArray *mappings_read(void) {
+  GArray *maps = g_array_new(false, false, sizeof(mapping));
+  FILE *f = fopen("/proc/self/maps", "re");
+  char line[512];
+  if (f == NULL)
+    return maps;
+  while (fgets(line, sizeof line, f) != NULL) {
+    unsigned long lo, hi, offset, inode;
+    char perms[5] = "", path[256] = "";
+    unsigned int major, minor;
+    if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu %255s", &lo, &hi, perms, &offset, &major, &minor,
+               &inode, path) < 7)
+      continue;
+    mapping m = {lo, hi, perms[0] == 'r', perms[1] == 'w', inode == 0 && path[0] != '/'};
+    g_array_append_val(maps, m);
+    /* A line longer than the buffer: skip its rest. */
+    while (strchr(line, '\n') == NULL && fgets(line, sizeof line, f) != NULL)
+      ;
+  }
+  fclose(f);
+  return maps;
+}
+
+/* Appends [lo, hi) to ranges, cut to the readable mappings it overlaps and aligned to words. */
+static void ranges_add(GArray *ranges, const GArray *maps, uintptr_t lo, uintptr_t hi) {
+  lo = (lo + 7) & ~(uintptr_t)7;
+  hi &= ~(uintptr_t)7;
+  for (guint i = 0; i < maps->len && lo < hi; i++) {
+    const mapping *m = &g_array_index(maps, mapping, i);
+    if (!m->readable || m->hi <= lo || m->lo >= hi)
+      continue;
+    tm__range r = {MAX(lo, m->lo), MIN(hi, m->hi)};
+    if (r.lo < r.hi)
+      g_array_append_val(ranges, r);
+  }
+}
+
+/* Appends [lo, hi) minus [cut_lo, cut_hi). */
+static void ranges_add_except(GArray *ranges, const GArray *maps, uintptr_t lo, uintptr_t hi,
+                              uintptr_t cut_lo, uintptr_t cut_hi) {
+  if (cut_hi <= lo || cut_lo >= hi) {
+    ranges_add(ranges, maps, lo, hi);
+    return;
+  }
+  if (lo < cut_lo)
+    ranges_add(ranges, maps, lo, cut_lo);
+  if (cut_hi < hi)
+    ranges_add(ranges, maps, cut_hi, hi);
+}
+
+/* Where glibc's main arena lies, or 0. Its bins and fast bins point at chunk headers, which sit in
+ * the last bytes of the blocks before them: scanned, they would make those blocks reachable. A
+ * block too large for the tcache and fast bins, freed between two live ones, lands at the head of
+ * the unsorted bin, whose list head it then points back to. Read once; forks inherit it. */
+static uintptr_t malloc_state_address(void) {
+  static uintptr_t found;
+  static bool probed;
+  if (probed)
+    return found;
+  probed = true;
+  void *a = malloc(4096), *b = malloc(4096), *c = malloc(32);
+  if (a != NULL && b != NULL && c != NULL) {
+    uintptr_t freed = (uintptr_t)b;
+    free(b);
+    uintptr_t bk = ((volatile uintptr_t *)freed)[1]; /* the chunk's bk, just freed: glibc's */
+    found = bk > UNSORTED_BIN_OFFSET ? bk - UNSORTED_BIN_OFFSET : 0;
+    b = NULL;
+  }
+  free(a);
+  free(b);
+  free(c);
+  return found;
+}
+
+typedef struct segments_ctx {
+  GArray *ranges;
+  const GArray *maps;
+  uintptr_t arena;
+} segments_ctx;
+
+static int segment_add(struct dl_phdr_info *info, size_t size, void *data) {
+  segments_ctx *ctx = data;
+  for (size_t i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+      continue;
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    ranges_add_except(ctx->ranges, ctx->maps, lo, lo + ph->p_memsz, ctx->arena,
+                      ctx->arena != 0 ? ctx->arena + MALLOC_STATE_SIZE : 0);
+  }
+  return 0;
+}
+
+/* The top of the calling thread's stack. Kept per thread: a forked child runs on the same stack. */
+static uintptr_t stack_top(void) {
+  static __thread uintptr_t top;
+  if (top == 0) {
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+        top = (uintptr_t)addr + size;
+      pthread_attr_destroy(&attr);
+    }
+  }
+  return top;
+}
+
+/* The size of the static TLS block, thread descriptor included (ld.so's _dl_get_tls_static_info,
+ * what LeakSanitizer reads too), or 0 when the loader does not say. */
+static size_t static_tls_size(void) {
+  static size_t size;
+  static bool asked;
+  if (!asked) {
+    asked = true;
+    void (*info)(size_t *, size_t *) =
+        (void (*)(size_t *, size_t *))dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
+    size_t align = 0;
+    if (info != NULL)
+      info(&size, &align);
+  }
+  return size;
+}
+
+/* Adds the whole stacks of the other threads: anonymous writable mappings just above a guard page
+ * (an inaccessible mapping), as glibc lays out the stacks it creates, other than the calling
+ * thread's. Only when the process has other threads. */
+static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_sp) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task");
+  GDir *dir = g_dir_open(path, 0, NULL);
+  guint threads = 0;
+  if (dir != NULL) {
+    while (g_dir_read_name(dir) != NULL)
+      threads++;
+    g_dir_close(dir);
+  }
+  if (threads <= 1)
+    return;
+  for (guint i = 1; i < maps->len; i++) {
+    const mapping *m = &g_array_index(maps, mapping, i);
+    const mapping *below = &g_array_index(maps, mapping, i - 1);
+    bool guarded = below->hi == m->lo && !below->readable && !below->writable;
+    /* glibc's arenas for threads are 64 MiB-aligned heaps, inaccessible above, not below. */
+    bool arena = (m->lo & ((64u << 20) - 1)) == 0;
+    if (m->readable && m->writable && m->anonymous && guarded && !arena &&
+        !(own_sp >= m->lo && own_sp < m->hi) && !tm__mapped_by_tracer(m->lo, m->hi))
+      ranges_add(ranges, maps, m->lo, m->hi);
+  }
+}
+
+GArray *tm__roots_collect(const void *stack_from) {
+  GArray *ranges = g_array_new(false, false, sizeof(tm__range));
+  GArray *maps = mappings_read();
+  segments_ctx ctx = {ranges, maps, malloc_state_address()};
+  uintptr_t sp = (uintptr_t)stack_from, top = stack_top(), tp = (uintptr_t)pthread_self();
+  size_t tls = static_tls_size();
+
+  dl_iterate_phdr(segment_add, &ctx);
+  if (top > sp)
+    ranges_add(ranges, maps, sp, top);
+  ranges_add(ranges, maps, tp - (tls != 0 ? tls : 4096), tp + THREAD_DESCRIPTOR_SIZE);
+  other_stacks_add(ranges, maps, sp);
+  g_array_unref(maps);
+  return ranges;
+}

@@ -1,0 +1,418 @@
+/* traces.c — the live blocks: one table per domain, the tracer's own blocks, the counters, and
+ * the heap registry.
+ *
+ * Every table maps a block's address to its meta (trace_table.h): its size and the id of its
+ * interned traceback. A traced block (recorded while tracing) has a real id; a registered block
+ * (recorded while not tracing, or by a paused thread, when the heap registry is on) has the id
+ * TM_TB_UNTRACED. Traced memory, its peak and every snapshot count traced blocks only, so the API
+ * keeps Python's meaning; the registry only makes the set of live blocks complete for the
+ * reachability scan (engine.h, docs/engine.md "Every live block").
+ *
+ * Locking order, outermost first: intern shards (then the intern arena lock), domains_lock, the
+ * domain tables' shards (by domain registration order, then shard index), the internal table's
+ * shards, and last the region allocator behind tm__map(). Every path that takes more than one lock
+ * follows it (fork handlers, clear, snapshot copy, a table or intern shard growing).
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+
+#include "engine.h"
+#include "guard.h"
+#include "runtime.h"
+#include "trace_table.h"
+#include "tracemalloc.h"
+
+/* Bit TM__HOOKS_TRACING while tracing, bit TM__HOOKS_REGISTRY while the registry is on. The
+ * registry starts on, so that the blocks allocated before any constructor ran (the loader's,
+ * libc's, GLib's) are known; the library's constructor switches it off in programs that did not
+ * ask for it (tm__registry_decide()). */
+atomic_int tm__hooks_active = TM__HOOKS_REGISTRY;
+
+atomic_int tm__tracing;
+
+atomic_int tm__traceback_limit = 1;
+
+/* Traced bytes over every domain, and their peak. Updated with the shard lock of the block held. */
+static atomic_size_t traced_current;
+static atomic_size_t traced_peak;
+/* Traced blocks of the malloc domain (registered ones are not counted). */
+static atomic_size_t traced_blocks;
+
+/* Allocations made while tracing whose trace could not be recorded. */
+static atomic_size_t lost_traces;
+
+/* The malloc domain's table. Page-aligned, like the internal table and the intern shards: a table
+ * is exactly one page, so a forked child (a Check test) that releases the fork locks copies one
+ * page per table, not two. */
+static tm__table main_table __attribute__((aligned(4096)));
+
+/* domain => table. domains[0] is the malloc domain. Entries are appended under domains_lock and
+ * published by ndomains (release), so readers scan without the lock. Tables are never freed. */
+static struct {
+  unsigned int domain;
+  tm__table *table;
+} domains[TM_MAX_DOMAINS] = {{0, &main_table}};
+static atomic_size_t ndomains = 1;
+static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The tracer's own heap blocks (allocated with the guard held): ptr => malloc_usable_size. */
+static tm__table internal_table __attribute__((aligned(4096)));
+static atomic_size_t internal_count;
+
+/* ---- counters ---------------------------------------------------------------------------------- */
+
+static void counters_add(size_t size) {
+  size_t cur = atomic_fetch_add_explicit(&traced_current, size, memory_order_relaxed) + size;
+  size_t peak = atomic_load_explicit(&traced_peak, memory_order_relaxed);
+  while (cur > peak && !atomic_compare_exchange_weak_explicit(&traced_peak, &peak, cur,
+                                                              memory_order_relaxed,
+                                                              memory_order_relaxed))
+    ;
+}
+
+static void counters_sub(size_t size) {
+  atomic_fetch_sub_explicit(&traced_current, size, memory_order_relaxed);
+}
+
+/* Accounts for an entry of the malloc domain leaving (sign -1) or entering (+1) a table. */
+static void count_entry(tm__table *table, uint64_t meta, int sign) {
+  if (tm__meta_tb(meta) == TM_TB_UNTRACED)
+    return;
+  if (sign > 0)
+    counters_add(tm__meta_size(meta));
+  else
+    counters_sub(tm__meta_size(meta));
+  if (table == &main_table)
+    atomic_fetch_add_explicit(&traced_blocks, (size_t)(ptrdiff_t)sign, memory_order_relaxed);
+}
+
+void tm__counters_get(size_t *current, size_t *peak) {
+  tm__tables_lock_all(); /* so that current <= peak always holds for the caller */
+  if (current)
+    *current = atomic_load(&traced_current);
+  if (peak)
+    *peak = atomic_load(&traced_peak);
+  tm__tables_unlock_all();
+}
+
+void tm__counters_reset_peak(void) {
+  tm__tables_lock_all();
+  atomic_store(&traced_peak, atomic_load(&traced_current));
+  tm__tables_unlock_all();
+}
+
+size_t tm__lost_traces(void) { return atomic_load(&lost_traces); }
+
+size_t tm__traces_memory(void) {
+  size_t heap = 0;
+  tm__table_lock_all(&internal_table);
+  for (size_t s = 0; s < TM_TABLE_SHARDS; s++)
+    heap += internal_table.shards[s].bytes;
+  tm__table_unlock_all(&internal_table);
+  return heap + sizeof main_table + sizeof internal_table;
+}
+
+/* ---- domains ----------------------------------------------------------------------------------- */
+
+tm__table *tm__domain_table(unsigned int domain, bool create) {
+  if (domain == 0)
+    return &main_table;
+  size_t n = atomic_load_explicit(&ndomains, memory_order_acquire);
+  for (size_t i = 1; i < n; i++)
+    if (domains[i].domain == domain)
+      return domains[i].table;
+  if (!create)
+    return NULL;
+  tm__table *table = NULL;
+  pthread_mutex_lock(&domains_lock);
+  n = atomic_load_explicit(&ndomains, memory_order_relaxed);
+  for (size_t i = 1; i < n && table == NULL; i++)
+    if (domains[i].domain == domain)
+      table = domains[i].table;
+  /* tm__map() returns zeroed memory: zeroed shards are empty, with unlocked locks. */
+  if (table == NULL && n < TM_MAX_DOMAINS && (table = tm__map(sizeof *table)) != NULL) {
+    domains[n].domain = domain;
+    domains[n].table = table;
+    atomic_store_explicit(&ndomains, n + 1, memory_order_release);
+  }
+  pthread_mutex_unlock(&domains_lock);
+  return table;
+}
+
+bool tm__domains_full(void) { return atomic_load(&ndomains) >= TM_MAX_DOMAINS; }
+
+void tm__tables_lock_all(void) {
+  size_t n = atomic_load_explicit(&ndomains, memory_order_acquire);
+  for (size_t i = 0; i < n; i++)
+    tm__table_lock_all(domains[i].table);
+}
+
+void tm__tables_unlock_all(void) {
+  size_t n = atomic_load_explicit(&ndomains, memory_order_acquire);
+  for (size_t i = n; i-- > 0;)
+    tm__table_unlock_all(domains[i].table);
+}
+
+/* Turns every traced entry of a shard into a registered one. Writes only the entries it changes,
+ * so that a forked child whose runner traced nothing copies no page of the table. */
+static void shard_untrace_unlocked(tm__shard *s) {
+  for (size_t i = 0; s->slots && i <= s->mask; i++) {
+    uint64_t meta = s->slots[i].meta;
+    if (s->slots[i].key != 0 && tm__meta_tb(meta) != TM_TB_UNTRACED)
+      s->slots[i].meta = tm__meta_pack(tm__meta_size(meta), TM_TB_UNTRACED);
+  }
+}
+
+void tm__traces_clear(void) {
+  tm__tables_lock_all();
+  bool registry = atomic_load(&tm__hooks_active) & TM__HOOKS_REGISTRY;
+  size_t n = atomic_load_explicit(&ndomains, memory_order_acquire);
+  for (size_t i = 0; i < n; i++) {
+    for (size_t s = 0; s < TM_TABLE_SHARDS; s++) {
+      tm__shard *shard = &domains[i].table->shards[s];
+      if (i != 0 || !registry)
+        tm__shard_clear_unlocked(shard);
+      else if (atomic_load(&traced_blocks) != 0)
+        shard_untrace_unlocked(shard);
+    }
+  }
+  atomic_store(&traced_current, 0);
+  atomic_store(&traced_peak, 0);
+  atomic_store(&traced_blocks, 0);
+  atomic_store(&lost_traces, 0);
+  tm__tables_unlock_all();
+}
+
+void tm__internal_clear(void) {
+  tm__table_lock_all(&internal_table);
+  for (size_t s = 0; s < TM_TABLE_SHARDS; s++)
+    tm__shard_clear_unlocked(&internal_table.shards[s]);
+  atomic_store(&internal_count, 0);
+  tm__table_unlock_all(&internal_table);
+}
+
+void tm__fork_lock(void) {
+  pthread_mutex_lock(&domains_lock);
+  tm__tables_lock_all();
+  tm__table_lock_all(&internal_table);
+}
+
+void tm__fork_unlock(void) {
+  tm__table_unlock_all(&internal_table);
+  tm__tables_unlock_all();
+  pthread_mutex_unlock(&domains_lock);
+}
+
+/* ---- recording --------------------------------------------------------------------------------- */
+
+/* Stores key => meta in table, replacing an entry of the same key. Holds the shard lock. Returns
+ * 0, or TM_ENOMEM when the shard is full and cannot grow. */
+static int entry_put(tm__table *table, uintptr_t key, uint64_t meta) {
+  uint64_t hash = tm__hash_ptr(key);
+  tm__shard *s = tm__table_shard(table, hash);
+  uint64_t old;
+  bool failed;
+  int rc = 0;
+  tm__lock_acquire(&s->lock);
+  /* Re-checked under the lock: tm_stop() clears each shard under its lock after clearing the flag,
+   * so a racing insert either lands before that clear or sees the flag down. A traced block that
+   * comes too late is registered instead, when the registry is on. */
+  int active = atomic_load(&tm__hooks_active);
+  if (tm__meta_tb(meta) != TM_TB_UNTRACED && !(active & TM__HOOKS_TRACING))
+    meta = tm__meta_pack(tm__meta_size(meta), TM_TB_UNTRACED);
+  bool wanted = tm__meta_tb(meta) != TM_TB_UNTRACED || (table == &main_table &&
+                                                         (active & TM__HOOKS_REGISTRY));
+  if (wanted) {
+    if (tm__shard_put_unlocked(s, key, hash, meta, &old, &failed))
+      count_entry(table, old, -1);
+    if (failed)
+      rc = TM_ENOMEM;
+    else
+      count_entry(table, meta, +1);
+  }
+  tm__lock_release(&s->lock);
+  return rc;
+}
+
+int tm__trace_put(tm__table *table, uintptr_t ptr, size_t size, uint32_t tb) {
+  if (tb == 0 || size > TM_SIZE_MAX)
+    return TM_ENOMEM;
+  return entry_put(table, ptr, tm__meta_pack(size, tb));
+}
+
+bool tm__trace_remove(tm__table *table, uintptr_t ptr, uint64_t *meta) {
+  uint64_t hash = tm__hash_ptr(ptr);
+  tm__shard *s = tm__table_shard(table, hash);
+  tm__lock_acquire(&s->lock);
+  bool found = tm__shard_remove_unlocked(s, ptr, hash, meta);
+  if (found)
+    count_entry(table, *meta, -1);
+  tm__lock_release(&s->lock);
+  return found;
+}
+
+static bool internal_remove(void *ptr) {
+  uint64_t hash = tm__hash_ptr((uintptr_t)ptr);
+  tm__shard *s = tm__table_shard(&internal_table, hash);
+  uint64_t meta;
+  tm__lock_acquire(&s->lock);
+  bool found = tm__shard_remove_unlocked(s, (uintptr_t)ptr, hash, &meta);
+  tm__lock_release(&s->lock);
+  if (found)
+    atomic_fetch_sub_explicit(&internal_count, 1, memory_order_relaxed);
+  return found;
+}
+
+void tm__record_internal(void *ptr) {
+  uint64_t hash = tm__hash_ptr((uintptr_t)ptr);
+  tm__shard *s = tm__table_shard(&internal_table, hash);
+  uint64_t old;
+  bool failed;
+  size_t size = malloc_usable_size(ptr);
+  tm__lock_acquire(&s->lock);
+  if (!tm__shard_put_unlocked(s, (uintptr_t)ptr, hash, tm__meta_pack(size, 0), &old, &failed) &&
+      !failed)
+    atomic_fetch_add_explicit(&internal_count, 1, memory_order_relaxed);
+  tm__lock_release(&s->lock);
+}
+
+bool tm__internal_contains(void *ptr) {
+  uint64_t hash = tm__hash_ptr((uintptr_t)ptr);
+  tm__shard *s = tm__table_shard(&internal_table, hash);
+  uint64_t meta;
+  tm__lock_acquire(&s->lock);
+  bool found = tm__shard_get_unlocked(s, (uintptr_t)ptr, hash, &meta);
+  tm__lock_release(&s->lock);
+  return found;
+}
+
+void tm__record_trace(void *ptr, size_t size, uint32_t tb) {
+  if (tm__trace_put(&main_table, (uintptr_t)ptr, size, tb) != 0 && tb != TM_TB_UNTRACED)
+    atomic_fetch_add_explicit(&lost_traces, 1, memory_order_relaxed);
+}
+
+void tm__record_untraced(void *ptr, size_t size) {
+  if (size <= TM_SIZE_MAX)
+    entry_put(&main_table, (uintptr_t)ptr, tm__meta_pack(size, TM_TB_UNTRACED));
+}
+
+bool tm__record_free(void *ptr, uint64_t *meta) {
+  if (tm__guard_held()) {
+    internal_remove(ptr);
+    return false;
+  }
+  bool found = tm__trace_remove(&main_table, (uintptr_t)ptr, meta);
+  /* A block the tracer allocated and handed to the program (a formatted string, say). */
+  if (!found && atomic_load_explicit(&internal_count, memory_order_relaxed) != 0)
+    internal_remove(ptr);
+  return found;
+}
+
+void tm__record_restore(void *ptr, uint64_t meta) {
+  tm__record_trace(ptr, tm__meta_size(meta), tm__meta_tb(meta));
+}
+
+/* ---- the heap registry ------------------------------------------------------------------------- */
+
+/* Defined (non-zero) by a program that wants every live block known: the Check plugin does. A
+ * weak reference: the linker exports the program's definition to this library when it has one. */
+extern const int tm_heap_registry_wanted __attribute__((weak));
+
+void tm__registry_decide(const char *env) {
+  bool wanted = &tm_heap_registry_wanted != NULL && tm_heap_registry_wanted != 0;
+  if (env != NULL && env[0] != '\0')
+    wanted = env[0] != '0';
+  if (wanted)
+    return;
+  atomic_fetch_and(&tm__hooks_active, ~TM__HOOKS_REGISTRY);
+  /* Forget what was registered before this decision; traced blocks stay. */
+  tm__tables_lock_all();
+  for (size_t s = 0; s < TM_TABLE_SHARDS; s++) {
+    tm__shard *shard = &main_table.shards[s];
+    for (size_t i = 0; shard->slots && i <= shard->mask;) {
+      uint64_t meta = shard->slots[i].meta;
+      uintptr_t key = shard->slots[i].key;
+      uint64_t removed;
+      if (key != 0 && tm__meta_tb(meta) == TM_TB_UNTRACED)
+        tm__shard_remove_unlocked(shard, key, tm__hash_ptr(key), &removed); /* shifts into i */
+      else
+        i++;
+    }
+  }
+  tm__tables_unlock_all();
+}
+
+/* ---- what the analysis layer reads (engine.h) -------------------------------------------------- */
+
+tm__raw_trace *tm__traces_copy(size_t *n, int *limit, bool *failed) {
+  *n = 0;
+  *limit = atomic_load(&tm__traceback_limit);
+  if (failed)
+    *failed = false;
+  tm__tables_lock_all();
+  size_t nd = atomic_load_explicit(&ndomains, memory_order_acquire);
+  size_t total = atomic_load(&traced_blocks);
+  for (size_t d = 1; d < nd; d++)
+    total += tm__table_count_unlocked(domains[d].table);
+  /* Allocating with the table locks held is safe: with the guard held, malloc only touches the
+   * internal table, which comes after them in the locking order. */
+  tm__raw_trace *out = total ? malloc(total * sizeof *out) : NULL;
+  if (out != NULL) {
+    for (size_t d = 0; d < nd; d++) {
+      for (size_t s = 0; s < TM_TABLE_SHARDS; s++) {
+        const tm__shard *sh = &domains[d].table->shards[s];
+        for (size_t i = 0; sh->slots && i <= sh->mask; i++) {
+          uint64_t meta = sh->slots[i].meta;
+          if (sh->slots[i].key == 0 || tm__meta_tb(meta) == TM_TB_UNTRACED)
+            continue;
+          out[*n] = (tm__raw_trace){sh->slots[i].key, tm__meta_size(meta), tm__meta_tb(meta),
+                                    domains[d].domain};
+          (*n)++;
+        }
+      }
+    }
+  } else if (total && failed) {
+    *failed = true;
+  }
+  tm__tables_unlock_all();
+  return out;
+}
+
+tm__raw_trace *tm__blocks_copy_locked(size_t *n) {
+  *n = tm__table_count_unlocked(&main_table);
+  tm__raw_trace *out = *n ? malloc(*n * sizeof *out) : NULL;
+  if (out == NULL) {
+    *n = 0;
+    return NULL;
+  }
+  size_t k = 0;
+  for (size_t s = 0; s < TM_TABLE_SHARDS; s++) {
+    const tm__shard *sh = &main_table.shards[s];
+    for (size_t i = 0; sh->slots && i <= sh->mask; i++) {
+      if (sh->slots[i].key == 0)
+        continue;
+      uint64_t meta = sh->slots[i].meta;
+      out[k++] = (tm__raw_trace){sh->slots[i].key, tm__meta_size(meta), tm__meta_tb(meta), 0};
+    }
+  }
+  *n = k;
+  return out;
+}
+
+void tm__blocks_lock(void) { tm__table_lock_all(&main_table); }
+
+void tm__blocks_unlock(void) { tm__table_unlock_all(&main_table); }
+
+bool tm__trace_find(uintptr_t ptr, tm__raw_trace *out) {
+  uint64_t hash = tm__hash_ptr(ptr);
+  tm__shard *s = tm__table_shard(&main_table, hash);
+  uint64_t meta;
+  tm__lock_acquire(&s->lock);
+  bool found = tm__shard_get_unlocked(s, ptr, hash, &meta);
+  tm__lock_release(&s->lock);
+  if (!found || tm__meta_tb(meta) == TM_TB_UNTRACED)
+    return false;
+  *out = (tm__raw_trace){ptr, tm__meta_size(meta), tm__meta_tb(meta), 0};
+  return true;
+}

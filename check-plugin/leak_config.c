@@ -14,10 +14,18 @@
  *   ignore-files = *.generated.c
  *   ignore-modules = *libfoo.so*     # matched on the module path
  *   allocators = xmalloc;xstrdup   # wrappers the allocation site looks through
+ *   threshold-blocks = 2           # blocks each test may leave allocated (default: any number)
+ *   reachable = charge             # charge still-reachable growth too (default: ignore)
+ *   [suite:Money*]                 # glob on the Suite name
+ *   [tcase:Limits]                 # glob on the TCase name
  *   [test:test_big_*]              # glob on the test name (START_TEST's name)
  *   threshold = 64 KiB
+ *   threshold-blocks = 10
  *   peak-limit = 16 MiB
+ *   reachable = charge
  *   ignore = true
+ * Precedence: the test's own calls, then [test:], [tcase:], [suite:] sections (the most specific
+ * wins), then the environment, then [defaults].
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,14 +37,17 @@
 
 #include "leak_internal.h"
 
-#define TEST_GROUP_PREFIX "test:"
+/* The kinds of per-test section, from the least to the most specific. */
+typedef enum rule_kind { RULE_SUITE, RULE_TCASE, RULE_TEST, NRULE_KINDS } rule_kind;
+static const char *const rule_prefixes[NRULE_KINDS] = {"suite:", "tcase:", "test:"};
 
-/* One [test:GLOB] section. */
+/* One [suite:GLOB], [tcase:GLOB] or [test:GLOB] section. */
 typedef struct test_rule {
+  rule_kind kind;
   GPatternSpec *glob;
-  bool has_threshold, has_peak_limit, has_ignore;
-  size_t threshold, peak_limit;
-  bool ignore;
+  bool has_threshold, has_threshold_blocks, has_peak_limit, has_ignore, has_reachable;
+  size_t threshold, threshold_blocks, peak_limit;
+  bool ignore, charge_reachable;
 } test_rule;
 
 static void test_rule_free(gpointer data) {
@@ -84,8 +95,33 @@ static bool parse_int(const char *what, const char *text, long min, long max, lo
 
 /* The settings that both the [defaults] group and the environment can give. */
 typedef struct settings {
-  const char *threshold, *peak_limit, *nframe, *top, *default_filters, *disable;
+  const char *threshold, *threshold_blocks, *peak_limit, *nframe, *top, *default_filters,
+    *disable, *reachable, *accept_unchecked;
 } settings;
+
+/* "ignore" or "charge": whether still-reachable growth is charged. */
+static bool parse_reachable(const char *what, const char *text, bool *charge, GError **error) {
+  char *t = g_strstrip(g_strdup(text));
+  bool ok = g_ascii_strcasecmp(t, "charge") == 0 || g_ascii_strcasecmp(t, "ignore") == 0;
+  if (ok)
+    *charge = g_ascii_strcasecmp(t, "charge") == 0;
+  else
+    g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                "%s='%s' is not a reachability rule: write charge or ignore", what, text);
+  g_free(t);
+  return ok;
+}
+
+/* A number of blocks: a whole number from 0. */
+static bool parse_blocks(const char *what, const char *text, size_t *out, GError **error) {
+  long n = 0;
+  char *t = g_strstrip(g_strdup(text));
+  bool ok = parse_int(what, t, 0, G_MAXINT, &n, error);
+  g_free(t);
+  if (ok)
+    *out = (size_t)n;
+  return ok;
+}
 
 /* Names a setting in errors: the variable, or the key file and key. g_free(). */
 static char *setting_name(const char *path, const char *envname, const char *key) {
@@ -104,6 +140,21 @@ static bool apply_settings(tm__leak_config *config, const settings *s, const cha
   if (ok && s->threshold != NULL) {
     what = setting_name(path, "TM_LEAK_THRESHOLD", "threshold");
     ok = tm__leak_parse_size(what, s->threshold, &config->defaults.allowance, error);
+    g_clear_pointer(&what, g_free);
+  }
+  if (ok && s->threshold_blocks != NULL) {
+    what = setting_name(path, "TM_LEAK_THRESHOLD_BLOCKS", "threshold-blocks");
+    ok = parse_blocks(what, s->threshold_blocks, &config->defaults.allowance_blocks, error);
+    g_clear_pointer(&what, g_free);
+  }
+  if (ok && s->reachable != NULL) {
+    what = setting_name(path, "TM_LEAK_REACHABLE", "reachable");
+    ok = parse_reachable(what, s->reachable, &config->defaults.charge_reachable, error);
+    g_clear_pointer(&what, g_free);
+  }
+  if (ok && s->accept_unchecked != NULL) {
+    what = setting_name(path, "TM_LEAK_ACCEPT_UNCHECKED", "accept-unchecked");
+    ok = parse_bool(what, s->accept_unchecked, &config->accept_foreign, error);
     g_clear_pointer(&what, g_free);
   }
   if (ok && s->peak_limit != NULL) {
@@ -168,7 +219,10 @@ static bool load_defaults_group(tm__leak_config *config, GKeyFile *kf, bool *def
 
   for (size_t i = 0; ok && keys[i] != NULL; i++) {
     const char *k = keys[i];
-    const char **slot = g_str_equal(k, "threshold")         ? &s.threshold
+    const char **slot = g_str_equal(k, "threshold")          ? &s.threshold
+                        : g_str_equal(k, "threshold-blocks") ? &s.threshold_blocks
+                        : g_str_equal(k, "reachable")       ? &s.reachable
+                        : g_str_equal(k, "accept-unchecked") ? &s.accept_unchecked
                         : g_str_equal(k, "peak-limit")      ? &s.peak_limit
                         : g_str_equal(k, "nframe")          ? &s.nframe
                         : g_str_equal(k, "top")             ? &s.top
@@ -202,17 +256,22 @@ static bool load_defaults_group(tm__leak_config *config, GKeyFile *kf, bool *def
 }
 
 static bool load_test_group(tm__leak_config *config, GKeyFile *kf, const char *group,
-                            GError **error) {
-  const char *glob = group + strlen(TEST_GROUP_PREFIX);
+                            rule_kind kind, GError **error) {
+  const char *glob = group + strlen(rule_prefixes[kind]);
   char **keys = g_key_file_get_keys(kf, group, NULL, NULL);
   test_rule *rule = g_new0(test_rule, 1);
   bool ok = true;
 
+  rule->kind = kind;
   for (size_t i = 0; ok && keys[i] != NULL; i++) {
     char *value = g_key_file_get_value(kf, group, keys[i], NULL);
     char *what = g_strdup_printf("TM_LEAK_CONFIG=%s: [%s] %s", config->path, group, keys[i]);
     if (g_str_equal(keys[i], "threshold"))
       ok = rule->has_threshold = tm__leak_parse_size(what, value, &rule->threshold, error);
+    else if (g_str_equal(keys[i], "threshold-blocks"))
+      ok = rule->has_threshold_blocks = parse_blocks(what, value, &rule->threshold_blocks, error);
+    else if (g_str_equal(keys[i], "reachable"))
+      ok = rule->has_reachable = parse_reachable(what, value, &rule->charge_reachable, error);
     else if (g_str_equal(keys[i], "peak-limit"))
       ok = rule->has_peak_limit = tm__leak_parse_size(what, value, &rule->peak_limit, error);
     else if (g_str_equal(keys[i], "ignore"))
@@ -226,8 +285,8 @@ static bool load_test_group(tm__leak_config *config, GKeyFile *kf, const char *g
   if (!ok || *glob == '\0') {
     if (ok)
       g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
-                  "TM_LEAK_CONFIG=%s: [%s] needs a test-name glob after 'test:'", config->path,
-                  group);
+                  "TM_LEAK_CONFIG=%s: [%s] needs a name glob after '%s'", config->path,
+                  group, rule_prefixes[kind]);
     g_free(rule);
     return false;
   }
@@ -336,13 +395,18 @@ static bool load_key_file(tm__leak_config *config, bool *default_filters, GError
   }
   groups = g_key_file_get_groups(kf, NULL);
   for (size_t i = 0; ok && groups[i] != NULL; i++) {
+    rule_kind kind = NRULE_KINDS;
+    for (int k = 0; k < NRULE_KINDS; k++)
+      if (g_str_has_prefix(groups[i], rule_prefixes[k]))
+        kind = (rule_kind)k;
     if (g_str_equal(groups[i], "defaults"))
       ok = load_defaults_group(config, kf, default_filters, error);
-    else if (g_str_has_prefix(groups[i], TEST_GROUP_PREFIX))
-      ok = load_test_group(config, kf, groups[i], error);
+    else if (kind != NRULE_KINDS)
+      ok = load_test_group(config, kf, groups[i], kind, error);
     else {
       g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
-                  "TM_LEAK_CONFIG=%s: unknown group [%s]: use [defaults] or [test:GLOB]",
+                  "TM_LEAK_CONFIG=%s: unknown group [%s]: use [defaults], [suite:GLOB], "
+                  "[tcase:GLOB] or [test:GLOB]",
                   config->path, groups[i]);
       ok = false;
     }
@@ -364,6 +428,9 @@ tm__leak_config *tm__leak_config_load(char **envp, GError **error) {
   bool default_filters = true;
   settings s = {
     .threshold = g_environ_getenv(env, "TM_LEAK_THRESHOLD"),
+    .threshold_blocks = g_environ_getenv(env, "TM_LEAK_THRESHOLD_BLOCKS"),
+    .reachable = g_environ_getenv(env, "TM_LEAK_REACHABLE"),
+    .accept_unchecked = g_environ_getenv(env, "TM_LEAK_ACCEPT_UNCHECKED"),
     .peak_limit = g_environ_getenv(env, "TM_LEAK_PEAK_LIMIT"),
     .nframe = g_environ_getenv(env, "TM_LEAK_NFRAME"),
     .top = g_environ_getenv(env, "TM_LEAK_TOP"),
@@ -373,6 +440,7 @@ tm__leak_config *tm__leak_config_load(char **envp, GError **error) {
   bool ok = true;
 
   config->top = TM__LEAK_DEFAULT_TOP;
+  config->defaults.allowance_blocks = SIZE_MAX;
   config->filters = tm__leak_filters_new();
   config->test_rules = g_ptr_array_new_with_free_func(test_rule_free);
   if (path != NULL && path[0] != '\0') {
@@ -400,20 +468,28 @@ void tm__leak_config_free(tm__leak_config *config) {
   g_free(config);
 }
 
-void tm__leak_config_rules_for(const tm__leak_config *config, const char *test_name,
+void tm__leak_config_rules_for(const tm__leak_config *config, const tm__leak_test_id *id,
                                tm__leak_rules *out) {
+  const char *names[NRULE_KINDS] = {id->suite, id->tcase, id->test};
+
   *out = config->defaults;
-  if (test_name == NULL)
-    return;
-  for (guint i = 0; i < config->test_rules->len; i++) {
-    const test_rule *rule = g_ptr_array_index(config->test_rules, i);
-    if (!g_pattern_spec_match_string(rule->glob, test_name))
+  for (int kind = 0; kind < NRULE_KINDS; kind++) {
+    if (names[kind] == NULL)
       continue;
-    if (rule->has_threshold)
-      out->allowance = rule->threshold;
-    if (rule->has_peak_limit)
-      out->peak_limit = rule->peak_limit;
-    if (rule->has_ignore)
-      out->ignore = rule->ignore;
+    for (guint i = 0; i < config->test_rules->len; i++) {
+      const test_rule *rule = g_ptr_array_index(config->test_rules, i);
+      if (rule->kind != (rule_kind)kind || !g_pattern_spec_match_string(rule->glob, names[kind]))
+        continue;
+      if (rule->has_threshold)
+        out->allowance = rule->threshold;
+      if (rule->has_threshold_blocks)
+        out->allowance_blocks = rule->threshold_blocks;
+      if (rule->has_peak_limit)
+        out->peak_limit = rule->peak_limit;
+      if (rule->has_ignore)
+        out->ignore = rule->ignore;
+      if (rule->has_reachable)
+        out->charge_reachable = rule->charge_reachable;
+    }
   }
 }

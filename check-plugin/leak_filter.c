@@ -186,6 +186,10 @@ static bool gslice_uses_malloc(void) {
 
   if (glib_check_version(2, 76, 0) == NULL)
     return true;
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  if (g_slice_get_config(G_SLICE_CONFIG_ALWAYS_MALLOC)) /* set by the plugin's preinit */
+    return true;
+  G_GNUC_END_IGNORE_DEPRECATIONS
   return value != NULL && g_parse_debug_string(value, keys, G_N_ELEMENTS(keys)) != 0;
 }
 

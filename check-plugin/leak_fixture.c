@@ -1,27 +1,29 @@
 /* leak_fixture.c — TM_LEAK_FIXTURE: the window around each test, and the calls a test may make.
  *
  * The window. Setup starts tracing when nobody traces yet, or else calls tm_clear_traces(): from
- * then on the tracer holds exactly the blocks the window allocated and has not freed, whatever
- * thread allocated them. Blocks that existed before
- * are forgotten, so they are never charged, and freeing them inside the window changes nothing,
- * so it never excuses a new leak (diffing totals would let it). Either call also zeroes the peak.
- * In CK_FORK=yes mode the window lives in the test's child process; in CK_FORK=no mode the next
- * setup opens a fresh window, so nothing bleeds from one test into the next.
+ * then on the traces are exactly the blocks the window allocated and has not freed, whatever
+ * thread allocated them. Blocks that existed before stay known to the heap registry (this
+ * program defines TM_HEAP_REGISTRY) but are not traces, so they are never charged, and freeing
+ * them never excuses a new leak. Either call also zeroes the peak. In CK_FORK=yes mode the window
+ * lives in the test's child process; in CK_FORK=no mode the next setup opens a fresh window.
  *
- * The teardown decides on two numbers first (traced bytes and peak, no snapshot, no symbols):
- * filtering can only remove traces, so a window that passes unfiltered passes. A candidate takes
- * the after-snapshot and bounds its filtered growth from the distinct tracebacks, whose filter
- * verdicts leak_filter.c remembers: in CK_FORK=no mode every window is a candidate, because
- * Check's new message file is allocated inside it (CHECK-NOTES §5), and this spares it the diff,
- * the sort and the pattern matching. Only a window that bound does not clear is compared to the
- * before-snapshot by traceback, filtered and judged (leak_verdict.c), and reported.
+ * The verdict (docs/plugin.md). A leak is memory the program can no longer reach. The teardown
+ * decides on two counters first (traced bytes and blocks, and the peak: no scan, no symbol):
+ * what is lost is part of what is traced, so a window whose traces pass passes. A candidate is
+ * scanned (tm_reachability_scan(): roots are the loaded objects' data, the thread's live stack
+ * above this fixture's own frames, its TLS and registers, the other threads' stacks): traced
+ * blocks are lost, indirectly lost, or still reachable. Reachable growth (caches kept in globals:
+ * glibc's time zone and locale data, OpenSSL's method store, GLib's type system) is not charged
+ * unless TM_LEAK_REACHABLE=charge; the window passes on the lost bytes alone when they fit, still
+ * without a symbol. Only then are the lost blocks' tracebacks resolved, filtered one block at a
+ * time, grouped under their lost roots, judged (leak_verdict.c) and reported (leak_report.c).
  *
  * Globals below are touched by the fixtures and by the in-test calls. Check runs the checked
  * fixtures and the test on one thread, one test at a time; tm_leak_allow() and friends are plain
  * stores that a test may make from a thread it joins before it ends.
  */
 #include <limits.h>
-#include <pthread.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,26 +32,45 @@
 #include "leak_internal.h"
 #include "tracemalloc-check.h"
 
+/* Every live block known from the first allocation: the reachability scan needs them all. */
+TM_HEAP_REGISTRY;
+
+/* GLib before 2.76 carves small objects (GList nodes, GHashTable and GString headers) out of
+ * GSlice slabs that it reaches from its globals: every slice object would look reachable, and a
+ * leaked one would never be seen. GLib reads its slice configuration once, on its first slice
+ * allocation, which its own constructor makes; a preinit function of the program runs before
+ * every library's constructor, and there asks for one malloc block per slice object. (Setting
+ * G_SLICE=always-malloc there would not do: libc's start-up puts the original environment back
+ * before main.) A no-op since GLib 2.76, whose slices are malloc blocks anyway. */
+static void gslice_use_malloc(int argc, char **argv, char **envp) {
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  g_slice_set_config(G_SLICE_CONFIG_ALWAYS_MALLOC, TRUE);
+  G_GNUC_END_IGNORE_DEPRECATIONS
+}
+__attribute__((section(".preinit_array"), used)) static void (*const gslice_preinit)(
+  int, char **, char **) = gslice_use_malloc;
+
 /* Run settings, loaded once by the constructor (in the parent, before Check forks). NULL when
- * they are invalid: then config_error says why, and every test fails in its setup. */
+ * they are invalid: then config_error says why, and every test fails in its teardown. */
 static tm__leak_config *config;
 static char *config_error;
-
-/* The before-snapshot of every window: empty (see empty_snapshot_new()). */
-static tm_snapshot *empty_before;
 
 /* The running test's window and its own rules (set by the in-test calls). */
 static struct {
   bool open;
   bool ignore;
-  bool has_allowance, has_peak_limit;
-  size_t allowance, peak_limit;
+  bool has_allowance, has_allowance_blocks, has_peak_limit;
+  size_t allowance, allowance_blocks, peak_limit;
+  const char *unchecked; /* the tool that serves malloc when tracing could not start, or NULL */
+  tm_stack_mark mark;    /* the setup's call chain: the teardown scans from the frame it shares */
+  char *start_error;     /* why tracing could not start, or NULL */
 } window;
 
 volatile int tm__leak_test_failed;
 
 /* The process the constructor ran in: Check's runner. A teardown in any other process runs in a
- * test's own child (CK_FORK=yes), which exits once the teardowns are done (CHECK-NOTES §1). */
+ * test's own child (CK_FORK=yes), which exits once the teardowns are done
+ * (docs/check-internals.md, "Fixtures"). */
 static pid_t runner_pid;
 
 /* Whether a setup of this process started tracing (rather than the program, e.g. TRACEMALLOC=N). */
@@ -76,31 +97,6 @@ static int ensure_tracing(void) {
   return 0;
 }
 
-/* Makes the before-snapshot every window shares. Right after tm_clear_traces() or a fresh
- * tm_start() the tracer holds nothing, so every before-snapshot is empty: one is made here, once,
- * in the runner process (forked test children inherit it), by filtering a snapshot down to no
- * trace. Tracing is started for that only when nobody traces, and stopped again. */
-static tm_snapshot *empty_snapshot_new(GError **error) {
-  bool was_tracing = tm_is_tracing();
-  tm_filter *none = tm_domain_filter_new(true, UINT_MAX); /* no trace is in that domain */
-  tm_snapshot *all = NULL, *empty = NULL;
-  int rc = was_tracing ? 0 : ensure_tracing();
-
-  if (rc != 0) {
-    g_set_error(error, TM_ERROR, TM_ERROR_NOT_TRACING, "cannot start tracing: %s",
-                tm_strerror(rc));
-  } else {
-    all = tm_take_snapshot(error);
-    if (all != NULL)
-      empty = tm_snapshot_filter_traces(all, &none, 1, error);
-  }
-  if (!was_tracing)
-    tm_stop();
-  tm_snapshot_free(all);
-  tm_filter_free(none);
-  return empty;
-}
-
 /* pthread_atfork prepare handler. Check forks a child per test (CK_FORK=yes); each child walks the
  * stacks of its allocations with the runner's libunwind cache, copy-on-write, and every return
  * address the runner never walked costs each child a DWARF lookup (a few microseconds: signal
@@ -112,7 +108,7 @@ static void warm_unwinder_on_fork(void) {
   static bool warmed;
   char *volatile block;
 
-  if (warmed || window.open || getpid() != runner_pid || tm_is_tracing())
+  if (warmed || window.open || getpid() != runner_pid || tm_is_tracing() || config == NULL)
     return;
   warmed = true;
   if (ensure_tracing() != 0)
@@ -122,35 +118,31 @@ static void warm_unwinder_on_fork(void) {
   tm_stop();
 }
 
-/* Loads the settings and makes the shared before-snapshot, in the runner process. Tracing itself
- * starts in the first setup: in CK_FORK=yes mode that is in each test's child, whose tables then
- * start empty, which costs less than inheriting the runner's traces and clearing them. */
+/* Loads the settings in the runner process. Tracing itself starts in the first setup: in
+ * CK_FORK=yes mode that is in each test's child, whose traces then start empty. */
 __attribute__((constructor)) static void leak_init(void) {
   GError *error = NULL;
 
   runner_pid = getpid();
   config = tm__leak_config_load(NULL, &error);
   if (config == NULL) {
-    config_error = g_strdup(error->message);
-    g_error_free(error);
-    fprintf(stderr, "tracemalloc-check: %s (every test will fail)\n", config_error);
-    return;
-  }
-  if (config->disabled)
-    return;
-  empty_before = empty_snapshot_new(&error);
-  pthread_atfork(warm_unwinder_on_fork, NULL, NULL);
-  if (empty_before == NULL) {
     config_error = g_strdup_printf("tracemalloc-check: %s", error->message);
     g_error_free(error);
+    fprintf(stderr, "%s (every test will fail)\n", config_error);
+    return;
   }
+  if (!config->disabled)
+    pthread_atfork(warm_unwinder_on_fork, NULL, NULL);
 }
 
-/* Fails the running fixture through Check, at the plugin's own location (CHECK-NOTES §3). */
-#define FAIL_HERE(...)                                                                             \
+/* Fails the running fixture through Check at file:line, or at the plugin's own location when
+ * file is NULL (docs/check-internals.md, "Blaming a chosen file:line"). */
+#define FAIL_AT(file, line, ...)                                                                   \
   do {                                                                                             \
     fflush(stdout);                                                                                \
     fflush(stderr);                                                                                \
+    if ((file) != NULL)                                                                            \
+      _ck_assert_failed((file), (line), NULL, __VA_ARGS__);                                        \
     _ck_assert_failed(__FILE__, __LINE__, NULL, __VA_ARGS__);                                      \
   } while (0)
 
@@ -158,26 +150,39 @@ void tm_leak_setup(void) {
   bool fresh;
   int rc;
 
-  /* A window still open here lost its teardown to a failing checked setup (CHECK-NOTES §2):
-   * everything below starts it afresh. */
-  window.ignore = window.has_allowance = window.has_peak_limit = false;
+  /* A window still open here lost its teardown to a failing checked setup
+   * (docs/check-internals.md, "Failures in a checked teardown"): everything below starts it
+   * afresh. A test that paused its thread and failed before resuming left it paused. */
+  while (tm_thread_is_paused())
+    tm_thread_resume();
+  window.ignore = window.has_allowance = window.has_allowance_blocks = false;
+  window.has_peak_limit = false;
+  window.unchecked = NULL;
+  g_clear_pointer(&window.start_error, g_free);
   tm__leak_test_failed = 0;
-  if (config_error != NULL)
-    FAIL_HERE("%s", config_error);
-  if (config->disabled)
+  window.open = true; /* a configuration error is reported by the teardown, at the test */
+  if (config_error != NULL || config->disabled)
     return;
   fresh = !tm_is_tracing();
   rc = ensure_tracing();
-  if (rc != 0)
-    FAIL_HERE("tracemalloc-check: cannot start tracing: %s", tm_strerror(rc));
+  if (rc == TM_EFOREIGN) {
+    window.unchecked = tm_get_malloc_owner();
+    return;
+  }
+  if (rc != 0) {
+    window.start_error = g_strdup_printf("cannot start tracing: %s", tm_strerror(rc));
+    return;
+  }
   if (!fresh)
     tm_clear_traces(); /* a fresh start holds no trace and a zero peak already */
   started_tracing = started_tracing || fresh;
-  window.open = true;
+  tm_stack_mark_take(&window.mark);
 }
 
-/* Counts what one pattern removed. */
-static void count_ignored(GArray *ignored_by, const char *pattern, size_t size, size_t blocks) {
+/* ---- classification of a candidate window ---------------------------------------------------- */
+
+/* Counts one filtered block under its pattern. */
+static void count_ignored(GArray *ignored_by, const char *pattern, size_t size) {
   guint i;
 
   for (i = 0; i < ignored_by->len; i++)
@@ -186,188 +191,262 @@ static void count_ignored(GArray *ignored_by, const char *pattern, size_t size, 
   if (i == ignored_by->len)
     g_array_append_val(ignored_by, ((tm__leak_ignored){.pattern = pattern}));
   g_array_index(ignored_by, tm__leak_ignored, i).size += size;
-  g_array_index(ignored_by, tm__leak_ignored, i).blocks += blocks;
+  g_array_index(ignored_by, tm__leak_ignored, i).blocks++;
 }
 
-/* Counts one statistic diff into the kept or the ignored totals. */
-static void sort_diff(const tm_statistic_diff *d, tm__leak_findings *f, GPtrArray *kept) {
-  const char *pattern;
+/* Returns the group of (tb, reach), adding it. groups_by maps the key to the group's index + 1. */
+static tm__leak_group *group_get(GArray *groups, GHashTable *groups_by, const tm_traceback *tb,
+                                 tm_reach reach) {
+  gpointer key = (gpointer)((uintptr_t)tb | (uintptr_t)reach); /* tracebacks are aligned */
+  guint index = GPOINTER_TO_UINT(g_hash_table_lookup(groups_by, key));
 
-  if (d->size_diff <= 0 && d->count_diff <= 0)
-    return; /* only what the window added can be its leak */
-  pattern = tm__leak_filters_match(f->filters, d->traceback);
-  if (pattern != NULL) {
-    f->ignored_size += (size_t)MAX(d->size_diff, 0);
-    f->ignored_blocks += (size_t)MAX(d->count_diff, 0);
-    count_ignored(f->ignored_by, pattern, (size_t)MAX(d->size_diff, 0),
-                  (size_t)MAX(d->count_diff, 0));
-    return;
+  if (index == 0) {
+    g_array_append_val(groups, ((tm__leak_group){.traceback = tb, .reach = reach}));
+    index = groups->len;
+    g_hash_table_insert(groups_by, key, GUINT_TO_POINTER(index));
   }
-  f->growth.size += (size_t)MAX(d->size_diff, 0);
-  f->growth.blocks += (size_t)MAX(d->count_diff, 0);
-  g_ptr_array_add(kept, (gpointer)d);
+  return &g_array_index(groups, tm__leak_group, index - 1);
 }
 
-/* Python's Traceback key, by which compare_to() groups: the (filename, lineno) sequence. File
- * names are interned, so their address is their identity. */
-static guint traceback_key_hash(gconstpointer p) {
-  const tm_traceback *tb = p;
-  size_t n = tm_traceback_length(tb);
-  guint h = (guint)n;
+/* Groups: charged lost groups by what they hold, then indirect, then reachable, each largest
+ * first. */
+static gint group_order(gconstpointer pa, gconstpointer pb) {
+  const tm__leak_group *a = pa, *b = pb;
+  size_t sa = a->size + a->owned_size, sb = b->size + b->owned_size;
+
+  if (a->reach != b->reach)
+    return a->reach == TM_REACH_LOST ? -1 : b->reach == TM_REACH_LOST ? 1 : (int)b->reach - (int)a->reach;
+  return sa != sb ? (sa < sb ? 1 : -1) : 0;
+}
+
+/* Fills f from a scan: filters each charged block, groups blocks under their lost roots, and sums
+ * what is charged. A root that a filter removes leaves the blocks it owned to stand as roots of
+ * their own. */
+static void findings_fill(tm__leak_findings *f, const tm_reachability *r) {
+  size_t n = tm_reachability_length(r);
+  const char **filtered = g_new0(const char *, n ? n : 1);
+  GHashTable *groups_by = g_hash_table_new(g_direct_hash, g_direct_equal);
 
   for (size_t i = 0; i < n; i++) {
-    const tm_frame *f = tm_traceback_get(tb, i);
-    h = (h * 1000003u) ^ g_direct_hash(f->filename);
-    h = (h * 1000003u) ^ f->lineno;
-  }
-  return h;
-}
-
-static gboolean traceback_key_equal(gconstpointer pa, gconstpointer pb) {
-  const tm_traceback *a = pa, *b = pb;
-  size_t n = tm_traceback_length(a);
-
-  if (n != tm_traceback_length(b))
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    const tm_frame *fa = tm_traceback_get(a, i), *fb = tm_traceback_get(b, i);
-    if (fa->filename != fb->filename || fa->lineno != fb->lineno)
-      return false;
-  }
-  return true;
-}
-
-/* Whether the window of `after` surely passes, without diffing or sorting: the growth that
- * judge_candidate() finds is at most the bytes of the tracebacks that no filter removes, plus
- * those of removed tracebacks whose compare_to() key equals the key of a kept one (a group of
- * equal keys is judged by one of its tracebacks). That bound passing, the window passes; it is
- * exact unless such keys collide. The verdict of each distinct traceback is remembered by the
- * filters, so a stack that every window repeats costs one lookup. */
-static bool window_surely_passes(const tm_snapshot *after, const tm__leak_rules *rules,
-                                 size_t peak) {
-  GHashTable *sizes = g_hash_table_new(g_direct_hash, g_direct_equal); /* tb => bytes */
-  GHashTable *kept = g_hash_table_new(traceback_key_hash, traceback_key_equal); /* key set */
-  GHashTableIter it;
-  gpointer tb, size;
-  size_t bound = 0;
-  unsigned verdict;
-
-  for (size_t i = 0; i < tm_snapshot_length(after); i++) {
-    const tm_trace *t = tm_snapshot_get(after, i);
-    size = g_hash_table_lookup(sizes, t->traceback);
-    g_hash_table_insert(sizes, (gpointer)t->traceback,
-                        GSIZE_TO_POINTER(GPOINTER_TO_SIZE(size) + t->size));
-  }
-  g_hash_table_iter_init(&it, sizes);
-  while (g_hash_table_iter_next(&it, &tb, &size)) {
-    if (tm__leak_filters_match(config->filters, tb) == NULL) {
-      bound += GPOINTER_TO_SIZE(size);
-      g_hash_table_add(kept, tb);
+    const tm_reach_block *b = tm_reachability_get(r, i);
+    bool charged = b->reach != TM_REACH_REACHABLE || f->rules.charge_reachable;
+    if (b->reach == TM_REACH_LOST) {
+      f->lost_size += b->size;
+      f->lost_blocks++;
+    } else if (b->reach == TM_REACH_INDIRECT) {
+      f->indirect_size += b->size;
+      f->indirect_blocks++;
+    } else {
+      f->reachable_size += b->size;
+      f->reachable_blocks++;
+    }
+    if (charged)
+      filtered[i] = tm__leak_filters_match(f->filters, b->traceback);
+    if (filtered[i] != NULL) {
+      f->ignored_size += b->size;
+      f->ignored_blocks++;
+      count_ignored(f->ignored_by, filtered[i], b->size);
+    } else if (charged) {
+      f->growth.size += b->size;
+      f->growth.blocks++;
     }
   }
-  g_hash_table_iter_init(&it, sizes);
-  while (g_hash_table_size(kept) != 0 && g_hash_table_iter_next(&it, &tb, &size)) {
-    bool removed = tm__leak_filters_match(config->filters, tb) != NULL; /* remembered */
-    if (removed && g_hash_table_contains(kept, tb))
-      bound += GPOINTER_TO_SIZE(size);
+  for (size_t i = 0; i < n; i++) {
+    const tm_reach_block *b = tm_reachability_get(r, i);
+    bool charged = b->reach != TM_REACH_REACHABLE || f->rules.charge_reachable;
+    if (filtered[i] != NULL)
+      continue;
+    if (b->reach == TM_REACH_REACHABLE) {
+      tm__leak_group *g = group_get(f->groups, groups_by, b->traceback, TM_REACH_REACHABLE);
+      g->size += b->size;
+      g->blocks++;
+      continue;
+    }
+    if (!charged)
+      continue;
+    /* The root that answers for this block: its own when it is one, or when its root is
+     * filtered out. */
+    size_t root = b->root < n && filtered[b->root] == NULL ? b->root : i;
+    const tm_reach_block *rb = tm_reachability_get(r, root);
+    tm__leak_group *g = group_get(f->groups, groups_by, rb->traceback, TM_REACH_LOST);
+    if (root == i) {
+      g->size += b->size;
+      g->blocks++;
+      g->largest = MAX(g->largest, b->size);
+    } else {
+      g->owned_size += b->size;
+      g->owned_blocks++;
+    }
+    if (b->reach == TM_REACH_INDIRECT) {
+      tm__leak_group *ig = group_get(f->groups, groups_by, b->traceback, TM_REACH_INDIRECT);
+      ig->size += b->size;
+      ig->blocks++;
+    }
   }
-  verdict = tm__leak_judge(&(tm__leak_growth){.size = bound, .peak = peak}, rules);
-  g_hash_table_unref(kept);
-  g_hash_table_unref(sizes);
-  return verdict == TM__LEAK_PASS;
+  g_array_sort(f->groups, group_order);
+  g_hash_table_unref(groups_by);
+  g_free(filtered);
 }
 
-/* The candidate path: diff the after-snapshot by traceback, filters, verdict, report. `after` was
- * taken before this allocates anything (the plugin's own memory is traced like the test's); it
- * is NULL with *error set when it could not be taken. Returns when the filtered window passes;
- * otherwise fails the test through Check and does not return. */
-static void judge_candidate(tm_snapshot *after, GError *error, const char *test_name,
-                            const tm__leak_rules *rules, size_t peak) {
-  tm_statistic_diffs *diffs = NULL;
-  GPtrArray *kept = g_ptr_array_new();
+/* The location of the test's own START_TEST, or NULL. */
+static const char *test_file(const tm__leak_test_info *t) {
+  return t->file != NULL ? tm__leak_display_path(t->file) : NULL;
+}
+
+/* Judges a candidate window, whose counters did not pass. Returns when it passes; otherwise fails
+ * the test through Check and does not return. Runs with the thread paused: what it allocates is
+ * never part of the window. */
+static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules *rules,
+                            size_t peak, const jmp_buf regs, const void *stack_from) {
+  /* The stack from the frame of Check's that called the setup, the test and this teardown
+   * (tcase_run_tfun_fork or _nofork): the frames of Check's between it and this fixture sit where
+   * the test's were, and may hold stale copies of its pointers in slots they never wrote. */
+  tm_reach_options options = {
+    .stack_from = stack_from,
+    .since = &window.mark,
+    .roots = (const uintptr_t *)(const void *)regs,
+    .nroots = sizeof(jmp_buf) / (sizeof(uintptr_t)),
+  };
+  GError *error = NULL;
   tm__leak_findings f = {
-    .test_name = test_name, .rules = *rules, .top = config->top, .filters = config->filters,
+    .test = *test, .rules = *rules, .top = config->top, .filters = config->filters,
     .ignored_by = g_array_new(false, false, sizeof(tm__leak_ignored)),
+    .groups = g_array_new(false, false, sizeof(tm__leak_group)),
   };
   char msg[TM__LEAK_MESSAGE_MAX] = "";
   const char *file = NULL;
   int line = 0;
+  tm_reachability *r;
 
-  /* Symbolizing takes time out of the test's timeout: give a timeout a location (§2). */
+  /* Symbolizing takes time out of the test's timeout: give a timeout a location
+   * (docs/check-internals.md, "Timeouts"). */
   _mark_point(__FILE__, __LINE__);
   f.growth.peak = peak;
-  if (after != NULL)
-    diffs = tm_snapshot_compare_to(after, empty_before, TM_KEY_TRACEBACK, false, &error);
-  if (diffs == NULL) {
-    g_snprintf(msg, sizeof msg, "tracemalloc-check: cannot compare snapshots: %s",
-               error->message);
+  r = tm_reachability_scan(&options, &error);
+  if (r == NULL) {
+    g_snprintf(msg, sizeof msg, "tracemalloc-check: cannot scan the heap: %s", error->message);
     g_error_free(error);
+    file = test_file(test);
+    line = test->line;
     goto out;
   }
-  for (size_t i = 0; i < tm_statistic_diffs_length(diffs); i++)
-    sort_diff(tm_statistic_diffs_get(diffs, i), &f, kept);
+  tm_reachability_totals(r, TM_REACH_LOST, &f.growth.size, &f.growth.blocks);
+  {
+    size_t size, blocks;
+    tm_reachability_totals(r, TM_REACH_INDIRECT, &size, &blocks);
+    f.growth.size += size;
+    f.growth.blocks += blocks;
+    tm_reachability_totals(r, TM_REACH_REACHABLE, &f.reachable_size, &f.reachable_blocks);
+    if (rules->charge_reachable) {
+      f.growth.size += f.reachable_size;
+      f.growth.blocks += f.reachable_blocks;
+    }
+  }
+  /* Before any filter, so before any symbol: filters only lower what is charged. */
+  if (tm__leak_judge(&f.growth, rules) == TM__LEAK_PASS) {
+    if (f.reachable_size > 0 && !rules->charge_reachable) {
+      char *size = tm_format_size((int64_t)f.reachable_size, true);
+      fprintf(stderr, "tracemalloc-check: %s: %s in %zu block%s still reachable, not charged\n",
+              test->test != NULL ? test->test : "(test)", size, f.reachable_blocks,
+              f.reachable_blocks == 1 ? "" : "s");
+      g_free(size);
+    }
+    goto out;
+  }
+  f.growth.size = f.growth.blocks = 0;
+  f.reachable_size = f.reachable_blocks = 0;
+  findings_fill(&f, r);
   f.verdict = tm__leak_judge(&f.growth, rules);
   if (f.verdict == TM__LEAK_PASS)
     goto out;
-  f.kept = (const tm_statistic_diff **)kept->pdata;
-  f.nkept = kept->len;
   tm__leak_message(&f, msg, &file, &line);
   fflush(stdout);
   tm__leak_report(&f, stderr);
 
 out:
   /* Free everything first: in CK_FORK=no mode _ck_assert_failed longjmps past this frame. */
-  g_ptr_array_unref(kept);
+  g_array_unref(f.groups);
   g_array_unref(f.ignored_by);
-  tm_statistic_diffs_free(diffs);
-  tm_snapshot_free(after);
+  tm_reachability_free(r);
   window_close();
-  if (msg[0] == '\0')
-    return;
-  fflush(stdout);
-  fflush(stderr);
-  if (file != NULL)
-    _ck_assert_failed(file, line, NULL, "%s", msg);
-  _ck_assert_failed(__FILE__, __LINE__, NULL, "%s", msg);
+  tm_thread_resume();
+  if (msg[0] != '\0')
+    FAIL_AT(file, line, "%s", msg);
 }
 
 void tm_leak_teardown(void) {
-  GError *error = NULL;
-  tm_snapshot *after;
+  /* The callee-saved registers, as this fixture was called: the only copy of a pointer may sit in
+   * one. Scanned as roots, with the stack from the caller's frame up: this fixture's own frames
+   * sit where the test's dead frames were. */
+  jmp_buf regs;
+  setjmp(regs);
+  const void *stack_from = (const char *)__builtin_frame_address(0) + 2 * sizeof(void *);
   tm__leak_rules rules;
-  size_t current = 0, peak = 0;
-  const char *name;
+  tm__leak_test_info test;
+  size_t current = 0, blocks = 0, peak = 0;
 
   if (!window.open)
     return;
+  /* A test that paused its thread and did not resume would hide the plugin's own allocations
+   * nowhere; and its window is judged from a thread that is not paused. */
+  while (tm_thread_is_paused())
+    tm_thread_resume();
   tm_get_traced_memory(&current, &peak); /* first: before this function allocates anything */
-  if (tm__leak_test_failed || window.ignore || !tm_is_tracing()) {
+  blocks = tm_get_traced_blocks();
+  tm_thread_pause(); /* from here on, what the plugin allocates is not the test's */
+  test = tm__leak_test_lookup(tcase_name());
+  if (config_error != NULL || window.start_error != NULL) {
+    const char *why = config_error != NULL ? config_error : window.start_error;
+    window_close();
+    tm_thread_resume();
+    FAIL_AT(test_file(&test), test.line, "%s", why);
+  }
+  if (window.unchecked != NULL) {
+    const char *tool = window.unchecked;
+    window_close();
+    tm_thread_resume();
+    if (config->accept_foreign) {
+      fprintf(stderr, "tracemalloc-check: %s: not checked for leaks: malloc is served by %s\n",
+              test.test != NULL ? test.test : "(test)", tool);
+      return;
+    }
+    FAIL_AT(test_file(&test), test.line,
+            "tracemalloc-check: not checked for leaks: malloc is served by %s, which hides every "
+            "allocation; run without it, or set TM_LEAK_ACCEPT_UNCHECKED=1 to accept unchecked "
+            "tests", tool);
+  }
+  if (config->disabled || tm__leak_test_failed || window.ignore || !tm_is_tracing()) {
     window_close(); /* a failed test is not charged with its leftovers */
+    tm_thread_resume();
     return;
   }
-  name = tcase_name();
-  tm__leak_config_rules_for(config, name, &rules);
+  tm__leak_config_rules_for(config,
+                            &(tm__leak_test_id){test.suite, test.tcase, test.test}, &rules);
   if (window.has_allowance)
     rules.allowance = MAX(rules.allowance, window.allowance);
+  if (window.has_allowance_blocks)
+    rules.allowance_blocks = MAX(rules.allowance_blocks, window.allowance_blocks);
   if (window.has_peak_limit)
     rules.peak_limit = window.peak_limit;
-  if (tm__leak_judge(&(tm__leak_growth){.size = current, .peak = peak}, &rules) == TM__LEAK_PASS) {
+  if (tm__leak_judge(&(tm__leak_growth){.size = current, .blocks = blocks, .peak = peak},
+                     &rules) == TM__LEAK_PASS) {
     window_close();
+    tm_thread_resume();
     return;
   }
-  after = tm_take_snapshot(&error);
-  if (after != NULL && window_surely_passes(after, &rules, peak)) {
-    tm_snapshot_free(after);
-    window_close();
-    return;
-  }
-  judge_candidate(after, error, name, &rules, peak);
+  judge_candidate(&test, &rules, peak, regs, stack_from);
 }
 
 void tm_leak_allow(size_t bytes) {
   if (!window.has_allowance || bytes > window.allowance)
     window.allowance = bytes;
   window.has_allowance = true;
+}
+
+void tm_leak_allow_blocks(size_t blocks) {
+  if (!window.has_allowance_blocks || blocks > window.allowance_blocks)
+    window.allowance_blocks = blocks;
+  window.has_allowance_blocks = true;
 }
 
 void tm_leak_ignore(void) {

@@ -1,4 +1,4 @@
-/* leak_internal.h — the Check plugin's parts, one file each (issue 4). Internal; never installed.
+/* leak_internal.h — the Check plugin's parts, one file each. Internal; never installed.
  *
  *   leak_size.c     sizes as users write them (TM_LEAK_THRESHOLD=4 KiB)
  *   leak_verdict.c  the verdict: a pure function of the filtered growth and the test's rules
@@ -7,7 +7,8 @@
  *   leak_report.c   the one-line Check message and the stderr report
  *   leak_fixture.c  setup/teardown plumbing, the in-test calls, the constructor
  *   leak_assert.c   __wrap__ck_assert_failed: notes that the running test has failed
- *   leak_auto.c     __wrap_tcase_create: the zero-edit mode
+ *   leak_names.c    wraps of suite/tcase/test creation: names and START_TEST locations
+ *   leak_auto.c     the zero-edit mode: TM_LEAK_FIXTURE added by the tcase_create wrap
  */
 #ifndef TM_LEAK_INTERNAL_H
 #define TM_LEAK_INTERNAL_H
@@ -34,7 +35,7 @@ bool tm__leak_parse_size(const char *what, const char *text, size_t *out, GError
 
 /* What a window left behind once the filters have run. */
 typedef struct tm__leak_growth {
-  size_t size;   /* bytes allocated in the window and still allocated, not filtered out */
+  size_t size;   /* bytes charged: lost (and, when charged, reachable) blocks not filtered out */
   size_t blocks; /* how many blocks hold them */
   size_t peak;   /* peak traced memory of the window (every block, unfiltered) */
 } tm__leak_growth;
@@ -42,21 +43,24 @@ typedef struct tm__leak_growth {
 /* The rules in force for one test, already merged from defaults, environment, config file and
  * the test's own calls. */
 typedef struct tm__leak_rules {
-  size_t allowance;  /* bytes the test may leave allocated */
-  size_t peak_limit; /* 0: no peak limit */
-  bool ignore;       /* skip every check */
+  size_t allowance;        /* bytes the test may leave allocated */
+  size_t allowance_blocks; /* blocks it may leave allocated; SIZE_MAX: any number */
+  size_t peak_limit;       /* 0: no peak limit */
+  bool ignore;             /* skip every check */
+  bool charge_reachable;   /* charge reachable growth too (TM_LEAK_REACHABLE=charge) */
 } tm__leak_rules;
 
 /* Verdict flags; 0 is a pass. */
 enum {
   TM__LEAK_PASS = 0,
-  TM__LEAK_LEAKED = 1u << 0,       /* growth.size > allowance */
+  TM__LEAK_LEAKED = 1u << 0,       /* growth.size > allowance or growth.blocks > allowance_blocks */
   TM__LEAK_PEAK_EXCEEDED = 1u << 1 /* peak_limit != 0 and growth.peak > peak_limit */
 };
 
 /* Judges one window. Pure: no I/O, no allocation, no global state. A test that is ignored always
- * passes. Filtering never raises the size, so a window whose unfiltered growth passes cannot fail
- * once filtered: the fixture relies on that to skip symbolization for passing tests. */
+ * passes. Filtering and reachability only remove bytes and blocks from what is charged, so a
+ * window whose traced growth passes cannot fail once classified and filtered: the fixture relies
+ * on that to skip the scan and symbolization for passing tests. */
 unsigned tm__leak_judge(const tm__leak_growth *growth, const tm__leak_rules *rules);
 
 /* ---- leak_filter.c ---------------------------------------------------------------------------- */
@@ -103,6 +107,7 @@ const tm_frame *tm__leak_test_frame(const tm_traceback *tb, const char *test_nam
 /* Settings for the whole run. */
 typedef struct tm__leak_config {
   bool disabled;            /* TM_LEAK_DISABLE */
+  bool accept_foreign;      /* TM_LEAK_ACCEPT_UNCHECKED: another tool owns malloc, run unchecked */
   int nframe;               /* TM_LEAK_NFRAME; 0 when not set anywhere (use the default) */
   size_t top;               /* TM_LEAK_TOP */
   tm__leak_rules defaults;  /* threshold and peak limit before per-test rules */
@@ -115,17 +120,37 @@ typedef struct tm__leak_config {
 #define TM__LEAK_DEFAULT_TOP 10
 
 /* Builds the configuration from a key file (NULL for none) and an environment (a NULL-terminated
- * "NAME=value" array as g_get_environ() gives; the real one when NULL, none in a setuid or
- * setgid program). Returns NULL and sets
+ * "NAME=value" array as g_get_environ() gives; the real one when NULL). Returns NULL and sets
  * *error, whose message names the variable or the file, group and key at fault. The result is
  * freed with tm__leak_config_free(). */
 tm__leak_config *tm__leak_config_load(char **envp, GError **error);
 void tm__leak_config_free(tm__leak_config *config);
 
-/* Merges the rules of the per-test sections whose glob matches test_name (NULL matches none)
- * over config->defaults, in file order, and stores them in *out. */
-void tm__leak_config_rules_for(const tm__leak_config *config, const char *test_name,
+/* Which test a window belongs to. Any name may be NULL (unknown). */
+typedef struct tm__leak_test_id {
+  const char *suite, *tcase, *test;
+} tm__leak_test_id;
+
+/* Merges over config->defaults the rules of the sections that match the test: [suite:GLOB]
+ * first, then [tcase:GLOB], then [test:GLOB] (the most specific wins), each kind in file order,
+ * and stores them in *out. */
+void tm__leak_config_rules_for(const tm__leak_config *config, const tm__leak_test_id *id,
                                tm__leak_rules *out);
+
+/* ---- leak_names.c ----------------------------------------------------------------------------- */
+
+/* Where a test was declared, as its START_TEST recorded it, and the TCase and Suite it was added
+ * to: learnt by the wraps of suite_create, suite_add_tcase, tcase_create and _tcase_add_test
+ * (the plugin's link flags). */
+typedef struct tm__leak_test_info {
+  const char *suite, *tcase, *test; /* NULL when unknown */
+  const char *file;                 /* START_TEST's __FILE__, or NULL */
+  int line;
+} tm__leak_test_info;
+
+/* Returns what is known of the test named test_name (tcase_name()); every field NULL/0 when
+ * nothing is (a link without the wraps). Borrowed, valid for the life of the process. */
+tm__leak_test_info tm__leak_test_lookup(const char *test_name);
 
 /* ---- leak_report.c ---------------------------------------------------------------------------- */
 
@@ -138,28 +163,47 @@ typedef struct tm__leak_ignored {
   size_t size, blocks;
 } tm__leak_ignored;
 
+/* Blocks of a window that share a traceback and a class (sections of the report). */
+typedef struct tm__leak_group {
+  const tm_traceback *traceback; /* of the blocks (a lost group: of its roots) */
+  tm_reach reach;
+  size_t size, blocks;           /* the blocks themselves */
+  size_t owned_size, owned_blocks; /* a lost group: what its roots point to, charged, besides them */
+  size_t largest;                /* a lost group: size of its largest root */
+} tm__leak_group;
+
 /* Everything the report needs about one failing window. */
 typedef struct tm__leak_findings {
-  const char *test_name;          /* tcase_name(), may be NULL */
+  tm__leak_test_info test;        /* the test: names and START_TEST location */
   unsigned verdict;               /* TM__LEAK_* flags */
-  tm__leak_growth growth;
+  tm__leak_growth growth;         /* what was charged */
   tm__leak_rules rules;
+  size_t lost_size, lost_blocks;         /* lost, unfiltered by reachability class */
+  size_t indirect_size, indirect_blocks; /* indirectly lost */
+  size_t reachable_size, reachable_blocks;
   size_t ignored_size, ignored_blocks; /* removed by the filters */
   GArray *ignored_by;             /* of tm__leak_ignored, by pattern, in order of first match */
-  const tm_statistic_diff **kept; /* the diffs kept, largest first */
-  size_t nkept;
-  size_t top;                     /* how many to print on stderr */
+  GArray *groups;                 /* of tm__leak_group: charged lost groups first, largest
+                                   * first, then indirect, then reachable (not charged) */
+  size_t top;                     /* how many lines of each section to print on stderr */
   const tm__leak_filters *filters;
 } tm__leak_findings;
 
 /* Writes the one-line Check message (no newline, at most TM__LEAK_MESSAGE_MAX - 1 bytes, cut on a
- * UTF-8 boundary with "...") into msg, and the site's file and line into *file (interned: never
- * freed) and *line. The message starts with the verdict: "leaked 16 B in 1 block (allowed 0 B)". */
+ * UTF-8 boundary with "...") into msg, and the file and line to blame into *file (interned: never
+ * freed) and *line: the site of the largest lost root, else the test's own START_TEST line, else
+ * NULL/0. The message starts with the verdict: "leaked 16 B in 1 block (allowed 0 B): a 16 B
+ * block from malloc() at money.c:16 in money_create(), called from check_money.c:41". */
 void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX],
                       const char **file, int *line);
 
-/* Writes the full report to `out` and flushes it. */
+/* Writes the full report to `out` and flushes it: sections lost, indirectly lost, still
+ * reachable, filtered. */
 void tm__leak_report(const tm__leak_findings *f, FILE *out);
+
+/* A source path as reports show it: relative to the working directory when under it, as given
+ * otherwise. Interned. */
+const char *tm__leak_display_path(const char *path);
 
 /* ---- leak_fixture.c / leak_assert.c ----------------------------------------------------------- */
 

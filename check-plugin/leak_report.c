@@ -1,10 +1,14 @@
 /* leak_report.c — what a failing window says: one line through Check's failure channel, and the
- * full report (Python's StatisticDiff lines with tracebacks and source lines) on stderr.
+ * full report on stderr, in sections: lost (grouped under their roots, with tracebacks and source
+ * lines), indirectly lost, still reachable, filtered.
  *
- * Check packs the message with a 4088-byte limit and exits the whole run past it (CHECK-NOTES §4),
- * and TAP shows only one line, so the message is one line of at most TM__LEAK_MESSAGE_MAX bytes;
- * everything else goes to stderr, which meson keeps in its test log.
+ * Check packs the message with a 4088-byte limit and exits the whole run past it, and TAP shows
+ * only one line without the file and line (docs/check-internals.md, "Message length" and
+ * "Blaming a chosen file:line"), so the message is one line of at most TM__LEAK_MESSAGE_MAX bytes
+ * that names the site as "at file:line" itself; everything else goes to stderr, which meson keeps
+ * in its test log.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,10 +18,7 @@ static const char *plural(size_t n) {
   return n == 1 ? "" : "s";
 }
 
-/* A source path as the Check line shows it: relative to the working directory when it lies under
- * it (as a run from the project root gives "examples/money/money.c"), as resolved otherwise.
- * Interned: valid for the life of the process. */
-static const char *display_path(const char *path) {
+const char *tm__leak_display_path(const char *path) {
   char *cwd = g_get_current_dir();
   size_t n = strlen(cwd);
   const char *shown = path;
@@ -29,17 +30,29 @@ static const char *display_path(const char *path) {
   return shown;
 }
 
+/* "16 B in 1 block". g_free(). */
+static char *size_blocks(size_t size, size_t blocks) {
+  char *s = tm_format_size((int64_t)size, false);
+  char *text = g_strdup_printf("%s in %zu block%s", s, blocks, plural(blocks));
+  g_free(s);
+  return text;
+}
+
 /* The start of the verdict text, shared by the message and the report: "leaked 16 B in 1 block
  * (allowed 0 B)" and/or "peak 2.0 MiB over the limit of 1.0 MiB". g_free(). */
 static char *verdict_text(const tm__leak_findings *f) {
   GString *s = g_string_new(NULL);
 
   if (f->verdict & TM__LEAK_LEAKED) {
-    char *size = tm_format_size((int64_t)f->growth.size, false);
+    char *what = size_blocks(f->growth.size, f->growth.blocks);
     char *allowed = tm_format_size((int64_t)f->rules.allowance, false);
-    g_string_append_printf(s, "leaked %s in %zu block%s (allowed %s)", size, f->growth.blocks,
-                           plural(f->growth.blocks), allowed);
-    g_free(size);
+    g_string_append_printf(s, "%s %s (allowed %s", f->rules.charge_reachable ? "left" : "leaked",
+                           what, allowed);
+    if (f->rules.allowance_blocks != SIZE_MAX)
+      g_string_append_printf(s, ", %zu block%s", f->rules.allowance_blocks,
+                             plural(f->rules.allowance_blocks));
+    g_string_append_c(s, ')');
+    g_free(what);
     g_free(allowed);
   }
   if (f->verdict & TM__LEAK_PEAK_EXCEEDED) {
@@ -52,18 +65,71 @@ static char *verdict_text(const tm__leak_findings *f) {
   return g_string_free(s, false);
 }
 
-/* Appends " allocated in f() called from file:line" for one traceback. */
+/* A function name without gcc's clone suffix (deep.constprop.0). */
+static int name_len(const char *function) {
+  return (int)strcspn(function, ".");
+}
+
+/* The frame of tb just more recent than site: the function the site's line called. */
+static const tm_frame *callee_of(const tm_traceback *tb, const tm_frame *site) {
+  size_t n = tm_traceback_length(tb);
+  for (size_t i = 0; i + 1 < n; i++)
+    if (tm_traceback_get(tb, i) == site)
+      return tm_traceback_get(tb, i + 1);
+  return NULL;
+}
+
+/* Appends what names a group's origin: "from g_hash_table_new() at t.c:59 in helper(), called
+ * from check_t.c:41". */
 static void append_origin(GString *s, const tm__leak_findings *f, const tm_traceback *tb) {
   const tm_frame *site = tm__leak_site(f->filters, tb);
-  const tm_frame *test = tm__leak_test_frame(tb, f->test_name);
+  const tm_frame *callee = site != NULL ? callee_of(tb, site) : NULL;
+  const tm_frame *test = tm__leak_test_frame(tb, f->test.test);
 
-  if (site == NULL || site == test)
-    return; /* the Check line already points into the test */
-  if (site->function != NULL) /* without gcc's clone suffix: deep.constprop.0 */
-    g_string_append_printf(s, " allocated in %.*s()", (int)strcspn(site->function, "."),
-                           site->function);
+  if (site == NULL)
+    return;
+  if (callee != NULL && callee->function != NULL)
+    g_string_append_printf(s, " from %.*s()", name_len(callee->function), callee->function);
+  g_string_append_printf(s, " at %s:%u", tm__leak_display_path(site->filename), site->lineno);
+  if (site == test)
+    return; /* the site is the test's own line */
+  if (site->function != NULL)
+    g_string_append_printf(s, " in %.*s()", name_len(site->function), site->function);
   if (test != NULL)
-    g_string_append_printf(s, " called from %s:%u", display_path(test->filename), test->lineno);
+    g_string_append_printf(s, ", called from %s:%u", tm__leak_display_path(test->filename),
+                           test->lineno);
+  else if (f->test.file != NULL) /* a tail call took the test's frame away */
+    g_string_append_printf(s, ", in test %s at %s:%d", f->test.test,
+                           tm__leak_display_path(f->test.file), f->test.line);
+}
+
+/* The first group that is charged, or NULL. */
+static const tm__leak_group *top_group(const tm__leak_findings *f) {
+  for (guint i = 0; i < f->groups->len; i++) {
+    const tm__leak_group *g = &g_array_index(f->groups, tm__leak_group, i);
+    if (g->reach == TM_REACH_LOST || (g->reach == TM_REACH_REACHABLE && f->rules.charge_reachable))
+      return g;
+  }
+  return NULL;
+}
+
+/* Appends ": a 32 B block from f() at t.c:59 and 128 B it points to". */
+static void append_top(GString *s, const tm__leak_findings *f, const tm__leak_group *g) {
+  char *size = tm_format_size((int64_t)g->size, false);
+  if (g->blocks == 1)
+    g_string_append_printf(s, ": a %s block", size);
+  else
+    g_string_append_printf(s, ": %zu blocks (%s)", g->blocks, size);
+  if (g->reach == TM_REACH_REACHABLE)
+    g_string_append(s, " still reachable");
+  g_free(size);
+  append_origin(s, f, g->traceback);
+  if (g->owned_size > 0) {
+    char *owned = tm_format_size((int64_t)g->owned_size, false);
+    g_string_append_printf(s, " and %s %s point%s to", owned, g->blocks == 1 ? "it" : "they",
+                           g->blocks == 1 ? "s" : "");
+    g_free(owned);
+  }
 }
 
 /* Cuts s to fit max - 1 bytes, on a UTF-8 boundary, ending with "...". */
@@ -79,29 +145,33 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
                       const char **file, int *line) {
   char *verdict = verdict_text(f);
   GString *s = g_string_new(verdict);
-  const tm_frame *site = NULL;
+  const tm__leak_group *top = (f->verdict & TM__LEAK_LEAKED) ? top_group(f) : NULL;
+  const tm_frame *site = top != NULL ? tm__leak_site(f->filters, top->traceback) : NULL;
+  size_t others = 0;
 
   g_free(verdict);
-  if (f->nkept > 0) {
-    const tm_statistic_diff *top = f->kept[0];
-    site = tm__leak_site(f->filters, top->traceback);
-    if (f->nkept == 1) {
-      append_origin(s, f, top->traceback);
-    } else {
-      char *size = tm_format_size(top->size_diff, false);
-      g_string_append_printf(s, " from %zu sites; largest: %s in %" G_GINT64_FORMAT " block%s",
-                             f->nkept, size, top->count_diff, plural((size_t)top->count_diff));
-      append_origin(s, f, top->traceback);
-      g_free(size);
+  if (top != NULL) {
+    append_top(s, f, top);
+    for (guint i = 0; i < f->groups->len; i++) {
+      const tm__leak_group *g = &g_array_index(f->groups, tm__leak_group, i);
+      others += g != top && g->reach == top->reach;
     }
+    if (others > 0)
+      g_string_append_printf(s, "; %zu more site%s", others, plural(others));
+  } else if (f->test.file != NULL) {
+    g_string_append_printf(s, " in test %s at %s:%d", f->test.test,
+                           tm__leak_display_path(f->test.file), f->test.line);
   }
   g_string_append(s, "; full report on stderr");
   cut(s, TM__LEAK_MESSAGE_MAX);
   memcpy(msg, s->str, s->len + 1);
   g_string_free(s, true);
   if (site != NULL) {
-    *file = display_path(site->filename);
+    *file = tm__leak_display_path(site->filename);
     *line = (int)site->lineno;
+  } else if (f->test.file != NULL) {
+    *file = tm__leak_display_path(f->test.file);
+    *line = f->test.line;
   } else {
     *file = NULL; /* the caller names its own location */
     *line = 0;
@@ -111,7 +181,7 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
 /* The frames worth printing: from the most recent down to the test function when it is there
  * (Check's runner, main and libc below it are noise); all of them otherwise. */
 static int frames_to_show(const tm__leak_findings *f, const tm_traceback *tb) {
-  const tm_frame *test = tm__leak_test_frame(tb, f->test_name);
+  const tm_frame *test = tm__leak_test_frame(tb, f->test.test);
   size_t n = tm_traceback_length(tb);
 
   if (test == NULL)
@@ -122,57 +192,118 @@ static int frames_to_show(const tm__leak_findings *f, const tm_traceback *tb) {
   return 0;
 }
 
+/* "#1 t.c:59: size=160 B, count=5, average=32 B", Python's Statistic text keyed on the site. */
+static void print_group_line(FILE *out, const tm__leak_findings *f, size_t rank,
+                             const tm__leak_group *g, size_t size, size_t blocks) {
+  const tm_frame *site = tm__leak_site(f->filters, g->traceback);
+  char *total = tm_format_size((int64_t)size, false);
+  char *average = tm_format_size(blocks ? (int64_t)llround((double)size / (double)blocks) : 0,
+                                 false);
+  fprintf(out, "#%zu %s:%u: size=%s, count=%zu, average=%s", rank,
+          site != NULL ? tm__leak_display_path(site->filename) : "?",
+          site != NULL ? site->lineno : 0, total, blocks, average);
+  g_free(total);
+  g_free(average);
+}
+
+static void print_traceback(FILE *out, const tm__leak_findings *f, const tm_traceback *tb) {
+  char **lines = tm_traceback_format(tb, frames_to_show(f, tb), true);
+  for (char **l = lines; l != NULL && *l != NULL; l++)
+    fprintf(out, "%s\n", *l);
+  g_strfreev(lines);
+}
+
+/* Prints the groups of one class, at most f->top of them, with the header line. */
+static void print_section(FILE *out, const tm__leak_findings *f, tm_reach reach,
+                          const char *title, size_t size, size_t blocks) {
+  size_t rank = 0, rest = 0, rest_size = 0, rest_blocks = 0;
+  char *what = size_blocks(size, blocks);
+
+  if (blocks == 0) {
+    g_free(what);
+    return;
+  }
+  fprintf(out, "[ %s: %s ]\n", title, what);
+  g_free(what);
+  for (guint i = 0; i < f->groups->len; i++) {
+    const tm__leak_group *g = &g_array_index(f->groups, tm__leak_group, i);
+    if (g->reach != reach)
+      continue;
+    if (rank >= f->top) {
+      rest++;
+      rest_size += g->size + g->owned_size;
+      rest_blocks += g->blocks + g->owned_blocks;
+      continue;
+    }
+    rank++;
+    print_group_line(out, f, rank, g, g->size + g->owned_size, g->blocks + g->owned_blocks);
+    if (reach == TM_REACH_LOST && g->owned_blocks > 0) {
+      char *own = size_blocks(g->size, g->blocks);
+      char *owned = size_blocks(g->owned_size, g->owned_blocks);
+      fprintf(out, " (%s%s, and %s %s point%s to)", g->blocks == 1 ? "a root of " : "roots: ",
+              own, owned, g->blocks == 1 ? "it" : "they", g->blocks == 1 ? "s" : "");
+      g_free(own);
+      g_free(owned);
+    }
+    fputc('\n', out);
+    if (reach == TM_REACH_LOST || (reach == TM_REACH_REACHABLE && f->rules.charge_reachable))
+      print_traceback(out, f, g->traceback);
+  }
+  if (rest > 0) {
+    char *more = size_blocks(rest_size, rest_blocks);
+    fprintf(out, "... and %zu more site%s: %s (TM_LEAK_TOP=%zu)\n", rest, plural(rest), more,
+            f->top);
+    g_free(more);
+  }
+}
+
 void tm__leak_report(const tm__leak_findings *f, FILE *out) {
   char *verdict = verdict_text(f);
   char *peak = tm_format_size((int64_t)f->growth.peak, false);
-  char *ignored = tm_format_size((int64_t)f->ignored_size, false);
-  size_t shown = f->nkept < f->top ? f->nkept : f->top;
+  char *reachable = size_blocks(f->reachable_size, f->reachable_blocks);
+  char *ignored = size_blocks(f->ignored_size, f->ignored_blocks);
+  size_t lost_size = 0, lost_blocks = 0;
 
-  fprintf(out, "tracemalloc-check: %s: %s\n", f->test_name ? f->test_name : "(test)", verdict);
-  fprintf(out, "tracemalloc-check: peak traced memory %s; the filters ignored %s in %zu block%s",
-          peak, ignored, f->ignored_blocks, plural(f->ignored_blocks));
-  for (guint i = 0; f->ignored_by != NULL && i < f->ignored_by->len; i++) {
-    const tm__leak_ignored *by = &g_array_index(f->ignored_by, tm__leak_ignored, i);
-    char *size = tm_format_size((int64_t)by->size, false);
-    fprintf(out, "%s %s: %s in %zu", i ? "," : ":", by->pattern, size, by->blocks);
-    g_free(size);
-  }
-  fputc('\n', out);
-  if (shown > 0)
-    fprintf(out, "[ Top %zu differences ]\n", shown);
-  for (size_t i = 0; i < shown; i++) {
-    const tm_statistic_diff *d = f->kept[i];
-    const tm_frame *site = tm__leak_site(f->filters, d->traceback);
-    char *line = tm_statistic_diff_format(d);
-    char *key = tm_traceback_to_string(d->traceback);
-    char **tb = tm_traceback_format(d->traceback, frames_to_show(f, d->traceback), true);
-    /* Python keys the line on the oldest frame, which in C is _start: the allocation site takes
-     * its place in front of Python's "size=... (+...), count=... (+...), average=..." text. */
-    const char *body = line;
-    if (key != NULL && g_str_has_prefix(line, key) && g_str_has_prefix(line + strlen(key), ": "))
-      body = line + strlen(key) + 2;
-
-    fprintf(out, "#%zu %s:%u: %s\n", i + 1, site ? display_path(site->filename) : "?",
-            site ? site->lineno : 0, body);
-    g_free(key);
-    for (char **l = tb; l != NULL && *l != NULL; l++)
-      fprintf(out, "%s\n", *l);
-    g_strfreev(tb);
-    g_free(line);
-  }
-  if (f->nkept > shown) {
-    int64_t size = 0, count = 0;
-    for (size_t i = shown; i < f->nkept; i++) {
-      size += f->kept[i]->size_diff;
-      count += f->kept[i]->count_diff;
+  for (guint i = 0; i < f->groups->len; i++) {
+    const tm__leak_group *g = &g_array_index(f->groups, tm__leak_group, i);
+    if (g->reach == TM_REACH_LOST) {
+      lost_size += g->size + g->owned_size;
+      lost_blocks += g->blocks + g->owned_blocks;
     }
-    char *rest = tm_format_size(size, false);
-    fprintf(out, "... and %zu more site%s: %s in %" G_GINT64_FORMAT " block%s (TM_LEAK_TOP=%zu)\n",
-            f->nkept - shown, plural(f->nkept - shown), rest, count, plural((size_t)count), f->top);
-    g_free(rest);
+  }
+  fprintf(out, "tracemalloc-check: %s: %s\n", f->test.test ? f->test.test : "(test)", verdict);
+  fprintf(out, "tracemalloc-check: peak traced memory %s; still reachable %s (%s); the filters "
+          "ignored %s\n", peak, reachable, f->rules.charge_reachable ? "charged" : "not charged",
+          ignored);
+  print_section(out, f, TM_REACH_LOST, "Lost", lost_size, lost_blocks);
+  {
+    size_t size = 0, blocks = 0;
+    for (guint i = 0; i < f->groups->len; i++) {
+      const tm__leak_group *g = &g_array_index(f->groups, tm__leak_group, i);
+      if (g->reach == TM_REACH_INDIRECT) {
+        size += g->size;
+        blocks += g->blocks;
+      }
+    }
+    print_section(out, f, TM_REACH_INDIRECT, "Indirectly lost (counted with their roots above)",
+                  size, blocks);
+  }
+  print_section(out, f, TM_REACH_REACHABLE,
+                f->rules.charge_reachable ? "Still reachable, charged"
+                                          : "Still reachable, not charged",
+                f->reachable_size, f->reachable_blocks);
+  if (f->ignored_blocks > 0) {
+    fprintf(out, "[ Filtered: %s ]\n", ignored);
+    for (guint i = 0; f->ignored_by != NULL && i < f->ignored_by->len; i++) {
+      const tm__leak_ignored *by = &g_array_index(f->ignored_by, tm__leak_ignored, i);
+      char *what = size_blocks(by->size, by->blocks);
+      fprintf(out, "  %s: %s\n", by->pattern, what);
+      g_free(what);
+    }
   }
   fflush(out);
   g_free(ignored);
+  g_free(reachable);
   g_free(peak);
   g_free(verdict);
 }

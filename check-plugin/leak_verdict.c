@@ -1,5 +1,5 @@
-/* leak_verdict.c — the verdict on one test window. Kept apart from the fixture's plumbing (issue 4)
- * so that later rules slot in here, and so that it can be tested on hand-made numbers. */
+/* leak_verdict.c — the verdict on one test window: a pure function of what was charged and the
+ * test's rules, so that it can be tested on hand-made numbers. */
 #include "leak_internal.h"
 
 unsigned tm__leak_judge(const tm__leak_growth *growth, const tm__leak_rules *rules) {
@@ -7,7 +7,7 @@ unsigned tm__leak_judge(const tm__leak_growth *growth, const tm__leak_rules *rul
 
   if (rules->ignore)
     return TM__LEAK_PASS;
-  if (growth->size > rules->allowance)
+  if (growth->size > rules->allowance || growth->blocks > rules->allowance_blocks)
     verdict |= TM__LEAK_LEAKED;
   if (rules->peak_limit != 0 && growth->peak > rules->peak_limit)
     verdict |= TM__LEAK_PEAK_EXCEEDED;

@@ -64,6 +64,10 @@ void tm_leak_teardown(void);
  * Allocates nothing; call it from the test (any of its threads). */
 void tm_leak_allow(size_t bytes);
 
+/* Raises the running test's allowance in blocks to at least `blocks`: the test fails when it
+ * leaves more blocks than that, whatever their size. Allocates nothing. */
+void tm_leak_allow_blocks(size_t blocks);
+
 /* Skips the leak and peak checks for the running test. Allocates nothing. */
 void tm_leak_ignore(void);
 

@@ -85,6 +85,10 @@ TM_EXTERN int tm_get_traceback_limit(void);
  * get_traced_memory()). Either pointer may be NULL. Both are 0 when not tracing. */
 TM_EXTERN void tm_get_traced_memory(size_t *current, size_t *peak);
 
+/* Returns the number of traced blocks of the malloc domain (not in Python's module: the count
+ * behind tm_get_traced_memory()'s current size). 0 when not tracing. */
+TM_EXTERN size_t tm_get_traced_blocks(void);
+
 /* Sets the peak to the current traced size (Python's reset_peak()). */
 TM_EXTERN void tm_reset_peak(void);
 
@@ -375,11 +379,31 @@ typedef struct tm_reach_block {
   size_t owned_size, owned_blocks; /* a root: itself plus every block it owns; else 0 */
 } tm_reach_block;
 
+/* A mark of the calling thread's call chain (its return addresses), taken with
+ * tm_stack_mark_take() where a window opens, so that a later scan from another call chain can
+ * find the frame the two share. */
+#define TM_STACK_MARK_DEPTH 64
+typedef struct tm_stack_mark {
+  uintptr_t ips[TM_STACK_MARK_DEPTH];
+  int n; /* 0: no mark */
+} tm_stack_mark;
+
+/* Records the calling thread's call chain into *mark. Cheap (one unw_backtrace), allocates
+ * nothing, async-signal-unsafe. */
+TM_EXTERN void tm_stack_mark_take(tm_stack_mark *mark);
+
 typedef struct tm_reach_options {
   /* The calling thread's stack is scanned from this address up (toward older frames); NULL scans
    * it from tm_reachability_scan()'s caller's frame. A caller that wants its own frames left out
    * (a leak fixture whose frames sit where a test's dead frames were) passes its caller's frame. */
   const void *stack_from;
+  /* When set, and the calling chain shares frames with the chain marked: the stack is scanned
+   * from the innermost shared frame's stack pointer instead, that is from where that frame called
+   * both the marked code and this one. A test framework that calls a setup, the test and a
+   * teardown from one function gets exactly the frames that were live when the test was called:
+   * none of the test's dead frames, nor stale words that its own callers' frames left in slots
+   * they never wrote. */
+  const tm_stack_mark *since;
   const uintptr_t *roots; /* extra root words, e.g. callee-saved registers; may be NULL */
   size_t nroots;
 } tm_reach_options;

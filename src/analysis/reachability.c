@@ -263,6 +263,9 @@ tm_reachability *tm_reachability_scan(const tm_reach_options *options, GError **
     return NULL;
   }
   tm__guard_enter();
+  uintptr_t shared = options != NULL ? tm__stack_shared_sp(options->since) : 0;
+  if (shared != 0)
+    from = (const void *)shared;
   GArray *roots = tm__roots_collect(from);
   r = calloc(1, sizeof *r);
   tm__blocks_lock();

@@ -4,7 +4,9 @@
  * layout (the size of the static TLS, the thread descriptor) can cost a missed word, never a
  * fault.
  */
+#define UNW_LOCAL_ONLY
 #include <dlfcn.h>
+#include <libunwind.h>
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
@@ -197,4 +199,47 @@ GArray *tm__roots_collect(const void *stack_from) {
   other_stacks_add(ranges, maps, sp);
   g_array_unref(maps);
   return ranges;
+}
+
+void tm_stack_mark_take(tm_stack_mark *mark) {
+  void *ips[TM_STACK_MARK_DEPTH];
+  if (mark == NULL)
+    return;
+  tm__guard_enter();
+  int n = unw_backtrace(ips, TM_STACK_MARK_DEPTH);
+  tm__guard_leave();
+  mark->n = n > 0 ? n : 0;
+  for (int i = 0; i < mark->n; i++)
+    mark->ips[i] = (uintptr_t)ips[i];
+}
+
+uintptr_t tm__stack_shared_sp(const tm_stack_mark *mark) {
+  enum { MAX = TM_STACK_MARK_DEPTH * 2 };
+  uintptr_t ips[MAX], sps[MAX];
+  int n = 0;
+  unw_context_t context;
+  unw_cursor_t cursor;
+
+  if (mark == NULL || mark->n <= 0 || mark->n >= TM_STACK_MARK_DEPTH)
+    return 0; /* no mark, or a truncated one whose outermost frames cannot be aligned */
+  if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
+    return 0;
+  do {
+    unw_word_t ip = 0, sp = 0;
+    unw_get_reg(&cursor, UNW_REG_IP, &ip);
+    unw_get_reg(&cursor, UNW_REG_SP, &sp);
+    ips[n] = ip;
+    sps[n] = sp;
+    n++;
+  } while (n < MAX && unw_step(&cursor) > 0);
+  if (n == MAX)
+    return 0;
+  /* Align both chains on their outermost frame; the first return address that differs, from
+   * the outside in, is the one into the shared frame. */
+  int j = 0;
+  while (j < n && j < mark->n && ips[n - 1 - j] == mark->ips[mark->n - 1 - j])
+    j++;
+  if (j == 0 || j >= n || j >= mark->n)
+    return 0; /* nothing shared, or one chain holds the other */
+  return sps[n - 1 - j];
 }

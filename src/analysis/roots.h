@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tracemalloc.h"
+
 /* A range of memory [lo, hi) to scan word by word. */
 typedef struct tm__range {
   uintptr_t lo, hi;
@@ -18,5 +20,10 @@ typedef struct tm__range {
  * descriptor, and the stacks of the other threads, whole. Call with the guard held, before
  * tm__blocks_lock(): it takes the dynamic loader's lock and reads /proc/self/maps. */
 GArray *tm__roots_collect(const void *stack_from);
+
+/* The stack pointer of the innermost frame that the calling chain shares with mark's chain, at
+ * its call into the part that differs; 0 when the chains share nothing or cannot be aligned.
+ * Walks the calling thread's stack with libunwind (a few microseconds a frame). */
+uintptr_t tm__stack_shared_sp(const tm_stack_mark *mark);
 
 #endif /* TM_ROOTS_H */

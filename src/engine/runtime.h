@@ -139,6 +139,7 @@ void tm__fork_unlock(void);
 void tm__counters_get(size_t *current, size_t *peak);
 void tm__counters_reset_peak(void);
 size_t tm__lost_traces(void);
+size_t tm__traced_blocks(void); /* of the malloc domain */
 
 /* Bytes of the tables and of the tracer's heap blocks (not of tm__map(): the caller adds it). */
 size_t tm__traces_memory(void);

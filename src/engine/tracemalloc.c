@@ -73,6 +73,8 @@ size_t tm_get_tracemalloc_memory(void) {
 
 size_t tm_get_lost_traces(void) { return tm__lost_traces(); }
 
+size_t tm_get_traced_blocks(void) { return tm__traced_blocks(); }
+
 int tm_track(unsigned int domain, uintptr_t ptr, size_t size) {
   if (!tm__is_tracing())
     return TM_ENOTTRACING;

@@ -104,6 +104,8 @@ void tm__counters_reset_peak(void) {
 
 size_t tm__lost_traces(void) { return atomic_load(&lost_traces); }
 
+size_t tm__traced_blocks(void) { return atomic_load(&traced_blocks); }
+
 size_t tm__traces_memory(void) {
   size_t heap = 0;
   tm__table_lock_all(&internal_table);

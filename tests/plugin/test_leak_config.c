@@ -42,7 +42,7 @@ START_TEST(test_defaults) {
   ck_assert(!c->disabled);
   ck_assert_int_eq(c->nframe, 0);
   ck_assert_uint_eq(c->top, 10);
-  tm__leak_config_rules_for(c, "test_anything", &r);
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){.test = "test_anything"}, &r);
   ck_assert_uint_eq(r.allowance, 0);
   ck_assert_uint_eq(r.peak_limit, 0);
   ck_assert(!r.ignore);
@@ -111,19 +111,19 @@ START_TEST(test_key_file_rules) {
   ck_assert_ptr_nonnull(c);
   ck_assert_uint_eq(c->top, 5);
   ck_assert_int_eq(c->nframe, 24);
-  tm__leak_config_rules_for(c, "test_small", &r);
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){.test = "test_small"}, &r);
   ck_assert_uint_eq(r.allowance, 1024);
   ck_assert_uint_eq(r.peak_limit, 1 << 20);
-  tm__leak_config_rules_for(c, "test_big_one", &r);
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){.test = "test_big_one"}, &r);
   ck_assert_uint_eq(r.allowance, 65536);
   ck_assert(!r.ignore);
-  tm__leak_config_rules_for(c, "test_big_skip", &r); /* both sections apply, in file order */
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){.test = "test_big_skip"}, &r); /* both sections apply, in file order */
   ck_assert_uint_eq(r.allowance, 65536);
   ck_assert(r.ignore);
-  tm__leak_config_rules_for(c, "test_peaky", &r);
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){.test = "test_peaky"}, &r);
   ck_assert_uint_eq(r.allowance, 1024);
   ck_assert_uint_eq(r.peak_limit, 16 << 20);
-  tm__leak_config_rules_for(c, NULL, &r); /* no name: the defaults */
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){.test = NULL}, &r); /* no name: the defaults */
   ck_assert_uint_eq(r.allowance, 1024);
   tm__leak_config_free(c);
   g_free(setting);
@@ -137,9 +137,9 @@ START_TEST(test_precedence) {
   tm__leak_rules r;
   ck_assert_ptr_nonnull(c);
   ck_assert_uint_eq(c->top, 7);                   /* environment over [defaults] */
-  tm__leak_config_rules_for(c, "test_small", &r);
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){.test = "test_small"}, &r);
   ck_assert_uint_eq(r.allowance, 2048);
-  tm__leak_config_rules_for(c, "test_big_one", &r); /* per-test rule over the environment */
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){.test = "test_big_one"}, &r); /* per-test rule over the environment */
   ck_assert_uint_eq(r.allowance, 65536);
   tm__leak_config_free(c);
   g_free(setting);

@@ -1,0 +1,111 @@
+/* leak_names.c — which Suite and TCase each test belongs to, and where its START_TEST is.
+ *
+ * Check's API gives a running fixture only the test's name (tcase_name()), and its objects are
+ * opaque (docs/check-internals.md, "Names inside fixtures"). The suite's own calls of
+ * suite_create, suite_add_tcase, tcase_create and _tcase_add_test (the expansion of
+ * tcase_add_test and its variants) are made from the user's objects, so the plugin's link flags
+ * (-Wl,--wrap=...) send them here first. _tcase_add_test receives START_TEST's TTest, which holds
+ * the test's __FILE__ and __LINE__: a failure that has no allocation site (a peak limit, a
+ * configuration error) is reported there, in the user's code.
+ *
+ * The __real_ references are weak: a program linked without the flags never calls the wraps, and
+ * still links. The zero-edit mode (leak_auto.c) defines tm__leak_auto_fixture, which makes the
+ * tcase_create wrap add TM_LEAK_FIXTURE to every TCase.
+ *
+ * The suite is built on one thread before it runs; lookups happen in fixtures, after.
+ */
+#include <check.h>
+
+#include "leak_internal.h"
+#include "tracemalloc-check.h"
+
+Suite *__real_suite_create(const char *name) __attribute__((weak));
+void __real_suite_add_tcase(Suite *s, TCase *tc) __attribute__((weak));
+TCase *__real_tcase_create(const char *name) __attribute__((weak));
+void __real__tcase_add_test(TCase *tc, const TTest *ttest, int _signal, int allowed_exit_value,
+                            int start, int end) __attribute__((weak));
+Suite *__wrap_suite_create(const char *name);
+void __wrap_suite_add_tcase(Suite *s, TCase *tc);
+TCase *__wrap_tcase_create(const char *name);
+void __wrap__tcase_add_test(TCase *tc, const TTest *ttest, int _signal, int allowed_exit_value,
+                            int start, int end);
+
+/* Defined by leak_auto.c, in the zero-edit archive. */
+extern const int tm__leak_auto_fixture __attribute__((weak));
+
+static GHashTable *suite_names; /* Suite* => interned name */
+static GHashTable *tcases;      /* TCase* => tcase_entry* */
+static GHashTable *tests;       /* interned test name => tm__leak_test_info* */
+
+typedef struct tcase_entry {
+  const char *name, *suite;
+} tcase_entry;
+
+static void tables_init(void) {
+  if (tcases != NULL)
+    return;
+  suite_names = g_hash_table_new(g_direct_hash, g_direct_equal);
+  tcases = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+  tests = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+}
+
+Suite *__wrap_suite_create(const char *name) {
+  Suite *s = __real_suite_create(name);
+  tables_init();
+  if (s != NULL && name != NULL)
+    g_hash_table_insert(suite_names, s, (gpointer)g_intern_string(name));
+  return s;
+}
+
+void __wrap_suite_add_tcase(Suite *s, TCase *tc) {
+  tables_init();
+  tcase_entry *e = g_hash_table_lookup(tcases, tc);
+  if (e != NULL && e->suite == NULL)
+    e->suite = g_hash_table_lookup(suite_names, s);
+  /* Tests added before the TCase joined its suite learn the suite now. */
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init(&it, tests);
+  while (e != NULL && g_hash_table_iter_next(&it, NULL, &value)) {
+    tm__leak_test_info *info = value;
+    if (info->tcase == e->name && info->suite == NULL)
+      info->suite = e->suite;
+  }
+  __real_suite_add_tcase(s, tc);
+}
+
+TCase *__wrap_tcase_create(const char *name) {
+  TCase *tc = __real_tcase_create(name);
+  tables_init();
+  if (tc != NULL) {
+    tcase_entry *e = g_new0(tcase_entry, 1);
+    e->name = name != NULL ? g_intern_string(name) : NULL;
+    g_hash_table_insert(tcases, tc, e);
+    if (&tm__leak_auto_fixture != NULL && tm__leak_auto_fixture)
+      tcase_add_checked_fixture(tc, TM_LEAK_FIXTURE);
+  }
+  return tc;
+}
+
+void __wrap__tcase_add_test(TCase *tc, const TTest *ttest, int _signal, int allowed_exit_value,
+                            int start, int end) {
+  tables_init();
+  if (ttest != NULL && ttest->name != NULL) {
+    const tcase_entry *e = g_hash_table_lookup(tcases, tc);
+    tm__leak_test_info *info = g_new0(tm__leak_test_info, 1);
+    info->test = g_intern_string(ttest->name);
+    info->tcase = e != NULL ? e->name : NULL;
+    info->suite = e != NULL ? e->suite : NULL;
+    info->file = ttest->file != NULL ? g_intern_string(ttest->file) : NULL;
+    info->line = ttest->line;
+    g_hash_table_insert(tests, (gpointer)info->test, info); /* the last one added wins */
+  }
+  __real__tcase_add_test(tc, ttest, _signal, allowed_exit_value, start, end);
+}
+
+tm__leak_test_info tm__leak_test_lookup(const char *test_name) {
+  tm__leak_test_info none = {.test = test_name};
+  const tm__leak_test_info *info =
+    tests != NULL && test_name != NULL ? g_hash_table_lookup(tests, test_name) : NULL;
+  return info != NULL ? *info : none;
+}

@@ -126,9 +126,9 @@ __attribute__((constructor)) static void leak_init(void) {
   runner_pid = getpid();
   config = tm__leak_config_load(NULL, &error);
   if (config == NULL) {
-    config_error = g_strdup_printf("tracemalloc-check: %s", error->message);
+    config_error = g_strdup(error->message);
     g_error_free(error);
-    fprintf(stderr, "%s (every test will fail)\n", config_error);
+    fprintf(stderr, "tracemalloc-check: %s (every test will fail)\n", config_error);
     return;
   }
   if (!config->disabled)

@@ -85,25 +85,35 @@ static void ranges_add_except(GArray *ranges, const GArray *maps, uintptr_t lo, 
 
 /* Where glibc's main arena lies, or 0. Its bins and fast bins point at chunk headers, which sit in
  * the last bytes of the blocks before them: scanned, they would make those blocks reachable. A
- * block too large for the tcache and fast bins, freed between two live ones, lands at the head of
- * the unsorted bin, whose list head it then points back to. Read once; forks inherit it. */
+ * block too large for the tcache and fast bins, freed between two blocks in use, lands at the
+ * head of the unsorted bin, whose list head it then points back to. Three blocks carved one after
+ * the other from the top of the heap are such a sandwich. Read once; forks inherit it. */
 static uintptr_t malloc_state_address(void) {
+  enum { SIZE = 4096, CHUNK = SIZE + 16, TRIES = 8 };
   static uintptr_t found;
   static bool probed;
+  /* Through pointers the compiler cannot see through: it would pair and drop the calls. */
+  void *(*volatile alloc)(size_t) = malloc;
+  void (*volatile release)(void *) = free;
+  void *held[TRIES * 3] = {0};
+
   if (probed)
     return found;
   probed = true;
-  void *a = malloc(4096), *b = malloc(4096), *c = malloc(32);
-  if (a != NULL && b != NULL && c != NULL) {
-    uintptr_t freed = (uintptr_t)b;
-    free(b);
-    uintptr_t bk = ((volatile uintptr_t *)freed)[1]; /* the chunk's bk, just freed: glibc's */
-    found = bk > UNSORTED_BIN_OFFSET ? bk - UNSORTED_BIN_OFFSET : 0;
-    b = NULL;
+  for (int t = 0; t < TRIES && found == 0; t++) {
+    uintptr_t *a = held[3 * t] = alloc(SIZE), *b = held[3 * t + 1] = alloc(SIZE);
+    uintptr_t *c = held[3 * t + 2] = alloc(SIZE);
+    if (a == NULL || b == NULL || c == NULL || (uintptr_t)b != (uintptr_t)a + CHUNK ||
+        (uintptr_t)c != (uintptr_t)b + CHUNK)
+      continue;
+    held[3 * t + 1] = NULL;
+    release(b);
+    uintptr_t fd = ((volatile uintptr_t *)b)[0], bk = ((volatile uintptr_t *)b)[1];
+    if (fd != 0 && bk > UNSORTED_BIN_OFFSET)
+      found = bk - UNSORTED_BIN_OFFSET;
   }
-  free(a);
-  free(b);
-  free(c);
+  for (size_t i = 0; i < G_N_ELEMENTS(held); i++)
+    release(held[i]);
   return found;
 }
 

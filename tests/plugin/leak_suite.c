@@ -1,8 +1,9 @@
 /* leak_suite.c — a Check suite that test_plugin_leaks.c runs in a subprocess, in both fork modes.
  * Each test leaks in one way, or stays clean in one way. The comments "site:NAME" mark the line
  * the failure must name, and "call:NAME" the test's line that leads to it: the checker finds the
- * line numbers by these markers, so the file may be edited freely. Leaked blocks are kept in
- * `keep` so that the compiler cannot drop the allocations.
+ * line numbers by these markers, so the file may be edited freely. A leaked block is handed to
+ * lose(), whose volatile local keeps the compiler from dropping the allocation and whose frame is
+ * gone by the teardown: nothing reachable points to the block any more.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -13,7 +14,13 @@
 #include <glib.h>
 #include <tracemalloc-check.h>
 
-static void *volatile keep[8];
+__attribute__((noinline)) static void lose(void *p) {
+  void *volatile sink = p;
+  (void)sink;
+}
+
+/* A cache of the suite's own: what a test stores here stays reachable. */
+static void *volatile kept[2];
 static void *before_window; /* allocated by the unchecked setup, before any window */
 
 static void make_old_block(void) {
@@ -28,41 +35,41 @@ static void free_old_block(void) {
 /* ---- leaks ------------------------------------------------------------------------------------ */
 
 START_TEST(test_malloc_leak) {
-  keep[0] = malloc(24); /* site:malloc */
+  lose(malloc(24)); /* site:malloc */
 }
 END_TEST
 
 START_TEST(test_calloc_leak) {
-  keep[0] = calloc(3, 8); /* site:calloc */
+  lose(calloc(3, 8)); /* site:calloc */
 }
 END_TEST
 
 START_TEST(test_realloc_leak) {
   char *p = malloc(8);
   memset(p, 0, 8);
-  keep[0] = realloc(p, 40); /* site:realloc */
+  lose(realloc(p, 40)); /* site:realloc */
 }
 END_TEST
 
 START_TEST(test_strdup_leak) {
-  keep[0] = strdup("0123456789"); /* site:strdup */
+  lose(strdup("0123456789")); /* site:strdup */
 }
 END_TEST
 
 START_TEST(test_glib_leak) {
-  keep[0] = g_strdup_printf("%d-%s", 42, "glib"); /* site:g_strdup_printf */
+  lose(g_strdup_printf("%d-%s", 42, "glib")); /* site:g_strdup_printf */
 }
 END_TEST
 
 START_TEST(test_aligned_leak) {
   void *p = NULL;
   ck_assert_int_eq(posix_memalign(&p, 64, 64), 0); /* site:posix_memalign */
-  keep[0] = p;
+  lose(p);
 }
 END_TEST
 
 static void *thread_leaker(void *arg) {
-  keep[1] = malloc(48); /* site:thread */
+  lose(malloc(48)); /* site:thread */
   return arg;
 }
 
@@ -86,7 +93,7 @@ __attribute__((noinline)) static char *deep_outer(size_t n) {
 }
 
 START_TEST(test_deep_leak) {
-  keep[0] = deep_outer(32); /* call:deep */
+  lose(deep_outer(32)); /* call:deep */
 }
 END_TEST
 
@@ -94,7 +101,7 @@ END_TEST
 START_TEST(test_loop_leak) {
   char *p = malloc(16); /* site:loop */
   if (_i == 1)
-    keep[0] = p;
+    lose(p);
   else
     free(p);
 }
@@ -102,39 +109,81 @@ END_TEST
 
 START_TEST(test_over_allowance) {
   tm_leak_allow(64);
-  keep[0] = malloc(100); /* site:over */
+  lose(malloc(100)); /* site:over */
 }
 END_TEST
 
 START_TEST(test_under_allowance) {
   tm_leak_allow(64);
-  keep[0] = malloc(32);
+  lose(malloc(32));
 }
 END_TEST
 
 START_TEST(test_ignored) {
   tm_leak_ignore();
-  keep[0] = malloc(1000);
+  lose(malloc(1000));
 }
 END_TEST
 
 START_TEST(test_many_sites) {
   for (int i = 0; i < 3; i++)
-    keep[i] = malloc(100); /* site:many_big */
-  keep[3] = malloc(10); /* site:many_small */
+    lose(malloc(100)); /* site:many_big */
+  lose(malloc(10)); /* site:many_small */
 }
 END_TEST
 
 /* The window's memory counts even when the block that preceded it is freed. */
 START_TEST(test_free_old_then_leak) {
   free_old_block();
-  keep[0] = malloc(64); /* site:free_old */
+  lose(malloc(64)); /* site:free_old */
 }
 END_TEST
 
 START_TEST(test_fails_and_leaks) {
-  keep[0] = malloc(77);
+  lose(malloc(77));
   ck_abort_msg("the test itself fails"); /* site:fails */
+}
+END_TEST
+
+/* A list whose head is lost: the head is the root, the nodes are lost through it. */
+struct node {
+  struct node *next;
+  char payload[24];
+};
+
+struct list {
+  struct node *first;
+  size_t length;
+};
+
+START_TEST(test_list_leak) {
+  struct list *l = calloc(1, sizeof *l); /* site:list_head */
+  for (int i = 0; i < 3; i++) {
+    struct node *n = calloc(1, sizeof *n);
+    n->next = l->first;
+    l->first = n;
+    l->length++;
+  }
+  lose(l);
+}
+END_TEST
+
+/* The only pointer to the block sat in a block that was freed: freed memory is never scanned. */
+START_TEST(test_freed_holder_leak) {
+  void *volatile *holder = malloc(4 * sizeof *holder);
+  holder[2] = malloc(40); /* site:freed_holder */
+  free((void *)holder);
+}
+END_TEST
+
+/* A block appended to a list kept in a global stays reachable: not a leak, unless reachable
+ * growth is charged. */
+static struct node *global_list;
+
+START_TEST(test_global_list) {
+  struct node *n = calloc(1, sizeof *n); /* site:global_list */
+  n->next = global_list;
+  global_list = n;
 }
 END_TEST
 
@@ -142,6 +191,7 @@ END_TEST
 
 static void *fixture_block;
 
+/* A cache kept in a static pointer: reachable, so not charged unless reachable growth is. */
 static void fixture_alloc(void) {
   fixture_block = malloc(56); /* site:fixture */
 }
@@ -253,6 +303,9 @@ static Suite *leak_suite(void) {
   tcase_add_test(leaks, test_many_sites);
   tcase_add_test(leaks, test_free_old_then_leak);
   tcase_add_test(leaks, test_fails_and_leaks);
+  tcase_add_test(leaks, test_list_leak);
+  tcase_add_test(leaks, test_freed_holder_leak);
+  tcase_add_test(leaks, test_global_list);
   suite_add_tcase(s, leaks);
 
   TCase *fixture_ok = tcase_create("FixtureClean");

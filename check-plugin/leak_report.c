@@ -96,7 +96,7 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
   if (site->function != NULL)
     g_string_append_printf(s, " in %.*s()", name_len(site->function), site->function);
   if (test != NULL)
-    g_string_append_printf(s, ", called from %s:%u", tm__leak_display_path(test->filename),
+    g_string_append_printf(s, " called from %s:%u", tm__leak_display_path(test->filename),
                            test->lineno);
   else if (f->test.file != NULL) /* a tail call took the test's frame away */
     g_string_append_printf(s, ", in test %s at %s:%d", f->test.test,

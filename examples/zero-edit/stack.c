@@ -10,6 +10,9 @@ struct Stack {
 
 Stack *stack_new(void) {
   Stack *s = calloc(1, sizeof *s);
+  if (s != NULL)
+    s->items = malloc(8 * sizeof *s->items);
+  s->capacity = s != NULL && s->items != NULL ? 8 : 0;
   return s;
 }
 

@@ -269,8 +269,9 @@ START_TEST(test_tap_protocol_lines) {
       "^ok 1 - \\S*examples/money/check_money\\.c:Core:test_money_create: Passed\n"
       "ok 2 - \\S*examples/money/check_money\\.c:Limits:test_money_create_neg: Passed\n"
       "not ok 3 - \\S*examples/money/money\\.c:Limits:test_money_create_zero: leaked 16 B in 1 "
-      "block \\(allowed 0 B\\) allocated in money_create\\(\\) called from "
-      "\\S*examples/money/check_money\\.c:[0-9]+; full report on stderr\n"
+      "block \\(allowed 0 B\\): a 16 B block at \\S*examples/money/money\\.c:16 in "
+      "money_create\\(\\) called from \\S*examples/money/check_money\\.c:[0-9]+; full report "
+      "on stderr\n"
       "1\\.\\.3\n$";
   ck_assert_msg(g_regex_match_simple(expected, out, 0, 0), "expected:\n%s\ngot:\n%s", expected,
                 out);

@@ -150,13 +150,13 @@ static const struct {
   const char *text, *message;
 } bad_files[] = {
   {"[defaults]\nthreshhold = 1 KiB\n", "[defaults] has an unknown key 'threshhold'"},
-  {"[default]\nthreshold = 1 KiB\n", "unknown group [default]: use [defaults] or [test:GLOB]"},
+  {"[default]\nthreshold = 1 KiB\n", "unknown group [default]: use [defaults], [suite:GLOB], [tcase:GLOB] or [test:GLOB]"},
   {"[defaults]\nthreshold = 1 kB\n", "[defaults] threshold='1 kB' is not a size"},
   {"[defaults]\ntop = -1\n", "[defaults] top='-1' is not a whole number"},
   {"[test:t_*]\nthreshold = big\n", "[test:t_*] threshold='big' is not a size"},
   {"[test:t_*]\nignore = sometimes\n", "[test:t_*] ignore='sometimes' is not a boolean"},
   {"[test:t_*]\nallocators = x\n", "[test:t_*] has an unknown key 'allocators'"},
-  {"[test:]\nignore = true\n", "[test:] needs a test-name glob"},
+  {"[test:]\nignore = true\n", "[test:] needs a name glob after 'test:'"},
   {"not a key file\n", ": "},
   {"[defaults]\nthreshold = 1 KiB\n[test:t_*]\nignore = true\n[defaults]\ntop = 3\n",
    "group [defaults] appears twice"},

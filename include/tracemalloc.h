@@ -332,8 +332,18 @@ TM_EXTERN char *tm_statistic_diff_format(const tm_statistic_diff *diff);
  * Dump and load
  * ---------------------------------------------------------------------------------------------- */
 
+/* What tm_snapshot_dump() appends to path, before six random characters, to name the temporary
+ * file it writes first: "snap.dump.tm-dump-Ab12Cd". */
+#define TM_DUMP_TEMP_SUFFIX ".tm-dump-"
+
 /* Writes the snapshot with its resolved frames to path (Python's Snapshot.dump), so it can be read
- * after the program is gone. Returns false with TM_ERROR_IO on failure; a partial file is removed. */
+ * after the program is gone. The dump goes to a temporary file in path's folder (named
+ * path TM_DUMP_TEMP_SUFFIX "XXXXXX"), which is then renamed over path: path holds its old content
+ * or the whole dump, never a part. path must be a new name or a regular file, which keeps its
+ * permission bits; anything else (a symbolic link, FIFO, device or directory) is refused with
+ * TM_ERROR_IO and left alone. Returns false with TM_ERROR_IO on failure, after removing the
+ * temporary file; only a process killed while writing can leave one behind (remove files matching
+ * the pattern above). */
 TM_EXTERN bool tm_snapshot_dump(tm_snapshot *snap, const char *path, GError **error);
 
 /* Reads a snapshot written by tm_snapshot_dump (Python's Snapshot.load). A truncated, corrupt or

@@ -213,13 +213,30 @@ static void write_snapshot(writer *w, tm_snapshot *snap, string_table *t) {
   writer_flush(w);
 }
 
-/* Writes snap into a new temporary file beside path, syncs it and renames it over path, so that
- * path holds either its old content or the complete new dump, whatever fails. */
+/* Writes snap into a new temporary file beside path (named path + TM_DUMP_TEMP_SUFFIX + six
+ * random characters), syncs it and renames it over path, so that path holds either its old
+ * content or the complete new dump, whatever fails. Only a regular file is replaced (lstat: a
+ * symbolic link, a FIFO, a device or a directory is refused before anything is created), and it
+ * keeps its permission bits (and, when the caller may, its owner). The temporary file is removed
+ * on every error path; one left by a process killed mid-write is recognizable by its name. */
 static bool write_atomically(tm_snapshot *snap, string_table *t, const char *path,
                              GError **error) {
   bool ok = false;
-  char *tmp = g_strdup_printf("%s.XXXXXX", path);
+  struct stat st;
+  bool exists = false;
+  char *tmp = g_strdup_printf("%s" TM_DUMP_TEMP_SUFFIX "XXXXXX", path);
   writer *w = g_new0(writer, 1);
+  if (lstat(path, &st) == 0) {
+    if (!S_ISREG(st.st_mode)) {
+      g_set_error(error, TM_ERROR, TM_ERROR_IO,
+                  "%s: not a regular file: a dump only creates or replaces a regular file", path);
+      goto out;
+    }
+    exists = true;
+  } else if (errno != ENOENT) {
+    g_set_error(error, TM_ERROR, TM_ERROR_IO, "%s: cannot write: %s", path, g_strerror(errno));
+    goto out;
+  }
   /* 0666 so that the umask decides, as for any file the program creates. */
   w->fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0666);
   if (w->fd < 0) {
@@ -227,7 +244,15 @@ static bool write_atomically(tm_snapshot *snap, string_table *t, const char *pat
                 g_strerror(errno));
     goto out;
   }
-  write_snapshot(w, snap, t);
+  if (exists) {
+    if (fchmod(w->fd, st.st_mode & 07777) != 0)
+      w->err = errno;
+    if (fchown(w->fd, st.st_uid, st.st_gid) != 0) {
+      /* Only the owner changes hands: a caller who may not give the file away keeps it. */
+    }
+  }
+  if (w->err == 0)
+    write_snapshot(w, snap, t);
   if (w->err == 0 && fsync(w->fd) != 0)
     w->err = errno;
   if (close(w->fd) != 0 && w->err == 0)

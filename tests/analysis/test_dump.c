@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "model.h"
@@ -310,6 +311,58 @@ START_TEST(test_dump_failure_leaves_nothing) {
   tm_snapshot_free(l);
   tm_snapshot_free(s);
   g_free(dir);
+  g_free(path);
+}
+END_TEST
+
+/* A dump replaces only a regular file: a FIFO, a device node or a symbolic link at the path is
+ * refused and left as it was, and no temporary file stays behind. An existing file keeps its
+ * permission bits. */
+START_TEST(test_dump_refuses_special_files_and_keeps_mode) {
+  tm_snapshot *s = hand_snapshot();
+  GError *err = NULL;
+  struct stat st;
+  char *fifo = tmp_path("fifo.dump");
+  char *link = tmp_path("link.dump");
+  char *node = tmp_path("null.dump");
+  char *path = tmp_path("private.dump");
+  unsigned int entries;
+
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ck_assert_int_eq(symlink("private.dump", link), 0);
+  ck_assert(g_file_set_contents(path, "old", 3, NULL));
+  ck_assert_int_eq(chmod(path, 0600), 0);
+  if (geteuid() == 0) /* a /dev/null of our own (major 1, minor 3) */
+    ck_assert_int_eq(mknod(node, S_IFCHR | 0666, makedev(1, 3)), 0);
+  entries = tmpdir_entries();
+  const char *refused[] = {fifo, link, geteuid() == 0 ? node : fifo};
+  for (size_t i = 0; i < G_N_ELEMENTS(refused); i++) {
+    ck_assert(!tm_snapshot_dump(s, refused[i], &err));
+    ck_assert_error_matches(err, TM_ERROR, TM_ERROR_IO);
+    ck_assert_msg(g_str_has_prefix(err->message, refused[i]), "%s", err->message);
+    ck_assert_msg(strstr(err->message, "not a regular file") != NULL, "%s", err->message);
+    g_clear_error(&err);
+    ck_assert_uint_eq(tmpdir_entries(), entries); /* no temporary file left */
+  }
+  ck_assert_int_eq(lstat(fifo, &st), 0);
+  ck_assert(S_ISFIFO(st.st_mode));
+  ck_assert_int_eq(lstat(link, &st), 0);
+  ck_assert(S_ISLNK(st.st_mode));
+  if (geteuid() == 0) {
+    ck_assert_int_eq(lstat(node, &st), 0);
+    ck_assert(S_ISCHR(st.st_mode));
+  }
+  /* A 0600 file stays 0600 (a new file would get 0666 & ~umask). */
+  mode_t old_umask = umask(022);
+  dump_ok(s, path);
+  umask(old_umask);
+  ck_assert_int_eq(stat(path, &st), 0);
+  ck_assert_uint_eq(st.st_mode & 07777, 0600);
+  ck_assert_uint_eq(tmpdir_entries(), entries);
+  tm_snapshot_free(s);
+  g_free(fifo);
+  g_free(link);
+  g_free(node);
   g_free(path);
 }
 END_TEST
@@ -652,6 +705,7 @@ static Suite *dump_suite(void) {
   tcase_add_test(tc, test_round_trip_live);
   tcase_add_test(tc, test_dump_errors);
   tcase_add_test(tc, test_dump_failure_leaves_nothing);
+  tcase_add_test(tc, test_dump_refuses_special_files_and_keeps_mode);
   suite_add_tcase(s, tc);
   tc = tcase_create("malformed");
   tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);

@@ -147,6 +147,7 @@ TM_EXTERN bool tm_heap_registry_is_on(void);
 #define TM_FRAME_NO_DEBUG_INFO 0x1u /* no file/line: filename is the module's basename, lineno 0 */
 #define TM_FRAME_INLINED 0x2u       /* an inlined call; the next (older) frame is its caller */
 #define TM_FRAME_UNKNOWN 0x4u       /* the address is in no known module: filename "<unknown>" */
+#define TM_FRAME_LOADED 0x8u        /* read from a dump file: its strings are the file's, untrusted */
 
 /* One resolved frame (Python's Frame, plus what C needs). All strings are interned for the life of
  * the process: compare them by pointer, never free them. */
@@ -195,6 +196,19 @@ TM_EXTERN int tm_traceback_total_nframe(const tm_traceback *tb);
  * '  File "libfoo.so.1", in symbol' (no line, no source line). Returns a NULL-terminated array of
  * lines: g_strfreev(). */
 TM_EXTERN char **tm_traceback_format(const tm_traceback *tb, int limit, bool most_recent_first);
+
+/* Where source lines of frames read from a dump (TM_FRAME_LOADED) come from. By default (and after
+ * tm_set_source_root(NULL)) such frames print no source line: a dump is data, and the files it
+ * names are the dump writer's choice. With a root directory, a loaded frame's relative file name
+ * is read under dir, and an absolute one only when it lies inside dir; either is resolved first
+ * (symbolic links, "..") and refused when the result leaves dir. Live frames always read their
+ * own source files. Returns false with dir unchanged when dir cannot be resolved to a directory.
+ * Thread-safe; the setting is process-wide. */
+TM_EXTERN bool tm_set_source_root(const char *dir);
+
+/* Every string the formatting functions print (file names, functions, source lines) is escaped:
+ * control characters, DEL, C1 controls and bytes that are not UTF-8 appear as \xNN, so a dump
+ * cannot move the cursor, clear the screen or forge lines on a terminal. */
 
 /* "file:lineno" of the oldest frame, as Python's str(traceback). g_free(). */
 TM_EXTERN char *tm_traceback_to_string(const tm_traceback *tb);

@@ -528,6 +528,8 @@ static bool read_traceback(reader *r, const header *h, const char **strings, uin
       return false;
     }
   }
+  for (uint32_t j = 0; j < nframes; j++) /* untrusted: see tm_set_source_root() */
+    g_array_index(frames, tm_frame, j).flags |= TM_FRAME_LOADED;
   *out = tm__traceback_new_frames((const tm_frame *)(void *)frames->data, nframes,
                                   (int)total_nframe, (flags & TB_FLAG_TRUNCATED) != 0);
   return true;

@@ -9,15 +9,22 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "model.h"
 
-/* Largest source file the line cache reads; anything bigger is treated as unreadable, so a dump
+/* Largest source file the line cache reads; anything bigger is treated as unreadable, so a frame
  * naming a huge file cannot make formatting read it. */
-#define SOURCE_MAX_BYTES (64 * 1024 * 1024)
+#define SOURCE_MAX_BYTES (4 * 1024 * 1024)
+
+/* What the whole cache may hold (file bytes plus a pointer per line), and how many files it
+ * remembers: past either, files not yet cached give no source line. A dump naming thousands of
+ * big files costs at most this much. */
+#define SOURCE_CACHE_MAX_BYTES (32 * 1024 * 1024)
+#define SOURCE_CACHE_MAX_FILES 4096
 
 /* One source file as the line cache holds it: its bytes, split in place into stripped lines. */
 typedef struct source_file {
@@ -29,6 +36,12 @@ typedef struct source_file {
  * hold stay valid for the life of the process. Protected by source_lock. */
 static GHashTable *source_files;
 static GMutex source_lock;
+
+/* Bytes the cached files hold (data and line arrays). Protected by source_lock. */
+static size_t source_bytes;
+
+/* tm_set_source_root()'s directory, resolved, or NULL. Protected by source_lock. */
+static char *source_root;
 
 /* The cache lock is held across fork(), so that a child forked while another thread reads a
  * file (Check forks for every test) does not find it locked for good. */
@@ -57,16 +70,19 @@ static bool is_strip_space(char c) {
 
 /* Reads the regular file at path, up to SOURCE_MAX_BYTES. O_NONBLOCK keeps a FIFO from hanging
  * the open. Returns a NUL-terminated buffer (g_free()) or NULL. */
-static char *source_read(const char *path) {
+static char *source_read(const char *path, size_t budget) {
   struct stat st;
   char *data = NULL;
   size_t len = 0;
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
     return NULL;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SOURCE_MAX_BYTES)
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SOURCE_MAX_BYTES ||
+      (size_t)st.st_size + 1 > budget)
     goto out;
-  data = g_malloc((size_t)st.st_size + 1);
+  data = g_try_malloc((size_t)st.st_size + 1);
+  if (data == NULL)
+    goto out;
   while (len < (size_t)st.st_size) {
     ssize_t r = read(fd, data + len, (size_t)st.st_size - len);
     if (r <= 0)
@@ -80,11 +96,18 @@ out:
 }
 
 /* Loads a file into a new source_file: splits at '\n' and strips every line in place. A file
- * that cannot be read gives no line. */
-static source_file *source_load(const char *path) {
+ * that cannot be read, or would take more than budget bytes, gives no line. Stores the bytes
+ * the entry holds in *cost. */
+static source_file *source_load(const char *path, size_t budget, size_t *cost) {
   source_file *sf = g_new0(source_file, 1);
   sf->lines = g_ptr_array_new();
-  sf->data = source_read(path);
+  sf->data = source_read(path, budget);
+  size_t nlines = 1;
+  for (const char *c = sf->data; c != NULL && (c = strchr(c, '\n')) != NULL; c++)
+    nlines++;
+  if (sf->data != NULL && strlen(sf->data) + 1 + nlines * sizeof(gpointer) > budget)
+    g_clear_pointer(&sf->data, g_free);
+  *cost = sf->data != NULL ? strlen(sf->data) + 1 + nlines * sizeof(gpointer) : 0;
   for (char *line = sf->data; line != NULL;) {
     char *nl = strchr(line, '\n');
     char *end = nl != NULL ? nl : line + strlen(line);
@@ -110,13 +133,91 @@ const char *tm__source_line(const char *filename, unsigned int lineno) {
   if (source_files == NULL)
     source_files = g_hash_table_new(g_str_hash, g_str_equal);
   sf = g_hash_table_lookup(source_files, filename);
-  if (sf == NULL) {
-    sf = source_load(filename);
+  if (sf == NULL && g_hash_table_size(source_files) < SOURCE_CACHE_MAX_FILES) {
+    size_t cost = 0;
+    sf = source_load(filename, SOURCE_CACHE_MAX_BYTES - source_bytes, &cost);
+    source_bytes += cost;
     g_hash_table_insert(source_files, g_strdup(filename), sf);
   }
   g_mutex_unlock(&source_lock);
   tm__guard_leave();
-  return lineno <= sf->lines->len ? g_ptr_array_index(sf->lines, lineno - 1) : NULL;
+  return sf != NULL && lineno <= sf->lines->len ? g_ptr_array_index(sf->lines, lineno - 1) : NULL;
+}
+
+/* See tracemalloc.h. */
+bool tm_set_source_root(const char *dir) {
+  char *resolved = NULL;
+  tm__guard_enter();
+  if (dir != NULL) {
+    char *real = realpath(dir, NULL);
+    if (real == NULL || !g_file_test(real, G_FILE_TEST_IS_DIR)) {
+      free(real);
+      tm__guard_leave();
+      return false;
+    }
+    resolved = g_strdup(real);
+    free(real);
+  }
+  source_lock_acquire();
+  g_free(source_root);
+  source_root = resolved;
+  g_mutex_unlock(&source_lock);
+  tm__guard_leave();
+  return true;
+}
+
+/* The source line of a frame read from a dump: only under the source root (see
+ * tm_set_source_root()). Returns NULL when no root is set or the file resolves outside it. */
+static const char *loaded_source_line(const tm_frame *f) {
+  char *root, *path, *real;
+  const char *line = NULL;
+  source_lock_acquire();
+  root = g_strdup(source_root);
+  g_mutex_unlock(&source_lock);
+  if (root == NULL)
+    return NULL;
+  path = g_path_is_absolute(f->filename) ? g_strdup(f->filename)
+                                         : g_build_filename(root, f->filename, NULL);
+  real = realpath(path, NULL);
+  if (real != NULL && g_str_has_prefix(real, root) &&
+      (real[strlen(root)] == '/' || g_str_equal(root, "/")))
+    line = tm__source_line(real, f->lineno);
+  free(real);
+  g_free(path);
+  g_free(root);
+  return line;
+}
+
+/* Appends text to s with every control character (C0, DEL, C1) and every byte that is not UTF-8
+ * written as \xNN, so that no string from a dump reaches a terminal raw. */
+static void append_escaped(GString *s, const char *text) {
+  const char *p = text;
+  while (*p != '\0') {
+    const char *next = g_utf8_find_next_char(p, NULL);
+    gunichar c = g_utf8_get_char_validated(p, next != NULL ? next - p : -1);
+    if (c == (gunichar)-1 || c == (gunichar)-2) {
+      g_string_append_printf(s, "\\x%02x", (unsigned char)*p);
+      p++;
+      continue;
+    }
+    if (c < 0x20 || (c >= 0x7f && c < 0xa0)) {
+      if (c < 0x80)
+        g_string_append_printf(s, "\\x%02x", (unsigned)c);
+      else
+        for (const char *b = p; b < next; b++)
+          g_string_append_printf(s, "\\x%02x", (unsigned char)*b);
+    } else {
+      g_string_append_len(s, p, next - p);
+    }
+    p = next;
+  }
+}
+
+/* A new escaped copy of text (g_free()). */
+static char *escaped(const char *text) {
+  GString *s = g_string_new(NULL);
+  append_escaped(s, text);
+  return g_string_free(s, FALSE);
 }
 
 /* Python's "%.Nf" (or "%+.Nf" with sign) followed by " unit", independent of the locale. */
@@ -210,8 +311,11 @@ char *tm_traceback_to_string(const tm_traceback *tb) {
   frames = tm__traceback_frames(tb, &n);
   if (n == 0)
     text = g_strdup("<unknown>:0");
-  else
-    text = g_strdup_printf("%s:%u", frames[0].filename, frames[0].lineno);
+  else {
+    char *name = escaped(frames[0].filename);
+    text = g_strdup_printf("%s:%u", name, frames[0].lineno);
+    g_free(name);
+  }
   tm__guard_leave();
   return text;
 }
@@ -223,17 +327,29 @@ static void format_frame(GPtrArray *lines, const tm_frame *f) {
   GString *s = g_string_new(NULL);
   bool has_line = !(f->flags & (TM_FRAME_NO_DEBUG_INFO | TM_FRAME_UNKNOWN));
   const char *code;
-  g_string_append_printf(s, "  File \"%s\"", f->filename);
+  g_string_append(s, "  File \"");
+  append_escaped(s, f->filename);
+  g_string_append_c(s, '"');
   if (has_line)
     g_string_append_printf(s, ", line %u", f->lineno);
-  if (f->function != NULL)
-    g_string_append_printf(s, ", in %s", f->function);
-  else if ((f->flags & TM_FRAME_UNKNOWN) && f->ip != 0)
+  if (f->function != NULL) {
+    g_string_append(s, ", in ");
+    append_escaped(s, f->function);
+  } else if ((f->flags & TM_FRAME_UNKNOWN) && f->ip != 0) {
     g_string_append_printf(s, ", at 0x%" PRIxPTR, f->ip);
+  }
   g_ptr_array_add(lines, g_string_free(s, FALSE));
-  code = has_line ? tm__source_line(f->filename, f->lineno) : NULL;
-  if (code != NULL && code[0] != '\0')
-    g_ptr_array_add(lines, g_strdup_printf("    %s", code));
+  if (!has_line)
+    code = NULL;
+  else if (f->flags & TM_FRAME_LOADED)
+    code = loaded_source_line(f);
+  else
+    code = tm__source_line(f->filename, f->lineno);
+  if (code != NULL && code[0] != '\0') {
+    GString *line = g_string_new("    ");
+    append_escaped(line, code);
+    g_ptr_array_add(lines, g_string_free(line, FALSE));
+  }
 }
 
 /* The last line of a truncated traceback. It names the captured stack frames (inlined calls not

@@ -137,7 +137,9 @@ bool tm__filter_match_trace(const tm_filter *f, unsigned int domain, bool tb_mat
 
 /* Line lineno (1-based) of filename, stripped of leading and trailing white space as Python's
  * str.strip(), or NULL when the file cannot be read or has no such line. Files are read once and
- * cached for the life of the process (Python's linecache). Borrowed: valid forever. Thread-safe.
+ * cached for the life of the process (Python's linecache), within bounds: a file over 4 MiB, or
+ * one that would take the cache over 32 MiB or 4096 files, gives no line. Borrowed: valid
+ * forever. Thread-safe. Frames read from a dump go through tm_set_source_root()'s rules first.
  */
 const char *tm__source_line(const char *filename, unsigned int lineno);
 

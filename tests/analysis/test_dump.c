@@ -111,7 +111,7 @@ static void assert_same_traceback(const tm_traceback *a, const tm_traceback *b) 
     ck_assert_ptr_eq(x->function, y->function);
     ck_assert_ptr_eq(x->module, y->module);
     ck_assert_uint_eq(x->lineno, y->lineno);
-    ck_assert_uint_eq(x->flags, y->flags);
+    ck_assert_uint_eq(x->flags | TM_FRAME_LOADED, y->flags); /* loaded frames say so */
     ck_assert_uint_eq(y->ip, 0);
   }
 }
@@ -150,6 +150,8 @@ static void assert_same_snapshot(tm_snapshot *a, tm_snapshot *b) {
     bool cumulative;
   } keys[] = {{TM_KEY_LINENO, false}, {TM_KEY_FILENAME, false}, {TM_KEY_TRACEBACK, false},
               {TM_KEY_LINENO, true}, {TM_KEY_FILENAME, true}};
+  /* The files a loaded dump names are read only under a source root: the whole tree here. */
+  ck_assert(tm_set_source_root("/"));
   for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
     char *sa = stats_text(a, keys[k].key, keys[k].cumulative);
     char *sb = stats_text(b, keys[k].key, keys[k].cumulative);
@@ -157,6 +159,7 @@ static void assert_same_snapshot(tm_snapshot *a, tm_snapshot *b) {
     g_free(sa);
     g_free(sb);
   }
+  ck_assert(tm_set_source_root(NULL));
 }
 
 static tm_snapshot *load_ok(const char *path) {
@@ -364,6 +367,97 @@ START_TEST(test_dump_refuses_special_files_and_keeps_mode) {
   g_free(link);
   g_free(node);
   g_free(path);
+}
+END_TEST
+
+/* ---- formatting what a dump names ------------------------------------------------------------ */
+
+/* Formats the traceback of trace 0 of a dump holding frames (oldest first): dumped, loaded,
+ * formatted most recent first. g_strfreev(). */
+static char **format_loaded(const tm_frame *frames, size_t n) {
+  tm_snapshot *s = tm__snapshot_new(10);
+  tm_traceback *tb = tm__traceback_new_frames(frames, n, (int)n, false);
+  char *path = tmp_path("names.dump");
+  tm__snapshot_add(s, 0, 8, tb);
+  tm_traceback_free(tb);
+  dump_ok(s, path);
+  tm_snapshot *l = load_ok(path);
+  char **lines = tm_traceback_format(tm_snapshot_get(l, 0)->traceback, 0, true);
+  tm_snapshot_free(l);
+  tm_snapshot_free(s);
+  unlink(path);
+  g_free(path);
+  return lines;
+}
+
+/* Whether any line of lines contains needle. */
+static bool lines_contain(char **lines, const char *needle) {
+  for (size_t i = 0; lines[i] != NULL; i++)
+    if (strstr(lines[i], needle) != NULL)
+      return true;
+  return false;
+}
+
+/* A loaded frame prints a source line only under the root the caller gives: never a file the
+ * dump names outside it (an absolute path, a "../" path, a symbolic link out of the root). */
+START_TEST(test_loaded_frames_read_source_only_under_root) {
+  char *root = tmp_path("src");
+  char *inside = tmp_path("src/a.c");
+  char *secret = tmp_path("secret.txt");
+  char *escape_link = tmp_path("src/link.c");
+  ck_assert_int_eq(mkdir(root, 0700), 0);
+  ck_assert(g_file_set_contents(inside, "int x;\n  inside_line();\n", -1, NULL));
+  ck_assert(g_file_set_contents(secret, "SECRET-LINE\n", -1, NULL));
+  ck_assert_int_eq(symlink(secret, escape_link), 0);
+  const tm_frame frames[] = {
+      {.filename = secret, .lineno = 1, .function = "absolute"},
+      {.filename = "../secret.txt", .lineno = 1, .function = "dotdot"},
+      {.filename = "link.c", .lineno = 1, .function = "symlink"},
+      {.filename = "a.c", .lineno = 2, .function = "relative"},
+      {.filename = inside, .lineno = 2, .function = "absolute_inside"},
+  };
+  char **lines = format_loaded(frames, G_N_ELEMENTS(frames));
+  ck_assert_uint_eq(g_strv_length(lines), 5); /* no root: no source line at all */
+  ck_assert(!lines_contain(lines, "SECRET-LINE"));
+  g_strfreev(lines);
+  ck_assert(!tm_set_source_root(secret)); /* not a directory */
+  ck_assert(tm_set_source_root(root));
+  lines = format_loaded(frames, G_N_ELEMENTS(frames));
+  ck_assert(!lines_contain(lines, "SECRET-LINE"));
+  ck_assert_uint_eq(g_strv_length(lines), 7); /* the two frames inside the root */
+  ck_assert_str_eq(lines[1], "    inside_line();");
+  ck_assert_str_eq(lines[3], "    inside_line();");
+  g_strfreev(lines);
+  ck_assert(tm_set_source_root(NULL));
+  unlink(escape_link);
+  unlink(inside);
+  rmdir(root);
+  g_free(root);
+  g_free(inside);
+  g_free(secret);
+  g_free(escape_link);
+}
+END_TEST
+
+/* Control characters and bytes that are not UTF-8 in a dump's strings never reach the output
+ * raw: an escape sequence or a newline would rewrite the terminal or forge report lines. */
+START_TEST(test_loaded_strings_escaped_when_printed) {
+  const tm_frame frames[] = {
+      {.filename = "evil\x1b[2J\nFile \"forged.c\", line 1.c", .lineno = 7,
+       .function = "f\rg\x7f\xc2\x9b\xff"},
+  };
+  char **lines = format_loaded(frames, 1);
+  ck_assert_uint_eq(g_strv_length(lines), 1);
+  ck_assert_str_eq(lines[0], "  File \"evil\\x1b[2J\\x0aFile \"forged.c\", line 1.c\", line 7, in "
+                             "f\\x0dg\\x7f\\xc2\\x9b\\xff");
+  g_strfreev(lines);
+  tm_snapshot *s = tm__snapshot_new(10);
+  tm_traceback *tb = tm__traceback_new_frames(frames, 1, 1, false);
+  char *text = tm_traceback_to_string(tb);
+  ck_assert_str_eq(text, "evil\\x1b[2J\\x0aFile \"forged.c\", line 1.c:7");
+  g_free(text);
+  tm_traceback_free(tb);
+  tm_snapshot_free(s);
 }
 END_TEST
 
@@ -706,6 +800,8 @@ static Suite *dump_suite(void) {
   tcase_add_test(tc, test_dump_errors);
   tcase_add_test(tc, test_dump_failure_leaves_nothing);
   tcase_add_test(tc, test_dump_refuses_special_files_and_keeps_mode);
+  tcase_add_test(tc, test_loaded_frames_read_source_only_under_root);
+  tcase_add_test(tc, test_loaded_strings_escaped_when_printed);
   suite_add_tcase(s, tc);
   tc = tcase_create("malformed");
   tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);

@@ -236,6 +236,40 @@ START_TEST(test_traceback_format_source_lines) {
 }
 END_TEST
 
+/* The line cache reads at most a few MiB per file and a few tens of MiB in all: frames naming
+ * many big files (sparse here: they cost no disk) cannot make formatting read gigabytes. */
+START_TEST(test_source_cache_bounded) {
+  enum { NFILES = 12, FILE_BYTES = 48 << 20 };
+  char *dir = g_dir_make_tmp("tm-format-XXXXXX", NULL);
+  char *paths[NFILES];
+  tm_frame frames[NFILES];
+  ck_assert_int_eq(tm_start(1), 0);
+  size_t before = tm_get_tracemalloc_memory();
+  for (int i = 0; i < NFILES; i++) {
+    paths[i] = g_strdup_printf("%s/big%d.c", dir, i);
+    FILE *f = fopen(paths[i], "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("first line\n", f);
+    ck_assert_int_eq(ftruncate(fileno(f), FILE_BYTES), 0);
+    fclose(f);
+    frames[i] = (tm_frame){.filename = paths[i], .lineno = 1, .function = "big"};
+  }
+  tm_traceback *tb = tm__traceback_new_frames(frames, NFILES, NFILES, false);
+  g_strfreev(tm_traceback_format(tb, 0, false));
+  size_t after = tm_get_tracemalloc_memory();
+  ck_assert_msg(after < before + (64u << 20), "the line cache grew by %zu MiB",
+                (after - before) >> 20);
+  tm_traceback_free(tb);
+  for (int i = 0; i < NFILES; i++) {
+    g_unlink(paths[i]);
+    g_free(paths[i]);
+  }
+  g_rmdir(dir);
+  g_free(dir);
+  tm_stop();
+}
+END_TEST
+
 /* A frame without debug info names its module and symbol and has no line; an unknown address
  * shows the address; an unreadable "file" (a directory) gives no source line. */
 START_TEST(test_traceback_format_no_debug_info) {
@@ -299,6 +333,7 @@ static Suite *format_suite(void) {
   tcase_add_test(tc, test_traceback_format_limit_order);
   tcase_add_test(tc, test_traceback_format_limit_three_frames);
   tcase_add_test(tc, test_traceback_format_source_lines);
+  tcase_add_test(tc, test_source_cache_bounded);
   tcase_add_test(tc, test_traceback_format_no_debug_info);
   tcase_add_test(tc, test_traceback_format_truncated_inlined);
   tcase_add_test(tc, test_format_null_arguments);

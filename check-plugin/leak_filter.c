@@ -24,6 +24,7 @@ struct tm__leak_filters {
   pattern_set files;      /* ignore: some frame's source file matches */
   pattern_set modules;    /* ignore: some frame's module path matches */
   pattern_set allocators; /* the allocation site skips these frames */
+  tm__leak_suppressions *suppressions; /* LSan and Valgrind files (leak_suppress.c), or NULL */
   /* What tm__leak_filters_match() answered, per traceback: tm_traceback* (a reference, so that
    * the address cannot be reused) => the matching pattern, or no_match. Emptied whenever an
    * ignore pattern is added. Live tracebacks are shared and immortal (one per engine stack), so
@@ -174,6 +175,7 @@ void tm__leak_filters_free(tm__leak_filters *filters) {
   pattern_set_clear(&filters->modules);
   pattern_set_clear(&filters->allocators);
   g_hash_table_unref(filters->verdicts);
+  tm__leak_suppressions_free(filters->suppressions);
   g_free(filters);
 }
 
@@ -217,6 +219,13 @@ void tm__leak_filters_add_module(tm__leak_filters *filters, const char *pattern)
   pattern_set_add(&filters->modules, pattern);
 }
 
+tm__leak_suppressions *tm__leak_filters_suppressions(tm__leak_filters *filters) {
+  g_hash_table_remove_all(filters->verdicts);
+  if (filters->suppressions == NULL)
+    filters->suppressions = tm__leak_suppressions_new();
+  return filters->suppressions;
+}
+
 void tm__leak_filters_add_allocator(tm__leak_filters *filters, const char *pattern) {
   pattern_set_add(&filters->allocators, pattern);
 }
@@ -235,7 +244,8 @@ static const char *match_frames(const tm__leak_filters *filters, const tm_traceb
     if (hit != NULL)
       return hit;
   }
-  return NULL;
+  /* Suppression files: a block of unknown kind counts as definitely lost. */
+  return tm__leak_suppressions_match(filters->suppressions, tb, TM__LEAK_SUPP_DEFINITE);
 }
 
 const char *tm__leak_filters_match(const tm__leak_filters *filters, const tm_traceback *tb) {

@@ -183,16 +183,18 @@ TM_EXTERN const tm_frame *tm_traceback_get(const tm_traceback *tb, size_t i);
 
 /* Python's total_nframe. For a stack that fit in the limit, its exact number of frames. For a
  * truncated stack, limit + 1, read "more than the limit": the tracer does not walk the rest of the
- * stack, which would cost about 7 ns a frame on every allocation (../shared/TRACER-NOTES.md). */
+ * stack, which would cost about 7 ns a frame on every allocation (docs/costs.md, "Capture"). */
 TM_EXTERN int tm_traceback_total_nframe(const tm_traceback *tb);
 
 /* Formats like Python's Traceback.format(limit, most_recent_first): two lines per frame,
  *   '  File "x.c", line 8, in function'   and the stripped source line '    p = malloc(8);'
  * (when the file can be read). limit > 0 keeps the most recent `limit` frames, limit < 0 the
- * oldest -limit, 0 keeps all. A truncated traceback ends with the line
+ * oldest -limit, 0 keeps all. A truncated traceback has the line
  *   '  [... traceback truncated: only the N most recent frames were captured]'
  * ('only the most recent frame was captured' for one), where N counts captured stack frames
- * (inlined calls not counted). A frame flagged TM_FRAME_NO_DEBUG_INFO prints
+ * (inlined calls not counted), where its missing oldest frames would be: first when
+ * most_recent_first is false, last when it is true. Function names of C++ frames are demangled
+ * when the process has libstdc++'s __cxa_demangle. A frame flagged TM_FRAME_NO_DEBUG_INFO prints
  * '  File "libfoo.so.1", in symbol' (no line, no source line). Returns a NULL-terminated array of
  * lines: g_strfreev(). */
 TM_EXTERN char **tm_traceback_format(const tm_traceback *tb, int limit, bool most_recent_first);
@@ -210,7 +212,11 @@ TM_EXTERN bool tm_set_source_root(const char *dir);
  * control characters, DEL, C1 controls and bytes that are not UTF-8 appear as \xNN, so a dump
  * cannot move the cursor, clear the screen or forge lines on a terminal. */
 
-/* "file:lineno" of the oldest frame, as Python's str(traceback). g_free(). */
+/* "file:lineno" of the oldest frame, as Python's str(traceback), except that the C runtime's
+ * start-up frames are skipped (_start, __libc_start_main, __libc_start_call_main, and frames
+ * without a line in a system library or in no module): the oldest frame of the program's own
+ * code, usually main(). When every frame is a start-up frame, the oldest. "<unknown>:0" for a
+ * traceback without frames. This is the key a TM_KEY_TRACEBACK statistic prints. g_free(). */
 TM_EXTERN char *tm_traceback_to_string(const tm_traceback *tb);
 
 /* ------------------------------------------------------------------------------------------------

@@ -299,21 +299,55 @@ char *tm_statistic_diff_format(const tm_statistic_diff *diff) {
   return text;
 }
 
-/* See tracemalloc.h. Python's str(traceback) is str(traceback[0]): the OLDEST frame. A traceback
- * without frames prints as CPython's unknown frame. */
+/* Whether module is the path of a shared object installed by the system, rather than the
+ * program's own code: under /lib, /lib64, /usr/lib or /usr/lib64. */
+static bool module_is_system(const char *module) {
+  static const char *const dirs[] = {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"};
+  if (module == NULL)
+    return false;
+  for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++)
+    if (g_str_has_prefix(module, dirs[i]))
+      return true;
+  return false;
+}
+
+/* Whether f belongs to the C runtime's start-up, which calls main: glibc's _start,
+ * __libc_start_main (__libc_start_main_impl in glibc 2.34 and later) and __libc_start_call_main
+ * by name, and any frame without a line in a system library or in no known module (an unwinder
+ * that walks past _start). */
+static bool frame_is_startup(const tm_frame *f) {
+  static const char *const names[] = {"_start", "__libc_start_main", "__libc_start_main_impl",
+                                      "__libc_start_call_main"};
+  if (f->function != NULL)
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
+      if (strcmp(f->function, names[i]) == 0)
+        return true;
+  if (f->flags & TM_FRAME_UNKNOWN)
+    return true;
+  return (f->flags & TM_FRAME_NO_DEBUG_INFO) && module_is_system(f->module);
+}
+
+/* See tracemalloc.h. Python's str(traceback) is str(traceback[0]), the OLDEST frame; in a C
+ * program that is _start, the same for every traceback, so the oldest frame of the program's own
+ * code takes its place: start-up frames (frame_is_startup()) are skipped, unless every frame is
+ * one. A traceback without frames prints as CPython's unknown frame. */
 char *tm_traceback_to_string(const tm_traceback *tb) {
-  size_t n;
+  size_t n, k = 0;
   const tm_frame *frames;
   char *text;
   if (tb == NULL)
     return NULL;
   tm__guard_enter();
   frames = tm__traceback_frames(tb, &n);
+  while (k < n && frame_is_startup(&frames[k]))
+    k++;
+  if (k == n)
+    k = 0;
   if (n == 0)
     text = g_strdup("<unknown>:0");
   else {
-    char *name = escaped(frames[0].filename);
-    text = g_strdup_printf("%s:%u", name, frames[0].lineno);
+    char *name = escaped(frames[k].filename);
+    text = g_strdup_printf("%s:%u", name, frames[k].lineno);
     g_free(name);
   }
   tm__guard_leave();
@@ -352,8 +386,8 @@ static void format_frame(GPtrArray *lines, const tm_frame *f) {
   }
 }
 
-/* The last line of a truncated traceback. It names the captured stack frames (inlined calls not
- * counted) but not total_nframe: the engine records limit + 1 for any deeper stack rather than
+/* The line a truncated traceback adds where its missing (oldest) frames would be. It names the
+ * captured stack frames (inlined calls not counted) but not total_nframe: the engine records limit + 1 for any deeper stack rather than
  * walk it, so the true depth is unknown. */
 #define TRUNCATED_ONE "  [... traceback truncated: only the most recent frame was captured]"
 #define TRUNCATED_MANY "  [... traceback truncated: only the %zu most recent frames were captured]"
@@ -378,10 +412,16 @@ char **tm_traceback_format(const tm_traceback *tb, int limit, bool most_recent_f
   lines = g_ptr_array_new();
   for (size_t k = start; k < end; k++)
     format_frame(lines, &frames[most_recent_first ? end - 1 - (k - start) : k]);
-  if (tb->truncated && tm__traceback_nstack(tb) == 1)
-    g_ptr_array_add(lines, g_strdup(TRUNCATED_ONE));
-  else if (tb->truncated)
-    g_ptr_array_add(lines, g_strdup_printf(TRUNCATED_MANY, tm__traceback_nstack(tb)));
+  if (tb->truncated) {
+    /* The missing frames are the oldest: the line goes where they would be, last when the most
+     * recent frame comes first, first otherwise. */
+    size_t nstack = tm__traceback_nstack(tb);
+    char *line = nstack == 1 ? g_strdup(TRUNCATED_ONE) : g_strdup_printf(TRUNCATED_MANY, nstack);
+    if (most_recent_first)
+      g_ptr_array_add(lines, line);
+    else
+      g_ptr_array_insert(lines, 0, line);
+  }
   g_ptr_array_add(lines, NULL);
   tm__guard_leave();
   return (char **)g_ptr_array_free(lines, FALSE);

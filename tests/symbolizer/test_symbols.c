@@ -121,18 +121,24 @@ START_TEST(test_own_function) {
 END_TEST
 
 /* Names are demangled with libstdc++'s __cxa_demangle only when the process already has it: a C
- * program keeps the mangled name, and resolving never loads libstdc++ into it. (test_cxx checks
+ * program keeps the mangled name, and resolving never loads libstdc++ into it. A sanitizer
+ * runtime (the UBSan build) brings libstdc++ along: then the name is demangled. (test_cxx checks
  * that a C++ program gets demangled names.) */
 START_TEST(test_c_program_never_loads_libstdcxx) {
-  ck_assert_ptr_null(dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD));
+  void *had = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
   unsigned int line;
   uintptr_t ip = mangled_call_site(&line);
   tm_frame f[MAX_FRAMES];
   size_t n = resolve(ip, f, MAX_FRAMES);
   ck_assert_uint_eq(n, 1);
   ck_assert_uint_eq(f[0].lineno, line);
-  ck_assert_str_eq(f[0].function, "_ZN3foo3barEPj");
-  ck_assert_ptr_null(dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD));
+  if (had == NULL) {
+    ck_assert_str_eq(f[0].function, "_ZN3foo3barEPj");
+    ck_assert_ptr_null(dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD));
+  } else {
+    ck_assert_str_eq(f[0].function, "foo::bar(unsigned int*)");
+    dlclose(had);
+  }
 }
 END_TEST
 

@@ -19,11 +19,15 @@ void tool_view_add_options(GOptionContext *ctx, tool_view *view, bool with_compa
        "Drop traces with a frame in a file matching PATTERN (fnmatch; repeatable)", "PATTERN"},
       {"traceback", 't', 0, G_OPTION_ARG_NONE, &view->traceback,
        "Print each statistic's traceback after it", NULL},
+      {"source-root", 'r', 0, G_OPTION_ARG_FILENAME, &view->source_root,
+       "With --traceback, print the source lines of files under DIR (none by default: the file "
+       "names come from the dump)",
+       "DIR"},
       {NULL, 0, 0, 0, NULL, NULL, NULL},
       {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
   if (with_compare)
-    entries[6] = (GOptionEntry){"fail-over", 'f', 0, G_OPTION_ARG_STRING, &view->fail_over,
+    entries[7] = (GOptionEntry){"fail-over", 'f', 0, G_OPTION_ARG_STRING, &view->fail_over,
                                 "Exit with status 1 when the total growth passes SIZE (512, "
                                 "4KiB, 4 KiB)",
                                 "SIZE"};
@@ -36,6 +40,7 @@ void tool_view_clear(tool_view *view) {
   g_strfreev(view->include);
   g_strfreev(view->exclude);
   g_free(view->fail_over);
+  g_free(view->source_root);
   memset(view, 0, sizeof *view);
 }
 
@@ -52,6 +57,10 @@ bool tool_view_check(const tool_view *view, tm_key_type *key) {
   }
   if (view->cumulative && *key == TM_KEY_TRACEBACK) {
     tool_fail("%s: --cumulative cannot be used with --key traceback", g_get_prgname());
+    return false;
+  }
+  if (view->source_root != NULL && !tm_set_source_root(view->source_root)) {
+    tool_fail("%s: --source-root %s: not a directory", g_get_prgname(), view->source_root);
     return false;
   }
   if (view->limit < 0) {

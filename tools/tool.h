@@ -47,6 +47,7 @@ typedef struct tool_view {
   char **exclude;      /* --exclude PATTERN, repeatable */
   gboolean traceback;  /* --traceback: each statistic followed by its traceback */
   char *fail_over;     /* compare --fail-over SIZE */
+  char *source_root;   /* --source-root DIR: where --traceback reads source lines */
 } tool_view;
 
 /* Adds the options of view to ctx as the main group (limit and the others with defaults set).

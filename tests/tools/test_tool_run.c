@@ -91,7 +91,15 @@ START_TEST(test_run_follows_fork_and_exec) {
   g_free(top_full);
 
   /* --traceback: Python's "Get the traceback of a memory block". */
-  char *out = stats_of(ed, "--traceback");
+  char *src_dir = g_path_get_dirname(forker_src);
+  char *root = g_strdup_printf("--source-root=%s", src_dir);
+  const char *tb_argv[] = {tool, "stats", ed, "--include", "*forker.c", "--traceback", root, NULL};
+  tool_run tb = tool_spawn(NULL, tb_argv);
+  ck_assert_int_eq(tb.status, 0);
+  char *out = tb.out;
+  g_free(tb.err);
+  g_free(root);
+  g_free(src_dir);
   char *expect = g_strdup_printf(
       "[ Top 10 ]\n3 memory blocks: 0.9 KiB\n  File \"%s\", line %d, in exec_blocks\n"
       "    keep[40 + i] = malloc(300); /* SITE_EXEC */\n",

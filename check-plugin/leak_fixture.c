@@ -129,6 +129,7 @@ __attribute__((constructor)) static void leak_init(void) {
   GError *error = NULL;
 
   runner_pid = getpid();
+  tm__leak_source_root(); /* leak_paths.c: found before any test can chdir() */
   config = tm__leak_config_load(NULL, &error);
   if (config == NULL) {
     config_error = g_strdup(error->message);

@@ -5,6 +5,7 @@
  *   leak_config.c   environment, TM_LEAK_CONFIG key file, per-test rules
  *   leak_filter.c   default and configured filters; choice of the allocation site
  *   leak_suppress.c LeakSanitizer and Valgrind suppression files, as filters
+ *   leak_paths.c    source paths as every line and report shows them
  *   leak_report.c   the one-line Check message and the stderr report
  *   leak_fixture.c  setup/teardown plumbing, the in-test calls, the constructor
  *   leak_assert.c   __wrap__ck_assert_failed: notes that the running test has failed
@@ -151,6 +152,31 @@ tm__leak_suppressions *tm__leak_filters_suppressions(tm__leak_filters *filters);
 bool tm__leak_filters_load_suppressions(tm__leak_filters *filters, const char *what,
                                         const char *list, char separator, const char *base_dir,
                                         GError **error);
+
+/* ---- leak_paths.c ----------------------------------------------------------------------------- */
+
+/* The project's source root for a given environment (NULL-terminated "NAME=value" array) and
+ * working directory (absolute): TM_LEAK_SOURCE_ROOT, else MESON_SOURCE_ROOT, else the nearest
+ * folder at or above cwd with a .git entry, else cwd; canonical, no trailing '/'. Reads the file
+ * system (the .git lookup). g_free(). */
+char *tm__leak_source_root_find(char **envp, const char *cwd);
+
+/* The source root of this run: tm__leak_source_root_find() on the process's environment (none
+ * in a setuid/setgid program) and working directory, found on the first call and kept for the
+ * process. Not thread-safe on the first call (the fixtures call it on Check's one thread). */
+const char *tm__leak_source_root(void);
+
+/* A source path as reports show it: relative to `root` when it lies inside it, absolute
+ * (canonical: no "..") otherwise; a relative path (debug info without a base) as given. NULL
+ * for NULL. Interned: valid for the life of the process. */
+const char *tm__leak_display_path_in(const char *root, const char *path);
+
+/* tm__leak_display_path_in() with this run's source root. */
+const char *tm__leak_display_path(const char *path);
+
+/* A line of tm_traceback_format() with the path of its `  File "PATH", line N, in f` form shown
+ * by tm__leak_display_path(); other lines unchanged. g_free(). */
+char *tm__leak_display_traceback_line(const char *line);
 
 /* ---- leak_config.c ---------------------------------------------------------------------------- */
 

@@ -14,21 +14,6 @@ static const char *plural(size_t n) {
   return n == 1 ? "" : "s";
 }
 
-/* A source path as the Check line shows it: relative to the working directory when it lies under
- * it (as a run from the project root gives "examples/money/money.c"), as resolved otherwise.
- * Interned: valid for the life of the process. */
-static const char *display_path(const char *path) {
-  char *cwd = g_get_current_dir();
-  size_t n = strlen(cwd);
-  const char *shown = path;
-
-  if (g_path_is_absolute(path) && strncmp(path, cwd, n) == 0 && path[n] == '/' && n > 1)
-    shown = path + n + 1;
-  shown = g_intern_string(shown);
-  g_free(cwd);
-  return shown;
-}
-
 /* The start of the verdict text, shared by the message and the report: "leaked 16 B in 1 block
  * (allowed 0 B)" and/or "peak 2.0 MiB over the limit of 1.0 MiB". g_free(). */
 static char *verdict_text(const tm__leak_findings *f) {
@@ -63,7 +48,8 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
     g_string_append_printf(s, " allocated in %.*s()", (int)strcspn(site->function, "."),
                            site->function);
   if (test != NULL)
-    g_string_append_printf(s, " called from %s:%u", display_path(test->filename), test->lineno);
+    g_string_append_printf(s, " called from %s:%u", tm__leak_display_path(test->filename),
+                           test->lineno);
 }
 
 /* Cuts s to fit max - 1 bytes, on a UTF-8 boundary, ending with "...". */
@@ -100,7 +86,7 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
   memcpy(msg, s->str, s->len + 1);
   g_string_free(s, true);
   if (site != NULL) {
-    *file = display_path(site->filename);
+    *file = tm__leak_display_path(site->filename);
     *line = (int)site->lineno;
   } else {
     *file = NULL; /* the caller names its own location */
@@ -152,11 +138,15 @@ void tm__leak_report(const tm__leak_findings *f, FILE *out) {
     if (key != NULL && g_str_has_prefix(line, key) && g_str_has_prefix(line + strlen(key), ": "))
       body = line + strlen(key) + 2;
 
-    fprintf(out, "#%zu %s:%u: %s\n", i + 1, site ? display_path(site->filename) : "?",
+    fprintf(out, "#%zu %s:%u: %s\n", i + 1,
+            site ? tm__leak_display_path(site->filename) : "?",
             site ? site->lineno : 0, body);
     g_free(key);
-    for (char **l = tb; l != NULL && *l != NULL; l++)
-      fprintf(out, "%s\n", *l);
+    for (char **l = tb; l != NULL && *l != NULL; l++) {
+      char *text = tm__leak_display_traceback_line(*l); /* leak_paths.c */
+      fprintf(out, "%s\n", text);
+      g_free(text);
+    }
     g_strfreev(tb);
     g_free(line);
   }

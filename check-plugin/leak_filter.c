@@ -1,6 +1,6 @@
 /* leak_filter.c — which traces are not the test's leak, and where a leak was made.
  *
- * Users drop leak checkers that cry wolf (issue 4), so the defaults remove the one-time caches of
+ * Users drop leak checkers that cry wolf, so the defaults remove the one-time caches of
  * the C library, the loader, Check and GLib. Every rule is "some frame of the traceback is in one
  * of these functions / files / modules": the public entry points of a cache (tzset, g_quark_*,
  * pthread_create) are exported symbols, so they resolve even in libraries without debug info,
@@ -57,7 +57,8 @@ static const char *const nss_functions[] = {
 };
 
 /* The dynamic loader (link maps, dlerror buffers) and glibc's thread TLS: pthread_create callocs
- * a TLS vector that glibc keeps with the stack of a joined thread for reuse (TRACER-NOTES). */
+ * a TLS vector that glibc keeps with the stack of a joined thread for reuse
+ * (docs/costs.md#hazards-seen). */
 static const char *const loader_functions[] = {
   "dlopen", "dlmopen", "dlsym", "dlvsym", "dlerror", "_dl_*", "__libc_dlopen_mode",
   "pthread_create", NULL,
@@ -65,7 +66,7 @@ static const char *const loader_functions[] = {
 static const char *const loader_modules[] = {"*/ld-linux*.so*", "*/libnss_*.so*", NULL};
 
 /* Check's message file in no-fork mode: after each checked setup Check replaces it by a new FILE
- * whose buffer the next message allocates (CHECK-NOTES §5). */
+ * whose buffer the next message allocates (docs/check-internals.md#check-heap-use). */
 static const char *const check_functions[] = {"open_tmp_file", "ppack", NULL};
 
 /* GLib and GObject one-time data: quarks, interned strings, the type system (types, classes,

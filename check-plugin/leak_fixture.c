@@ -12,8 +12,8 @@
  * filtering can only remove traces, so a window that passes unfiltered passes. A candidate takes
  * the after-snapshot and bounds its filtered growth from the distinct tracebacks, whose filter
  * verdicts leak_filter.c remembers: in CK_FORK=no mode every window is a candidate, because
- * Check's new message file is allocated inside it (CHECK-NOTES §5), and this spares it the diff,
- * the sort and the pattern matching. Only a window that bound does not clear is compared to the
+ * Check's new message file is allocated inside it (docs/check-internals.md#check-heap-use), and
+ * this spares it the diff, the sort and the pattern matching. Only a window that bound does not clear is compared to the
  * before-snapshot by traceback, filtered and judged (leak_verdict.c), and reported.
  *
  * Globals below are touched by the fixtures and by the in-test calls. Check runs the checked
@@ -49,7 +49,8 @@ static struct {
 volatile int tm__leak_test_failed;
 
 /* The process the constructor ran in: Check's runner. A teardown in any other process runs in a
- * test's own child (CK_FORK=yes), which exits once the teardowns are done (CHECK-NOTES §1). */
+ * test's own child (CK_FORK=yes), which exits once the teardowns are done
+ * (docs/check-internals.md#fixture-order). */
 static pid_t runner_pid;
 
 /* Whether a setup of this process started tracing (rather than the program, e.g. TRACEMALLOC=N). */
@@ -147,7 +148,8 @@ __attribute__((constructor)) static void leak_init(void) {
   }
 }
 
-/* Fails the running fixture through Check, at the plugin's own location (CHECK-NOTES §3). */
+/* Fails the running fixture through Check, at the plugin's own location
+ * (docs/check-internals.md#blaming-a-location). */
 #define FAIL_HERE(...)                                                                             \
   do {                                                                                             \
     fflush(stdout);                                                                                \
@@ -159,8 +161,8 @@ void tm_leak_setup(void) {
   bool fresh;
   int rc;
 
-  /* A window still open here lost its teardown to a failing checked setup (CHECK-NOTES §2):
-   * everything below starts it afresh. */
+  /* A window still open here lost its teardown to a failing checked setup
+   * (docs/check-internals.md#failing-teardown): everything below starts it afresh. */
   window.ignore = window.has_allowance = window.has_peak_limit = false;
   tm__leak_test_failed = 0;
   if (config_error != NULL)
@@ -294,7 +296,8 @@ static void judge_candidate(tm_snapshot *after, GError *error, const char *test_
   const char *file = NULL;
   int line = 0;
 
-  /* Symbolizing takes time out of the test's timeout: give a timeout a location (§2). */
+  /* Symbolizing takes time out of the test's timeout: give a timeout a location
+   * (docs/check-internals.md#failing-teardown). */
   _mark_point(__FILE__, __LINE__);
   f.growth.peak = peak;
   if (after != NULL)

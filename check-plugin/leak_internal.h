@@ -1,4 +1,5 @@
-/* leak_internal.h — the Check plugin's parts, one file each (issue 4). Internal; never installed.
+/* leak_internal.h — the Check plugin's parts, one file each (docs/plugin.md). Internal; never
+ * installed.
  *
  *   leak_size.c     sizes as users write them (TM_LEAK_THRESHOLD=4 KiB)
  *   leak_verdict.c  the verdict: a pure function of the filtered growth and the test's rules

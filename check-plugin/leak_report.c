@@ -1,8 +1,8 @@
 /* leak_report.c — what a failing window says: one line through Check's failure channel, and the
  * full report (Python's StatisticDiff lines with tracebacks and source lines) on stderr.
  *
- * Check packs the message with a 4088-byte limit and exits the whole run past it (CHECK-NOTES §4),
- * and TAP shows only one line, so the message is one line of at most TM__LEAK_MESSAGE_MAX bytes;
+ * Check packs the message with a 4088-byte limit and exits the whole run past it
+ * (docs/check-internals.md#message-limits), and TAP shows only one line, so the message is one line of at most TM__LEAK_MESSAGE_MAX bytes;
  * everything else goes to stderr, which meson keeps in its test log.
  */
 #include <stdio.h>
@@ -132,8 +132,9 @@ void tm__leak_report(const tm__leak_findings *f, FILE *out) {
     char *line = tm_statistic_diff_format(d);
     char *key = tm_traceback_to_string(d->traceback);
     char **tb = tm_traceback_format(d->traceback, frames_to_show(f, d->traceback), true);
-    /* Python keys the line on the oldest frame, which in C is _start: the allocation site takes
-     * its place in front of Python's "size=... (+...), count=... (+...), average=..." text. */
+    /* Python keys the line on the oldest frame (here the oldest of the program's own code,
+     * usually main): the allocation site takes its place in front of Python's "size=...
+     * (+...), count=... (+...), average=..." text. */
     const char *body = line;
     if (key != NULL && g_str_has_prefix(line, key) && g_str_has_prefix(line + strlen(key), ": "))
       body = line + strlen(key) + 2;

@@ -1,4 +1,4 @@
-/* leak_verdict.c — the verdict on one test window. Kept apart from the fixture's plumbing (issue 4)
+/* leak_verdict.c — the verdict on one test window. Kept apart from the fixture's plumbing
  * so that later rules slot in here, and so that it can be tested on hand-made numbers. */
 #include "leak_internal.h"
 

@@ -1,4 +1,4 @@
-/* check_thresholds.c — allowances, peak limits and a config file with per-test rules (issue 4).
+/* check_thresholds.c — allowances, peak limits and a config file with per-test rules.
  *
  * Run with the config beside this file:
  *   TM_LEAK_CONFIG=examples/thresholds/thresholds.ini build/examples/thresholds/check_thresholds

@@ -1,4 +1,4 @@
-/* test_plugin_examples.c — the checker for examples/ (issue 4): runs one example suite in both
+/* test_plugin_examples.c — the checker for examples/: runs one example suite in both
  * fork modes and checks every test's verdict, site and message, the summary, and the stderr
  * report. Usage (meson passes these): EXAMPLE_EXE=... EXAMPLE_SRC=dir [EXAMPLE_CONFIG=ini]
  * test_plugin_examples money|glib|thresholds|zero-edit

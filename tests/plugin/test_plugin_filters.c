@@ -1,5 +1,5 @@
 /* test_plugin_filters.c — each default filter removes its cache, and a real leak through the same
- * library is still caught (issue 4). Runs cache_suite in both fork modes, and once more in
+ * library is still caught. Runs cache_suite in both fork modes, and once more in
  * CK_FORK=yes with TM_LEAK_DEFAULT_FILTERS=0 to show that every cache is really allocated inside
  * the window (in a fresh child each cache is cold), so that no filter test is vacuous. Check's
  * message file, which only CK_FORK=no mode replaces inside the window, is traced only in a link

@@ -1,5 +1,5 @@
 /* test_plugin_leaks.c — runs leak_suite in CK_FORK=yes and CK_FORK=no and checks the verdict,
- * the file:line and the message of every test, and the stderr report (issue 4). */
+ * the file:line and the message of every test, and the stderr report. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -149,8 +149,11 @@ TM_EXTERN bool tm_heap_registry_is_on(void);
 #define TM_FRAME_UNKNOWN 0x4u       /* the address is in no known module: filename "<unknown>" */
 #define TM_FRAME_LOADED 0x8u        /* read from a dump file: its strings are the file's, untrusted */
 
-/* One resolved frame (Python's Frame, plus what C needs). All strings are interned for the life of
- * the process: compare them by pointer, never free them. */
+/* One resolved frame (Python's Frame, plus what C needs). Never free its strings. Strings of live
+ * frames are interned for the life of the process. Strings of frames loaded from a dump belong to
+ * the loaded snapshot and live as long as something holds one of its tracebacks (the snapshot, a
+ * tm_traceback_ref(), a statistics or diffs list): within one loaded snapshot equal strings are
+ * equal pointers, but compare strings of different snapshots with strcmp(). */
 typedef struct tm_frame {
   const char *filename; /* source file, or module basename with TM_FRAME_NO_DEBUG_INFO; never NULL */
   unsigned int lineno;  /* 0 when unknown */

@@ -105,8 +105,8 @@ static void put_u64(writer *w, uint64_t v) {
   put_u32(w, (uint32_t)(v >> 32));
 }
 
-/* The distinct strings of a snapshot's frames, in order of first use. Frame strings are interned,
- * so pointer identity is string identity. */
+/* The distinct strings of a snapshot's frames, in order of first use, by content (tracebacks
+ * built apart may hold equal strings at different addresses). */
 typedef struct string_table {
   GHashTable *index; /* const char* => index + 1 */
   GPtrArray *strings;
@@ -281,7 +281,7 @@ bool tm_snapshot_dump(tm_snapshot *snap, const char *path, GError **error) {
                         snap == NULL ? "snapshot is NULL" : "path is NULL or empty");
     goto out;
   }
-  t.index = g_hash_table_new(g_direct_hash, g_direct_equal);
+  t.index = g_hash_table_new(g_str_hash, g_str_equal);
   t.strings = g_ptr_array_new();
   if (!check_snapshot(snap, path, error) || !collect_strings(snap, &t, path, error))
     goto out;
@@ -498,7 +498,7 @@ static bool frame_string(reader *r, const header *h, const char **strings, uint3
 /* Reads traceback i into a new loaded traceback stored in *out. frames is scratch space that
  * grows as needed. */
 static bool read_traceback(reader *r, const header *h, const char **strings, uint64_t i,
-                           GArray *frames, tm_traceback **out) {
+                           GArray *frames, tm__strings *owned, tm_traceback **out) {
   record rec = {.kind = "traceback", .index = i, .count = h->ntracebacks, .frame = -1};
   if (!need(r, TRACEBACK_HEAD_SIZE, &rec))
     return false;
@@ -530,7 +530,7 @@ static bool read_traceback(reader *r, const header *h, const char **strings, uin
   }
   for (uint32_t j = 0; j < nframes; j++) /* untrusted: see tm_set_source_root() */
     g_array_index(frames, tm_frame, j).flags |= TM_FRAME_LOADED;
-  *out = tm__traceback_new_frames((const tm_frame *)(void *)frames->data, nframes,
+  *out = tm__traceback_new_frames_in(owned, (const tm_frame *)(void *)frames->data, nframes,
                                   (int)total_nframe, (flags & TB_FLAG_TRUNCATED) != 0);
   return true;
 }
@@ -576,6 +576,8 @@ static tm_snapshot *parse(reader *r) {
   tm_traceback **tbs = NULL;
   uint64_t ntbs = 0;
   GArray *frames = g_array_new(FALSE, FALSE, sizeof(tm_frame));
+  /* The snapshot's strings: its tracebacks share one table, freed with the last of them. */
+  tm__strings *owned = tm__strings_new();
   if (!read_header(r, &h))
     goto out;
   /* read_header() checked every count against the bytes after the header: these allocations
@@ -585,7 +587,7 @@ static tm_snapshot *parse(reader *r) {
     goto out;
   tbs = g_new0(tm_traceback *, h.ntracebacks + 1);
   for (; ntbs < h.ntracebacks; ntbs++) {
-    if (!read_traceback(r, &h, strings, ntbs, frames, &tbs[ntbs]))
+    if (!read_traceback(r, &h, strings, ntbs, frames, owned, &tbs[ntbs]))
       goto out;
   }
   snap = tm__snapshot_new(h.traceback_limit);
@@ -599,6 +601,7 @@ out:
   g_free(tbs);
   g_free(strings);
   g_array_free(frames, TRUE);
+  tm__strings_unref(owned);
   return snap;
 }
 

@@ -106,10 +106,10 @@ static void assert_same_traceback(const tm_traceback *a, const tm_traceback *b) 
   ck_assert_int_eq(a->truncated, b->truncated);
   for (size_t i = 0; i < tm_traceback_length(a); i++) {
     const tm_frame *x = tm_traceback_get(a, i), *y = tm_traceback_get(b, i);
-    /* All frame strings are interned: equal strings are equal pointers. */
-    ck_assert_ptr_eq(x->filename, y->filename);
-    ck_assert_ptr_eq(x->function, y->function);
-    ck_assert_ptr_eq(x->module, y->module);
+    /* A loaded snapshot owns copies of its strings: equal content, other addresses. */
+    ck_assert_str_eq(x->filename, y->filename);
+    ck_assert_pstr_eq(x->function, y->function);
+    ck_assert_pstr_eq(x->module, y->module);
     ck_assert_uint_eq(x->lineno, y->lineno);
     ck_assert_uint_eq(x->flags | TM_FRAME_LOADED, y->flags); /* loaded frames say so */
     ck_assert_uint_eq(y->ip, 0);
@@ -366,6 +366,91 @@ START_TEST(test_dump_refuses_special_files_and_keeps_mode) {
   g_free(fifo);
   g_free(link);
   g_free(node);
+  g_free(path);
+}
+END_TEST
+
+/* ---- what a loaded snapshot owns ------------------------------------------------------------- */
+
+/* Writes a dump of nframes frames whose strings are new (they name cycle) and returns its path. */
+static char *dump_unique_strings(int cycle, size_t nframes) {
+  tm_frame *frames = g_new0(tm_frame, nframes);
+  char **names = g_new0(char *, 2 * nframes);
+  for (size_t i = 0; i < nframes; i++) {
+    names[2 * i] = g_strdup_printf("/src/cycle-%d/a-rather-long-directory-name/file-%zu.c", cycle, i);
+    names[2 * i + 1] = g_strdup_printf("function_of_cycle_%d_number_%zu_with_a_long_name", cycle, i);
+    frames[i] = (tm_frame){.filename = names[2 * i], .lineno = (unsigned)i + 1,
+                           .function = names[2 * i + 1]};
+  }
+  tm_snapshot *s = tm__snapshot_new(10);
+  tm_traceback *tb = tm__traceback_new_frames(frames, nframes, (int)nframes, false);
+  tm__snapshot_add(s, 0, 8, tb);
+  tm_traceback_free(tb);
+  char *path = tmp_path("unique.dump");
+  dump_ok(s, path);
+  tm_snapshot_free(s);
+  for (size_t i = 0; i < 2 * nframes; i++)
+    g_free(names[i]);
+  g_free(names);
+  g_free(frames);
+  return path;
+}
+
+/* The strings of a loaded dump belong to the snapshot (and the tracebacks and statistics that
+ * keep them): freeing it gives their memory back, so loading dump after dump does not grow. */
+START_TEST(test_loaded_strings_freed_with_snapshot) {
+  enum { CYCLES = 40, NFRAMES = 1000 };
+  ck_assert_int_eq(tm_start(1), 0);
+  size_t first = 0;
+  for (int cycle = 0; cycle < CYCLES; cycle++) {
+    char *path = dump_unique_strings(cycle, NFRAMES); /* ~100 KiB of new strings a cycle */
+    tm_snapshot *l = load_ok(path);
+    ck_assert_uint_eq(tm_traceback_length(tm_snapshot_get(l, 0)->traceback), NFRAMES);
+    tm_snapshot_free(l);
+    unlink(path);
+    g_free(path);
+    if (cycle == 1)
+      first = tm_get_tracemalloc_memory();
+  }
+  size_t last = tm_get_tracemalloc_memory();
+  ck_assert_msg(last < first + 512 * 1024, "%d load/free cycles kept %zu KiB", CYCLES - 2,
+                (last - first) / 1024);
+  tm_stop();
+}
+END_TEST
+
+/* A traceback or a statistic taken from a loaded snapshot keeps its strings after the snapshot
+ * is freed, and a loaded snapshot compares with a live one by content: equal file names match
+ * although each snapshot owns its own copy. */
+START_TEST(test_loaded_strings_outlive_snapshot_and_compare_with_live) {
+  const tm_frame frames[] = {{.filename = "/src/kept.c", .lineno = 3, .function = "kept"}};
+  char *path = tmp_path("kept.dump");
+  tm_snapshot *s = tm__snapshot_new(10);
+  tm_traceback *tb = tm__traceback_new_frames(frames, 1, 1, false);
+  tm__snapshot_add(s, 0, 100, tb);
+  dump_ok(s, path);
+  tm_snapshot *l = load_ok(path);
+  tm_traceback *kept = tm_traceback_ref((tm_traceback *)tm_snapshot_get(l, 0)->traceback);
+  tm_statistics *stats = tm_snapshot_statistics(l, TM_KEY_LINENO, false, NULL);
+  tm_snapshot_free(l);
+  ck_assert_str_eq(tm_traceback_get(kept, 0)->filename, "/src/kept.c");
+  ck_assert_str_eq(tm_traceback_get(kept, 0)->function, "kept");
+  ck_assert_str_eq(tm_traceback_get(tm_statistics_get(stats, 0)->traceback, 0)->filename,
+                   "/src/kept.c");
+  tm_statistics_free(stats);
+  tm_traceback_free(kept);
+  /* s (interned strings) against a loaded copy (its own strings): one group per line, no diff. */
+  l = load_ok(path);
+  for (int k = 0; k < 3; k++) {
+    tm_statistic_diffs *d = tm_snapshot_compare_to(l, s, (tm_key_type)k, false, NULL);
+    ck_assert_uint_eq(tm_statistic_diffs_length(d), 1);
+    ck_assert_int_eq(tm_statistic_diffs_get(d, 0)->size_diff, 0);
+    ck_assert_int_eq(tm_statistic_diffs_get(d, 0)->count_diff, 0);
+    tm_statistic_diffs_free(d);
+  }
+  tm_snapshot_free(l);
+  tm_snapshot_free(s);
+  tm_traceback_free(tb);
   g_free(path);
 }
 END_TEST
@@ -801,6 +886,8 @@ static Suite *dump_suite(void) {
   tcase_add_test(tc, test_dump_failure_leaves_nothing);
   tcase_add_test(tc, test_dump_refuses_special_files_and_keeps_mode);
   tcase_add_test(tc, test_loaded_frames_read_source_only_under_root);
+  tcase_add_test(tc, test_loaded_strings_freed_with_snapshot);
+  tcase_add_test(tc, test_loaded_strings_outlive_snapshot_and_compare_with_live);
   tcase_add_test(tc, test_loaded_strings_escaped_when_printed);
   suite_add_tcase(s, tc);
   tc = tcase_create("malformed");

@@ -31,7 +31,7 @@ START_TEST(test_new_frames_order_and_copy) {
   ck_assert_str_eq(f->module, "/bin/x");
   ck_assert_uint_eq(f->ip, 0x42);
   ck_assert_uint_eq(f->flags, TM_FRAME_INLINED);
-  ck_assert_ptr_eq(f->filename, g_intern_string("mod.c"));
+  ck_assert_str_eq(f->filename, "mod.c"); /* a copy: file was changed */
   ck_assert_ptr_null(tm_traceback_get(tb, 0)->module);
   ck_assert_ptr_null(tm_traceback_get(tb, 2));
   ck_assert_uint_eq(tm__traceback_nstack(tb), 1); /* the inlined frame is no stack frame */

@@ -8,7 +8,8 @@
  *
  * Safety: every string from a dump (function, file and module names) reaches the SVG only as XML
  * text or attribute values, made valid UTF-8 without control characters and escaped; the
- * inline script reads them from the DOM (data-l attributes) and never holds one as a literal.
+ * inline script reads them from the DOM (data-l: the label, data-s: the same with the file's base
+ * name, which the frame shows) and never holds one as a literal.
  * Nothing is loaded from elsewhere: no network, no external file.
  *
  * The script: a click on a frame zooms on it (its callers become full-width bars above, its
@@ -99,16 +100,16 @@ static void node_write(svg_state *st, const tool_node *n, double x, unsigned par
   double w = (double)n->bytes * st->scale;
   unsigned id = st->next_id++;
   double y = TOP + n->depth * FRAME_HEIGHT;
-  char *label = tool_node_label(n);
-  char *label_xml = xml_text(label);
+  char *label = tool_node_label(n, false), *short_label = tool_node_label(n, true);
+  char *label_xml = xml_text(label), *short_xml = xml_text(short_label);
   char *size = tm_format_size((int64_t)n->bytes, false);
   char fill[48];
   fill_colour(st, n, fill, sizeof fill);
   double share = st->total > 0 ? 100.0 * (double)n->bytes / (double)st->total : 0;
   fprintf(st->out,
-          "<g class=\"f\" id=\"f%u\" data-p=\"f%u\" data-d=\"%u\" data-b=\"%zu\" data-l=\"%s\">"
-          "<title>%s&#10;%s (%zu B), %zu block%s, %.2f%%",
-          id, parent_id, n->depth, n->bytes, label_xml, label_xml, size, n->bytes, n->blocks,
+          "<g class=\"f\" id=\"f%u\" data-p=\"f%u\" data-d=\"%u\" data-b=\"%zu\" data-l=\"%s\" "
+          "data-s=\"%s\"><title>%s&#10;%s (%zu B), %zu block%s, %.2f%%",
+          id, parent_id, n->depth, n->bytes, label_xml, short_xml, label_xml, size, n->bytes, n->blocks,
           n->blocks == 1 ? "" : "s", share);
   if (st->diff) {
     char *change = tm_format_size((int64_t)n->bytes - (int64_t)n->old_bytes, true);
@@ -124,10 +125,10 @@ static void node_write(svg_state *st, const tool_node *n, double x, unsigned par
   char *shown;
   if (fit < 3)
     shown = g_strdup("");
-  else if (g_utf8_strlen(label, -1) <= (glong)fit)
-    shown = g_strdup(label);
+  else if (g_utf8_strlen(short_label, -1) <= (glong)fit)
+    shown = g_strdup(short_label);
   else {
-    char *cut = g_utf8_substring(label, 0, (glong)fit - 2);
+    char *cut = g_utf8_substring(short_label, 0, (glong)fit - 2);
     shown = g_strconcat(cut, "..", NULL);
     g_free(cut);
   }
@@ -140,7 +141,9 @@ static void node_write(svg_state *st, const tool_node *n, double x, unsigned par
   g_free(shown);
   g_free(size);
   g_free(label_xml);
+  g_free(short_xml);
   g_free(label);
+  g_free(short_label);
   st->drawn++;
   if ((st->drawn & 0x3ff) == 0 && st->nnodes > 0)
     tool_progress_set(st->progress, (double)st->drawn / (double)st->nnodes);
@@ -190,7 +193,7 @@ static const char svg_script[] =
     "  function rect(g) { return g.getElementsByTagName('rect')[0]; }\n"
     "  function fit(g) {\n"
     "    var r = rect(g), t = g.getElementsByTagName('text')[0];\n"
-    "    var w = +r.getAttribute('width'), l = g.getAttribute('data-l');\n"
+    "    var w = +r.getAttribute('width'), l = g.getAttribute('data-s');\n"
     "    var n = Math.floor((w - 6) / 7.2);\n"
     "    t.setAttribute('x', (+r.getAttribute('x') + 3).toFixed(3));\n"
     "    t.textContent = n < 3 ? '' : (l.length <= n ? l : l.substring(0, n - 2) + '..');\n"

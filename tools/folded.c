@@ -5,8 +5,9 @@
  *
  * Frames oldest first, separated by ';', then the live bytes allocated by that exact stack (the
  * node's self bytes). With --diff the line ends with the old and the new bytes, difffolded.pl's
- * form ("stack OLD NEW"), which flamegraph.pl draws as a differential graph. A ';' or a line break
- * inside a label (a strange file name) becomes '_' so that the line keeps its structure.
+ * form ("stack OLD NEW"), which flamegraph.pl draws as a differential graph. A ';' inside a label
+ * (a strange file name) becomes '_' and a control character '?', so that the line keeps its
+ * structure; bytes that are not UTF-8 become U+FFFD.
  */
 #include <string.h>
 
@@ -14,10 +15,14 @@
 
 /* Appends the node's label to path, sanitized. */
 static void label_append(GString *path, const tool_node *node) {
-  char *label = tool_node_label(node);
+  char *raw = tool_node_label(node, false);
+  char *label = g_utf8_make_valid(raw, -1);
+  g_free(raw);
   for (char *p = label; *p != '\0'; p++)
-    if (*p == ';' || *p == '\n' || *p == '\r')
+    if (*p == ';')
       *p = '_';
+    else if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      *p = '?';
   if (path->len > 0)
     g_string_append_c(path, ';');
   g_string_append(path, label);

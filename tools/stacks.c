@@ -2,6 +2,7 @@
  * callers. A node is a frame (function, file, line, module) reached through the same path; its
  * bytes are those of every trace through it. Traces are first summed per traceback (a dump of a
  * million traces has far fewer tracebacks), then each traceback walks the tree once. */
+#include <stddef.h>
 #include <string.h>
 
 #include "tool.h"
@@ -89,13 +90,14 @@ static void snapshot_add(tool_tree *tree, tm_snapshot *snap, bool old, tool_prog
     tool_node *node = tree->root;
     size_t n = tm_traceback_length(tb);
     bool truncated = traceback_truncated(tb);
-    for (size_t i = 0; i <= n; i++) {
-      if (i == 0 && !truncated) {
-        /* The root itself. */
-      } else if (i == 0) {
+    /* Step -2 is the root, -1 the stand-in of lost callers (truncated only), then the frames. */
+    for (ptrdiff_t i = -2; i < (ptrdiff_t)n; i++) {
+      if (i == -1 && !truncated)
+        continue;
+      if (i == -1)
         node = child_get(tree, node, NULL, TOOL_NODE_TRUNCATED);
-      } else {
-        const tm_frame *f = tm_traceback_get(tb, i - 1);
+      if (i >= 0) {
+        const tm_frame *f = tm_traceback_get(tb, (size_t)i);
         node = child_get(tree, node, f, f->flags);
       }
       if (old)
@@ -153,7 +155,7 @@ GPtrArray *tool_node_children_sorted(const tool_node *node) {
   return children;
 }
 
-char *tool_node_label(const tool_node *node) {
+char *tool_node_label(const tool_node *node, bool short_name) {
   if (node->parent == NULL)
     return g_strdup("all");
   if (node->flags & TOOL_NODE_TRUNCATED)
@@ -161,7 +163,11 @@ char *tool_node_label(const tool_node *node) {
   if (node->flags & TM_FRAME_UNKNOWN)
     return g_strdup(node->function != NULL ? node->function : "<unknown>");
   const char *function = node->function != NULL ? node->function : "??";
+  const char *file = node->filename;
+  const char *slash = short_name ? strrchr(file, '/') : NULL;
+  if (slash != NULL && slash[1] != '\0')
+    file = slash + 1;
   if ((node->flags & TM_FRAME_NO_DEBUG_INFO) || node->lineno == 0)
-    return g_strdup_printf("%s (%s)", function, node->filename);
-  return g_strdup_printf("%s (%s:%u)", function, node->filename, node->lineno);
+    return g_strdup_printf("%s (%s)", function, file);
+  return g_strdup_printf("%s (%s:%u)", function, file, node->lineno);
 }

@@ -143,8 +143,8 @@ void tool_tree_free(tool_tree *tree);
 GPtrArray *tool_node_children_sorted(const tool_node *node);
 
 /* The frame's label "function (file:line)", "function (libfoo.so)" without debug info,
- * "<unknown>" or "[truncated]". g_free(). */
-char *tool_node_label(const tool_node *node);
+ * "<unknown>" or "[truncated]"; short gives the file's base name instead of its path. g_free(). */
+char *tool_node_label(const tool_node *node, bool short_name);
 
 /* ---- flamegraph.c / folded.c ------------------------------------------------------------------ */
 

@@ -318,6 +318,7 @@ static void judge_candidate(tm_snapshot *after, GError *error, const char *test_
   tm__leak_message(&f, msg, &file, &line);
   fflush(stdout);
   tm__leak_report(&f, stderr);
+  tm__leak_dump_window(after, test_name);
 
 out:
   /* Free everything first: in CK_FORK=no mode _ck_assert_failed longjmps past this frame. */

@@ -8,6 +8,7 @@
  *   leak_suppress.c LeakSanitizer and Valgrind suppression files, as filters
  *   leak_paths.c    source paths as every line and report shows them
  *   leak_report.c   the one-line Check message and the stderr report
+ *   leak_dump.c     TM_LEAK_DUMP_DIR: the dump of each failing window
  *   leak_fixture.c  setup/teardown plumbing, the in-test calls, the constructor
  *   leak_assert.c   __wrap__ck_assert_failed: notes that the running test has failed
  *   leak_auto.c     __wrap_tcase_create: the zero-edit mode
@@ -241,6 +242,13 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
 
 /* Writes the full report to `out` and flushes it. */
 void tm__leak_report(const tm__leak_findings *f, FILE *out);
+
+/* ---- leak_dump.c ------------------------------------------------------------------------------ */
+
+/* When TM_LEAK_DUMP_DIR names a directory, writes the failing window's after-snapshot there as
+ * <test_name>.dump (.2.dump, ... when taken; never replacing a file) and says so on stderr.
+ * Does nothing otherwise; an error is one line on stderr, never a test failure. */
+void tm__leak_dump_window(const tm_snapshot *after, const char *test_name);
 
 /* ---- leak_fixture.c / leak_assert.c ----------------------------------------------------------- */
 

@@ -7,20 +7,23 @@
 
 #include "tool.h"
 
+static guint str_hash0(const char *s) { return s != NULL ? g_str_hash(s) : 0; }
+
 static guint node_hash(gconstpointer p) {
   const tool_node *n = p;
   guint h = g_direct_hash(n->parent);
-  h = h * 31 + g_direct_hash(n->function);
-  h = h * 31 + g_direct_hash(n->filename);
-  h = h * 31 + g_direct_hash(n->module);
+  h = h * 31 + str_hash0(n->function);
+  h = h * 31 + str_hash0(n->filename);
+  h = h * 31 + str_hash0(n->module);
   return h * 31 + n->lineno + n->flags;
 }
 
-/* Frame strings are interned for the life of the process: equal strings are equal pointers. */
+/* By content: two loaded dumps (--diff) hold their own copies of the same names. */
 static gboolean node_equal(gconstpointer pa, gconstpointer pb) {
   const tool_node *a = pa, *b = pb;
-  return a->parent == b->parent && a->function == b->function && a->filename == b->filename &&
-         a->module == b->module && a->lineno == b->lineno && a->flags == b->flags;
+  return a->parent == b->parent && a->lineno == b->lineno && a->flags == b->flags &&
+         g_strcmp0(a->function, b->function) == 0 && g_strcmp0(a->filename, b->filename) == 0 &&
+         g_strcmp0(a->module, b->module) == 0;
 }
 
 /* Returns the child of parent for frame f (creating it). */

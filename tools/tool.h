@@ -104,7 +104,7 @@ int tool_run_main(int argc, char **argv);
 /* ---- stacks.c --------------------------------------------------------------------------------- */
 
 /* One node of the call tree: a frame reached through the same callers. Strings are borrowed from
- * the snapshot's tracebacks (interned for the life of the process). */
+ * the snapshots the tree was built from, which must outlive it; compared by content. */
 typedef struct tool_node tool_node;
 struct tool_node {
   const char *function;  /* NULL when unknown */

@@ -1,4 +1,4 @@
-/* snapshot_bench.c — the analysis benchmark of issue 3: take_snapshot, statistics and compare_to
+/* snapshot_bench.c — the analysis benchmark: take_snapshot, statistics and compare_to
  * at 10 k, 100 k and 1 M live traces with 10 k distinct tracebacks; time and memory, the cost per
  * trace (linear growth shows as a flat column), and the ratio to a plain pass over the trace table
  * (tm__traces_copy, the copy every snapshot starts from). Target: take + compare_to <= 150 ms at 1 M.

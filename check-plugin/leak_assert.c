@@ -1,10 +1,11 @@
 /* leak_assert.c — learns that the running test has failed, so that its teardown does not charge
- * it with the leftovers of the aborted test (issue 4).
+ * it with the leftovers of the aborted test.
  *
- * In CK_FORK=no mode Check still runs the checked teardowns after a failed test (CHECK-NOTES §2),
- * and nothing in Check's API tells a teardown that the test failed. The ck_* macros expand in the
- * user's objects, so linking with -Wl,--wrap=_ck_assert_failed (which both plugin dependencies
- * add) sends their calls here first (§8). This object is in its own archive member: it is linked
+ * In CK_FORK=no mode Check still runs the checked teardowns after a failed test
+ * (docs/check-internals.md#failing-teardown), and nothing in Check's API tells a teardown that the
+ * test failed. The ck_* macros expand in the user's objects, so linking with
+ * -Wl,--wrap=_ck_assert_failed (which both plugin dependencies add) sends their calls here first
+ * (docs/check-internals.md#injecting-the-fixture). This object is in its own archive member: it is linked
  * only when the wrap flag asks for it, so a link without the flag still works (without the
  * detection).
  */
@@ -21,7 +22,7 @@ void __wrap__ck_assert_failed(const char *file, int line, const char *expr, cons
   CK_ATTRIBUTE_NORETURN CK_ATTRIBUTE_FORMAT(printf, 4, 5);
 
 void __wrap__ck_assert_failed(const char *file, int line, const char *expr, const char *msg, ...) {
-  char buf[BUFSIZ]; /* Check formats into the same size (CHECK-NOTES §4) */
+  char buf[BUFSIZ]; /* Check formats into the same size (docs/check-internals.md#message-limits) */
   va_list ap;
 
   tm__leak_test_failed = 1;

@@ -14,6 +14,8 @@
  *   ignore-files = *.generated.c
  *   ignore-modules = *libfoo.so*     # matched on the module path
  *   allocators = xmalloc;xstrdup   # wrappers the allocation site looks through
+ *   suppressions = valgrind.supp;lsan.txt  # LSan/Valgrind files (leak_suppress.c), relative to
+ *                                          # this file; TM_LEAK_SUPPRESSIONS=a.supp:b.txt adds more
  *   threshold-blocks = 2           # blocks each test may leave allocated (default: any number)
  *   reachable = charge             # charge still-reachable growth too (default: ignore)
  *   [suite:Money*]                 # glob on the Suite name
@@ -207,10 +209,24 @@ static bool unknown_key(const char *path, const char *group, const char *key, GE
   return false;
 }
 
+/* [defaults] suppressions = a.supp;lsan.txt: files relative to the key file's folder. */
+static bool load_suppressions_key(tm__leak_config *config, GKeyFile *kf, GError **error) {
+  char *list = g_key_file_get_value(kf, "defaults", "suppressions", NULL);
+  char *dir = g_path_get_dirname(config->path);
+  char *what = g_strdup_printf("TM_LEAK_CONFIG=%s: [defaults] suppressions", config->path);
+  bool ok = list == NULL ||
+            tm__leak_filters_load_suppressions(config->filters, what, list, ';', dir, error);
+
+  g_free(what);
+  g_free(dir);
+  g_free(list);
+  return ok;
+}
+
 static bool load_defaults_group(tm__leak_config *config, GKeyFile *kf, bool *default_filters,
                                 GError **error) {
   static const char *const list_keys[] = {"ignore-functions", "ignore-files", "ignore-modules",
-                                          "allocators"};
+                                          "allocators", "suppressions"};
   settings s = {0};
   gsize nkeys = 0;
   char **keys = g_key_file_get_keys(kf, "defaults", &nkeys, NULL);
@@ -247,6 +263,7 @@ static bool load_defaults_group(tm__leak_config *config, GKeyFile *kf, bool *def
     add_list(kf, "defaults", "ignore-files", config->filters, tm__leak_filters_add_file);
     add_list(kf, "defaults", "ignore-modules", config->filters, tm__leak_filters_add_module);
     add_list(kf, "defaults", "allocators", config->filters, tm__leak_filters_add_allocator);
+    ok = load_suppressions_key(config, kf, error);
   }
   for (gsize i = 0; i < nkeys; i++)
     g_free(values[i]);
@@ -425,6 +442,7 @@ tm__leak_config *tm__leak_config_load(char **envp, GError **error) {
   char **own_env = envp == NULL && !secure ? g_get_environ() : NULL;
   char **env = envp != NULL ? envp : secure ? no_env : own_env;
   const char *path = g_environ_getenv(env, "TM_LEAK_CONFIG");
+  const char *suppressions = g_environ_getenv(env, "TM_LEAK_SUPPRESSIONS");
   bool default_filters = true;
   settings s = {
     .threshold = g_environ_getenv(env, "TM_LEAK_THRESHOLD"),
@@ -449,6 +467,9 @@ tm__leak_config *tm__leak_config_load(char **envp, GError **error) {
   }
   if (ok)
     ok = apply_settings(config, &s, NULL, &default_filters, error);
+  if (ok && suppressions != NULL)
+    ok = tm__leak_filters_load_suppressions(config->filters, "TM_LEAK_SUPPRESSIONS", suppressions,
+                                            ':', NULL, error);
   if (ok && default_filters)
     tm__leak_filters_add_defaults(config->filters);
   g_strfreev(own_env);

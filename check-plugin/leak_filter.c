@@ -1,6 +1,6 @@
 /* leak_filter.c — which traces are not the test's leak, and where a leak was made.
  *
- * Users drop leak checkers that cry wolf (issue 4), so the defaults remove the one-time caches of
+ * Users drop leak checkers that cry wolf, so the defaults remove the one-time caches of
  * the C library, the loader, Check and GLib. Every rule is "some frame of the traceback is in one
  * of these functions / files / modules": the public entry points of a cache (tzset, g_quark_*,
  * pthread_create) are exported symbols, so they resolve even in libraries without debug info,
@@ -24,6 +24,7 @@ struct tm__leak_filters {
   pattern_set files;      /* ignore: some frame's source file matches */
   pattern_set modules;    /* ignore: some frame's module path matches */
   pattern_set allocators; /* the allocation site skips these frames */
+  tm__leak_suppressions *suppressions; /* LSan and Valgrind files (leak_suppress.c), or NULL */
   /* What tm__leak_filters_match() answered, per traceback: tm_traceback* (a reference, so that
    * the address cannot be reused) => the matching pattern, or no_match. Emptied whenever an
    * ignore pattern is added. Live tracebacks are shared and immortal (one per engine stack), so
@@ -56,7 +57,8 @@ static const char *const nss_functions[] = {
 };
 
 /* The dynamic loader (link maps, dlerror buffers) and glibc's thread TLS: pthread_create callocs
- * a TLS vector that glibc keeps with the stack of a joined thread for reuse (TRACER-NOTES). */
+ * a TLS vector that glibc keeps with the stack of a joined thread for reuse
+ * (docs/costs.md#hazards-seen). */
 static const char *const loader_functions[] = {
   "dlopen", "dlmopen", "dlsym", "dlvsym", "dlerror", "_dl_*", "__libc_dlopen_mode",
   "pthread_create", NULL,
@@ -64,7 +66,7 @@ static const char *const loader_functions[] = {
 static const char *const loader_modules[] = {"*/ld-linux*.so*", "*/libnss_*.so*", NULL};
 
 /* Check's message file in no-fork mode: after each checked setup Check replaces it by a new FILE
- * whose buffer the next message allocates (CHECK-NOTES §5). */
+ * whose buffer the next message allocates (docs/check-internals.md#check-heap-use). */
 static const char *const check_functions[] = {"open_tmp_file", "ppack", NULL};
 
 /* GLib and GObject one-time data: quarks, interned strings, the type system (types, classes,
@@ -174,6 +176,7 @@ void tm__leak_filters_free(tm__leak_filters *filters) {
   pattern_set_clear(&filters->modules);
   pattern_set_clear(&filters->allocators);
   g_hash_table_unref(filters->verdicts);
+  tm__leak_suppressions_free(filters->suppressions);
   g_free(filters);
 }
 
@@ -221,6 +224,13 @@ void tm__leak_filters_add_module(tm__leak_filters *filters, const char *pattern)
   pattern_set_add(&filters->modules, pattern);
 }
 
+tm__leak_suppressions *tm__leak_filters_suppressions(tm__leak_filters *filters) {
+  g_hash_table_remove_all(filters->verdicts);
+  if (filters->suppressions == NULL)
+    filters->suppressions = tm__leak_suppressions_new();
+  return filters->suppressions;
+}
+
 void tm__leak_filters_add_allocator(tm__leak_filters *filters, const char *pattern) {
   pattern_set_add(&filters->allocators, pattern);
 }
@@ -239,7 +249,8 @@ static const char *match_frames(const tm__leak_filters *filters, const tm_traceb
     if (hit != NULL)
       return hit;
   }
-  return NULL;
+  /* Suppression files: a block of unknown kind counts as definitely lost. */
+  return tm__leak_suppressions_match(filters->suppressions, tb, TM__LEAK_SUPP_DEFINITE);
 }
 
 const char *tm__leak_filters_match(const tm__leak_filters *filters, const tm_traceback *tb) {

@@ -124,6 +124,7 @@ __attribute__((constructor)) static void leak_init(void) {
   GError *error = NULL;
 
   runner_pid = getpid();
+  tm__leak_source_root(); /* leak_paths.c: found before any test can chdir() */
   config = tm__leak_config_load(NULL, &error);
   if (config == NULL) {
     config_error = g_strdup(error->message);
@@ -362,6 +363,11 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
   tm__leak_message(&f, msg, &file, &line);
   fflush(stdout);
   tm__leak_report(&f, stderr);
+  if (tm__leak_dump_wanted()) {
+    tm_snapshot *after = tm_take_snapshot(NULL);
+    tm__leak_dump_window(after, test->test);
+    tm_snapshot_free(after);
+  }
 
 out:
   /* Free everything first: in CK_FORK=no mode _ck_assert_failed longjmps past this frame. */

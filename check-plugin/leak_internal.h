@@ -1,10 +1,14 @@
-/* leak_internal.h — the Check plugin's parts, one file each. Internal; never installed.
+/* leak_internal.h — the Check plugin's parts, one file each (docs/plugin.md). Internal; never
+ * installed.
  *
  *   leak_size.c     sizes as users write them (TM_LEAK_THRESHOLD=4 KiB)
  *   leak_verdict.c  the verdict: a pure function of the filtered growth and the test's rules
  *   leak_config.c   environment, TM_LEAK_CONFIG key file, per-test rules
  *   leak_filter.c   default and configured filters; choice of the allocation site
+ *   leak_suppress.c LeakSanitizer and Valgrind suppression files, as filters
+ *   leak_paths.c    source paths as every line and report shows them
  *   leak_report.c   the one-line Check message and the stderr report
+ *   leak_dump.c     TM_LEAK_DUMP_DIR: the dump of each failing window
  *   leak_fixture.c  setup/teardown plumbing, the in-test calls, the constructor
  *   leak_assert.c   __wrap__ck_assert_failed: notes that the running test has failed
  *   leak_names.c    wraps of suite/tcase/test creation: names and START_TEST locations
@@ -101,6 +105,84 @@ const tm_frame *tm__leak_site(const tm__leak_filters *filters, const tm_tracebac
 /* Returns the frame of the test function `test_name` (Check's START_TEST names it test_name_fn),
  * the most recent one if it recurses, or NULL. Borrowed from tb. */
 const tm_frame *tm__leak_test_frame(const tm_traceback *tb, const char *test_name);
+
+/* ---- leak_suppress.c -------------------------------------------------------------------------- */
+
+/* Suppressions read from LeakSanitizer (leak:PATTERN) and Valgrind ({ ... Memcheck:Leak ... })
+ * files; leak_suppress.c describes how each format matches. */
+typedef struct tm__leak_suppressions tm__leak_suppressions;
+
+/* Valgrind's match-leak-kinds, as bits. A block whose kind is not known counts as definite. */
+enum {
+  TM__LEAK_SUPP_DEFINITE = 1u << 0,
+  TM__LEAK_SUPP_INDIRECT = 1u << 1,
+  TM__LEAK_SUPP_POSSIBLE = 1u << 2,
+  TM__LEAK_SUPP_REACHABLE = 1u << 3,
+  TM__LEAK_SUPP_ALL = 0xfu
+};
+
+/* Creates an empty set. Never fails. tm__leak_suppressions_free() accepts NULL. */
+tm__leak_suppressions *tm__leak_suppressions_new(void);
+void tm__leak_suppressions_free(tm__leak_suppressions *set);
+
+/* Adds the suppressions of one file, whose format its first line tells ('{': Valgrind; anything
+ * else: LeakSanitizer). Returns false and sets *error, naming the file and line, on an unreadable
+ * file, a syntax error, an unknown LSan type, an unknown Memcheck kind or leak kind; the
+ * suppressions read before the error stay in the set. Blocks and lines of other tools are
+ * skipped. */
+bool tm__leak_suppressions_load(tm__leak_suppressions *set, const char *path, GError **error);
+
+/* How many leak suppressions the set holds (0 for NULL). */
+size_t tm__leak_suppressions_length(const tm__leak_suppressions *set);
+
+/* Returns the name of the first suppression (in load order) that matches tb for a block of the
+ * given TM__LEAK_SUPP_* kind, or NULL; NULL set: NULL. A Valgrind suppression's name is its
+ * first line, an LSan one's is "leak:PATTERN". Borrowed from the set. Resolves tb's symbols.
+ * Read-only on the set: thread-safe against other matches. */
+const char *tm__leak_suppressions_match(const tm__leak_suppressions *set, const tm_traceback *tb,
+                                        unsigned kind);
+
+/* LeakSanitizer's TemplateMatch: whether templ matches str as a substring, '*' matching any run,
+ * a leading '^' and a trailing '$' anchoring. False for a NULL or empty str. Pure. */
+bool tm__leak_lsan_match(const char *templ, const char *str);
+
+/* Returns the suppressions the filters apply after their patterns (a trace matched by one is
+ * ignored, under the suppression's name), created on the first call, and forgets the cached
+ * verdicts, since the caller is about to add to it. Owned by the filters. (leak_filter.c) */
+tm__leak_suppressions *tm__leak_filters_suppressions(tm__leak_filters *filters);
+
+/* Loads each file of a list into the filters' suppressions; `separator`
+ * splits the list (':' in TM_LEAK_SUPPRESSIONS, ';' already split in the key file) and relative
+ * paths are taken from `base_dir` (NULL: the working directory). `what` names the setting in
+ * errors ("TM_LEAK_SUPPRESSIONS"). Returns false and sets *error on the first bad file. */
+bool tm__leak_filters_load_suppressions(tm__leak_filters *filters, const char *what,
+                                        const char *list, char separator, const char *base_dir,
+                                        GError **error);
+
+/* ---- leak_paths.c ----------------------------------------------------------------------------- */
+
+/* The project's source root for a given environment (NULL-terminated "NAME=value" array) and
+ * working directory (absolute): TM_LEAK_SOURCE_ROOT, else MESON_SOURCE_ROOT, else the nearest
+ * folder at or above cwd with a .git entry, else cwd; canonical, no trailing '/'. Reads the file
+ * system (the .git lookup). g_free(). */
+char *tm__leak_source_root_find(char **envp, const char *cwd);
+
+/* The source root of this run: tm__leak_source_root_find() on the process's environment (none
+ * in a setuid/setgid program) and working directory, found on the first call and kept for the
+ * process. Not thread-safe on the first call (the fixtures call it on Check's one thread). */
+const char *tm__leak_source_root(void);
+
+/* A source path as reports show it: relative to `root` when it lies inside it, absolute
+ * (canonical: no "..") otherwise; a relative path (debug info without a base) as given. NULL
+ * for NULL. Interned: valid for the life of the process. */
+const char *tm__leak_display_path_in(const char *root, const char *path);
+
+/* tm__leak_display_path_in() with this run's source root. */
+const char *tm__leak_display_path(const char *path);
+
+/* A line of tm_traceback_format() with the path of its `  File "PATH", line N, in f` form shown
+ * by tm__leak_display_path(); other lines unchanged. g_free(). */
+char *tm__leak_display_traceback_line(const char *line);
 
 /* ---- leak_config.c ---------------------------------------------------------------------------- */
 
@@ -201,9 +283,15 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
  * reachable, filtered. */
 void tm__leak_report(const tm__leak_findings *f, FILE *out);
 
-/* A source path as reports show it: relative to the working directory when under it, as given
- * otherwise. Interned. */
-const char *tm__leak_display_path(const char *path);
+/* ---- leak_dump.c ------------------------------------------------------------------------------ */
+
+/* When TM_LEAK_DUMP_DIR names a directory, writes the failing window's after-snapshot there as
+ * <test_name>.dump (.2.dump, ... when taken; never replacing a file) and says so on stderr.
+ * Does nothing otherwise; an error is one line on stderr, never a test failure. */
+void tm__leak_dump_window(const tm_snapshot *after, const char *test_name);
+
+/* Whether TM_LEAK_DUMP_DIR asks for dumps (the caller takes a snapshot only then). */
+bool tm__leak_dump_wanted(void);
 
 /* ---- leak_fixture.c / leak_assert.c ----------------------------------------------------------- */
 

@@ -1,10 +1,10 @@
-/* leak_quiet.c — Check's own messages, untraced (issue 4's benchmark).
+/* leak_quiet.c — Check's own messages, untraced (docs/costs.md#the-plugin).
  *
  * Check reports to its runner through a temporary file: every fixture it runs, tcase_fn_start()
  * at the start of each test and _mark_point() behind each passing ck_assert send a message,
  * which costs a strdup(), a packed buffer and, on a fresh file, the FILE and its buffer
- * (CHECK-NOTES §5). None of it is the test's memory, but traced, every block is a stack walk
- * through Check's internals: in a CK_FORK=yes child most of those return addresses were never
+ * (docs/check-internals.md#check-heap-use). None of it is the test's memory, but traced, every
+ * block is a stack walk through Check's internals: in a CK_FORK=yes child most of those return addresses were never
  * walked by the runner, so libunwind's cache misses on each (a DWARF lookup and a copy-on-write
  * fault, ~16 a test, the largest part of the fixture's cost). And in CK_FORK=no mode the new
  * message file Check opens after every checked setup would make every window a leak candidate.

@@ -3,8 +3,8 @@
  * lines), indirectly lost, still reachable, filtered.
  *
  * Check packs the message with a 4088-byte limit and exits the whole run past it, and TAP shows
- * only one line without the file and line (docs/check-internals.md, "Message length" and
- * "Blaming a chosen file:line"), so the message is one line of at most TM__LEAK_MESSAGE_MAX bytes
+ * only one line without the file and line (docs/check-internals.md#message-limits and
+ * #blaming-a-location), so the message is one line of at most TM__LEAK_MESSAGE_MAX bytes
  * that names the site as "at file:line" itself; everything else goes to stderr, which meson keeps
  * in its test log.
  */
@@ -16,18 +16,6 @@
 
 static const char *plural(size_t n) {
   return n == 1 ? "" : "s";
-}
-
-const char *tm__leak_display_path(const char *path) {
-  char *cwd = g_get_current_dir();
-  size_t n = strlen(cwd);
-  const char *shown = path;
-
-  if (g_path_is_absolute(path) && strncmp(path, cwd, n) == 0 && path[n] == '/' && n > 1)
-    shown = path + n + 1;
-  shown = g_intern_string(shown);
-  g_free(cwd);
-  return shown;
 }
 
 /* "16 B in 1 block". g_free(). */
@@ -208,8 +196,11 @@ static void print_group_line(FILE *out, const tm__leak_findings *f, size_t rank,
 
 static void print_traceback(FILE *out, const tm__leak_findings *f, const tm_traceback *tb) {
   char **lines = tm_traceback_format(tb, frames_to_show(f, tb), true);
-  for (char **l = lines; l != NULL && *l != NULL; l++)
-    fprintf(out, "%s\n", *l);
+  for (char **l = lines; l != NULL && *l != NULL; l++) {
+    char *text = tm__leak_display_traceback_line(*l); /* leak_paths.c */
+    fprintf(out, "%s\n", text);
+    g_free(text);
+  }
   g_strfreev(lines);
 }
 

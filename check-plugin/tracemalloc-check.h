@@ -1,4 +1,4 @@
-/* tracemalloc-check.h — a per-test leak assertion for Check suites (issue 4).
+/* tracemalloc-check.h — a per-test leak assertion for Check suites.
  *
  *   #include <tracemalloc-check.h>
  *   TCase *tc = tcase_create("Core");

@@ -151,9 +151,13 @@ TM_EXTERN bool tm_heap_registry_is_on(void);
 #define TM_FRAME_NO_DEBUG_INFO 0x1u /* no file/line: filename is the module's basename, lineno 0 */
 #define TM_FRAME_INLINED 0x2u       /* an inlined call; the next (older) frame is its caller */
 #define TM_FRAME_UNKNOWN 0x4u       /* the address is in no known module: filename "<unknown>" */
+#define TM_FRAME_LOADED 0x8u        /* read from a dump file: its strings are the file's, untrusted */
 
-/* One resolved frame (Python's Frame, plus what C needs). All strings are interned for the life of
- * the process: compare them by pointer, never free them. */
+/* One resolved frame (Python's Frame, plus what C needs). Never free its strings. Strings of live
+ * frames are interned for the life of the process. Strings of frames loaded from a dump belong to
+ * the loaded snapshot and live as long as something holds one of its tracebacks (the snapshot, a
+ * tm_traceback_ref(), a statistics or diffs list): within one loaded snapshot equal strings are
+ * equal pointers, but compare strings of different snapshots with strcmp(). */
 typedef struct tm_frame {
   const char *filename; /* source file, or module basename with TM_FRAME_NO_DEBUG_INFO; never NULL */
   unsigned int lineno;  /* 0 when unknown */
@@ -186,21 +190,40 @@ TM_EXTERN const tm_frame *tm_traceback_get(const tm_traceback *tb, size_t i);
 
 /* Python's total_nframe. For a stack that fit in the limit, its exact number of frames. For a
  * truncated stack, limit + 1, read "more than the limit": the tracer does not walk the rest of the
- * stack, which would cost about 7 ns a frame on every allocation (../shared/TRACER-NOTES.md). */
+ * stack, which would cost about 7 ns a frame on every allocation (docs/costs.md, "Capture"). */
 TM_EXTERN int tm_traceback_total_nframe(const tm_traceback *tb);
 
 /* Formats like Python's Traceback.format(limit, most_recent_first): two lines per frame,
  *   '  File "x.c", line 8, in function'   and the stripped source line '    p = malloc(8);'
  * (when the file can be read). limit > 0 keeps the most recent `limit` frames, limit < 0 the
- * oldest -limit, 0 keeps all. A truncated traceback ends with the line
+ * oldest -limit, 0 keeps all. A truncated traceback has the line
  *   '  [... traceback truncated: only the N most recent frames were captured]'
  * ('only the most recent frame was captured' for one), where N counts captured stack frames
- * (inlined calls not counted). A frame flagged TM_FRAME_NO_DEBUG_INFO prints
+ * (inlined calls not counted), where its missing oldest frames would be: first when
+ * most_recent_first is false, last when it is true. Function names of C++ frames are demangled
+ * when the process has libstdc++'s __cxa_demangle. A frame flagged TM_FRAME_NO_DEBUG_INFO prints
  * '  File "libfoo.so.1", in symbol' (no line, no source line). Returns a NULL-terminated array of
  * lines: g_strfreev(). */
 TM_EXTERN char **tm_traceback_format(const tm_traceback *tb, int limit, bool most_recent_first);
 
-/* "file:lineno" of the oldest frame, as Python's str(traceback). g_free(). */
+/* Where source lines of frames read from a dump (TM_FRAME_LOADED) come from. By default (and after
+ * tm_set_source_root(NULL)) such frames print no source line: a dump is data, and the files it
+ * names are the dump writer's choice. With a root directory, a loaded frame's relative file name
+ * is read under dir, and an absolute one only when it lies inside dir; either is resolved first
+ * (symbolic links, "..") and refused when the result leaves dir. Live frames always read their
+ * own source files. Returns false with dir unchanged when dir cannot be resolved to a directory.
+ * Thread-safe; the setting is process-wide. */
+TM_EXTERN bool tm_set_source_root(const char *dir);
+
+/* Every string the formatting functions print (file names, functions, source lines) is escaped:
+ * control characters, DEL, C1 controls and bytes that are not UTF-8 appear as \xNN, so a dump
+ * cannot move the cursor, clear the screen or forge lines on a terminal. */
+
+/* "file:lineno" of the oldest frame, as Python's str(traceback), except that the C runtime's
+ * start-up frames are skipped (_start, __libc_start_main, __libc_start_call_main, and frames
+ * without a line in a system library or in no module): the oldest frame of the program's own
+ * code, usually main(). When every frame is a start-up frame, the oldest. "<unknown>:0" for a
+ * traceback without frames. This is the key a TM_KEY_TRACEBACK statistic prints. g_free(). */
 TM_EXTERN char *tm_traceback_to_string(const tm_traceback *tb);
 
 /* ------------------------------------------------------------------------------------------------
@@ -336,8 +359,18 @@ TM_EXTERN char *tm_statistic_diff_format(const tm_statistic_diff *diff);
  * Dump and load
  * ---------------------------------------------------------------------------------------------- */
 
+/* What tm_snapshot_dump() appends to path, before six random characters, to name the temporary
+ * file it writes first: "snap.dump.tm-dump-Ab12Cd". */
+#define TM_DUMP_TEMP_SUFFIX ".tm-dump-"
+
 /* Writes the snapshot with its resolved frames to path (Python's Snapshot.dump), so it can be read
- * after the program is gone. Returns false with TM_ERROR_IO on failure; a partial file is removed. */
+ * after the program is gone. The dump goes to a temporary file in path's folder (named
+ * path TM_DUMP_TEMP_SUFFIX "XXXXXX"), which is then renamed over path: path holds its old content
+ * or the whole dump, never a part. path must be a new name or a regular file, which keeps its
+ * permission bits; anything else (a symbolic link, FIFO, device or directory) is refused with
+ * TM_ERROR_IO and left alone. Returns false with TM_ERROR_IO on failure, after removing the
+ * temporary file; only a process killed while writing can leave one behind (remove files matching
+ * the pattern above). */
 TM_EXTERN bool tm_snapshot_dump(tm_snapshot *snap, const char *path, GError **error);
 
 /* Reads a snapshot written by tm_snapshot_dump (Python's Snapshot.load). A truncated, corrupt or

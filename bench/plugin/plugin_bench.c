@@ -1,10 +1,10 @@
-/* plugin_bench.c — what TM_LEAK_FIXTURE costs a suite (issue 4; target <= 1.25x).
+/* plugin_bench.c — what TM_LEAK_FIXTURE costs a suite (target <= 1.25x; docs/costs.md).
  *
  * Runs plugin_suite four ways, in turn, ROUNDS times each in CK_FORK=yes and in CK_FORK=no mode:
  *   plain     built without the fixture (no tracemalloc at all);
  *   empty     plain plus a checked fixture whose setup and teardown do nothing: what Check itself
  *             charges a suite for any checked fixture (in CK_FORK=no mode, a new message file
- *             per test: CHECK-NOTES section 5);
+ *             per test: docs/check-internals.md#check-heap-use);
  *   disabled  built with the fixture, run with TM_LEAK_DISABLE=1: the libraries are linked and
  *             Check runs a checked fixture that does nothing (what the plugin cannot avoid);
  *   fixture   built with the fixture, enabled.

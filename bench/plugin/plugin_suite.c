@@ -1,4 +1,4 @@
-/* plugin_suite.c — the suite the plugin benchmark times (issue 4): 1000 tests, half trivial, half
+/* plugin_suite.c — the suite the plugin benchmark times: 1000 tests, half trivial, half
  * allocation-heavy and balanced (every block freed). Built three times: plain; with
  * -DWITH_EMPTY_FIXTURE, which adds a checked fixture that does nothing (what Check itself charges
  * for any checked fixture); and with -DWITH_LEAK_FIXTURE, which adds TM_LEAK_FIXTURE and links

@@ -1,4 +1,4 @@
-/* check_glib.c — GLib containers under the leak fixture (issue 4).
+/* check_glib.c — GLib containers under the leak fixture.
  *
  * Filling and destroying GHashTable, GString, GPtrArray and GList is clean, even though GLib keeps
  * one-time data (quarks, GSlice magazines) on first use: the default filters know those caches.

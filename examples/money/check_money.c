@@ -1,4 +1,4 @@
-/* check_money.c — Check's money tutorial with the leak fixture: the project's demo (issue 4).
+/* check_money.c — Check's money tutorial with the leak fixture: the project's demo.
  *
  * The tutorial's own test_money_create_zero never frees its Money. Run it:
  *   build/examples/money/check_money

@@ -1,7 +1,7 @@
 /* check_stack.c — an ordinary Check suite: no TM_LEAK_FIXTURE line, nothing about leaks.
  *
  * Linked with dependency('tracemalloc-check-auto'), every TCase gets the leak fixture through
- * -Wl,--wrap=tcase_create (zero-edit mode, issue 4), and test_push_pop_forgets fails for the
+ * -Wl,--wrap=tcase_create (zero-edit mode), and test_push_pop_forgets fails for the
  * stack it never frees.
  */
 #include <stdlib.h>

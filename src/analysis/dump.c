@@ -105,8 +105,8 @@ static void put_u64(writer *w, uint64_t v) {
   put_u32(w, (uint32_t)(v >> 32));
 }
 
-/* The distinct strings of a snapshot's frames, in order of first use. Frame strings are interned,
- * so pointer identity is string identity. */
+/* The distinct strings of a snapshot's frames, in order of first use, by content (tracebacks
+ * built apart may hold equal strings at different addresses). */
 typedef struct string_table {
   GHashTable *index; /* const char* => index + 1 */
   GPtrArray *strings;
@@ -213,13 +213,30 @@ static void write_snapshot(writer *w, tm_snapshot *snap, string_table *t) {
   writer_flush(w);
 }
 
-/* Writes snap into a new temporary file beside path, syncs it and renames it over path, so that
- * path holds either its old content or the complete new dump, whatever fails. */
+/* Writes snap into a new temporary file beside path (named path + TM_DUMP_TEMP_SUFFIX + six
+ * random characters), syncs it and renames it over path, so that path holds either its old
+ * content or the complete new dump, whatever fails. Only a regular file is replaced (lstat: a
+ * symbolic link, a FIFO, a device or a directory is refused before anything is created), and it
+ * keeps its permission bits (and, when the caller may, its owner). The temporary file is removed
+ * on every error path; one left by a process killed mid-write is recognizable by its name. */
 static bool write_atomically(tm_snapshot *snap, string_table *t, const char *path,
                              GError **error) {
   bool ok = false;
-  char *tmp = g_strdup_printf("%s.XXXXXX", path);
+  struct stat st;
+  bool exists = false;
+  char *tmp = g_strdup_printf("%s" TM_DUMP_TEMP_SUFFIX "XXXXXX", path);
   writer *w = g_new0(writer, 1);
+  if (lstat(path, &st) == 0) {
+    if (!S_ISREG(st.st_mode)) {
+      g_set_error(error, TM_ERROR, TM_ERROR_IO,
+                  "%s: not a regular file: a dump only creates or replaces a regular file", path);
+      goto out;
+    }
+    exists = true;
+  } else if (errno != ENOENT) {
+    g_set_error(error, TM_ERROR, TM_ERROR_IO, "%s: cannot write: %s", path, g_strerror(errno));
+    goto out;
+  }
   /* 0666 so that the umask decides, as for any file the program creates. */
   w->fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0666);
   if (w->fd < 0) {
@@ -227,7 +244,15 @@ static bool write_atomically(tm_snapshot *snap, string_table *t, const char *pat
                 g_strerror(errno));
     goto out;
   }
-  write_snapshot(w, snap, t);
+  if (exists) {
+    if (fchmod(w->fd, st.st_mode & 07777) != 0)
+      w->err = errno;
+    if (fchown(w->fd, st.st_uid, st.st_gid) != 0) {
+      /* Only the owner changes hands: a caller who may not give the file away keeps it. */
+    }
+  }
+  if (w->err == 0)
+    write_snapshot(w, snap, t);
   if (w->err == 0 && fsync(w->fd) != 0)
     w->err = errno;
   if (close(w->fd) != 0 && w->err == 0)
@@ -256,7 +281,7 @@ bool tm_snapshot_dump(tm_snapshot *snap, const char *path, GError **error) {
                         snap == NULL ? "snapshot is NULL" : "path is NULL or empty");
     goto out;
   }
-  t.index = g_hash_table_new(g_direct_hash, g_direct_equal);
+  t.index = g_hash_table_new(g_str_hash, g_str_equal);
   t.strings = g_ptr_array_new();
   if (!check_snapshot(snap, path, error) || !collect_strings(snap, &t, path, error))
     goto out;
@@ -473,7 +498,7 @@ static bool frame_string(reader *r, const header *h, const char **strings, uint3
 /* Reads traceback i into a new loaded traceback stored in *out. frames is scratch space that
  * grows as needed. */
 static bool read_traceback(reader *r, const header *h, const char **strings, uint64_t i,
-                           GArray *frames, tm_traceback **out) {
+                           GArray *frames, tm__strings *owned, tm_traceback **out) {
   record rec = {.kind = "traceback", .index = i, .count = h->ntracebacks, .frame = -1};
   if (!need(r, TRACEBACK_HEAD_SIZE, &rec))
     return false;
@@ -503,7 +528,9 @@ static bool read_traceback(reader *r, const header *h, const char **strings, uin
       return false;
     }
   }
-  *out = tm__traceback_new_frames((const tm_frame *)(void *)frames->data, nframes,
+  for (uint32_t j = 0; j < nframes; j++) /* untrusted: see tm_set_source_root() */
+    g_array_index(frames, tm_frame, j).flags |= TM_FRAME_LOADED;
+  *out = tm__traceback_new_frames_in(owned, (const tm_frame *)(void *)frames->data, nframes,
                                   (int)total_nframe, (flags & TB_FLAG_TRUNCATED) != 0);
   return true;
 }
@@ -549,6 +576,8 @@ static tm_snapshot *parse(reader *r) {
   tm_traceback **tbs = NULL;
   uint64_t ntbs = 0;
   GArray *frames = g_array_new(FALSE, FALSE, sizeof(tm_frame));
+  /* The snapshot's strings: its tracebacks share one table, freed with the last of them. */
+  tm__strings *owned = tm__strings_new();
   if (!read_header(r, &h))
     goto out;
   /* read_header() checked every count against the bytes after the header: these allocations
@@ -558,7 +587,7 @@ static tm_snapshot *parse(reader *r) {
     goto out;
   tbs = g_new0(tm_traceback *, h.ntracebacks + 1);
   for (; ntbs < h.ntracebacks; ntbs++) {
-    if (!read_traceback(r, &h, strings, ntbs, frames, &tbs[ntbs]))
+    if (!read_traceback(r, &h, strings, ntbs, frames, owned, &tbs[ntbs]))
       goto out;
   }
   snap = tm__snapshot_new(h.traceback_limit);
@@ -572,6 +601,7 @@ out:
   g_free(tbs);
   g_free(strings);
   g_array_free(frames, TRUE);
+  tm__strings_unref(owned);
   return snap;
 }
 

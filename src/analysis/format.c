@@ -9,15 +9,22 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "model.h"
 
-/* Largest source file the line cache reads; anything bigger is treated as unreadable, so a dump
+/* Largest source file the line cache reads; anything bigger is treated as unreadable, so a frame
  * naming a huge file cannot make formatting read it. */
-#define SOURCE_MAX_BYTES (64 * 1024 * 1024)
+#define SOURCE_MAX_BYTES (4 * 1024 * 1024)
+
+/* What the whole cache may hold (file bytes plus a pointer per line), and how many files it
+ * remembers: past either, files not yet cached give no source line. A dump naming thousands of
+ * big files costs at most this much. */
+#define SOURCE_CACHE_MAX_BYTES (32 * 1024 * 1024)
+#define SOURCE_CACHE_MAX_FILES 4096
 
 /* One source file as the line cache holds it: its bytes, split in place into stripped lines. */
 typedef struct source_file {
@@ -29,6 +36,12 @@ typedef struct source_file {
  * hold stay valid for the life of the process. Protected by source_lock. */
 static GHashTable *source_files;
 static GMutex source_lock;
+
+/* Bytes the cached files hold (data and line arrays). Protected by source_lock. */
+static size_t source_bytes;
+
+/* tm_set_source_root()'s directory, resolved, or NULL. Protected by source_lock. */
+static char *source_root;
 
 /* The cache lock is held across fork(), so that a child forked while another thread reads a
  * file (Check forks for every test) does not find it locked for good. */
@@ -57,16 +70,19 @@ static bool is_strip_space(char c) {
 
 /* Reads the regular file at path, up to SOURCE_MAX_BYTES. O_NONBLOCK keeps a FIFO from hanging
  * the open. Returns a NUL-terminated buffer (g_free()) or NULL. */
-static char *source_read(const char *path) {
+static char *source_read(const char *path, size_t budget) {
   struct stat st;
   char *data = NULL;
   size_t len = 0;
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
     return NULL;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SOURCE_MAX_BYTES)
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SOURCE_MAX_BYTES ||
+      (size_t)st.st_size + 1 > budget)
     goto out;
-  data = g_malloc((size_t)st.st_size + 1);
+  data = g_try_malloc((size_t)st.st_size + 1);
+  if (data == NULL)
+    goto out;
   while (len < (size_t)st.st_size) {
     ssize_t r = read(fd, data + len, (size_t)st.st_size - len);
     if (r <= 0)
@@ -80,11 +96,18 @@ out:
 }
 
 /* Loads a file into a new source_file: splits at '\n' and strips every line in place. A file
- * that cannot be read gives no line. */
-static source_file *source_load(const char *path) {
+ * that cannot be read, or would take more than budget bytes, gives no line. Stores the bytes
+ * the entry holds in *cost. */
+static source_file *source_load(const char *path, size_t budget, size_t *cost) {
   source_file *sf = g_new0(source_file, 1);
   sf->lines = g_ptr_array_new();
-  sf->data = source_read(path);
+  sf->data = source_read(path, budget);
+  size_t nlines = 1;
+  for (const char *c = sf->data; c != NULL && (c = strchr(c, '\n')) != NULL; c++)
+    nlines++;
+  if (sf->data != NULL && strlen(sf->data) + 1 + nlines * sizeof(gpointer) > budget)
+    g_clear_pointer(&sf->data, g_free);
+  *cost = sf->data != NULL ? strlen(sf->data) + 1 + nlines * sizeof(gpointer) : 0;
   for (char *line = sf->data; line != NULL;) {
     char *nl = strchr(line, '\n');
     char *end = nl != NULL ? nl : line + strlen(line);
@@ -110,13 +133,91 @@ const char *tm__source_line(const char *filename, unsigned int lineno) {
   if (source_files == NULL)
     source_files = g_hash_table_new(g_str_hash, g_str_equal);
   sf = g_hash_table_lookup(source_files, filename);
-  if (sf == NULL) {
-    sf = source_load(filename);
+  if (sf == NULL && g_hash_table_size(source_files) < SOURCE_CACHE_MAX_FILES) {
+    size_t cost = 0;
+    sf = source_load(filename, SOURCE_CACHE_MAX_BYTES - source_bytes, &cost);
+    source_bytes += cost;
     g_hash_table_insert(source_files, g_strdup(filename), sf);
   }
   g_mutex_unlock(&source_lock);
   tm__guard_leave();
-  return lineno <= sf->lines->len ? g_ptr_array_index(sf->lines, lineno - 1) : NULL;
+  return sf != NULL && lineno <= sf->lines->len ? g_ptr_array_index(sf->lines, lineno - 1) : NULL;
+}
+
+/* See tracemalloc.h. */
+bool tm_set_source_root(const char *dir) {
+  char *resolved = NULL;
+  tm__guard_enter();
+  if (dir != NULL) {
+    char *real = realpath(dir, NULL);
+    if (real == NULL || !g_file_test(real, G_FILE_TEST_IS_DIR)) {
+      free(real);
+      tm__guard_leave();
+      return false;
+    }
+    resolved = g_strdup(real);
+    free(real);
+  }
+  source_lock_acquire();
+  g_free(source_root);
+  source_root = resolved;
+  g_mutex_unlock(&source_lock);
+  tm__guard_leave();
+  return true;
+}
+
+/* The source line of a frame read from a dump: only under the source root (see
+ * tm_set_source_root()). Returns NULL when no root is set or the file resolves outside it. */
+static const char *loaded_source_line(const tm_frame *f) {
+  char *root, *path, *real;
+  const char *line = NULL;
+  source_lock_acquire();
+  root = g_strdup(source_root);
+  g_mutex_unlock(&source_lock);
+  if (root == NULL)
+    return NULL;
+  path = g_path_is_absolute(f->filename) ? g_strdup(f->filename)
+                                         : g_build_filename(root, f->filename, NULL);
+  real = realpath(path, NULL);
+  if (real != NULL && g_str_has_prefix(real, root) &&
+      (real[strlen(root)] == '/' || g_str_equal(root, "/")))
+    line = tm__source_line(real, f->lineno);
+  free(real);
+  g_free(path);
+  g_free(root);
+  return line;
+}
+
+/* Appends text to s with every control character (C0, DEL, C1) and every byte that is not UTF-8
+ * written as \xNN, so that no string from a dump reaches a terminal raw. */
+static void append_escaped(GString *s, const char *text) {
+  const char *p = text;
+  while (*p != '\0') {
+    const char *next = g_utf8_find_next_char(p, NULL);
+    gunichar c = g_utf8_get_char_validated(p, next != NULL ? next - p : -1);
+    if (c == (gunichar)-1 || c == (gunichar)-2) {
+      g_string_append_printf(s, "\\x%02x", (unsigned char)*p);
+      p++;
+      continue;
+    }
+    if (c < 0x20 || (c >= 0x7f && c < 0xa0)) {
+      if (c < 0x80)
+        g_string_append_printf(s, "\\x%02x", (unsigned)c);
+      else
+        for (const char *b = p; b < next; b++)
+          g_string_append_printf(s, "\\x%02x", (unsigned char)*b);
+    } else {
+      g_string_append_len(s, p, next - p);
+    }
+    p = next;
+  }
+}
+
+/* A new escaped copy of text (g_free()). */
+static char *escaped(const char *text) {
+  GString *s = g_string_new(NULL);
+  append_escaped(s, text);
+  return g_string_free(s, FALSE);
 }
 
 /* Python's "%.Nf" (or "%+.Nf" with sign) followed by " unit", independent of the locale. */
@@ -198,20 +299,57 @@ char *tm_statistic_diff_format(const tm_statistic_diff *diff) {
   return text;
 }
 
-/* See tracemalloc.h. Python's str(traceback) is str(traceback[0]): the OLDEST frame. A traceback
- * without frames prints as CPython's unknown frame. */
+/* Whether module is the path of a shared object installed by the system, rather than the
+ * program's own code: under /lib, /lib64, /usr/lib or /usr/lib64. */
+static bool module_is_system(const char *module) {
+  static const char *const dirs[] = {"/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/"};
+  if (module == NULL)
+    return false;
+  for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++)
+    if (g_str_has_prefix(module, dirs[i]))
+      return true;
+  return false;
+}
+
+/* Whether f belongs to the C runtime's start-up, which calls main: glibc's _start,
+ * __libc_start_main (__libc_start_main_impl in glibc 2.34 and later) and __libc_start_call_main
+ * by name, and any frame without a line in a system library or in no known module (an unwinder
+ * that walks past _start). */
+static bool frame_is_startup(const tm_frame *f) {
+  static const char *const names[] = {"_start", "__libc_start_main", "__libc_start_main_impl",
+                                      "__libc_start_call_main"};
+  if (f->function != NULL)
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
+      if (strcmp(f->function, names[i]) == 0)
+        return true;
+  if (f->flags & TM_FRAME_UNKNOWN)
+    return true;
+  return (f->flags & TM_FRAME_NO_DEBUG_INFO) && module_is_system(f->module);
+}
+
+/* See tracemalloc.h. Python's str(traceback) is str(traceback[0]), the OLDEST frame; in a C
+ * program that is _start, the same for every traceback, so the oldest frame of the program's own
+ * code takes its place: start-up frames (frame_is_startup()) are skipped, unless every frame is
+ * one. A traceback without frames prints as CPython's unknown frame. */
 char *tm_traceback_to_string(const tm_traceback *tb) {
-  size_t n;
+  size_t n, k = 0;
   const tm_frame *frames;
   char *text;
   if (tb == NULL)
     return NULL;
   tm__guard_enter();
   frames = tm__traceback_frames(tb, &n);
+  while (k < n && frame_is_startup(&frames[k]))
+    k++;
+  if (k == n)
+    k = 0;
   if (n == 0)
     text = g_strdup("<unknown>:0");
-  else
-    text = g_strdup_printf("%s:%u", frames[0].filename, frames[0].lineno);
+  else {
+    char *name = escaped(frames[k].filename);
+    text = g_strdup_printf("%s:%u", name, frames[k].lineno);
+    g_free(name);
+  }
   tm__guard_leave();
   return text;
 }
@@ -223,21 +361,33 @@ static void format_frame(GPtrArray *lines, const tm_frame *f) {
   GString *s = g_string_new(NULL);
   bool has_line = !(f->flags & (TM_FRAME_NO_DEBUG_INFO | TM_FRAME_UNKNOWN));
   const char *code;
-  g_string_append_printf(s, "  File \"%s\"", f->filename);
+  g_string_append(s, "  File \"");
+  append_escaped(s, f->filename);
+  g_string_append_c(s, '"');
   if (has_line)
     g_string_append_printf(s, ", line %u", f->lineno);
-  if (f->function != NULL)
-    g_string_append_printf(s, ", in %s", f->function);
-  else if ((f->flags & TM_FRAME_UNKNOWN) && f->ip != 0)
+  if (f->function != NULL) {
+    g_string_append(s, ", in ");
+    append_escaped(s, f->function);
+  } else if ((f->flags & TM_FRAME_UNKNOWN) && f->ip != 0) {
     g_string_append_printf(s, ", at 0x%" PRIxPTR, f->ip);
+  }
   g_ptr_array_add(lines, g_string_free(s, FALSE));
-  code = has_line ? tm__source_line(f->filename, f->lineno) : NULL;
-  if (code != NULL && code[0] != '\0')
-    g_ptr_array_add(lines, g_strdup_printf("    %s", code));
+  if (!has_line)
+    code = NULL;
+  else if (f->flags & TM_FRAME_LOADED)
+    code = loaded_source_line(f);
+  else
+    code = tm__source_line(f->filename, f->lineno);
+  if (code != NULL && code[0] != '\0') {
+    GString *line = g_string_new("    ");
+    append_escaped(line, code);
+    g_ptr_array_add(lines, g_string_free(line, FALSE));
+  }
 }
 
-/* The last line of a truncated traceback. It names the captured stack frames (inlined calls not
- * counted) but not total_nframe: the engine records limit + 1 for any deeper stack rather than
+/* The line a truncated traceback adds where its missing (oldest) frames would be. It names the
+ * captured stack frames (inlined calls not counted) but not total_nframe: the engine records limit + 1 for any deeper stack rather than
  * walk it, so the true depth is unknown. */
 #define TRUNCATED_ONE "  [... traceback truncated: only the most recent frame was captured]"
 #define TRUNCATED_MANY "  [... traceback truncated: only the %zu most recent frames were captured]"
@@ -262,10 +412,16 @@ char **tm_traceback_format(const tm_traceback *tb, int limit, bool most_recent_f
   lines = g_ptr_array_new();
   for (size_t k = start; k < end; k++)
     format_frame(lines, &frames[most_recent_first ? end - 1 - (k - start) : k]);
-  if (tb->truncated && tm__traceback_nstack(tb) == 1)
-    g_ptr_array_add(lines, g_strdup(TRUNCATED_ONE));
-  else if (tb->truncated)
-    g_ptr_array_add(lines, g_strdup_printf(TRUNCATED_MANY, tm__traceback_nstack(tb)));
+  if (tb->truncated) {
+    /* The missing frames are the oldest: the line goes where they would be, last when the most
+     * recent frame comes first, first otherwise. */
+    size_t nstack = tm__traceback_nstack(tb);
+    char *line = nstack == 1 ? g_strdup(TRUNCATED_ONE) : g_strdup_printf(TRUNCATED_MANY, nstack);
+    if (most_recent_first)
+      g_ptr_array_add(lines, line);
+    else
+      g_ptr_array_insert(lines, 0, line);
+  }
   g_ptr_array_add(lines, NULL);
   tm__guard_leave();
   return (char **)g_ptr_array_free(lines, FALSE);

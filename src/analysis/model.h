@@ -7,9 +7,11 @@
  * by hand in tests). Both kinds look the same through the public API.
  *
  * Frame identity follows Python's Frame: two frames are the same key when their (filename,
- * lineno) are equal. Every frame string is g_intern_string()ed (symbols.c interns what it
- * resolves, tm__traceback_new_frames() interns what it is given), so equal file names are equal
- * pointers and hashing a frame never touches its characters.
+ * lineno) are equal, compared by content. Strings of live frames are g_intern_string()ed by
+ * symbols.c, for the life of the process. Strings of loaded frames (a dump, or frames built by
+ * hand) are copied into a tm__strings table that the tracebacks holding them reference: one table
+ * per loaded snapshot, so that within it equal strings are equal pointers, and freeing the
+ * snapshot (and whatever tracebacks, statistics and diffs keep its tracebacks) frees them.
  *
  * Live tracebacks are shared: one tm_traceback per engine stack for the life of the process
  * (tm__traceback_live_get()), so two snapshots of the same program resolve each stack once.
@@ -22,8 +24,13 @@
 #include "engine.h"
 #include "tracemalloc.h"
 
+/* A reference-counted table of strings: each distinct string stored once (so equal strings from
+ * one table are equal pointers), all freed with the last reference. Thread-safe. */
+typedef struct tm__strings tm__strings;
+
 struct tm_traceback {
   gint refcount;                 /* atomic */
+  tm__strings *strings;          /* loaded: a reference to the table holding the frames' strings */
   const tm__interned_tb *raw;    /* live: the engine's stack (never freed); NULL when loaded */
   int total_nframe;              /* frames of the whole stack before truncation */
   bool truncated;                /* the stack had more frames than were kept */
@@ -58,18 +65,37 @@ struct tm_filter {
   int64_t domain;                /* < 0 matches any domain (never for a DomainFilter) */
 };
 
+/* ---- strings.c ------------------------------------------------------------------------------- */
+
+/* A new, empty table with one reference (tm__strings_unref()). */
+tm__strings *tm__strings_new(void);
+
+/* The table's copy of str (NULL for NULL), added on first use. Valid while the table lives. */
+const char *tm__strings_intern(tm__strings *s, const char *str);
+
+/* Returns s with one more reference (NULL-safe). */
+tm__strings *tm__strings_ref(tm__strings *s);
+
+/* Drops a reference; the last one frees every string (NULL-safe). */
+void tm__strings_unref(tm__strings *s);
+
 /* ---- traceback.c ----------------------------------------------------------------------------- */
 
 /* Builds a loaded traceback from frames given oldest first. The frames are copied and their
- * strings interned, so the caller keeps ownership of frames. total_nframe < (int)nframes is
- * raised to nframes. Returns a new reference (tm_traceback_free()); never NULL. */
+ * strings copied into strings (which the traceback references), or into a table of its own when
+ * strings is NULL; the caller keeps ownership of frames. total_nframe < (int)nframes is raised to
+ * nframes. Returns a new reference (tm_traceback_free()); never NULL. */
+tm_traceback *tm__traceback_new_frames_in(tm__strings *strings, const tm_frame *frames,
+                                          size_t nframes, int total_nframe, bool truncated);
+
+/* tm__traceback_new_frames_in(NULL, ...): a traceback owning its strings. */
 tm_traceback *tm__traceback_new_frames(const tm_frame *frames, size_t nframes, int total_nframe,
                                        bool truncated);
 
-/* Builds a 1-frame loaded traceback holding a copy of frame, whose strings must already be
- * interned (they come from a resolved traceback): the key of a lineno or filename group.
- * Returns a new reference. */
-tm_traceback *tm__traceback_new_key(const tm_frame *frame);
+/* Builds a 1-frame loaded traceback holding a copy of frame, a frame of owner (a resolved
+ * traceback whose strings it shares, taking a reference to owner's table when it has one): the
+ * key of a lineno or filename group. Returns a new reference. */
+tm_traceback *tm__traceback_new_key(const tm_frame *frame, const tm_traceback *owner);
 
 /* Sets *probe up as a 1-frame loaded traceback around frame (not copied), to look a key up in a
  * hash table without allocating. The probe must never be referenced, freed or stored. */
@@ -137,7 +163,9 @@ bool tm__filter_match_trace(const tm_filter *f, unsigned int domain, bool tb_mat
 
 /* Line lineno (1-based) of filename, stripped of leading and trailing white space as Python's
  * str.strip(), or NULL when the file cannot be read or has no such line. Files are read once and
- * cached for the life of the process (Python's linecache). Borrowed: valid forever. Thread-safe.
+ * cached for the life of the process (Python's linecache), within bounds: a file over 4 MiB, or
+ * one that would take the cache over 32 MiB or 4096 files, gives no line. Borrowed: valid
+ * forever. Thread-safe. Frames read from a dump go through tm_set_source_root()'s rules first.
  */
 const char *tm__source_line(const char *filename, unsigned int lineno);
 

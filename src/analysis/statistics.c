@@ -63,12 +63,13 @@ static void grouping_clear(grouping *g) {
 }
 
 /* Credits size and count to the group equal to probe. A new group's key is tb when tb is not
- * NULL (a new reference is taken), else a copy of probe's single frame. */
-static void grouping_add(grouping *g, const tm_traceback *probe, tm_traceback *tb, size_t size,
-                         size_t count) {
+ * NULL (a new reference is taken), else a copy of probe's single frame, a frame of owner. */
+static void grouping_add(grouping *g, const tm_traceback *probe, tm_traceback *tb,
+                         const tm_traceback *owner, size_t size, size_t count) {
   guint slot = GPOINTER_TO_UINT(g_hash_table_lookup(g->index, probe));
   if (slot == 0) {
-    tm_traceback *key = tb != NULL ? tm_traceback_ref(tb) : tm__traceback_new_key(probe->frames);
+    tm_traceback *key =
+        tb != NULL ? tm_traceback_ref(tb) : tm__traceback_new_key(probe->frames, owner);
     group_entry e = {key, 0, 0};
     g_array_append_val(g->entries, e);
     slot = g->entries->len;
@@ -81,8 +82,8 @@ static void grouping_add(grouping *g, const tm_traceback *probe, tm_traceback *t
 
 /* Credits a traceback's totals to the lineno or filename key of one of its frames. The filename
  * key is Python's (filename, 0): a frame with no line and no function. */
-static void grouping_add_frame(grouping *g, const tm_frame *frame, tm_key_type key_type,
-                               size_t size, size_t count) {
+static void grouping_add_frame(grouping *g, const tm_frame *frame, const tm_traceback *owner,
+                               tm_key_type key_type, size_t size, size_t count) {
   tm_traceback probe;
   tm_frame key = *frame;
   if (key_type == TM_KEY_FILENAME) {
@@ -90,7 +91,7 @@ static void grouping_add_frame(grouping *g, const tm_frame *frame, tm_key_type k
                      .flags = frame->flags & (TM_FRAME_NO_DEBUG_INFO | TM_FRAME_UNKNOWN)};
   }
   tm__traceback_probe_init(&probe, &key);
-  grouping_add(g, &probe, NULL, size, count);
+  grouping_add(g, &probe, NULL, owner, size, count);
 }
 
 /* Credits one distinct traceback's totals to its key (or, cumulative, to the key of every frame:
@@ -100,13 +101,13 @@ static void grouping_add_traceback(grouping *g, tm_traceback *tb, tm_key_type ke
   size_t n;
   const tm_frame *frames;
   if (key_type == TM_KEY_TRACEBACK) {
-    grouping_add(g, tb, tb, t->size, t->count);
+    grouping_add(g, tb, tb, tb, t->size, t->count);
   } else if (!cumulative) {
-    grouping_add_frame(g, tm__traceback_most_recent(tb), key_type, t->size, t->count);
+    grouping_add_frame(g, tm__traceback_most_recent(tb), tb, key_type, t->size, t->count);
   } else {
     frames = tm__traceback_frames(tb, &n);
     for (size_t i = 0; i < n; i++)
-      grouping_add_frame(g, &frames[i], key_type, t->size, t->count);
+      grouping_add_frame(g, &frames[i], tb, key_type, t->size, t->count);
   }
 }
 

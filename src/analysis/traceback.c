@@ -29,12 +29,12 @@ static const tm_frame unknown_frame = {
   .flags = TM_FRAME_UNKNOWN,
 };
 
-/* Hashes a (filename, lineno) sequence. File names are interned, so their address is their
- * identity. */
+/* Hashes a (filename, lineno) sequence, by content: a loaded snapshot's strings are its own, so
+ * the same file name may sit at different addresses in two snapshots. */
 static guint frames_hash(const tm_frame *frames, size_t n) {
   guint h = 5381u + (guint)n;
   for (size_t i = 0; i < n; i++) {
-    h = (h * 1000003u) ^ (guint)(GPOINTER_TO_SIZE(frames[i].filename) >> 3);
+    h = (h * 1000003u) ^ g_str_hash(frames[i].filename);
     h = (h * 1000003u) ^ frames[i].lineno;
   }
   return h;
@@ -53,16 +53,17 @@ static tm_traceback *traceback_alloc(size_t n, int total_nframe, bool truncated)
 }
 
 /* See model.h. */
-tm_traceback *tm__traceback_new_frames(const tm_frame *frames, size_t nframes, int total_nframe,
-                                       bool truncated) {
+tm_traceback *tm__traceback_new_frames_in(tm__strings *strings, const tm_frame *frames,
+                                          size_t nframes, int total_nframe, bool truncated) {
   tm__guard_enter();
   tm_traceback *tb = traceback_alloc(nframes, total_nframe, truncated);
+  tb->strings = strings != NULL ? tm__strings_ref(strings) : tm__strings_new();
   for (size_t i = 0; i < nframes; i++) {
     tm_frame *f = &tb->frames[i];
     *f = frames[i];
-    f->filename = g_intern_string(f->filename != NULL ? f->filename : "<unknown>");
-    f->function = g_intern_string(f->function);
-    f->module = g_intern_string(f->module);
+    f->filename = tm__strings_intern(tb->strings, f->filename != NULL ? f->filename : "<unknown>");
+    f->function = tm__strings_intern(tb->strings, f->function);
+    f->module = tm__strings_intern(tb->strings, f->module);
   }
   tb->key_hash = frames_hash(tb->frames, nframes);
   tm__guard_leave();
@@ -70,9 +71,16 @@ tm_traceback *tm__traceback_new_frames(const tm_frame *frames, size_t nframes, i
 }
 
 /* See model.h. */
-tm_traceback *tm__traceback_new_key(const tm_frame *frame) {
+tm_traceback *tm__traceback_new_frames(const tm_frame *frames, size_t nframes, int total_nframe,
+                                       bool truncated) {
+  return tm__traceback_new_frames_in(NULL, frames, nframes, total_nframe, truncated);
+}
+
+/* See model.h. */
+tm_traceback *tm__traceback_new_key(const tm_frame *frame, const tm_traceback *owner) {
   tm__guard_enter();
   tm_traceback *tb = traceback_alloc(1, 1, false);
+  tb->strings = owner != NULL ? tm__strings_ref(owner->strings) : NULL;
   tb->frames[0] = *frame;
   tb->key_hash = frames_hash(tb->frames, 1);
   tm__guard_leave();
@@ -238,7 +246,8 @@ bool tm__traceback_key_equal(const tm_traceback *a, const tm_traceback *b) {
   if (na != nb || a->key_hash != b->key_hash)
     return false;
   for (size_t i = 0; i < na; i++) {
-    if (fa[i].filename != fb[i].filename || fa[i].lineno != fb[i].lineno)
+    if (fa[i].lineno != fb[i].lineno ||
+        (fa[i].filename != fb[i].filename && strcmp(fa[i].filename, fb[i].filename) != 0))
       return false;
   }
   return true;
@@ -319,6 +328,7 @@ void tm_traceback_free(tm_traceback *tb) {
   tm__guard_enter();
   if (tb->raw != NULL)
     g_free(tb->frames);
+  tm__strings_unref(tb->strings);
   g_free(tb);
   tm__guard_leave();
 }

@@ -1,6 +1,5 @@
 /* guard.c — the reentrancy guard and the tracer's mmap'd memory. */
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -158,16 +157,4 @@ void tm__region_lock(void) {
 void tm__region_unlock(void) {
   tm__lock_release(&maps_lock);
   tm__lock_release(&region_lock);
-}
-
-void tm__lock_slow(tm__lock *lock) {
-  for (unsigned spins = 0;; spins++) {
-    if (atomic_load_explicit(&lock->held, memory_order_relaxed) == 0 &&
-        !atomic_exchange_explicit(&lock->held, 1, memory_order_acquire))
-      return;
-    if (spins < 128)
-      __builtin_ia32_pause();
-    else
-      sched_yield();
-  }
 }

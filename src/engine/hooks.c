@@ -6,7 +6,7 @@
  * takes them back with no special case. When not tracing, a hook costs one relaxed load and one
  * branch on top of the real call.
  *
- * Order matters for correctness under threads (../shared/STYLE.md): a block is untraced *before*
+ * Order matters for correctness under threads (docs/engine.md#hooks): a block is untraced *before*
  * the real free, so a concurrent malloc that gets the same address cannot have its new trace
  * removed; realloc takes the old trace out first and puts it back if the real realloc fails.
  */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "guard.h"
+#include "scratch.h"
 #include "stack_cache.h"
 #include "trace_table.h"
 #include "traceback_intern.h"
@@ -44,10 +45,16 @@ static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
   uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
   /* Also gives the hook a frame pointer, set up before the lookup: the caller's rbp at fp. */
   uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-  uint32_t cached = tm__stack_cache_find(ra, cfa, fp, limit);
+  tm__scratch *scratch = tm__scratch_get();
+  if (scratch == NULL)
+    return 0; /* out of memory: a lost trace */
+  uint32_t cached = tm__stack_cache_find(scratch->stack_cache, ra, cfa, fp, limit);
   if (cached != 0)
     return cached;
-  void *buf[limit + SKIP + 1]; /* one more than the limit tells whether the stack was truncated */
+  /* In the thread's scratch block, not on its stack: the tracer's stack use stays the same
+   * whatever the limit. One more than the limit tells whether the stack was truncated. */
+  void **buf = scratch->capture;
+  _Static_assert(TM_SCRATCH_FRAMES >= TM_MAX_NFRAME + SKIP + 1, "capture buffer too small");
   int n = unw_backtrace(buf, limit + SKIP + 1) - SKIP;
   if (n < 0)
     n = 0;
@@ -58,7 +65,8 @@ static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
    * A truncated stack records total_nframe = limit + 1, "more than the limit". */
   uint32_t tb = tm__intern((const uintptr_t *)(buf + SKIP), n, truncated,
                            (uint32_t)n + (truncated ? 1u : 0u));
-  tm__stack_cache_learn(ra, cfa, fp, limit, (const uintptr_t *)(buf + SKIP), n, tb);
+  tm__stack_cache_learn(scratch->stack_cache, ra, cfa, fp, limit, (const uintptr_t *)(buf + SKIP),
+                        n, tb);
   return tb;
 }
 

@@ -4,10 +4,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "scratch.h"
 #include "stack_cache.h"
-
-__thread tm__stack_entry tm__stack_cache[TM_STACK_CACHE_ENTRIES]
-    __attribute__((tls_model("initial-exec")));
 
 /* The calling thread's stack, [lo, hi); lo == hi == 1 when it could not be read. */
 static __thread uintptr_t stack_lo, stack_hi __attribute__((tls_model("initial-exec")));
@@ -114,16 +112,17 @@ static int worth(const tm__stack_entry *e) {
 static __thread unsigned walk_debt __attribute__((tls_model("initial-exec")));
 
 void tm__stack_cache_clear(void) {
-  memset(tm__stack_cache, 0, sizeof tm__stack_cache);
+  if (tm__scratch_self != NULL)
+    memset(tm__scratch_self->stack_cache, 0, sizeof tm__scratch_self->stack_cache);
   walk_debt = 0;
 }
 
-void tm__stack_cache_learn(uintptr_t ra, uintptr_t cfa, uintptr_t fp, int limit,
-                           const uintptr_t *ips, int n, uint32_t tb) {
+void tm__stack_cache_learn(tm__stack_entry *cache, uintptr_t ra, uintptr_t cfa, uintptr_t fp,
+                           int limit, const uintptr_t *ips, int n, uint32_t tb) {
   if (tb == 0 || n < 1 || n > TM_STACK_CACHE_FRAMES || limit > UINT16_MAX || ips[0] != ra ||
       !stack_bounds() || cfa < stack_lo || cfa >= stack_hi)
     return;
-  tm__stack_entry *set = tm__stack_set(ra, cfa), *e = NULL;
+  tm__stack_entry *set = tm__stack_set(cache, ra, cfa), *e = NULL;
   for (int way = 0; way < 2; way++)
     if (set[way].ra == ra && set[way].cfa == cfa && set[way].limit == (uint16_t)limit)
       e = &set[way];

@@ -20,8 +20,8 @@
  * learned). A stack through a signal frame (its interrupted frame is located by the saved
  * context) is never learned.
  *
- * Per thread, two-way set-associative (a hot stack survives one colliding neighbour), no locks;
- * a hit writes nothing. A forked child inherits its thread's entries, which stay
+ * Per thread (in the thread's scratch block, scratch.h), two-way set-associative (a hot stack
+ * survives one colliding neighbour), no locks; a hit writes nothing. A forked child inherits its thread's entries, which stay
  * right: same stack, same addresses.
  */
 #ifndef TM_STACK_CACHE_H
@@ -46,13 +46,11 @@ typedef struct tm__stack_entry {
   int32_t offset[TM_STACK_CACHE_SLOTS]; /* slot address - cfa (-16: the caller's rbp in the hook) */
 } tm__stack_entry;
 
-extern __thread tm__stack_entry tm__stack_cache[TM_STACK_CACHE_ENTRIES]
-    __attribute__((tls_model("initial-exec")));
-
-/* The first of the two entries that key (ra, cfa) may occupy. */
-static inline tm__stack_entry *tm__stack_set(uintptr_t ra, uintptr_t cfa) {
+/* The first of the two entries of cache (a thread's TM_STACK_CACHE_ENTRIES) that key (ra, cfa)
+ * may occupy. */
+static inline tm__stack_entry *tm__stack_set(tm__stack_entry *cache, uintptr_t ra, uintptr_t cfa) {
   uint64_t h = (uint64_t)(ra ^ (cfa << 17) ^ (cfa >> 4)) * UINT64_C(0x9e3779b97f4a7c15);
-  return &tm__stack_cache[(h >> 60) * 2];
+  return &cache[(h >> 60) * 2];
 }
 
 static inline uint64_t tm__stack_mix(uint64_t h, uintptr_t word) {
@@ -74,17 +72,18 @@ static inline __attribute__((always_inline)) uint64_t tm__stack_hash(const int32
   return h0 ^ ((h1 << 29) | (h1 >> 35));
 }
 
-/* Returns the interned traceback of the current stack if it is cached, else 0. ra, cfa and fp
- * (__builtin_frame_address(0)) are the hook's own; limit is the traceback limit in force. A slot
- * at offset -16 is the caller's rbp, saved by the hook's prologue at fp == cfa - 16. Call with the
- * guard held. */
-static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(uintptr_t ra,
+/* Returns the interned traceback of the current stack if it is cached in cache (the calling
+ * thread's), else 0. ra, cfa and fp (__builtin_frame_address(0)) are the hook's own; limit is the
+ * traceback limit in force. A slot at offset -16 is the caller's rbp, saved by the hook's prologue
+ * at fp == cfa - 16. Call with the guard held. */
+static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(const tm__stack_entry *cache,
+                                                                           uintptr_t ra,
                                                                            uintptr_t cfa,
                                                                            uintptr_t fp,
                                                                            int limit) {
   if (fp + 16 != cfa)
     return 0;
-  const tm__stack_entry *e = tm__stack_set(ra, cfa);
+  const tm__stack_entry *e = tm__stack_set((tm__stack_entry *)cache, ra, cfa);
   if (e->ra != ra || e->cfa != cfa || e->limit != (uint16_t)limit)
     e++;
   if (e->ra != ra || e->cfa != cfa || e->limit != (uint16_t)limit ||
@@ -98,8 +97,8 @@ static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(uintp
  * slots are learned, or it is marked uncacheable and never walked again. Never fails (a stack it
  * cannot learn is simply not cached). fp is the hook's __builtin_frame_address(0): the caller's
  * rbp is saved there. Call with the guard held, from the hook's frame. */
-void tm__stack_cache_learn(uintptr_t ra, uintptr_t cfa, uintptr_t fp, int limit,
-                           const uintptr_t *ips, int n, uint32_t tb);
+void tm__stack_cache_learn(tm__stack_entry *cache, uintptr_t ra, uintptr_t cfa, uintptr_t fp,
+                           int limit, const uintptr_t *ips, int n, uint32_t tb);
 
 /* Misses a thread pays between two cursor walks (see stack_cache.c). */
 #define TM_STACK_WALK_PRICE 64

@@ -9,6 +9,7 @@
 
 #include "guard.h"
 #include "lock.h"
+#include "scratch.h"
 #include "trace_table.h"
 #include "traceback_intern.h"
 
@@ -17,7 +18,7 @@
 #define DIR_CHUNK (1u << DIR_CHUNK_BITS)
 #define DIR_CHUNKS ((TM_TBID_MAX >> DIR_CHUNK_BITS) + 1)
 #define ARENA_SIZE (256u * 1024u)
-#define CACHE_SLOTS 256
+#define CACHE_SLOTS TM_INTERN_CACHE_SLOTS
 
 typedef struct intern_slot {
   uint32_t hash;
@@ -45,9 +46,8 @@ static _Atomic(const tm__interned_tb **) directory[DIR_CHUNKS];
 /* Last id handed out; ids start at 1. */
 static atomic_uint_fast32_t last_id;
 
-/* Per-thread cache: hash => id of tracebacks this thread used recently. */
-static __thread uint32_t cache_hash[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
-static __thread uint32_t cache_id[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
+/* Per-thread cache: hash => id of tracebacks this thread used recently, in the thread's scratch
+ * block (scratch.h). */
 
 /* A rotate-xor chain (one cheap step per frame; return addresses are already well spread) and
  * murmur3's finalizer once at the end. */
@@ -174,16 +174,17 @@ static uint32_t intern_unlocked(intern_shard *s, uint32_t hash, const uintptr_t 
 uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total) {
   uint32_t hash = hash_stack(ips, n, truncated, total);
   size_t c = hash % CACHE_SLOTS;
-  if (cache_hash[c] == hash && cache_id[c] != 0 &&
-      same_stack(tm__traceback_lookup(cache_id[c]), ips, n, truncated, total))
-    return cache_id[c];
+  tm__scratch *scratch = tm__scratch_get(); /* NULL: no cache, still interned */
+  if (scratch != NULL && scratch->intern_hash[c] == hash && scratch->intern_id[c] != 0 &&
+      same_stack(tm__traceback_lookup(scratch->intern_id[c]), ips, n, truncated, total))
+    return scratch->intern_id[c];
   intern_shard *s = &shards[hash % INTERN_SHARDS];
   tm__lock_acquire(&s->lock);
   uint32_t id = intern_unlocked(s, hash, ips, n, truncated, total);
   tm__lock_release(&s->lock);
-  if (id != 0) {
-    cache_hash[c] = hash;
-    cache_id[c] = id;
+  if (id != 0 && scratch != NULL) {
+    scratch->intern_hash[c] = hash;
+    scratch->intern_id[c] = id;
   }
   return id;
 }

@@ -7,9 +7,10 @@
  * One Dwfl session describes the process: every mapped ELF object is a module, reported from
  * /proc/<pid>/maps. For an address we find its module, the source line of ip - 1 from the line
  * table, the chain of inlined calls from the DIE tree, and the function name from our own sorted
- * copy of the module's ELF symbol table. dwfl_module_addrname() would give the same name but costs
- * ~36 µs per call because it scans the whole table (../shared/TRACER-NOTES.md); a binary search of
- * a table built once per module costs well under a microsecond.
+ * copy of the module's ELF symbol table, demangled when it is a C++ name. dwfl_module_addrname()
+ * would give the same name but costs ~36 µs per call because it scans the whole table
+ * (docs/costs.md, "Symbolization"); a binary search of a table built once per module costs well
+ * under a microsecond.
  *
  * Every result is cached per return address, so a snapshot of a million traces resolves each
  * distinct address once.
@@ -34,6 +35,7 @@
 #include "symbols.h"
 #include "symbols_module.h"
 
+#include <dlfcn.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <dwarf.h>
@@ -402,6 +404,28 @@ static const char *symbol_name(const modinfo *t, uintptr_t addr) {
   return s->name;
 }
 
+/* libstdc++'s demangler, as <cxxabi.h> declares abi::__cxa_demangle. */
+typedef char *cxa_demangle_fn(const char *mangled, char *buf, size_t *len, int *status);
+
+/* Returns name interned, demangled when it is a C++ (Itanium ABI, "_Z") name and the process has
+ * __cxa_demangle, which it has when libstdc++ is loaded: looked up with dlsym() when a name needs
+ * it, never linked, so a C program does not load libstdc++ for us. A name that does not demangle
+ * is kept as it is. NULL gives NULL. Requires lock (the lookup result is cached). */
+static const char *function_name_intern(const char *name) {
+  static cxa_demangle_fn *demangle;
+  if (name == NULL)
+    return NULL;
+  if (name[0] != '_' || name[1] != 'Z')
+    return g_intern_string(name);
+  if (demangle == NULL)
+    demangle = (cxa_demangle_fn *)(uintptr_t)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+  int status = -1;
+  char *plain = demangle != NULL ? demangle(name, NULL, NULL, &status) : NULL;
+  const char *interned = g_intern_string(status == 0 && plain != NULL ? plain : name);
+  free(plain); /* malloc()ed by the demangler */
+  return interned;
+}
+
 /* The CU's compilation directory, or NULL. */
 static const char *comp_dir(Dwarf_Die *cu) {
   Dwarf_Attribute attr;
@@ -660,8 +684,7 @@ static size_t resolve_dwarf_unlocked(Dwarf_Die *cu, Dwarf_Line *line, Dwarf_Addr
      * Without room for every inlined frame, the innermost are kept and the rest skipped, but the
      * last frame always shows the real function at its own line. */
     if (n + 1 < max) {
-      const char *name = die_name(&die);
-      cur.function = name != NULL ? g_intern_string(name) : NULL;
+      cur.function = function_name_intern(die_name(&die));
       cur.flags = TM_FRAME_INLINED;
       out[n++] = cur;
     }
@@ -673,7 +696,7 @@ static size_t resolve_dwarf_unlocked(Dwarf_Die *cu, Dwarf_Line *line, Dwarf_Addr
   }
   /* The ELF symbol names the real function; the DWARF name covers stripped local symbols. */
   const char *fn = symbol != NULL ? symbol : outer_name;
-  cur.function = fn != NULL ? g_intern_string(fn) : NULL;
+  cur.function = function_name_intern(fn);
   out[n++] = cur;
   return n;
 }
@@ -698,7 +721,7 @@ static size_t resolve_uncached_unlocked(uintptr_t ip, uint64_t adds, tm_frame *o
     return resolve_dwarf_unlocked(cu, line, addr - bias, module, symbol, out, max);
 
   out[0] = (tm_frame){.filename = info->display, .lineno = 0,
-                      .function = symbol != NULL ? g_intern_string(symbol) : NULL,
+                      .function = function_name_intern(symbol),
                       .module = module, .flags = TM_FRAME_NO_DEBUG_INFO};
   return 1;
 }

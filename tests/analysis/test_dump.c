@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "model.h"
@@ -105,12 +106,12 @@ static void assert_same_traceback(const tm_traceback *a, const tm_traceback *b) 
   ck_assert_int_eq(a->truncated, b->truncated);
   for (size_t i = 0; i < tm_traceback_length(a); i++) {
     const tm_frame *x = tm_traceback_get(a, i), *y = tm_traceback_get(b, i);
-    /* All frame strings are interned: equal strings are equal pointers. */
-    ck_assert_ptr_eq(x->filename, y->filename);
-    ck_assert_ptr_eq(x->function, y->function);
-    ck_assert_ptr_eq(x->module, y->module);
+    /* A loaded snapshot owns copies of its strings: equal content, other addresses. */
+    ck_assert_str_eq(x->filename, y->filename);
+    ck_assert_pstr_eq(x->function, y->function);
+    ck_assert_pstr_eq(x->module, y->module);
     ck_assert_uint_eq(x->lineno, y->lineno);
-    ck_assert_uint_eq(x->flags, y->flags);
+    ck_assert_uint_eq(x->flags | TM_FRAME_LOADED, y->flags); /* loaded frames say so */
     ck_assert_uint_eq(y->ip, 0);
   }
 }
@@ -149,6 +150,8 @@ static void assert_same_snapshot(tm_snapshot *a, tm_snapshot *b) {
     bool cumulative;
   } keys[] = {{TM_KEY_LINENO, false}, {TM_KEY_FILENAME, false}, {TM_KEY_TRACEBACK, false},
               {TM_KEY_LINENO, true}, {TM_KEY_FILENAME, true}};
+  /* The files a loaded dump names are read only under a source root: the whole tree here. */
+  ck_assert(tm_set_source_root("/"));
   for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
     char *sa = stats_text(a, keys[k].key, keys[k].cumulative);
     char *sb = stats_text(b, keys[k].key, keys[k].cumulative);
@@ -156,6 +159,7 @@ static void assert_same_snapshot(tm_snapshot *a, tm_snapshot *b) {
     g_free(sa);
     g_free(sb);
   }
+  ck_assert(tm_set_source_root(NULL));
 }
 
 static tm_snapshot *load_ok(const char *path) {
@@ -311,6 +315,234 @@ START_TEST(test_dump_failure_leaves_nothing) {
   tm_snapshot_free(s);
   g_free(dir);
   g_free(path);
+}
+END_TEST
+
+/* A dump replaces only a regular file: a FIFO, a device node or a symbolic link at the path is
+ * refused and left as it was, and no temporary file stays behind. An existing file keeps its
+ * permission bits. */
+START_TEST(test_dump_refuses_special_files_and_keeps_mode) {
+  tm_snapshot *s = hand_snapshot();
+  GError *err = NULL;
+  struct stat st;
+  char *fifo = tmp_path("fifo.dump");
+  char *link = tmp_path("link.dump");
+  char *node = tmp_path("null.dump");
+  char *path = tmp_path("private.dump");
+  unsigned int entries;
+
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ck_assert_int_eq(symlink("private.dump", link), 0);
+  ck_assert(g_file_set_contents(path, "old", 3, NULL));
+  ck_assert_int_eq(chmod(path, 0600), 0);
+  if (geteuid() == 0) /* a /dev/null of our own (major 1, minor 3) */
+    ck_assert_int_eq(mknod(node, S_IFCHR | 0666, makedev(1, 3)), 0);
+  entries = tmpdir_entries();
+  const char *refused[] = {fifo, link, geteuid() == 0 ? node : fifo};
+  for (size_t i = 0; i < G_N_ELEMENTS(refused); i++) {
+    ck_assert(!tm_snapshot_dump(s, refused[i], &err));
+    ck_assert_error_matches(err, TM_ERROR, TM_ERROR_IO);
+    ck_assert_msg(g_str_has_prefix(err->message, refused[i]), "%s", err->message);
+    ck_assert_msg(strstr(err->message, "not a regular file") != NULL, "%s", err->message);
+    g_clear_error(&err);
+    ck_assert_uint_eq(tmpdir_entries(), entries); /* no temporary file left */
+  }
+  ck_assert_int_eq(lstat(fifo, &st), 0);
+  ck_assert(S_ISFIFO(st.st_mode));
+  ck_assert_int_eq(lstat(link, &st), 0);
+  ck_assert(S_ISLNK(st.st_mode));
+  if (geteuid() == 0) {
+    ck_assert_int_eq(lstat(node, &st), 0);
+    ck_assert(S_ISCHR(st.st_mode));
+  }
+  /* A 0600 file stays 0600 (a new file would get 0666 & ~umask). */
+  mode_t old_umask = umask(022);
+  dump_ok(s, path);
+  umask(old_umask);
+  ck_assert_int_eq(stat(path, &st), 0);
+  ck_assert_uint_eq(st.st_mode & 07777, 0600);
+  ck_assert_uint_eq(tmpdir_entries(), entries);
+  tm_snapshot_free(s);
+  g_free(fifo);
+  g_free(link);
+  g_free(node);
+  g_free(path);
+}
+END_TEST
+
+/* ---- what a loaded snapshot owns ------------------------------------------------------------- */
+
+/* Writes a dump of nframes frames whose strings are new (they name cycle) and returns its path. */
+static char *dump_unique_strings(int cycle, size_t nframes) {
+  tm_frame *frames = g_new0(tm_frame, nframes);
+  char **names = g_new0(char *, 2 * nframes);
+  for (size_t i = 0; i < nframes; i++) {
+    names[2 * i] = g_strdup_printf("/src/cycle-%d/a-rather-long-directory-name/file-%zu.c", cycle, i);
+    names[2 * i + 1] = g_strdup_printf("function_of_cycle_%d_number_%zu_with_a_long_name", cycle, i);
+    frames[i] = (tm_frame){.filename = names[2 * i], .lineno = (unsigned)i + 1,
+                           .function = names[2 * i + 1]};
+  }
+  tm_snapshot *s = tm__snapshot_new(10);
+  tm_traceback *tb = tm__traceback_new_frames(frames, nframes, (int)nframes, false);
+  tm__snapshot_add(s, 0, 8, tb);
+  tm_traceback_free(tb);
+  char *path = tmp_path("unique.dump");
+  dump_ok(s, path);
+  tm_snapshot_free(s);
+  for (size_t i = 0; i < 2 * nframes; i++)
+    g_free(names[i]);
+  g_free(names);
+  g_free(frames);
+  return path;
+}
+
+/* The strings of a loaded dump belong to the snapshot (and the tracebacks and statistics that
+ * keep them): freeing it gives their memory back, so loading dump after dump does not grow. */
+START_TEST(test_loaded_strings_freed_with_snapshot) {
+  enum { CYCLES = 40, NFRAMES = 1000 };
+  ck_assert_int_eq(tm_start(1), 0);
+  size_t first = 0;
+  for (int cycle = 0; cycle < CYCLES; cycle++) {
+    char *path = dump_unique_strings(cycle, NFRAMES); /* ~100 KiB of new strings a cycle */
+    tm_snapshot *l = load_ok(path);
+    ck_assert_uint_eq(tm_traceback_length(tm_snapshot_get(l, 0)->traceback), NFRAMES);
+    tm_snapshot_free(l);
+    unlink(path);
+    g_free(path);
+    if (cycle == 1)
+      first = tm_get_tracemalloc_memory();
+  }
+  size_t last = tm_get_tracemalloc_memory();
+  ck_assert_msg(last < first + 512 * 1024, "%d load/free cycles kept %zu KiB", CYCLES - 2,
+                (last - first) / 1024);
+  tm_stop();
+}
+END_TEST
+
+/* A traceback or a statistic taken from a loaded snapshot keeps its strings after the snapshot
+ * is freed, and a loaded snapshot compares with a live one by content: equal file names match
+ * although each snapshot owns its own copy. */
+START_TEST(test_loaded_strings_outlive_snapshot_and_compare_with_live) {
+  const tm_frame frames[] = {{.filename = "/src/kept.c", .lineno = 3, .function = "kept"}};
+  char *path = tmp_path("kept.dump");
+  tm_snapshot *s = tm__snapshot_new(10);
+  tm_traceback *tb = tm__traceback_new_frames(frames, 1, 1, false);
+  tm__snapshot_add(s, 0, 100, tb);
+  dump_ok(s, path);
+  tm_snapshot *l = load_ok(path);
+  tm_traceback *kept = tm_traceback_ref((tm_traceback *)tm_snapshot_get(l, 0)->traceback);
+  tm_statistics *stats = tm_snapshot_statistics(l, TM_KEY_LINENO, false, NULL);
+  tm_snapshot_free(l);
+  ck_assert_str_eq(tm_traceback_get(kept, 0)->filename, "/src/kept.c");
+  ck_assert_str_eq(tm_traceback_get(kept, 0)->function, "kept");
+  ck_assert_str_eq(tm_traceback_get(tm_statistics_get(stats, 0)->traceback, 0)->filename,
+                   "/src/kept.c");
+  tm_statistics_free(stats);
+  tm_traceback_free(kept);
+  /* s (interned strings) against a loaded copy (its own strings): one group per line, no diff. */
+  l = load_ok(path);
+  for (int k = 0; k < 3; k++) {
+    tm_statistic_diffs *d = tm_snapshot_compare_to(l, s, (tm_key_type)k, false, NULL);
+    ck_assert_uint_eq(tm_statistic_diffs_length(d), 1);
+    ck_assert_int_eq(tm_statistic_diffs_get(d, 0)->size_diff, 0);
+    ck_assert_int_eq(tm_statistic_diffs_get(d, 0)->count_diff, 0);
+    tm_statistic_diffs_free(d);
+  }
+  tm_snapshot_free(l);
+  tm_snapshot_free(s);
+  tm_traceback_free(tb);
+  g_free(path);
+}
+END_TEST
+
+/* ---- formatting what a dump names ------------------------------------------------------------ */
+
+/* Formats the traceback of trace 0 of a dump holding frames (oldest first): dumped, loaded,
+ * formatted most recent first. g_strfreev(). */
+static char **format_loaded(const tm_frame *frames, size_t n) {
+  tm_snapshot *s = tm__snapshot_new(10);
+  tm_traceback *tb = tm__traceback_new_frames(frames, n, (int)n, false);
+  char *path = tmp_path("names.dump");
+  tm__snapshot_add(s, 0, 8, tb);
+  tm_traceback_free(tb);
+  dump_ok(s, path);
+  tm_snapshot *l = load_ok(path);
+  char **lines = tm_traceback_format(tm_snapshot_get(l, 0)->traceback, 0, true);
+  tm_snapshot_free(l);
+  tm_snapshot_free(s);
+  unlink(path);
+  g_free(path);
+  return lines;
+}
+
+/* Whether any line of lines contains needle. */
+static bool lines_contain(char **lines, const char *needle) {
+  for (size_t i = 0; lines[i] != NULL; i++)
+    if (strstr(lines[i], needle) != NULL)
+      return true;
+  return false;
+}
+
+/* A loaded frame prints a source line only under the root the caller gives: never a file the
+ * dump names outside it (an absolute path, a "../" path, a symbolic link out of the root). */
+START_TEST(test_loaded_frames_read_source_only_under_root) {
+  char *root = tmp_path("src");
+  char *inside = tmp_path("src/a.c");
+  char *secret = tmp_path("secret.txt");
+  char *escape_link = tmp_path("src/link.c");
+  ck_assert_int_eq(mkdir(root, 0700), 0);
+  ck_assert(g_file_set_contents(inside, "int x;\n  inside_line();\n", -1, NULL));
+  ck_assert(g_file_set_contents(secret, "SECRET-LINE\n", -1, NULL));
+  ck_assert_int_eq(symlink(secret, escape_link), 0);
+  const tm_frame frames[] = {
+      {.filename = secret, .lineno = 1, .function = "absolute"},
+      {.filename = "../secret.txt", .lineno = 1, .function = "dotdot"},
+      {.filename = "link.c", .lineno = 1, .function = "symlink"},
+      {.filename = "a.c", .lineno = 2, .function = "relative"},
+      {.filename = inside, .lineno = 2, .function = "absolute_inside"},
+  };
+  char **lines = format_loaded(frames, G_N_ELEMENTS(frames));
+  ck_assert_uint_eq(g_strv_length(lines), 5); /* no root: no source line at all */
+  ck_assert(!lines_contain(lines, "SECRET-LINE"));
+  g_strfreev(lines);
+  ck_assert(!tm_set_source_root(secret)); /* not a directory */
+  ck_assert(tm_set_source_root(root));
+  lines = format_loaded(frames, G_N_ELEMENTS(frames));
+  ck_assert(!lines_contain(lines, "SECRET-LINE"));
+  ck_assert_uint_eq(g_strv_length(lines), 7); /* the two frames inside the root */
+  ck_assert_str_eq(lines[1], "    inside_line();");
+  ck_assert_str_eq(lines[3], "    inside_line();");
+  g_strfreev(lines);
+  ck_assert(tm_set_source_root(NULL));
+  unlink(escape_link);
+  unlink(inside);
+  rmdir(root);
+  g_free(root);
+  g_free(inside);
+  g_free(secret);
+  g_free(escape_link);
+}
+END_TEST
+
+/* Control characters and bytes that are not UTF-8 in a dump's strings never reach the output
+ * raw: an escape sequence or a newline would rewrite the terminal or forge report lines. */
+START_TEST(test_loaded_strings_escaped_when_printed) {
+  const tm_frame frames[] = {
+      {.filename = "evil\x1b[2J\nFile \"forged.c\", line 1.c", .lineno = 7,
+       .function = "f\rg\x7f\xc2\x9b\xff"},
+  };
+  char **lines = format_loaded(frames, 1);
+  ck_assert_uint_eq(g_strv_length(lines), 1);
+  ck_assert_str_eq(lines[0], "  File \"evil\\x1b[2J\\x0aFile \"forged.c\", line 1.c\", line 7, in "
+                             "f\\x0dg\\x7f\\xc2\\x9b\\xff");
+  g_strfreev(lines);
+  tm_snapshot *s = tm__snapshot_new(10);
+  tm_traceback *tb = tm__traceback_new_frames(frames, 1, 1, false);
+  char *text = tm_traceback_to_string(tb);
+  ck_assert_str_eq(text, "evil\\x1b[2J\\x0aFile \"forged.c\", line 1.c:7");
+  g_free(text);
+  tm_traceback_free(tb);
+  tm_snapshot_free(s);
 }
 END_TEST
 
@@ -652,6 +884,11 @@ static Suite *dump_suite(void) {
   tcase_add_test(tc, test_round_trip_live);
   tcase_add_test(tc, test_dump_errors);
   tcase_add_test(tc, test_dump_failure_leaves_nothing);
+  tcase_add_test(tc, test_dump_refuses_special_files_and_keeps_mode);
+  tcase_add_test(tc, test_loaded_frames_read_source_only_under_root);
+  tcase_add_test(tc, test_loaded_strings_freed_with_snapshot);
+  tcase_add_test(tc, test_loaded_strings_outlive_snapshot_and_compare_with_live);
+  tcase_add_test(tc, test_loaded_strings_escaped_when_printed);
   suite_add_tcase(s, tc);
   tc = tcase_create("malformed");
   tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);

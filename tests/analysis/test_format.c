@@ -151,6 +151,55 @@ START_TEST(test_statistic_format_average_rounding) {
 }
 END_TEST
 
+/* In C the oldest frame is the C runtime's start-up, the same for every traceback: str(traceback)
+ * names the oldest frame of the program's own code instead. Start-up functions are skipped by
+ * name even with a line (libc6-dbg gives __libc_start_call_main one), frames without a line by
+ * their system library; the program's own frames without a line are kept. */
+START_TEST(test_traceback_to_string_skips_startup) {
+  tm_frame frames[] = {
+      {.filename = "prog", .function = "_start", .module = "/home/u/prog",
+       .flags = TM_FRAME_NO_DEBUG_INFO},
+      {.filename = "libc.so.6", .function = "__libc_start_main_impl",
+       .module = "/lib/x86_64-linux-gnu/libc.so.6", .flags = TM_FRAME_NO_DEBUG_INFO},
+      {.filename = "../sysdeps/nptl/libc_start_call_main.h", .lineno = 58,
+       .function = "__libc_start_call_main", .module = "/lib/x86_64-linux-gnu/libc.so.6"},
+      {.filename = "libcheck.so.0", .function = "srunner_run_all",
+       .module = "/usr/lib/x86_64-linux-gnu/libcheck.so.0", .flags = TM_FRAME_NO_DEBUG_INFO},
+      {.filename = "main.c", .lineno = 12, .function = "main", .module = "/home/u/prog"},
+      {.filename = "a.c", .lineno = 3, .function = "alloc", .module = "/home/u/prog"},
+  };
+  tm_traceback *tb = tm__traceback_new_frames(frames, 6, 6, false);
+  char *text = tm_traceback_to_string(tb);
+  ck_assert_str_eq(text, "main.c:12");
+  g_free(text);
+  /* the statistic line of a traceback key is keyed the same way */
+  tm_statistic stat = {.traceback = tb, .size = 10, .count = 1};
+  text = tm_statistic_format(&stat);
+  ck_assert_str_eq(text, "main.c:12: size=10 B, count=1, average=10 B");
+  g_free(text);
+  tm_traceback_free(tb);
+  /* the program's own frame without a line is its own code: kept */
+  frames[3] = (tm_frame){.filename = "prog", .function = "helper", .module = "/home/u/prog",
+                         .flags = TM_FRAME_NO_DEBUG_INFO};
+  tb = tm__traceback_new_frames(frames, 6, 6, false);
+  text = tm_traceback_to_string(tb);
+  ck_assert_str_eq(text, "prog:0");
+  g_free(text);
+  tm_traceback_free(tb);
+  /* only start-up frames: the oldest is named, as Python does */
+  tb = tm__traceback_new_frames(frames, 3, 3, false);
+  text = tm_traceback_to_string(tb);
+  ck_assert_str_eq(text, "prog:0");
+  g_free(text);
+  tm_traceback_free(tb);
+  tb = tm__traceback_new_frames(&frames[1], 2, 2, false);
+  text = tm_traceback_to_string(tb);
+  ck_assert_str_eq(text, "libc.so.6:0");
+  g_free(text);
+  tm_traceback_free(tb);
+}
+END_TEST
+
 START_TEST(test_traceback_to_string) {
   tm_traceback *tb = tb_raw(3, "a.py", 2, "b.py", 4, NULL);
   char *text = tm_traceback_to_string(tb);
@@ -166,22 +215,23 @@ START_TEST(test_traceback_to_string) {
 END_TEST
 
 /* test_format_traceback, with our frame lines: no source file exists, so one line per frame; the
- * traceback was cut at 2 of 3 frames, so a last line says so. */
+ * traceback was cut at 2 of 3 frames, so a line says so where the missing oldest frame would be:
+ * first when the oldest frame comes first, last when the most recent does. */
 START_TEST(test_traceback_format_limit_order) {
   tm_snapshot *s1, *s2;
   create_snapshots(&s1, &s2);
   const tm_traceback *tb = tm_snapshot_get(s1, 0)->traceback;
   const char *trunc = "  [... traceback truncated: only the 2 most recent frames were captured]";
   const char *b4 = "  File \"b.py\", line 4", *a2 = "  File \"a.py\", line 2";
-  ck_assert_lines_free(tm_traceback_format(tb, 0, false), (const char *[]){b4, a2, trunc}, 3);
-  ck_assert_lines_free(tm_traceback_format(tb, 1, false), (const char *[]){a2, trunc}, 2);
-  ck_assert_lines_free(tm_traceback_format(tb, -1, false), (const char *[]){b4, trunc}, 2);
+  ck_assert_lines_free(tm_traceback_format(tb, 0, false), (const char *[]){trunc, b4, a2}, 3);
+  ck_assert_lines_free(tm_traceback_format(tb, 1, false), (const char *[]){trunc, a2}, 2);
+  ck_assert_lines_free(tm_traceback_format(tb, -1, false), (const char *[]){trunc, b4}, 2);
   ck_assert_lines_free(tm_traceback_format(tb, 0, true), (const char *[]){a2, b4, trunc}, 3);
   ck_assert_lines_free(tm_traceback_format(tb, 1, true), (const char *[]){a2, trunc}, 2);
   ck_assert_lines_free(tm_traceback_format(tb, -1, true), (const char *[]){b4, trunc}, 2);
-  ck_assert_lines_free(tm_traceback_format(tb, 5, false), (const char *[]){b4, a2, trunc}, 3);
+  ck_assert_lines_free(tm_traceback_format(tb, 5, false), (const char *[]){trunc, b4, a2}, 3);
   ck_assert_lines_free(tm_traceback_format(tb, -5, true), (const char *[]){a2, b4, trunc}, 3);
-  ck_assert_lines_free(tm_traceback_format(tb, INT32_MIN, false), (const char *[]){b4, a2, trunc},
+  ck_assert_lines_free(tm_traceback_format(tb, INT32_MIN, false), (const char *[]){trunc, b4, a2},
                        3);
   tm_snapshot_free(s1);
   tm_snapshot_free(s2);
@@ -236,6 +286,40 @@ START_TEST(test_traceback_format_source_lines) {
 }
 END_TEST
 
+/* The line cache reads at most a few MiB per file and a few tens of MiB in all: frames naming
+ * many big files (sparse here: they cost no disk) cannot make formatting read gigabytes. */
+START_TEST(test_source_cache_bounded) {
+  enum { NFILES = 12, FILE_BYTES = 48 << 20 };
+  char *dir = g_dir_make_tmp("tm-format-XXXXXX", NULL);
+  char *paths[NFILES];
+  tm_frame frames[NFILES];
+  ck_assert_int_eq(tm_start(1), 0);
+  size_t before = tm_get_tracemalloc_memory();
+  for (int i = 0; i < NFILES; i++) {
+    paths[i] = g_strdup_printf("%s/big%d.c", dir, i);
+    FILE *f = fopen(paths[i], "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("first line\n", f);
+    ck_assert_int_eq(ftruncate(fileno(f), FILE_BYTES), 0);
+    fclose(f);
+    frames[i] = (tm_frame){.filename = paths[i], .lineno = 1, .function = "big"};
+  }
+  tm_traceback *tb = tm__traceback_new_frames(frames, NFILES, NFILES, false);
+  g_strfreev(tm_traceback_format(tb, 0, false));
+  size_t after = tm_get_tracemalloc_memory();
+  ck_assert_msg(after < before + (64u << 20), "the line cache grew by %zu MiB",
+                (after - before) >> 20);
+  tm_traceback_free(tb);
+  for (int i = 0; i < NFILES; i++) {
+    g_unlink(paths[i]);
+    g_free(paths[i]);
+  }
+  g_rmdir(dir);
+  g_free(dir);
+  tm_stop();
+}
+END_TEST
+
 /* A frame without debug info names its module and symbol and has no line; an unknown address
  * shows the address; an unreadable "file" (a directory) gives no source line. */
 START_TEST(test_traceback_format_no_debug_info) {
@@ -271,6 +355,12 @@ START_TEST(test_traceback_format_truncated_inlined) {
                                         "  [... traceback truncated: only the most recent "
                                         "frame was captured]"},
                        3);
+  ck_assert_lines_free(tm_traceback_format(tb, 0, false),
+                       (const char *[]){"  [... traceback truncated: only the most recent "
+                                        "frame was captured]",
+                                        "  File \"outer.c\", line 10, in outer",
+                                        "  File \"inl.h\", line 5, in helper"},
+                       3);
   tm_traceback_free(tb);
 }
 END_TEST
@@ -296,9 +386,11 @@ static Suite *format_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("traceback");
   tcase_add_test(tc, test_traceback_to_string);
+  tcase_add_test(tc, test_traceback_to_string_skips_startup);
   tcase_add_test(tc, test_traceback_format_limit_order);
   tcase_add_test(tc, test_traceback_format_limit_three_frames);
   tcase_add_test(tc, test_traceback_format_source_lines);
+  tcase_add_test(tc, test_source_cache_bounded);
   tcase_add_test(tc, test_traceback_format_no_debug_info);
   tcase_add_test(tc, test_traceback_format_truncated_inlined);
   tcase_add_test(tc, test_format_null_arguments);

@@ -31,7 +31,7 @@ START_TEST(test_new_frames_order_and_copy) {
   ck_assert_str_eq(f->module, "/bin/x");
   ck_assert_uint_eq(f->ip, 0x42);
   ck_assert_uint_eq(f->flags, TM_FRAME_INLINED);
-  ck_assert_ptr_eq(f->filename, g_intern_string("mod.c"));
+  ck_assert_str_eq(f->filename, "mod.c"); /* a copy: file was changed */
   ck_assert_ptr_null(tm_traceback_get(tb, 0)->module);
   ck_assert_ptr_null(tm_traceback_get(tb, 2));
   ck_assert_uint_eq(tm__traceback_nstack(tb), 1); /* the inlined frame is no stack frame */
@@ -178,17 +178,57 @@ START_TEST(test_live_object_traceback) {
   /* one shared object per stack: asking again gives the same traceback */
   tm_traceback *again = tm_get_object_traceback(p);
   ck_assert_ptr_eq(again, tb);
-  char *text = tm_traceback_to_string(tb);
-  const tm_frame *oldest = tm_traceback_get(tb, 0);
-  char *expected = g_strdup_printf("%s:%u", oldest->filename, oldest->lineno);
-  ck_assert_str_eq(text, expected);
-  g_free(text);
-  g_free(expected);
   tm_traceback_free(again);
   tm_traceback_free(tb);
   volatile uintptr_t addr = (uintptr_t)p; /* not a use after free: a lookup by value */
   free(p);
   ck_assert_ptr_null(tm_get_object_traceback((void *)addr));
+  tm_stop();
+}
+END_TEST
+
+/* A whole live stack starts in the C runtime (_start, __libc_start_*): its string, the key of a
+ * traceback statistic, names main() of this file, the oldest frame of the program's own code. */
+START_TEST(test_live_to_string_names_main) {
+  ck_assert_int_eq(tm_start(TM_MAX_NFRAME), 0);
+  void *p = call_alloc_here(24);
+  tm_traceback *tb = tm_get_object_traceback(p);
+  ck_assert_ptr_nonnull(tb);
+  ck_assert(!tb->truncated);
+  const tm_frame *oldest = tm_traceback_get(tb, 0);
+  ck_assert_ptr_nonnull(oldest->function);
+  ck_assert_str_eq(oldest->function, "_start");
+  ssize_t m = find_frame(tb, "main");
+  ck_assert_int_ge(m, 1);
+  const tm_frame *main_frame = tm_traceback_get(tb, (size_t)m);
+  char *expected = g_strdup_printf("%s:%u", main_frame->filename, main_frame->lineno);
+  char *text = tm_traceback_to_string(tb);
+  ck_assert_str_eq(text, expected);
+  g_free(text);
+  /* a statistic keyed on the whole traceback prints the same key */
+  GError *err = NULL;
+  tm_snapshot *snap = tm_take_snapshot(&err);
+  ck_assert_ptr_nonnull(snap);
+  tm_statistics *st = tm_snapshot_statistics(snap, TM_KEY_TRACEBACK, false, &err);
+  ck_assert_ptr_nonnull(st);
+  bool found = false;
+  for (size_t i = 0; i < tm_statistics_length(st); i++) {
+    const tm_statistic *stat = tm_statistics_get(st, i);
+    if (tm__traceback_key_equal(stat->traceback, tb)) {
+      char *line = tm_statistic_format(stat);
+      char *prefix = g_strdup_printf("%s: size=24 B, count=1", expected);
+      ck_assert_msg(g_str_has_prefix(line, prefix), "got '%s'", line);
+      g_free(prefix);
+      g_free(line);
+      found = true;
+    }
+  }
+  ck_assert(found);
+  tm_statistics_free(st);
+  tm_snapshot_free(snap);
+  g_free(expected);
+  tm_traceback_free(tb);
+  free(p);
   tm_stop();
 }
 END_TEST
@@ -243,8 +283,17 @@ START_TEST(test_live_truncated) {
   ck_assert_uint_eq(tm_traceback_get(tb, 0)->lineno, alloc_line);
   ck_assert(tb->truncated);
   ck_assert_int_gt(tm_traceback_total_nframe(tb), 1);
+  /* oldest first, the missing (older) frames come first: truncation, frame, source line */
   char **lines = tm_traceback_format(tb, 0, false);
-  ck_assert_uint_eq(g_strv_length(lines), 3); /* frame, source line, truncation */
+  ck_assert_uint_eq(g_strv_length(lines), 3);
+  ck_assert_str_eq(lines[0],
+                   "  [... traceback truncated: only the most recent frame was captured]");
+  ck_assert_str_eq(lines[2], "    void *volatile p = malloc(size);");
+  g_strfreev(lines);
+  /* most recent first, they come last */
+  lines = tm_traceback_format(tb, 0, true);
+  ck_assert_uint_eq(g_strv_length(lines), 3);
+  ck_assert_str_eq(lines[1], "    void *volatile p = malloc(size);");
   ck_assert_str_eq(lines[2],
                    "  [... traceback truncated: only the most recent frame was captured]");
   g_strfreev(lines);
@@ -281,6 +330,7 @@ static Suite *traceback_suite(void) {
   tc = tcase_create("live");
   tcase_add_checked_fixture(tc, NULL, live_teardown);
   tcase_add_test(tc, test_live_object_traceback);
+  tcase_add_test(tc, test_live_to_string_names_main);
   tcase_add_test(tc, test_live_format_reads_source);
   tcase_add_test(tc, test_live_inlined_frame);
   tcase_add_test(tc, test_live_truncated);

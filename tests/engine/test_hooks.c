@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,43 @@ START_TEST(test_untraced_blocks_freed_while_tracing) {
 }
 END_TEST
 
+/* Allocations of a thread with the smallest stack glibc accepts. */
+static void *small_stack_thread(void *arg) {
+  size_t *out = arg;
+  void *blocks[16];
+  for (int i = 0; i < 16; i++)
+    blocks[i] = escape(malloc(100 + (size_t)i));
+  out[0] = traced();
+  for (int i = 0; i < 16; i++)
+    free(blocks[i]);
+  return NULL;
+}
+
+/* The tracer's own stack use does not grow with the traceback limit: a thread with a 16 KiB stack
+ * (PTHREAD_STACK_MIN) is traced with TM_MAX_NFRAME frames and does not overflow its stack. */
+START_TEST(test_small_stack_thread_traced_with_max_frames) {
+  pthread_attr_t attr;
+  pthread_t thread;
+  size_t seen[1] = {0};
+  ck_assert_int_eq(tm_start(TM_MAX_NFRAME), 0);
+  size_t base = traced();
+  ck_assert_int_eq(pthread_attr_init(&attr), 0);
+  ck_assert_int_eq(pthread_attr_setstacksize(&attr, 16384), 0);
+  ck_assert_int_eq(pthread_create(&thread, &attr, small_stack_thread, seen), 0);
+  ck_assert_int_eq(pthread_join(thread, NULL), 0);
+  ck_assert_uint_ge(seen[0], base + 16 * 100);
+  ck_assert_uint_eq(tm_get_lost_traces(), 0);
+  /* Each thread's working block (~20 KiB) is given back when it exits. */
+  size_t memory = tm_get_tracemalloc_memory();
+  for (int i = 0; i < 64; i++) {
+    ck_assert_int_eq(pthread_create(&thread, &attr, small_stack_thread, seen), 0);
+    ck_assert_int_eq(pthread_join(thread, NULL), 0);
+  }
+  ck_assert_uint_le(tm_get_tracemalloc_memory(), memory + 256 * 1024);
+  pthread_attr_destroy(&attr);
+}
+END_TEST
+
 START_TEST(test_not_tracing_records_nothing) {
   tm_stop();
   void *p = escape(malloc(100));
@@ -208,6 +246,7 @@ int main(void) {
   tcase_add_test(tc, test_alignment_preserved);
   tcase_add_test(tc, test_untraced_blocks_freed_while_tracing);
   tcase_add_test(tc, test_not_tracing_records_nothing);
+  tcase_add_test(tc, test_small_stack_thread_traced_with_max_frames);
   suite_add_tcase(s, tc);
   return run_suite(s);
 }

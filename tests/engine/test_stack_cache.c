@@ -15,6 +15,7 @@
 
 #include "engine.h"
 #include "run_suite.h"
+#include "scratch.h"
 #include "stack_cache.h"
 #include "tracemalloc.h"
 
@@ -69,9 +70,9 @@ static int frames_in(void *p, const char *name) {
 /* The calling thread's learned entry for traceback id, or NULL. */
 static const tm__stack_entry *learned_entry(uint32_t id) {
   for (int i = 0; i < TM_STACK_CACHE_ENTRIES; i++)
-    if (tm__stack_cache[i].ra != 0 && tm__stack_cache[i].tb == id &&
-        tm__stack_cache[i].nslots <= TM_STACK_CACHE_SLOTS)
-      return &tm__stack_cache[i];
+    if (tm__scratch_self->stack_cache[i].ra != 0 && tm__scratch_self->stack_cache[i].tb == id &&
+        tm__scratch_self->stack_cache[i].nslots <= TM_STACK_CACHE_SLOTS)
+      return &tm__scratch_self->stack_cache[i];
   return NULL;
 }
 
@@ -154,7 +155,7 @@ START_TEST(test_other_caller_same_depth) {
   enum { NB = TM_STACK_WALK_PRICE + 2 };
   static void *bs[NB];
   static uint32_t after_tb[NB];
-  const tm__stack_entry *watched = e != NULL ? e : &tm__stack_cache[0];
+  const tm__stack_entry *watched = e != NULL ? e : &tm__scratch_self->stack_cache[0];
   for (int i = 0; i < walk_price_and_two; i++) {
     bs[i] = via_b();
     after_tb[i] = watched->tb;

@@ -1,4 +1,4 @@
-/* harness.h — runs a Check suite in a subprocess and reads its verdicts (issue 4).
+/* harness.h — runs a Check suite in a subprocess and reads its verdicts.
  *
  * The plugin is tested as users meet it: through Check's output. A suite runs with
  * CK_VERBOSITY=verbose, so that every test prints one line

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Links the money and zero-edit examples as users do, with nothing but
 #   cc ... $(pkg-config --cflags --libs tracemalloc-check[-auto])
-# against the build tree's uninstalled .pc files, and checks each leak verdict (issue 4: "make
-# sure this links and works as users will link it"; Debian ships Check as static archives only).
+# against the build tree's uninstalled .pc files, and checks each leak verdict: it must link and
+# work as users will link it (Debian ships Check as static archives only).
 # Usage: pkgconfig_link.sh BUILD_ROOT EXAMPLES_SOURCE_DIR
 set -eu
 build=$1

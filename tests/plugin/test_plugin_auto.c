@@ -1,5 +1,5 @@
 /* test_plugin_auto.c — zero-edit mode judges every test once, also where the suite adds the
- * fixture itself (issue 4). Runs auto_suite in both fork modes. */
+ * fixture itself. Runs auto_suite in both fork modes. */
 #include <stdlib.h>
 #include <string.h>
 

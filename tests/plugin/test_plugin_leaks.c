@@ -163,10 +163,10 @@ START_TEST(test_root_report) {
                                       "blocks (allowed 0 B)\n");
   ck_assert_msg(head != NULL, "CK_FORK=%s: no report for test_list_leak in\n%s", run->fork,
                 run->err);
-  char *root = g_strdup_printf("[ Lost: 112 B in 4 blocks ]\n#1 %s:%d: size=112 B, count=4, "
-                               "average=28 B (a root of 16 B in 1 block, and 96 B in 3 blocks it "
-                               "points to)\n", suite_src, source_marker_line(suite_src,
-                                                                           "site:list_head"));
+  char *root = g_strdup_printf("[ Lost: 112 B in 4 blocks ]\n#1 tests/plugin/leak_suite.c:%d: "
+                               "size=112 B, count=4, average=28 B (a root of 16 B in 1 block, and "
+                               "96 B in 3 blocks it points to)\n",
+                               source_marker_line(suite_src, "site:list_head"));
   ck_assert_msg(strstr(head, root) != NULL, "CK_FORK=%s: no '%s' in\n%s", run->fork, root, head);
   ck_assert_ptr_nonnull(strstr(head, "[ Indirectly lost (counted with their roots above): 96 B "
                                      "in 3 blocks ]\n"));

@@ -53,6 +53,14 @@ static NOIPA uintptr_t inline_caller(unsigned int *inl_line,
   return ip;
 }
 
+/* A C function whose symbol is a C++ mangled name (foo::bar()), to see what a C program makes of
+ * one. */
+NOIPA uintptr_t mangled_call_site(unsigned int *line) __asm__("_ZN3foo3barEPj");
+NOIPA uintptr_t mangled_call_site(unsigned int *line) {
+  uintptr_t ip = capture_ip(); *line = __LINE__;
+  return ip;
+}
+
 /* Resolves ip with the reentrancy guard held, as the analysis layer calls the resolver. */
 static size_t resolve(uintptr_t ip, tm_frame *out, size_t max) {
   tm__guard_enter();
@@ -109,6 +117,28 @@ START_TEST(test_own_function) {
   /* Strings are interned: comparable by pointer. */
   ck_assert_ptr_eq(f[0].filename, g_intern_string(f[0].filename));
   ck_assert_ptr_eq(f[0].function, g_intern_string("call_site"));
+}
+END_TEST
+
+/* Names are demangled with libstdc++'s __cxa_demangle only when the process already has it: a C
+ * program keeps the mangled name, and resolving never loads libstdc++ into it. A sanitizer
+ * runtime (the UBSan build) brings libstdc++ along: then the name is demangled. (test_cxx checks
+ * that a C++ program gets demangled names.) */
+START_TEST(test_c_program_never_loads_libstdcxx) {
+  void *had = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
+  unsigned int line;
+  uintptr_t ip = mangled_call_site(&line);
+  tm_frame f[MAX_FRAMES];
+  size_t n = resolve(ip, f, MAX_FRAMES);
+  ck_assert_uint_eq(n, 1);
+  ck_assert_uint_eq(f[0].lineno, line);
+  if (had == NULL) {
+    ck_assert_str_eq(f[0].function, "_ZN3foo3barEPj");
+    ck_assert_ptr_null(dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD));
+  } else {
+    ck_assert_str_eq(f[0].function, "foo::bar(unsigned int*)");
+    dlclose(had);
+  }
 }
 END_TEST
 
@@ -407,6 +437,7 @@ static Suite *symbols_suite(void) {
   Suite *s = suite_create("symbols");
   TCase *tc = tcase_create("resolve");
   tcase_add_test(tc, test_own_function);
+  tcase_add_test(tc, test_c_program_never_loads_libstdcxx);
   tcase_add_test(tc, test_inlined_frame);
   tcase_add_test(tc, test_libc_frame);
   tcase_add_test(tc, test_no_debug_info_frame);

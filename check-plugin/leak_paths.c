@@ -1,0 +1,115 @@
+/* leak_paths.c — one path style in every line and report of a run: a source file inside the
+ * project's source root is shown relative to it ("examples/money/money.c"), any other file
+ * absolute, whatever the working directory (meson runs tests from the build directory, make from
+ * the source or build tree, an IDE from anywhere).
+ *
+ * The source root is, in this order:
+ *   1. TM_LEAK_SOURCE_ROOT, when set and not empty;
+ *   2. MESON_SOURCE_ROOT, which `meson test` sets for every test;
+ *   3. the nearest folder at or above the working directory that holds a .git entry (a git
+ *      checkout or worktree);
+ *   4. the working directory.
+ * A relative TM_LEAK_SOURCE_ROOT or MESON_SOURCE_ROOT is taken from the working directory. The
+ * root is found once per process, in the runner before Check forks.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#include "leak_internal.h"
+
+static char *source_root; /* canonical, without a trailing '/'; NULL until first needed */
+
+/* The nearest folder at or above dir (absolute, canonical) that holds a .git entry, or NULL.
+ * g_free(). */
+static char *git_toplevel(const char *dir) {
+  char *d = g_strdup(dir);
+
+  for (;;) {
+    char *git = g_build_filename(d, ".git", NULL);
+    bool found = g_file_test(git, G_FILE_TEST_EXISTS);
+    g_free(git);
+    if (found)
+      return d;
+    char *parent = g_path_get_dirname(d);
+    bool top = g_str_equal(parent, d);
+    g_free(d);
+    d = parent;
+    if (top) {
+      g_free(d);
+      return NULL;
+    }
+  }
+}
+
+char *tm__leak_source_root_find(char **envp, const char *cwd) {
+  const char *names[] = {"TM_LEAK_SOURCE_ROOT", "MESON_SOURCE_ROOT"};
+  char *root = NULL;
+
+  for (size_t i = 0; i < G_N_ELEMENTS(names) && root == NULL; i++) {
+    const char *value = g_environ_getenv(envp, names[i]);
+    if (value != NULL && value[0] != '\0')
+      root = g_canonicalize_filename(value, cwd);
+  }
+  if (root == NULL) {
+    char *dir = g_canonicalize_filename(cwd, "/");
+    root = git_toplevel(dir);
+    if (root == NULL)
+      root = g_steal_pointer(&dir);
+    g_free(dir);
+  }
+  return root;
+}
+
+const char *tm__leak_display_path_in(const char *root, const char *path) {
+  size_t n = strlen(root);
+  char *canonical;
+  const char *shown;
+
+  if (path == NULL)
+    return NULL;
+  if (!g_path_is_absolute(path))
+    return g_intern_string(path); /* as the debug info says ("./string/strdup.c"): no base */
+  canonical = g_canonicalize_filename(path, "/");
+  if (n > 1 && strncmp(canonical, root, n) == 0 && canonical[n] == '/')
+    shown = g_intern_string(canonical + n + 1);
+  else if (n == 1 && root[0] == '/')
+    shown = g_intern_string(canonical + 1);
+  else
+    shown = g_intern_string(canonical);
+  g_free(canonical);
+  return shown;
+}
+
+const char *tm__leak_source_root(void) {
+  if (source_root == NULL) {
+    /* A setuid or setgid program ignores the environment, as leak_config.c does. */
+    static char *no_env[] = {NULL};
+    char **env = getauxval(AT_SECURE) != 0 ? NULL : g_get_environ();
+    char *cwd = g_get_current_dir();
+    source_root = tm__leak_source_root_find(env != NULL ? env : no_env, cwd);
+    g_free(cwd);
+    g_strfreev(env);
+  }
+  return source_root;
+}
+
+const char *tm__leak_display_path(const char *path) {
+  return tm__leak_display_path_in(tm__leak_source_root(), path);
+}
+
+char *tm__leak_display_traceback_line(const char *line) {
+  static const char prefix[] = "  File \"";
+  const char *start, *end;
+
+  if (!g_str_has_prefix(line, prefix))
+    return g_strdup(line);
+  start = line + strlen(prefix);
+  end = strstr(start, "\", line ");
+  if (end == NULL)
+    return g_strdup(line);
+  char *path = g_strndup(start, (gsize)(end - start));
+  char *shown = g_strdup_printf("%s%s%s", prefix, tm__leak_display_path(path), end);
+  g_free(path);
+  return shown;
+}

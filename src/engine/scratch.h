@@ -1,0 +1,43 @@
+/* scratch.h — the tracer's per-thread working memory, outside the thread's stack and TLS. Internal.
+ *
+ * A capture needs room for TM_MAX_NFRAME + 2 return addresses, and the stack cache and the intern
+ * cache keep ~11 KiB per thread. On the thread's stack the first would grow with the traceback
+ * limit (8 KiB at 1024 frames); in static TLS all of it would be carved from every thread's stack
+ * by glibc, so that a thread created with a 16 KiB stack (PTHREAD_STACK_MIN) could not even
+ * start. Instead each thread gets one block from tm__map() on its first capture, found through a
+ * single TLS pointer, and returned to the tracer's free lists when the thread exits (a
+ * pthread key destructor). The tracer's own stack use is then bounded, whatever the limit.
+ */
+#ifndef TM_SCRATCH_H
+#define TM_SCRATCH_H
+
+#include <stdint.h>
+
+#include "stack_cache.h"
+#include "tracemalloc.h"
+
+#define TM_SCRATCH_FRAMES (TM_MAX_NFRAME + 2) /* the limit, the frame to skip, the truncation probe */
+#define TM_INTERN_CACHE_SLOTS 256
+
+typedef struct tm__scratch {
+  tm__stack_entry stack_cache[TM_STACK_CACHE_ENTRIES]; /* stack_cache.h */
+  uint32_t intern_hash[TM_INTERN_CACHE_SLOTS];         /* traceback_intern.c: hash => id */
+  uint32_t intern_id[TM_INTERN_CACHE_SLOTS];
+  uint32_t intern_generation;                          /* traceback_intern.c */
+  uint32_t stack_generation;                           /* stack_cache.h */
+  void *capture[TM_SCRATCH_FRAMES];                    /* runtime.h: unw_backtrace's buffer */
+} tm__scratch;
+
+extern __thread tm__scratch *tm__scratch_self __attribute__((tls_model("initial-exec")));
+
+/* Maps the calling thread's block (zero-filled) and registers its release at thread exit.
+ * Returns NULL when the tracer is out of memory. Allocates nothing through malloc. */
+tm__scratch *tm__scratch_slow(void);
+
+/* The calling thread's block, or NULL when it could not be mapped. Call with the guard held. */
+static inline __attribute__((always_inline)) tm__scratch *tm__scratch_get(void) {
+  tm__scratch *s = tm__scratch_self;
+  return __builtin_expect(s != NULL, 1) ? s : tm__scratch_slow();
+}
+
+#endif /* TM_SCRATCH_H */

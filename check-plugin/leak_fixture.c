@@ -140,6 +140,12 @@ __attribute__((constructor)) static void leak_init(void) {
   }
   if (config->disabled)
     return;
+  if (!tm__leak_records_init(NULL, &error)) { /* leak_record.c: JSON, annotations, baseline */
+    config_error = g_strdup_printf("tracemalloc-check: %s", error->message);
+    g_error_free(error);
+    fprintf(stderr, "%s (every test will fail)\n", config_error);
+    return;
+  }
   empty_before = empty_snapshot_new(&error);
   pthread_atfork(warm_unwinder_on_fork, NULL, NULL);
   if (empty_before == NULL) {
@@ -177,6 +183,7 @@ void tm_leak_setup(void) {
     tm_clear_traces(); /* a fresh start holds no trace and a zero peak already */
   started_tracing = started_tracing || fresh;
   window.open = true;
+  tm__leak_records_window_open(); /* leak_record.c */
 }
 
 /* Counts what one pattern removed. */
@@ -295,7 +302,12 @@ static void judge_candidate(tm_snapshot *after, GError *error, const char *test_
   char msg[TM__LEAK_MESSAGE_MAX] = "";
   const char *file = NULL;
   int line = 0;
+  bool recording = tm__leak_records_wanted() || tm__leak_records_annotate();
+  tm__leak_record record;
+  GString *why = g_string_new(NULL);
 
+  if (recording)
+    tm__leak_record_init(&record, test_name);
   /* Symbolizing takes time out of the test's timeout: give a timeout a location
    * (docs/check-internals.md#failing-teardown). */
   _mark_point(__FILE__, __LINE__);
@@ -311,16 +323,25 @@ static void judge_candidate(tm_snapshot *after, GError *error, const char *test_
   for (size_t i = 0; i < tm_statistic_diffs_length(diffs); i++)
     sort_diff(tm_statistic_diffs_get(diffs, i), &f, kept);
   f.verdict = tm__leak_judge(&f.growth, rules);
-  if (f.verdict == TM__LEAK_PASS)
-    goto out;
   f.kept = (const tm_statistic_diff **)kept->pdata;
   f.nkept = kept->len;
+  if (recording) /* leak_record.c: the baseline may pass a leak it recorded, or fail it */
+    tm__leak_record_findings(&record, &f, why);
+  if (f.verdict == TM__LEAK_PASS)
+    goto out;
   tm__leak_message(&f, msg, &file, &line);
+  tm__leak_message_append(msg, why->str);
   fflush(stdout);
   tm__leak_report(&f, stderr);
   tm__leak_dump_window(after, test_name);
 
 out:
+  if (recording) {
+    tm__leak_record_failure(&record, msg, file, line);
+    tm__leak_records_emit(&record);
+    tm__leak_record_clear(&record);
+  }
+  g_string_free(why, true);
   /* Free everything first: in CK_FORK=no mode _ck_assert_failed longjmps past this frame. */
   g_ptr_array_unref(kept);
   g_array_unref(f.ignored_by);
@@ -342,11 +363,16 @@ void tm_leak_teardown(void) {
   tm__leak_rules rules;
   size_t current = 0, peak = 0;
   const char *name;
+  bool recording;
 
   if (!window.open)
     return;
   tm_get_traced_memory(&current, &peak); /* first: before this function allocates anything */
+  recording = tm__leak_records_wanted(); /* JSON Lines or a baseline: every window's record */
   if (tm__leak_test_failed || window.ignore || !tm_is_tracing()) {
+    if (recording && tm_is_tracing())
+      tm__leak_records_emit_unjudged(tcase_name(), tm__leak_test_failed ? "skipped" : "ignored",
+                                     peak);
     window_close(); /* a failed test is not charged with its leftovers */
     return;
   }
@@ -356,12 +382,15 @@ void tm_leak_teardown(void) {
     rules.allowance = MAX(rules.allowance, window.allowance);
   if (window.has_peak_limit)
     rules.peak_limit = window.peak_limit;
-  if (tm__leak_judge(&(tm__leak_growth){.size = current, .peak = peak}, &rules) == TM__LEAK_PASS) {
+  if (tm__leak_judge(&(tm__leak_growth){.size = current, .peak = peak}, &rules) == TM__LEAK_PASS &&
+      !(recording && current > 0)) {
+    if (recording)
+      tm__leak_records_emit_empty(name, &rules, peak);
     window_close();
     return;
   }
   after = tm_take_snapshot(&error);
-  if (after != NULL && window_surely_passes(after, &rules, peak)) {
+  if (!recording && after != NULL && window_surely_passes(after, &rules, peak)) {
     tm_snapshot_free(after);
     window_close();
     return;

@@ -25,6 +25,8 @@ void __wrap__ck_assert_failed(const char *file, int line, const char *expr, cons
   char buf[BUFSIZ]; /* Check formats into the same size (docs/check-internals.md#message-limits) */
   va_list ap;
 
+  if (!tm__leak_test_failed)
+    tm__leak_records_test_failed(); /* leak_record.c: a CK_FORK=yes child exits below */
   tm__leak_test_failed = 1;
   if (msg == NULL)
     __real__ck_assert_failed(file, line, expr, NULL);

@@ -132,8 +132,15 @@ __attribute__((constructor)) static void leak_init(void) {
     fprintf(stderr, "tracemalloc-check: %s (every test will fail)\n", config_error);
     return;
   }
-  if (!config->disabled)
-    pthread_atfork(warm_unwinder_on_fork, NULL, NULL);
+  if (config->disabled)
+    return;
+  if (!tm__leak_records_init(NULL, &error)) { /* leak_record.c: JSON, annotations, baseline */
+    config_error = g_strdup(error->message);
+    g_error_free(error);
+    fprintf(stderr, "tracemalloc-check: %s (every test will fail)\n", config_error);
+    return;
+  }
+  pthread_atfork(warm_unwinder_on_fork, NULL, NULL);
 }
 
 /* Fails the running fixture through Check at file:line, or at the plugin's own location when
@@ -178,6 +185,7 @@ void tm_leak_setup(void) {
     tm_clear_traces(); /* a fresh start holds no trace and a zero peak already */
   started_tracing = started_tracing || fresh;
   tm_stack_mark_take(&window.mark);
+  tm__leak_records_window_open(); /* leak_record.c */
 }
 
 /* ---- classification of a candidate window ---------------------------------------------------- */
@@ -231,6 +239,18 @@ static void findings_fill(tm__leak_findings *f, const tm_reachability *r) {
   for (size_t i = 0; i < n; i++) {
     const tm_reach_block *b = tm_reachability_get(r, i);
     bool charged = b->reach != TM_REACH_REACHABLE || f->rules.charge_reachable;
+    if (charged)
+      filtered[i] = tm__leak_filters_match(f->filters, b->traceback);
+    if (filtered[i] != NULL) {
+      f->ignored_size += b->size;
+      f->ignored_blocks++;
+      count_ignored(f->ignored_by, filtered[i], b->size);
+      continue;
+    }
+    if (charged) {
+      f->growth.size += b->size;
+      f->growth.blocks++;
+    }
     if (b->reach == TM_REACH_LOST) {
       f->lost_size += b->size;
       f->lost_blocks++;
@@ -240,16 +260,6 @@ static void findings_fill(tm__leak_findings *f, const tm_reachability *r) {
     } else {
       f->reachable_size += b->size;
       f->reachable_blocks++;
-    }
-    if (charged)
-      filtered[i] = tm__leak_filters_match(f->filters, b->traceback);
-    if (filtered[i] != NULL) {
-      f->ignored_size += b->size;
-      f->ignored_blocks++;
-      count_ignored(f->ignored_by, filtered[i], b->size);
-    } else if (charged) {
-      f->growth.size += b->size;
-      f->growth.blocks++;
     }
   }
   for (size_t i = 0; i < n; i++) {
@@ -318,6 +328,14 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
   const char *file = NULL;
   int line = 0;
   tm_reachability *r;
+  /* A record (JSON Lines, a baseline) needs every window classified and its roots named. */
+  bool recording = tm__leak_records_wanted() || tm__leak_records_annotate();
+  bool full = tm__leak_records_wanted();
+  tm__leak_record record;
+  GString *why = g_string_new(NULL);
+
+  if (recording)
+    tm__leak_record_init(&record, test->test);
 
   /* Symbolizing takes time out of the test's timeout: give a timeout a location
    * (docs/check-internals.md, "Timeouts"). */
@@ -344,7 +362,7 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
     }
   }
   /* Before any filter, so before any symbol: filters only lower what is charged. */
-  if (tm__leak_judge(&f.growth, rules) == TM__LEAK_PASS) {
+  if (!full && tm__leak_judge(&f.growth, rules) == TM__LEAK_PASS) {
     if (f.reachable_size > 0 && !rules->charge_reachable) {
       char *size = tm_format_size((int64_t)f.reachable_size, true);
       fprintf(stderr, "tracemalloc-check: %s: %s in %zu block%s still reachable, not charged\n",
@@ -358,9 +376,12 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
   f.reachable_size = f.reachable_blocks = 0;
   findings_fill(&f, r);
   f.verdict = tm__leak_judge(&f.growth, rules);
+  if (recording) /* leak_record.c: the baseline may pass a leak it recorded, or fail it */
+    tm__leak_record_findings(&record, &f, why);
   if (f.verdict == TM__LEAK_PASS)
     goto out;
   tm__leak_message(&f, msg, &file, &line);
+  tm__leak_message_append(msg, why->str);
   fflush(stdout);
   tm__leak_report(&f, stderr);
   if (tm__leak_dump_wanted()) {
@@ -370,6 +391,12 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
   }
 
 out:
+  if (recording) {
+    tm__leak_record_failure(&record, msg, file, line);
+    tm__leak_records_emit(&record);
+    tm__leak_record_clear(&record);
+  }
+  g_string_free(why, true);
   /* Free everything first: in CK_FORK=no mode _ck_assert_failed longjmps past this frame. */
   g_array_unref(f.groups);
   g_array_unref(f.ignored_by);
@@ -422,6 +449,9 @@ void tm_leak_teardown(void) {
             "tests", tool);
   }
   if (config->disabled || tm__leak_test_failed || window.ignore || !tm_is_tracing()) {
+    if (!config->disabled && tm__leak_records_wanted() && tm_is_tracing())
+      tm__leak_records_emit_unjudged(test.test, tm__leak_test_failed ? "skipped" : "ignored",
+                                     peak);
     window_close(); /* a failed test is not charged with its leftovers */
     tm_thread_resume();
     return;
@@ -434,8 +464,12 @@ void tm_leak_teardown(void) {
     rules.allowance_blocks = MAX(rules.allowance_blocks, window.allowance_blocks);
   if (window.has_peak_limit)
     rules.peak_limit = window.peak_limit;
+  bool recording = tm__leak_records_wanted(); /* JSON Lines or a baseline: every record */
   if (tm__leak_judge(&(tm__leak_growth){.size = current, .blocks = blocks, .peak = peak},
-                     &rules) == TM__LEAK_PASS) {
+                     &rules) == TM__LEAK_PASS &&
+      !(recording && current > 0)) {
+    if (recording)
+      tm__leak_records_emit_empty(test.test, &rules, peak);
     window_close();
     tm_thread_resume();
     return;

@@ -7,6 +7,10 @@
  *   leak_filter.c   default and configured filters; choice of the allocation site
  *   leak_suppress.c LeakSanitizer and Valgrind suppression files, as filters
  *   leak_paths.c    source paths as every line and report shows them
+ *   leak_record.c   one record per test window, for CI: JSON Lines, annotations, the baseline
+ *   leak_json.c     the JSON Lines formatter (a module with json-glib, loaded when asked for)
+ *   leak_github.c   GitHub Actions annotations
+ *   leak_baseline.c the baseline ratchet: what each test leaked when it was recorded
  *   leak_report.c   the one-line Check message and the stderr report
  *   leak_dump.c     TM_LEAK_DUMP_DIR: the dump of each failing window
  *   leak_fixture.c  setup/teardown plumbing, the in-test calls, the constructor
@@ -260,7 +264,7 @@ typedef struct tm__leak_findings {
   unsigned verdict;               /* TM__LEAK_* flags */
   tm__leak_growth growth;         /* what was charged */
   tm__leak_rules rules;
-  size_t lost_size, lost_blocks;         /* lost, unfiltered by reachability class */
+  size_t lost_size, lost_blocks;         /* lost, not filtered out */
   size_t indirect_size, indirect_blocks; /* indirectly lost */
   size_t reachable_size, reachable_blocks;
   size_t ignored_size, ignored_blocks; /* removed by the filters */
@@ -292,6 +296,160 @@ void tm__leak_dump_window(const tm_snapshot *after, const char *test_name);
 
 /* Whether TM_LEAK_DUMP_DIR asks for dumps (the caller takes a snapshot only then). */
 bool tm__leak_dump_wanted(void);
+
+/* ---- leak_record.c, leak_json.c, leak_github.c, leak_baseline.c ------------------------------ */
+
+/* One frame of a root's traceback, as records show it (strings interned or static). */
+typedef struct tm__leak_record_frame {
+  const char *file;     /* display path (leak_paths.c); NULL when unknown */
+  unsigned line;
+  const char *function; /* NULL when unknown */
+  const char *module;   /* NULL when unknown */
+} tm__leak_record_frame;
+
+/* Blocks of a window charged to one allocation site (a root of lost memory). */
+typedef struct tm__leak_record_root {
+  const char *file;     /* the site: display path, interned; NULL when unknown */
+  unsigned line;
+  const char *function; /* the site's function, interned; NULL when unknown */
+  size_t size, blocks;
+  GArray *frames;       /* of tm__leak_record_frame, most recent first, down to the test */
+} tm__leak_record_root;
+
+/* Bytes and blocks. */
+typedef struct tm__leak_amount {
+  size_t size, blocks;
+} tm__leak_amount;
+
+/* What one test window did, for JSON Lines, CI annotations and the baseline. */
+typedef struct tm__leak_record {
+  const char *program;           /* basename of the test program */
+  const char *suite, *tcase;     /* NULL when unknown */
+  const char *test;              /* START_TEST's name; NULL when unknown */
+  int iteration;
+  const char *verdict;           /* "pass", "fail", "skipped" (the test failed first), "ignored" */
+  bool leaked, peak_exceeded, over_baseline;
+  tm__leak_amount lost, indirect, reachable, filtered;
+  tm__leak_amount charged;       /* what the verdict counts: lost and indirect, unfiltered (and
+                                  * reachable too when charged); the baseline records this */
+  size_t peak, allowance;
+  GArray *filtered_by;           /* of tm__leak_ignored; may be NULL */
+  GArray *roots;                 /* of tm__leak_record_root, largest first */
+  const char *message;           /* the Check message of a failure, else NULL */
+  const char *file;              /* the failure's file and line, else NULL/0 */
+  int line;
+} tm__leak_record;
+
+/* Reads TM_LEAK_JSON, TM_LEAK_BASELINE, TM_LEAK_BASELINE_UPDATE and GITHUB_ACTIONS from envp
+ * (NULL-terminated "NAME=value" array; NULL: the process's, none in a setuid program), loads the JSON module and the baseline when asked for.
+ * Call once, in the runner, before Check forks. Returns false and sets *error (naming the
+ * variable and the file, line or key at fault) when they cannot be used. Not thread-safe. */
+bool tm__leak_records_init(char **envp, GError **error);
+
+/* Whether test windows need a full record (TM_LEAK_JSON or TM_LEAK_BASELINE set): then every
+ * window that leaves memory allocated is classified, not only the ones over their allowance. */
+bool tm__leak_records_wanted(void);
+
+/* Starts a record for the running test (test_name from tcase_name()); the program, iteration
+ * and identity are filled in. tm__leak_record_clear() frees what it holds. */
+void tm__leak_record_init(tm__leak_record *r, const char *test_name);
+void tm__leak_record_clear(tm__leak_record *r);
+
+/* Adds a root: the blocks of one traceback (site chosen by the filters' allocation site rule). */
+void tm__leak_record_add_root(tm__leak_record *r, const tm__leak_filters *filters,
+                              const tm_traceback *tb, const char *test_name, size_t size,
+                              size_t blocks);
+
+/* Applies the baseline to a judged record (r->leaked from the rules): a leak within the test's
+ * baseline (no more bytes, no new site) passes; a leak beyond it stays failed, with the reason
+ * appended to `why` ("; over its baseline of 48 B"); a test below its baseline gets a note on
+ * stderr. In update mode the test's baseline is rewritten from r and its leak passes. Returns
+ * whether the record still leaks. No-op returning r->leaked without TM_LEAK_BASELINE. */
+bool tm__leak_records_apply_baseline(tm__leak_record *r, GString *why);
+
+/* Emits a finished record: one JSON line to TM_LEAK_JSON, and under GITHUB_ACTIONS=true an
+ * ::error annotation on stdout when it failed. Errors go to stderr once; never fails a test. */
+void tm__leak_records_emit(const tm__leak_record *r);
+
+/* The JSON formatter, in the module libtracemalloc-check-json.so (json-glib): one line, no
+ * newline. g_free(). */
+typedef struct tm__leak_json_api {
+  unsigned version;     /* TM__LEAK_JSON_VERSION */
+  size_t record_size;   /* sizeof(tm__leak_record) */
+  char *(*format)(const tm__leak_record *r);
+} tm__leak_json_api;
+#define TM__LEAK_JSON_VERSION 1
+#define TM__LEAK_JSON_SYMBOL "tm__leak_json_module"
+
+/* leak_github.c: writes one GitHub Actions workflow command, "::error file=F,line=N,title=T::M",
+ * with properties and message escaped as GitHub documents (%, CR, LF; and ':' ',' in
+ * properties). file may be NULL (no file/line). Flushes out. */
+void tm__leak_github_error(FILE *out, const char *file, int line, const char *title,
+                           const char *message);
+
+/* leak_baseline.c: the recorded leaks, by test key. */
+typedef struct tm__leak_baseline tm__leak_baseline;
+
+/* One test's entry. */
+typedef struct tm__leak_baseline_entry {
+  size_t size, blocks;
+  GHashTable *sites; /* "file:function" => GSIZE bytes */
+} tm__leak_baseline_entry;
+
+/* Loads a baseline file; a missing file is an empty baseline. Returns NULL and sets *error
+ * (naming the file, group and key) when it cannot be read or parsed. */
+tm__leak_baseline *tm__leak_baseline_load(const char *path, GError **error);
+void tm__leak_baseline_free(tm__leak_baseline *baseline);
+
+/* The entry of a test key, or NULL (a test without one is at zero). Borrowed. */
+const tm__leak_baseline_entry *tm__leak_baseline_lookup(const tm__leak_baseline *baseline,
+                                                        const char *key);
+
+/* The key of a record: "suite/tcase/test" when both are known, else "program/test"; then
+ * "#iteration" when it is not 0. g_free(). */
+char *tm__leak_baseline_key(const tm__leak_record *r);
+
+/* The site key of a root: "file:function" (no line, so that edits elsewhere in the file keep
+ * it). g_free(). */
+char *tm__leak_baseline_site(const tm__leak_record_root *root);
+
+/* Rewrites the entry of r's key in the file at path (removes it when r charges nothing), under
+ * an exclusive flock, so that several test programs can update one file; groups are sorted.
+ * Returns false and sets *error on failure. */
+bool tm__leak_baseline_update(const char *path, const tm__leak_record *r, GError **error);
+
+/* ---- leak_record.c: the fixture's call sites (after leak_report.c's types) --------------------- */
+
+/* Whether failures print GitHub Actions annotations (GITHUB_ACTIONS=true). */
+bool tm__leak_records_annotate(void);
+
+/* Fills a record from a judged window's findings (kept diffs as roots), then applies the baseline:
+ * a leak it covers is cleared from f->verdict; a leak beyond it gets its reason in `why`. The
+ * record borrows f->ignored_by and the message: emit it before they go. */
+void tm__leak_record_findings(tm__leak_record *r, tm__leak_findings *f, GString *why);
+
+/* Marks the record failed with the Check message and location (msg "" or NULL: no failure). */
+void tm__leak_record_failure(tm__leak_record *r, const char *msg, const char *file, int line);
+
+/* Emits the record of a window that was not judged: verdict "skipped" (the test had failed) or
+ * "ignored" (tm_leak_ignore, an ignore rule). No baseline. */
+void tm__leak_records_emit_unjudged(const char *test_name, const char *verdict, size_t peak);
+
+/* Emits the record of a window that left nothing allocated, after the baseline has seen it (a
+ * note when the test is below its baseline; its entry removed in update mode). */
+void tm__leak_records_emit_empty(const char *test_name, const tm__leak_rules *rules, size_t peak);
+
+/* A window opened: no record of it has been emitted yet. */
+void tm__leak_records_window_open(void);
+
+/* The running test (or a fixture) fails through Check (leak_assert.c, first failure only): emits
+ * the window's "skipped" record now, when records are wanted and none was emitted (in CK_FORK=yes
+ * mode the child exits without running the teardowns). */
+void tm__leak_records_test_failed(void);
+
+/* Inserts text before the message's closing "; full report on stderr" (or at its end), cutting
+ * to TM__LEAK_MESSAGE_MAX - 1 bytes on a UTF-8 boundary with "...". */
+void tm__leak_message_append(char msg[TM__LEAK_MESSAGE_MAX], const char *text);
 
 /* ---- leak_fixture.c / leak_assert.c ----------------------------------------------------------- */
 

@@ -194,6 +194,10 @@ TM_EXTERN const tm_frame *tm_traceback_get(const tm_traceback *tb, size_t i);
  * stack, which would cost about 7 ns a frame on every allocation (docs/costs.md, "Capture"). */
 TM_EXTERN int tm_traceback_total_nframe(const tm_traceback *tb);
 
+/* Whether the stack had more frames than the limit kept: its oldest callers are missing (what
+ * tm_traceback_format() marks with its "[... traceback truncated ...]" line). False for NULL. */
+TM_EXTERN bool tm_traceback_is_truncated(const tm_traceback *tb);
+
 /* Formats like Python's Traceback.format(limit, most_recent_first): two lines per frame,
  *   '  File "x.c", line 8, in function'   and the stripped source line '    p = malloc(8);'
  * (when the file can be read). limit > 0 keeps the most recent `limit` frames, limit < 0 the

@@ -375,3 +375,8 @@ const tm_frame *tm_traceback_get(const tm_traceback *tb, size_t i) {
 int tm_traceback_total_nframe(const tm_traceback *tb) {
   return tb != NULL ? tb->total_nframe : 0;
 }
+
+/* See tracemalloc.h. */
+bool tm_traceback_is_truncated(const tm_traceback *tb) {
+  return tb != NULL && tb->truncated;
+}

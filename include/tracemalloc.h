@@ -69,6 +69,8 @@ TM_EXTERN int tm_start(int nframe);
 TM_EXTERN const char *tm_get_malloc_owner(void);
 
 /* Stops tracing and clears all traces (Python's stop()). Traced memory and peak become 0.
+ * Frees the tracer's copy of every distinct stack it recorded, as Python clears its traceback
+ * table: tracebacks and snapshots taken before keep copies of their own and stay valid.
  * No-op when not tracing. */
 TM_EXTERN void tm_stop(void);
 
@@ -97,8 +99,11 @@ TM_EXTERN void tm_reset_peak(void);
 TM_EXTERN size_t tm_get_tracemalloc_memory(void);
 
 /* Number of allocations that were made while tracing but could not be recorded because the tracer
- * itself ran out of memory. Such allocations still succeed (the program's behaviour never changes);
- * they are simply absent from traces and counters. 0 in a healthy run. Reset by tm_clear_traces(). */
+ * itself ran out of memory, or of traceback ids: a tracing session (tm_start() to tm_stop())
+ * records at most 2^24 - 2 distinct stacks; past that, allocations from new stacks are counted
+ * here (and a warning is written to stderr once) while known stacks are still traced. Such
+ * allocations still succeed (the program's behaviour never changes); they are simply absent from
+ * traces and counters. 0 in a healthy run. Reset by tm_clear_traces(). */
 TM_EXTERN size_t tm_get_lost_traces(void);
 
 /* Most distinct domains the tracer keeps, the malloc domain 0 included. A domain's table lives
@@ -192,6 +197,10 @@ TM_EXTERN const tm_frame *tm_traceback_get(const tm_traceback *tb, size_t i);
  * truncated stack, limit + 1, read "more than the limit": the tracer does not walk the rest of the
  * stack, which would cost about 7 ns a frame on every allocation (docs/costs.md, "Capture"). */
 TM_EXTERN int tm_traceback_total_nframe(const tm_traceback *tb);
+
+/* Whether the stack had more frames than the limit kept: its oldest callers are missing (what
+ * tm_traceback_format() marks with its "[... traceback truncated ...]" line). False for NULL. */
+TM_EXTERN bool tm_traceback_is_truncated(const tm_traceback *tb);
 
 /* Formats like Python's Traceback.format(limit, most_recent_first): two lines per frame,
  *   '  File "x.c", line 8, in function'   and the stripped source line '    p = malloc(8);'

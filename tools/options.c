@@ -20,8 +20,8 @@ void tool_view_add_options(GOptionContext *ctx, tool_view *view, bool with_compa
       {"traceback", 't', 0, G_OPTION_ARG_NONE, &view->traceback,
        "Print each statistic's traceback after it", NULL},
       {"source-root", 'r', 0, G_OPTION_ARG_FILENAME, &view->source_root,
-       "With --traceback, print the source lines of files under DIR (none by default: the file "
-       "names come from the dump)",
+       "Show the dump's files under DIR relative to it, and with --traceback their source lines "
+       "(none by default: the file names come from the dump)",
        "DIR"},
       {NULL, 0, 0, 0, NULL, NULL, NULL},
       {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -59,9 +59,12 @@ bool tool_view_check(const tool_view *view, tm_key_type *key) {
     tool_fail("%s: --cumulative cannot be used with --key traceback", g_get_prgname());
     return false;
   }
-  if (view->source_root != NULL && !tm_set_source_root(view->source_root)) {
-    tool_fail("%s: --source-root %s: not a directory", g_get_prgname(), view->source_root);
-    return false;
+  if (view->source_root != NULL) {
+    if (!tm_set_source_root(view->source_root)) {
+      tool_fail("%s: --source-root %s: not a directory", g_get_prgname(), view->source_root);
+      return false;
+    }
+    tool_paths_relative_to(view->source_root);
   }
   if (view->limit < 0) {
     tool_fail("%s: --limit %d: expected 0 (all) or more", g_get_prgname(), view->limit);

@@ -8,16 +8,49 @@
  *             print("%s memory blocks: %.1f KiB" % (stat.count, stat.size / 1024))
  *             for line in stat.traceback.format(): print(line)
  *   --traceback (compare): print(stat), then the traceback's lines.
+ * With --source-root DIR the file names under DIR print relative to it (the library formats the
+ * line; the leading "DIR/" of its file name is dropped).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tool.h"
+
+/* "DIR/" of tool_paths_relative_to(), or NULL. */
+static char *relative_root;
+
+void tool_paths_relative_to(const char *dir) {
+  g_free(relative_root);
+  relative_root = NULL;
+  if (dir == NULL)
+    return;
+  char *abs = g_canonicalize_filename(dir, NULL);
+  char *real = realpath(abs, NULL);
+  relative_root = g_strconcat(real != NULL ? real : abs, g_str_has_suffix(abs, "/") ? "" : "/",
+                              NULL);
+  free(real);
+  g_free(abs);
+}
+
+/* Prints line with the leading root dropped from its file name: at its start (a statistic) or
+ * after '  File "' (a traceback line). */
+static void line_print(const char *line, FILE *out) {
+  static const char file_prefix[] = "  File \"";
+  size_t n = relative_root != NULL ? strlen(relative_root) : 0;
+  if (n > 0 && strncmp(line, relative_root, n) == 0)
+    fprintf(out, "%s\n", line + n);
+  else if (n > 0 && g_str_has_prefix(line, file_prefix) &&
+           strncmp(line + strlen(file_prefix), relative_root, n) == 0)
+    fprintf(out, "%s%s\n", file_prefix, line + strlen(file_prefix) + n);
+  else
+    fprintf(out, "%s\n", line);
+}
 
 /* Prints the lines of tb.format(), as Python (oldest frame first). */
 static void traceback_print(const tm_traceback *tb, FILE *out) {
   char **lines = tm_traceback_format(tb, 0, false);
   for (size_t i = 0; lines != NULL && lines[i] != NULL; i++)
-    fprintf(out, "%s\n", lines[i]);
+    line_print(lines[i], out);
   g_strfreev(lines);
 }
 
@@ -44,7 +77,7 @@ static bool statistics_print(tm_snapshot *snap, tm_key_type key, bool cumulative
       traceback_print(stat->traceback, out);
     } else {
       char *line = tm_statistic_format(stat);
-      fprintf(out, "%s\n", line);
+      line_print(line, out);
       g_free(line);
     }
   }
@@ -125,7 +158,7 @@ int tool_compare_main(int argc, char **argv) {
   for (size_t i = 0; i < n; i++) {
     const tm_statistic_diff *d = tm_statistic_diffs_get(diffs, i);
     char *line = tm_statistic_diff_format(d);
-    printf("%s\n", line);
+    line_print(line, stdout);
     g_free(line);
     if (view.traceback)
       traceback_print(d->traceback, stdout);

@@ -149,6 +149,7 @@ static void dumps_report(GArray *entries, pid_t pid) {
       fprintf(stderr, "tracemalloc: top lines of %s (pid %ld, %s):\n",
               path_shown(main_dump->path, cwd), main_dump->pid, main_dump->reason);
       fflush(stdout);
+      tool_paths_relative_to(cwd); /* as the dump paths above */
       tool_top_lines_print(snap, 10, stderr);
       tm_snapshot_free(snap);
     }

@@ -54,15 +54,6 @@ static tool_node *child_get(tool_tree *tree, tool_node *parent, const tm_frame *
   return n;
 }
 
-/* Whether tb lost callers to the traceback limit: it had more stack frames than it kept. */
-static bool traceback_truncated(const tm_traceback *tb) {
-  size_t n = tm_traceback_length(tb), stack = 0;
-  for (size_t i = 0; i < n; i++)
-    if (!(tm_traceback_get(tb, i)->flags & TM_FRAME_INLINED))
-      stack++;
-  return (size_t)tm_traceback_total_nframe(tb) > stack;
-}
-
 typedef struct tb_sum {
   size_t bytes, blocks;
 } tb_sum;
@@ -92,7 +83,7 @@ static void snapshot_add(tool_tree *tree, tm_snapshot *snap, bool old, tool_prog
     const tb_sum *s = value;
     tool_node *node = tree->root;
     size_t n = tm_traceback_length(tb);
-    bool truncated = traceback_truncated(tb);
+    bool truncated = tm_traceback_is_truncated(tb);
     /* Step -2 is the root, -1 the stand-in of lost callers (truncated only), then the frames. */
     for (ptrdiff_t i = -2; i < (ptrdiff_t)n; i++) {
       if (i == -1 && !truncated)

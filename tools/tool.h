@@ -47,7 +47,7 @@ typedef struct tool_view {
   char **exclude;      /* --exclude PATTERN, repeatable */
   gboolean traceback;  /* --traceback: each statistic followed by its traceback */
   char *fail_over;     /* compare --fail-over SIZE */
-  char *source_root;   /* --source-root DIR: where --traceback reads source lines */
+  char *source_root;   /* --source-root DIR: files shown relative to it, source lines read there */
 } tool_view;
 
 /* Adds the options of view to ctx as the main group (limit and the others with defaults set).
@@ -91,6 +91,10 @@ tm_snapshot *tool_snapshot_load(const char *path);
 /* ---- report.c --------------------------------------------------------------------------------- */
 
 int tool_stats_main(int argc, char **argv);
+
+/* From now on, the lines printed show file names under dir (made absolute and resolved)
+ * relative to it: "dir/src/x.c:8: size=..." prints "src/x.c:8: size=...". NULL: as recorded. */
+void tool_paths_relative_to(const char *dir);
 int tool_compare_main(int argc, char **argv);
 
 /* Prints Python's "[ Top N lines ]" block for snap grouped by line to out: the helper `run`

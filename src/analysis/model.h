@@ -13,8 +13,9 @@
  * per loaded snapshot, so that within it equal strings are equal pointers, and freeing the
  * snapshot (and whatever tracebacks, statistics and diffs keep its tracebacks) frees them.
  *
- * Live tracebacks are shared: one tm_traceback per engine stack for the life of the process
- * (tm__traceback_live_get()), so two snapshots of the same program resolve each stack once.
+ * Live tracebacks are shared: one tm_traceback per engine stack while tracing goes on
+ * (tm__traceback_live_get()), so two snapshots of the same program resolve each stack once. Each
+ * owns a copy of its stack: tm_stop() frees the engine's.
  */
 #ifndef TM_MODEL_H
 #define TM_MODEL_H
@@ -31,7 +32,7 @@ typedef struct tm__strings tm__strings;
 struct tm_traceback {
   gint refcount;                 /* atomic */
   tm__strings *strings;          /* loaded: a reference to the table holding the frames' strings */
-  const tm__interned_tb *raw;    /* live: the engine's stack (never freed); NULL when loaded */
+  const tm__interned_tb *raw;    /* live: an owned copy of the engine's stack; NULL when loaded */
   int total_nframe;              /* frames of the whole stack before truncation */
   bool truncated;                /* the stack had more frames than were kept */
   GOnce resolved;                /* live: guards the one-time resolution of frames */
@@ -106,8 +107,9 @@ void tm__traceback_probe_init(tm_traceback *probe, const tm_frame *frame);
 tm_traceback *tm__traceback_new_live(const tm__interned_tb *raw);
 
 /* Returns a new reference to the one live traceback of raw, creating and caching it on first use
- * (the cache holds its own reference for the life of the process). raw NULL gives the shared
- * "<unknown>" traceback, as CPython gives for a missing stack. Thread-safe. */
+ * (the cache holds its own reference until tracing stops and the engine frees its stacks). raw
+ * NULL gives the shared "<unknown>" traceback, as CPython gives for a missing stack. Call under
+ * tm__intern_hold(), held since raw's id was read. Thread-safe. */
 tm_traceback *tm__traceback_live_get(const tm__interned_tb *raw);
 
 /* Resolves tb on first use and returns its frames, oldest first, storing their number in *n.

@@ -268,6 +268,7 @@ tm_reachability *tm_reachability_scan(const tm_reach_options *options, GError **
     from = (const void *)shared;
   GArray *roots = tm__roots_collect(from);
   r = calloc(1, sizeof *r);
+  tm__intern_hold(); /* until the ids read under the lock are tracebacks (engine.h) */
   tm__blocks_lock();
   bool ok = r != NULL && scan_locked(r, roots, options);
   tm__blocks_unlock();
@@ -280,7 +281,9 @@ tm_reachability *tm_reachability_scan(const tm_reach_options *options, GError **
       r->totals[b->reach][0] += b->size;
       r->totals[b->reach][1]++;
     }
+    tm__intern_release();
   } else {
+    tm__intern_release();
     if (r != NULL)
       free(r->blocks);
     free(r);

@@ -200,13 +200,18 @@ tm_snapshot *tm_take_snapshot(GError **error) {
                         "snapshot");
     goto out;
   }
+  /* Held until every id is turned into a traceback that owns a copy of its stack: tm_stop()
+   * frees the engine's stacks. */
+  tm__intern_hold();
   raw = tm__traces_copy(&n, &limit, &failed);
   if (failed) {
+    tm__intern_release();
     g_set_error_literal(error, TM_ERROR, TM_ERROR_NO_MEMORY,
                         "out of memory: could not copy the traces to take a snapshot");
     goto out;
   }
   snap = snapshot_from_raw(raw, n, limit);
+  tm__intern_release();
 out:
   tm__guard_leave();
   return snap;

@@ -20,6 +20,9 @@
 static GHashTable *live_tracebacks;
 static GMutex live_lock;
 
+/* The engine's generation of interned stacks the cache's keys belong to. Protected by live_lock. */
+static uint32_t live_generation;
+
 /* The traceback CPython gives to a trace whose stack is unknown: one "<unknown>" frame. Created
  * on first use and never freed. Protected by live_lock. */
 static tm_traceback *unknown_traceback;
@@ -97,13 +100,14 @@ void tm__traceback_probe_init(tm_traceback *probe, const tm_frame *frame) {
   probe->key_hash = frames_hash(frame, 1);
 }
 
-/* See model.h. */
+/* See model.h. The engine frees its stacks when tracing stops: the traceback keeps a copy. */
 tm_traceback *tm__traceback_new_live(const tm__interned_tb *raw) {
   g_return_val_if_fail(raw != NULL, NULL);
   tm__guard_enter();
   tm_traceback *tb = g_new0(tm_traceback, 1);
+  size_t bytes = sizeof(*raw) + raw->nframe * sizeof(raw->ips[0]);
   tb->refcount = 1;
-  tb->raw = raw;
+  tb->raw = g_memdup2(raw, bytes);
   tb->total_nframe = (int)raw->total_nframe;
   tb->truncated = raw->truncated != 0;
   tm__guard_leave();
@@ -148,6 +152,18 @@ tm_traceback *tm__traceback_live_get(const tm__interned_tb *raw) {
   }
   if (live_tracebacks == NULL)
     live_tracebacks = g_hash_table_new(g_direct_hash, g_direct_equal);
+  /* tm_stop() freed the engine's stacks since the cache was filled: its keys name nothing now
+   * (the tracebacks themselves own copies and live on in whatever holds them). */
+  uint32_t generation = tm__intern_generation_now();
+  if (generation != live_generation) {
+    GHashTableIter iter;
+    gpointer value;
+    g_hash_table_iter_init(&iter, live_tracebacks);
+    while (g_hash_table_iter_next(&iter, NULL, &value))
+      tm_traceback_free(value);
+    g_hash_table_remove_all(live_tracebacks);
+    live_generation = generation;
+  }
   tb = g_hash_table_lookup(live_tracebacks, raw);
   if (tb == NULL) {
     tb = tm__traceback_new_live(raw);
@@ -307,8 +323,10 @@ tm_traceback *tm_get_object_traceback(const void *ptr) {
   if (ptr == NULL || !tm_is_tracing())
     return NULL;
   tm__guard_enter();
+  tm__intern_hold();
   if (tm__trace_find((uintptr_t)ptr, &trace))
     tb = tm__traceback_live_get(tm__traceback_lookup(trace.tb_id));
+  tm__intern_release();
   tm__guard_leave();
   return tb;
 }
@@ -326,8 +344,10 @@ void tm_traceback_free(tm_traceback *tb) {
   if (tb == NULL || !g_atomic_int_dec_and_test(&tb->refcount))
     return;
   tm__guard_enter();
-  if (tb->raw != NULL)
+  if (tb->raw != NULL) {
     g_free(tb->frames);
+    g_free((gpointer)tb->raw);
+  }
   tm__strings_unref(tb->strings);
   g_free(tb);
   tm__guard_leave();
@@ -354,4 +374,9 @@ const tm_frame *tm_traceback_get(const tm_traceback *tb, size_t i) {
 /* See tracemalloc.h. */
 int tm_traceback_total_nframe(const tm_traceback *tb) {
   return tb != NULL ? tb->total_nframe : 0;
+}
+
+/* See tracemalloc.h. */
+bool tm_traceback_is_truncated(const tm_traceback *tb) {
+  return tb != NULL && tb->truncated;
 }

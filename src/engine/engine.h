@@ -1,9 +1,9 @@
 /* engine.h — what the analysis layer may ask of the tracing engine. Internal; never installed.
  *
  * The engine (tracemalloc.c, hooks.c, trace_table.c, traceback_intern.c) records live blocks as
- * (domain, ptr) => (size, traceback id). Traceback ids name interned stacks of return addresses
- * that are never freed or moved for the life of the process, so a snapshot may keep pointers to
- * them without copying.
+ * (domain, ptr) => (size, traceback id). Traceback ids name interned stacks of return addresses,
+ * never moved, and freed when tracing stops (tm_stop()). So the analysis layer turns ids into
+ * stacks under tm__intern_hold() and copies the stacks it keeps.
  */
 #ifndef TM_ENGINE_H
 #define TM_ENGINE_H
@@ -21,7 +21,7 @@ typedef struct tm__raw_trace {
 } tm__raw_trace;
 
 /* An interned traceback: return addresses, MOST RECENT FIRST (ips[0] is the allocation site's
- * caller of malloc). Immutable and valid for the life of the process. */
+ * caller of malloc). Immutable; valid until tracing stops, read under tm__intern_hold(). */
 typedef struct tm__interned_tb {
   uint32_t hash;
   uint16_t nframe;       /* number of ips stored */
@@ -36,8 +36,20 @@ typedef struct tm__interned_tb {
  * (then *failed is set to true when failed != NULL). */
 tm__raw_trace *tm__traces_copy(size_t *n, int *limit, bool *failed);
 
-/* Returns the interned traceback of an id from tm__traces_copy(), or NULL for an unknown id. */
+/* Returns the interned traceback of an id from tm__traces_copy(), or NULL for an unknown id.
+ * Outside the engine, call it under tm__intern_hold(), held since the id was read from a table:
+ * tm_stop() frees the stacks and reuses the ids. */
 const tm__interned_tb *tm__traceback_lookup(uint32_t tb_id);
+
+/* Keeps tm_stop() from freeing the interned stacks until tm__intern_release(): hold it from
+ * reading ids out of the tables until the stacks are copied. Does not nest; never hold it while
+ * calling tm_stop(). Thread-safe. */
+void tm__intern_hold(void);
+void tm__intern_release(void);
+
+/* The generation of the interned stacks: changes each time tm_stop() frees them, so a cache keyed
+ * by their addresses or ids knows to empty itself. */
+uint32_t tm__intern_generation_now(void);
 
 /* Looks up the trace of ptr in the malloc domain. Returns true and fills *out when found (a
  * registered block, allocated while not tracing, is not a trace: false). */

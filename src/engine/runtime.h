@@ -48,6 +48,10 @@ static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
   tm__scratch *scratch = tm__scratch_get();
   if (scratch == NULL)
     return 0; /* out of memory: a lost trace */
+  /* tm_stop() freed the interned tracebacks: the cached ids name nothing now. */
+  uint32_t generation = atomic_load_explicit(&tm__intern_generation, memory_order_relaxed);
+  if (__builtin_expect(scratch->stack_generation != generation, 0))
+    tm__scratch_renew(scratch, generation);
   uint32_t cached = tm__stack_cache_find(scratch->stack_cache, ra, cfa, fp, limit);
   if (cached != 0)
     return cached;

@@ -1,5 +1,6 @@
 /* scratch.c — the per-thread working block (see scratch.h). */
 #include <pthread.h>
+#include <string.h>
 
 #include "guard.h"
 #include "scratch.h"
@@ -34,4 +35,9 @@ tm__scratch *tm__scratch_slow(void) {
     pthread_setspecific(scratch_key, s);
   tm__scratch_self = s;
   return s;
+}
+
+void tm__scratch_renew(tm__scratch *s, uint32_t generation) {
+  memset(s->stack_cache, 0, sizeof s->stack_cache);
+  s->stack_generation = generation;
 }

@@ -24,7 +24,7 @@ typedef struct tm__scratch {
   uint32_t intern_hash[TM_INTERN_CACHE_SLOTS];         /* traceback_intern.c: hash => id */
   uint32_t intern_id[TM_INTERN_CACHE_SLOTS];
   uint32_t intern_generation;                          /* traceback_intern.c */
-  uint32_t stack_generation;                           /* stack_cache.h */
+  uint32_t stack_generation;                           /* the ids of stack_cache: runtime.h */
   void *capture[TM_SCRATCH_FRAMES];                    /* runtime.h: unw_backtrace's buffer */
 } tm__scratch;
 
@@ -33,6 +33,10 @@ extern __thread tm__scratch *tm__scratch_self __attribute__((tls_model("initial-
 /* Maps the calling thread's block (zero-filled) and registers its release at thread exit.
  * Returns NULL when the tracer is out of memory. Allocates nothing through malloc. */
 tm__scratch *tm__scratch_slow(void);
+
+/* Empties s's stack cache, whose ids belong to an older generation of interned tracebacks
+ * (traceback_intern.h), and records generation. */
+void tm__scratch_renew(tm__scratch *s, uint32_t generation);
 
 /* The calling thread's block, or NULL when it could not be mapped. Call with the guard held. */
 static inline __attribute__((always_inline)) tm__scratch *tm__scratch_get(void) {

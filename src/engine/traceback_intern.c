@@ -1,11 +1,22 @@
 /* traceback_intern.c — one copy of each distinct stack, named by a small id.
  *
- * id => tracebacks: a two-level directory of mmap'd chunks, filled once per id, read without lock.
- * hash => id: TM_INTERN_SHARDS open-addressing tables, each with its own lock and bump arena.
- * A per-thread direct-mapped cache answers most lookups without taking any lock.
+ * id => tracebacks: a two-level directory of mmap'd chunks, filled once per id.
+ * hash => id: INTERN_SHARDS open-addressing tables, each with its own lock, over one bump arena.
+ * A per-thread direct-mapped cache (in the thread's scratch block) remembers the ids a thread
+ * used recently, checked under the shard's lock.
+ *
+ * Everything is freed by tm__intern_reset() when tracing stops (Python's stop() clears its
+ * traceback table too), so a program that traces many distinct stacks gets the memory back, and
+ * ids start again from 1. A generation counter tells the per-thread caches (and the stack
+ * cache, which caches ids) that their ids are stale. Readers outside the engine hold
+ * tm__intern_hold() while they turn ids into stacks; a reset waits for them. Large blocks are
+ * mapped directly so that unmapping them returns the memory to the system.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "guard.h"
 #include "lock.h"
@@ -17,8 +28,11 @@
 #define DIR_CHUNK_BITS 14
 #define DIR_CHUNK (1u << DIR_CHUNK_BITS)
 #define DIR_CHUNKS ((TM_TBID_MAX >> DIR_CHUNK_BITS) + 1)
-#define ARENA_SIZE (256u * 1024u)
+#define ARENA_SIZE (512u * 1024u) /* above tm__map()'s largest class: mapped and unmapped whole */
+#define BIG_BLOCK (64u * 1024u)   /* shard tables this large are mapped directly too */
 #define CACHE_SLOTS TM_INTERN_CACHE_SLOTS
+/* Largest id handed out: TM_TBID_MAX is the registry's TM_TB_UNTRACED. */
+#define ID_MAX (TM_TBID_MAX - 1)
 
 typedef struct intern_slot {
   uint32_t hash;
@@ -27,27 +41,76 @@ typedef struct intern_slot {
 
 typedef struct intern_shard {
   tm__lock lock;
-  intern_slot *slots; /* mmap'd */
+  intern_slot *slots; /* mapped */
   size_t mask;
   size_t used;
 } __attribute__((aligned(64))) intern_shard;
+
+/* One arena of traceback bodies; arenas are chained so that a reset can unmap them all. */
+typedef struct arena_head {
+  struct arena_head *next;
+  size_t size;
+} __attribute__((aligned(16))) arena_head;
 
 /* Traceback bodies, packed one after another (new stacks are rare, so one lock serves all shards). */
 static tm__lock arena_lock;
 static char *arena;
 static size_t arena_left;
+static arena_head *arenas; /* every arena, newest first */
 
 /* hash => id, sharded by hash. Each shard protected by its own lock. */
 static intern_shard shards[INTERN_SHARDS] __attribute__((aligned(4096))); /* one page */
 
-/* id => interned traceback; chunks appear once (CAS) and never move. Read without lock. */
+/* id => interned traceback; chunks appear once (CAS) and are unmapped only by a reset. */
 static _Atomic(const tm__interned_tb **) directory[DIR_CHUNKS];
 
 /* Last id handed out; ids start at 1. */
 static atomic_uint_fast32_t last_id;
 
-/* Per-thread cache: hash => id of tracebacks this thread used recently, in the thread's scratch
- * block (scratch.h). */
+/* Largest id handed out (ID_MAX; tests lower it to reach the limit). */
+static uint32_t id_limit = ID_MAX;
+
+/* Bumped by every reset; caches remember the generation they were filled in. */
+atomic_uint tm__intern_generation;
+
+/* Held by a reader of ids (tm__intern_hold()) and by a reset. A plain lock rather than a
+ * pthread rwlock: it is held across fork(), and a child may release what its parent took. */
+static tm__lock users;
+static pthread_once_t users_once = PTHREAD_ONCE_INIT;
+
+static void users_lock(void) { tm__lock_acquire(&users); }
+
+static void users_unlock(void) { tm__lock_release(&users); }
+
+/* Registered on first use, after the runtime's handlers, so that it runs first before fork():
+ * the outermost lock of the engine. */
+static void users_register(void) { pthread_atfork(users_lock, users_unlock, users_unlock); }
+
+/* Whether the warning that ids ran out was written since the last reset. */
+static atomic_bool ids_out_warned;
+
+/* Maps a block: directly (so that unmapping returns it to the system) when large, else from
+ * tm__map()'s recycled classes. Counted in tm__mapped_bytes either way. */
+static void *block_map(size_t size) {
+  if (size < BIG_BLOCK)
+    return tm__map(size);
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return NULL;
+  atomic_fetch_add_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+  return p;
+}
+
+static void block_unmap(void *p, size_t size) {
+  if (p == NULL)
+    return;
+  if (size < BIG_BLOCK) {
+    tm__unmap(p, size);
+    return;
+  }
+  munmap(p, size);
+  atomic_fetch_sub_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+}
 
 /* A rotate-xor chain (one cheap step per frame; return addresses are already well spread) and
  * murmur3's finalizer once at the end. */
@@ -65,7 +128,7 @@ static uint32_t hash_stack(const uintptr_t *ips, int n, bool truncated, uint32_t
 }
 
 const tm__interned_tb *tm__traceback_lookup(uint32_t id) {
-  if (id == 0 || id > TM_TBID_MAX)
+  if (id == 0 || id > ID_MAX)
     return NULL;
   const tm__interned_tb **chunk =
       atomic_load_explicit(&directory[id >> DIR_CHUNK_BITS], memory_order_acquire);
@@ -76,25 +139,41 @@ const tm__interned_tb *tm__traceback_lookup(uint32_t id) {
 
 static bool same_stack(const tm__interned_tb *tb, const uintptr_t *ips, int n, bool truncated,
                        uint32_t total) {
-  return tb->nframe == n && tb->truncated == truncated && tb->total_nframe == total &&
-         memcmp(tb->ips, ips, (size_t)n * sizeof *ips) == 0;
+  return tb != NULL && tb->nframe == n && tb->truncated == truncated &&
+         tb->total_nframe == total && memcmp(tb->ips, ips, (size_t)n * sizeof *ips) == 0;
+}
+
+/* Writes, once per tracing session, that no id is left: new stacks are then lost traces. write(2)
+ * allocates nothing, so it is safe inside a hook. */
+static void warn_ids_out(void) {
+  static const char msg[] =
+      "tracemalloc: no traceback id left (16777214 distinct tracebacks since tracing started): "
+      "allocations from new call sites are not traced and count in tm_get_lost_traces() until "
+      "tm_stop() frees the tracebacks\n";
+  if (!atomic_exchange(&ids_out_warned, true)) {
+    ssize_t rc = write(2, msg, sizeof msg - 1);
+    (void)rc;
+  }
 }
 
 /* Publishes tb under a new id. Returns 0 when ids or memory ran out. */
 static uint32_t publish(const tm__interned_tb *tb) {
   uint32_t id = (uint32_t)atomic_fetch_add(&last_id, 1) + 1;
-  if (id >= TM_TB_UNTRACED)
+  if (id > id_limit) {
+    atomic_store(&last_id, id_limit); /* no wrap-around, however many fail */
+    warn_ids_out();
     return 0;
+  }
   size_t c = id >> DIR_CHUNK_BITS;
   const tm__interned_tb **chunk = atomic_load_explicit(&directory[c], memory_order_acquire);
   if (chunk == NULL) {
-    const tm__interned_tb **fresh = tm__map(DIR_CHUNK * sizeof *fresh);
+    const tm__interned_tb **fresh = block_map(DIR_CHUNK * sizeof *fresh);
     if (fresh == NULL)
       return 0;
     if (atomic_compare_exchange_strong(&directory[c], &chunk, fresh))
       chunk = fresh;
     else
-      tm__unmap(fresh, DIR_CHUNK * sizeof *fresh);
+      block_unmap(fresh, DIR_CHUNK * sizeof *fresh);
   }
   __atomic_store_n(&chunk[id & (DIR_CHUNK - 1)], tb, __ATOMIC_RELEASE);
   return id;
@@ -105,11 +184,14 @@ static tm__interned_tb *arena_copy(const uintptr_t *ips, int n) {
   tm__interned_tb *tb = NULL;
   tm__lock_acquire(&arena_lock);
   if (need > arena_left) {
-    size_t size = need > ARENA_SIZE ? need : ARENA_SIZE;
-    char *fresh = tm__map(size); /* the old arena's tail is left unused */
+    size_t size = need + sizeof(arena_head) > ARENA_SIZE ? need + sizeof(arena_head) : ARENA_SIZE;
+    arena_head *fresh = block_map(size); /* the old arena's tail is left unused */
     if (fresh != NULL) {
-      arena = fresh;
-      arena_left = size;
+      fresh->next = arenas;
+      fresh->size = size;
+      arenas = fresh;
+      arena = (char *)(fresh + 1);
+      arena_left = size - sizeof(arena_head);
     }
   }
   if (need <= arena_left) {
@@ -126,7 +208,7 @@ static tm__interned_tb *arena_copy(const uintptr_t *ips, int n) {
 static bool shard_grow(intern_shard *s) {
   size_t old_cap = s->slots ? s->mask + 1 : 0;
   size_t cap = old_cap ? old_cap * 2 : 32;
-  intern_slot *slots = tm__map(cap * sizeof *slots);
+  intern_slot *slots = block_map(cap * sizeof *slots);
   if (slots == NULL)
     return false;
   for (size_t i = 0; i < old_cap; i++) {
@@ -137,12 +219,11 @@ static bool shard_grow(intern_shard *s) {
       j = (j + 1) & (cap - 1);
     slots[j] = s->slots[i];
   }
-  tm__unmap(s->slots, old_cap * sizeof *s->slots);
+  block_unmap(s->slots, old_cap * sizeof *s->slots);
   s->slots = slots;
   s->mask = cap - 1;
   return true;
 }
-
 static uint32_t intern_unlocked(intern_shard *s, uint32_t hash, const uintptr_t *ips, int n,
                                 bool truncated, uint32_t total) {
   if ((s->used + 1) * 2 > (s->slots ? s->mask + 1 : 0) && !shard_grow(s) &&
@@ -175,12 +256,22 @@ uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total)
   uint32_t hash = hash_stack(ips, n, truncated, total);
   size_t c = hash % CACHE_SLOTS;
   tm__scratch *scratch = tm__scratch_get(); /* NULL: no cache, still interned */
-  if (scratch != NULL && scratch->intern_hash[c] == hash && scratch->intern_id[c] != 0 &&
-      same_stack(tm__traceback_lookup(scratch->intern_id[c]), ips, n, truncated, total))
-    return scratch->intern_id[c];
   intern_shard *s = &shards[hash % INTERN_SHARDS];
+  uint32_t id = 0;
   tm__lock_acquire(&s->lock);
-  uint32_t id = intern_unlocked(s, hash, ips, n, truncated, total);
+  /* Checked under the lock, which a reset holds while it frees the stacks. */
+  if (scratch != NULL) {
+    unsigned gen = atomic_load_explicit(&tm__intern_generation, memory_order_relaxed);
+    if (scratch->intern_generation != gen) {
+      memset(scratch->intern_id, 0, sizeof scratch->intern_id);
+      scratch->intern_generation = gen;
+    } else if (scratch->intern_hash[c] == hash && scratch->intern_id[c] != 0 &&
+               same_stack(tm__traceback_lookup(scratch->intern_id[c]), ips, n, truncated, total)) {
+      id = scratch->intern_id[c];
+    }
+  }
+  if (id == 0)
+    id = intern_unlocked(s, hash, ips, n, truncated, total);
   tm__lock_release(&s->lock);
   if (id != 0 && scratch != NULL) {
     scratch->intern_hash[c] = hash;
@@ -198,3 +289,50 @@ void tm__intern_unlock_all(void) {
   for (size_t i = INTERN_SHARDS; i-- > 0;)
     tm__lock_release(&shards[i].lock);
 }
+
+void tm__intern_hold(void) {
+  pthread_once(&users_once, users_register);
+  users_lock();
+}
+
+void tm__intern_release(void) { users_unlock(); }
+
+void tm__intern_reset(void) {
+  pthread_once(&users_once, users_register);
+  users_lock();
+  tm__intern_lock_all();
+  tm__lock_acquire(&arena_lock);
+  for (size_t i = 0; i < INTERN_SHARDS; i++) {
+    intern_shard *s = &shards[i];
+    block_unmap(s->slots, s->slots ? (s->mask + 1) * sizeof *s->slots : 0);
+    s->slots = NULL;
+    s->mask = 0;
+    s->used = 0;
+  }
+  for (arena_head *a = arenas, *next; a != NULL; a = next) {
+    next = a->next;
+    block_unmap(a, a->size);
+  }
+  arenas = NULL;
+  arena = NULL;
+  arena_left = 0;
+  /* Every lookup runs under a shard lock or tm__intern_hold(): no reader is left. */
+  for (size_t c = 0; c < DIR_CHUNKS; c++) {
+    const tm__interned_tb **chunk = atomic_exchange(&directory[c], NULL);
+    block_unmap((void *)chunk, DIR_CHUNK * sizeof *chunk);
+  }
+  atomic_store(&last_id, 0);
+  atomic_store(&ids_out_warned, false);
+  atomic_fetch_add(&tm__intern_generation, 1);
+  tm__lock_release(&arena_lock);
+  tm__intern_unlock_all();
+  users_unlock();
+}
+
+uint32_t tm__intern_set_id_limit(uint32_t limit) {
+  uint32_t old = id_limit;
+  id_limit = limit == 0 || limit > ID_MAX ? ID_MAX : limit;
+  return old;
+}
+
+uint32_t tm__intern_generation_now(void) { return atomic_load(&tm__intern_generation); }

@@ -52,6 +52,7 @@ void tm_stop(void) {
     return;
   tm__traces_clear();
   tm__internal_clear();
+  tm__intern_reset(); /* no trace holds a traceback id now */
 }
 
 bool tm_is_tracing(void) { return tm__is_tracing(); }

@@ -187,6 +187,35 @@ START_TEST(test_live_object_traceback) {
 }
 END_TEST
 
+/* tm_stop() frees the engine's stacks: a snapshot taken before, and an object traceback not yet
+ * resolved, still resolve to the right frames afterwards (they own copies of their stacks), and
+ * a snapshot taken after a restart resolves the same site anew. */
+START_TEST(test_live_traceback_survives_stop) {
+  ck_assert_int_eq(tm_start(8), 0);
+  void *p = call_alloc_here(24);
+  tm_traceback *tb = tm_get_object_traceback(p);
+  GError *err = NULL;
+  tm_snapshot *snap = tm_take_snapshot(&err);
+  ck_assert_ptr_nonnull(snap);
+  tm_stop();
+  ck_assert_int_ge(find_frame(tb, "alloc_here"), 0);
+  bool found = false;
+  for (size_t i = 0; i < tm_snapshot_length(snap); i++)
+    found = found || find_frame(tm_snapshot_get(snap, i)->traceback, "alloc_here") >= 0;
+  ck_assert(found);
+  tm_snapshot_free(snap);
+  tm_traceback_free(tb);
+  free(p);
+  ck_assert_int_eq(tm_start(8), 0);
+  p = call_alloc_here(24);
+  tb = tm_get_object_traceback(p);
+  ck_assert_int_ge(find_frame(tb, "alloc_here"), 0);
+  tm_traceback_free(tb);
+  free(p);
+  tm_stop();
+}
+END_TEST
+
 /* A whole live stack starts in the C runtime (_start, __libc_start_*): its string, the key of a
  * traceback statistic, names main() of this file, the oldest frame of the program's own code. */
 START_TEST(test_live_to_string_names_main) {
@@ -331,6 +360,7 @@ static Suite *traceback_suite(void) {
   tcase_add_checked_fixture(tc, NULL, live_teardown);
   tcase_add_test(tc, test_live_object_traceback);
   tcase_add_test(tc, test_live_to_string_names_main);
+  tcase_add_test(tc, test_live_traceback_survives_stop);
   tcase_add_test(tc, test_live_format_reads_source);
   tcase_add_test(tc, test_live_inlined_frame);
   tcase_add_test(tc, test_live_truncated);

@@ -8,6 +8,7 @@
 
 #include "engine.h"
 #include "run_suite.h"
+#include "traceback_intern.h"
 #include "tracemalloc.h"
 
 /* Exported (the binary is linked with -rdynamic) so that dladdr can name their frames. */
@@ -124,10 +125,102 @@ START_TEST(test_whole_stack_when_under_limit) {
 }
 END_TEST
 
+/* Interns n distinct synthetic stacks of 32 frames (~300 bytes each). */
+static void intern_many(uint32_t n, uintptr_t salt) {
+  uintptr_t ips[32];
+  for (uint32_t i = 0; i < n; i++) {
+    for (int k = 0; k < 32; k++)
+      ips[k] = salt + (uintptr_t)i * 64 + (uintptr_t)k;
+    ck_assert_uint_ne(tm__intern(ips, 32, false, 32), 0);
+  }
+}
+
+/* tm_stop() frees the interned tracebacks, as Python's stop() clears its traceback table: the
+ * tracer's memory goes back to what it was, and ids start again from 1. */
+START_TEST(test_stop_frees_interned_tracebacks) {
+  ck_assert_int_eq(tm_start(1), 0);
+  void *p = alloc_here(10);
+  size_t before = tm_get_tracemalloc_memory();
+  intern_many(100000, 0x10000000); /* ~30 MiB of stacks */
+  size_t full = tm_get_tracemalloc_memory();
+  ck_assert_uint_ge(full, before + (20u << 20));
+  tm_stop();
+  size_t after = tm_get_tracemalloc_memory();
+  ck_assert_msg(after < before + (1u << 20), "%zu MiB stay after tm_stop (%zu MiB when full)",
+                (after - before) >> 20, (full - before) >> 20);
+  ck_assert_ptr_null(tm__traceback_lookup(5000));
+  ck_assert_int_eq(tm_start(1), 0);
+  uintptr_t ips[2] = {0x1234, 0x5678};
+  ck_assert_uint_lt(tm__intern(ips, 2, false, 2), 100); /* ids start again from 1 */
+  free(p);
+}
+END_TEST
+
+/* One call site: with a limit of 2 frames, every call records the same stack. */
+static __attribute__((noinline)) void *known_site(void) {
+  void *p = alloc_here(8);
+  __asm__ volatile("" ::: "memory");
+  return p;
+}
+
+/* A call site whose stack and id the thread's caches remember is traced with its own traceback
+ * after tm_stop() freed the tracebacks and other stacks took the ids. */
+START_TEST(test_call_site_traced_again_after_stop) {
+  ck_assert_int_eq(tm_start(2), 0);
+  void *blocks[8];
+  for (int i = 0; i < 8; i++) /* seen again and again: the stack cache learns it */
+    blocks[i] = known_site();
+  tm__raw_trace t;
+  ck_assert(tm__trace_find((uintptr_t)blocks[7], &t));
+  for (int i = 0; i < 8; i++)
+    free(blocks[i]);
+  tm_stop();
+  ck_assert_int_eq(tm_start(2), 0);
+  intern_many(t.tb_id + 10, 0x20000000); /* its old id now names another stack */
+  void *p = known_site();
+  const tm__interned_tb *tb = traceback_of(p);
+  ck_assert_ptr_nonnull(tb);
+  ck_assert_str_eq(function_of(tb->ips[0]), "alloc_here");
+  free(p);
+}
+END_TEST
+
+/* When ids run out, a new call site is not traced but counted as a lost trace (and a warning is
+ * written once); a stack interned before keeps being traced; tm_stop() gives the ids back. */
+START_TEST(test_ids_run_out_as_lost_traces) {
+  ck_assert_int_eq(tm_start(2), 0);
+  void *p = known_site(); /* interned before the ids run out */
+  free(p);
+  uint32_t old = tm__intern_set_id_limit(64);
+  uintptr_t ips[2] = {0x4321, 0x8765};
+  int fresh = 0;
+  for (; fresh <= 64 && tm__intern(ips, 2, false, 2) != 0; fresh++)
+    ips[0] += 16; /* a new stack each time, until no id is left */
+  ck_assert_int_le(fresh, 64);
+  size_t lost = tm_get_lost_traces();
+  p = alloc_deep(3, 8); /* a new stack */
+  ck_assert_uint_eq(tm_get_lost_traces(), lost + 1);
+  ck_assert_ptr_null(traceback_of(p));
+  free(p);
+  p = known_site(); /* a known stack is still traced */
+  ck_assert_ptr_nonnull(traceback_of(p));
+  free(p);
+  tm_stop();
+  ck_assert_int_eq(tm_start(2), 0);
+  p = alloc_deep(3, 8);
+  ck_assert_ptr_nonnull(traceback_of(p));
+  free(p);
+  tm__intern_set_id_limit(old);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("traceback_intern");
   TCase *tc = tcase_create("capture");
   tcase_add_checked_fixture(tc, NULL, teardown);
+  tcase_add_test(tc, test_stop_frees_interned_tracebacks);
+  tcase_add_test(tc, test_call_site_traced_again_after_stop);
+  tcase_add_test(tc, test_ids_run_out_as_lost_traces);
   tcase_add_test(tc, test_first_frame_is_the_callers);
   tcase_add_test(tc, test_each_entry_point_skips_its_own_frame);
   tcase_add_test(tc, test_same_stack_is_interned_once);

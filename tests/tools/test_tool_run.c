@@ -100,11 +100,21 @@ START_TEST(test_run_follows_fork_and_exec) {
   g_free(tb.err);
   g_free(root);
   g_free(src_dir);
+  int exec_line = tool_marker_line(forker_src, "/* SITE_EXEC */");
+  /* With --source-root: file names relative to it, and source lines. */
   char *expect = g_strdup_printf(
-      "[ Top 10 ]\n3 memory blocks: 0.9 KiB\n  File \"%s\", line %d, in exec_blocks\n"
+      "[ Top 10 ]\n3 memory blocks: 0.9 KiB\n  File \"forker.c\", line %d, in exec_blocks\n"
       "    keep[40 + i] = malloc(300); /* SITE_EXEC */\n",
-      forker_src, tool_marker_line(forker_src, "/* SITE_EXEC */"));
+      exec_line);
   ck_assert_msg(g_str_has_prefix(out, expect), "got:\n%s\nexpected first:\n%s", out, expect);
+  g_free(out);
+  g_free(expect);
+  /* Without: the names as recorded, and no source line (a dump is data). */
+  out = stats_of(ed, "--traceback");
+  expect = g_strdup_printf("[ Top 10 ]\n3 memory blocks: 0.9 KiB\n"
+                           "  File \"%s\", line %d, in exec_blocks\n",
+                           forker_src, exec_line);
+  ck_assert_str_eq(out, expect);
   g_free(out);
   g_free(expect);
 

@@ -102,8 +102,9 @@ tm_traceback *tm__traceback_new_key(const tm_frame *frame, const tm_traceback *o
  * hash table without allocating. The probe must never be referenced, freed or stored. */
 void tm__traceback_probe_init(tm_traceback *probe, const tm_frame *frame);
 
-/* Builds a live traceback around an interned stack, not yet resolved. Returns a new reference.
- * Most callers want the shared object of tm__traceback_live_get() instead. */
+/* Builds a live traceback around a copy of an interned stack, not yet resolved. Returns a new
+ * reference, or NULL when memory runs out. Most callers want the shared object of
+ * tm__traceback_live_get() instead. */
 tm_traceback *tm__traceback_new_live(const tm__interned_tb *raw);
 
 /* Returns a new reference to the one live traceback of raw, creating and caching it on first use
@@ -111,6 +112,9 @@ tm_traceback *tm__traceback_new_live(const tm__interned_tb *raw);
  * NULL gives the shared "<unknown>" traceback, as CPython gives for a missing stack. Call under
  * tm__intern_hold(), held since raw's id was read. Thread-safe. */
 tm_traceback *tm__traceback_live_get(const tm__interned_tb *raw);
+
+/* tm__traceback_live_get(), returning NULL when memory runs out. */
+tm_traceback *tm__traceback_live_try_get(const tm__interned_tb *raw);
 
 /* Resolves tb on first use and returns its frames, oldest first, storing their number in *n.
  * Borrowed: valid while tb lives. Thread-safe; takes the reentrancy guard while resolving. */

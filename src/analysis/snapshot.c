@@ -5,6 +5,7 @@
  * distinct stack id to the shared live traceback of that stack, so its cost is a few linear
  * passes over the traces plus one cache lookup per distinct stack.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
@@ -33,6 +34,21 @@ tm_snapshot *tm__snapshot_new(int traceback_limit) {
   tm_snapshot *snap = snapshot_alloc(traceback_limit, 0, 0);
   tm__guard_leave();
   return snap;
+}
+
+/* Appends tb to the distinct tracebacks, taking the given reference; false (tb not taken) when
+ * the array cannot grow. */
+static bool snapshot_try_push_traceback(tm_snapshot *snap, tm_traceback *tb) {
+  if (snap->ntracebacks == snap->tracebacks_cap) {
+    size_t cap = MAX(16, snap->tracebacks_cap * 2);
+    tm_traceback **grown = g_try_renew(tm_traceback *, snap->tracebacks, cap);
+    if (grown == NULL)
+      return false;
+    snap->tracebacks = grown;
+    snap->tracebacks_cap = cap;
+  }
+  snap->tracebacks[snap->ntracebacks++] = tb;
+  return true;
 }
 
 /* Appends tb to the distinct tracebacks, taking the given reference. Returns its index. */
@@ -119,18 +135,20 @@ typedef struct id_map {
   GHashTable *sparse; /* id => index + 1 */
 } id_map;
 
-/* Prepares a map for the ids of raw[0..n). */
-static void id_map_init(id_map *map, const tm__raw_trace *raw, size_t n) {
+/* Prepares a map for the ids of raw[0..n). Returns false when the dense array cannot be
+ * allocated (out of memory). */
+static bool id_map_init(id_map *map, const tm__raw_trace *raw, size_t n) {
   uint32_t max_id = 0;
   for (size_t i = 0; i < n; i++)
     max_id = MAX(max_id, raw[i].tb_id);
   memset(map, 0, sizeof(*map));
   if ((size_t)max_id < n * DENSE_IDS_PER_TRACE + DENSE_IDS_MIN) {
     map->ndense = (size_t)max_id + 1;
-    map->dense = g_new0(uint32_t, map->ndense);
-  } else {
-    map->sparse = g_hash_table_new(g_direct_hash, g_direct_equal);
+    map->dense = g_try_new0(uint32_t, map->ndense);
+    return map->dense != NULL;
   }
+  map->sparse = g_hash_table_new(g_direct_hash, g_direct_equal);
+  return true;
 }
 
 /* Returns the index + 1 stored for id, or 0. */
@@ -161,19 +179,30 @@ static void id_map_clear(id_map *map) {
 G_STATIC_ASSERT(sizeof(tm__raw_trace) == sizeof(tm_trace));
 
 /* Builds the snapshot of n raw traces, taking ownership of raw: one shared live traceback per
- * distinct stack id. */
+ * distinct stack id. Returns NULL (raw freed) when memory runs out: every allocation whose size
+ * grows with the traces is a try. */
 static tm_snapshot *snapshot_from_raw(tm__raw_trace *raw, size_t n, int limit) {
-  tm_snapshot *snap = snapshot_alloc(limit, 0, 64);
-  id_map map;
-  id_map_init(&map, raw, n);
-  snap->tb_index = g_new(uint32_t, n);
+  tm_snapshot *snap = g_try_new0(tm_snapshot, 1);
+  id_map map = {0};
+  if (snap == NULL)
+    goto fail;
+  snap->refcount = 1;
+  snap->traceback_limit = limit;
+  if (!id_map_init(&map, raw, n) || (snap->tb_index = g_try_new(uint32_t, MAX(n, 1))) == NULL)
+    goto fail;
   for (size_t i = 0; i < n; i++) {
     tm__raw_trace r;
     memcpy(&r, &raw[i], sizeof(r));
     uint32_t slot = id_map_get(&map, r.tb_id);
     if (slot == 0) {
-      tm_traceback *tb = tm__traceback_live_get(tm__traceback_lookup(r.tb_id));
-      slot = snapshot_push_traceback(snap, tb) + 1;
+      tm_traceback *tb = tm__traceback_live_try_get(tm__traceback_lookup(r.tb_id));
+      if (tb == NULL)
+        goto fail;
+      if (!snapshot_try_push_traceback(snap, tb)) {
+        tm_traceback_free(tb);
+        goto fail;
+      }
+      slot = (uint32_t)snap->ntracebacks;
       id_map_set(&map, r.tb_id, slot);
     }
     tm_trace t = {r.domain, r.size, snap->tracebacks[slot - 1]};
@@ -184,6 +213,11 @@ static tm_snapshot *snapshot_from_raw(tm__raw_trace *raw, size_t n, int limit) {
   snap->ntraces = snap->traces_cap = n;
   id_map_clear(&map);
   return snap;
+fail:
+  id_map_clear(&map);
+  free(raw); /* its first traces may already be converted: nothing in it is owned */
+  tm_snapshot_free(snap);
+  return NULL;
 }
 
 /* See tracemalloc.h. */
@@ -204,14 +238,12 @@ tm_snapshot *tm_take_snapshot(GError **error) {
    * frees the engine's stacks. */
   tm__intern_hold();
   raw = tm__traces_copy(&n, &limit, &failed);
-  if (failed) {
-    tm__intern_release();
-    g_set_error_literal(error, TM_ERROR, TM_ERROR_NO_MEMORY,
-                        "out of memory: could not copy the traces to take a snapshot");
-    goto out;
-  }
-  snap = snapshot_from_raw(raw, n, limit);
+  snap = failed ? NULL : snapshot_from_raw(raw, n, limit);
   tm__intern_release();
+  if (snap == NULL) /* allocates nothing */
+    tm__error_set_no_memory(error);
+  else
+    tm__error_spare_refill();
 out:
   tm__guard_leave();
   return snap;

@@ -104,10 +104,17 @@ void tm__traceback_probe_init(tm_traceback *probe, const tm_frame *frame) {
 tm_traceback *tm__traceback_new_live(const tm__interned_tb *raw) {
   g_return_val_if_fail(raw != NULL, NULL);
   tm__guard_enter();
-  tm_traceback *tb = g_new0(tm_traceback, 1);
+  tm_traceback *tb = g_try_new0(tm_traceback, 1);
   size_t bytes = sizeof(*raw) + raw->nframe * sizeof(raw->ips[0]);
+  void *copy = tb != NULL ? g_try_malloc(bytes) : NULL;
+  if (copy == NULL) {
+    g_free(tb);
+    tm__guard_leave();
+    return NULL;
+  }
+  memcpy(copy, raw, bytes);
   tb->refcount = 1;
-  tb->raw = g_memdup2(raw, bytes);
+  tb->raw = copy;
   tb->total_nframe = (int)raw->total_nframe;
   tb->truncated = raw->truncated != 0;
   tm__guard_leave();
@@ -142,7 +149,7 @@ static tm_traceback *unknown_traceback_unlocked(void) {
 }
 
 /* See model.h. */
-tm_traceback *tm__traceback_live_get(const tm__interned_tb *raw) {
+tm_traceback *tm__traceback_live_try_get(const tm__interned_tb *raw) {
   tm_traceback *tb;
   tm__guard_enter();
   live_lock_acquire();
@@ -167,12 +174,22 @@ tm_traceback *tm__traceback_live_get(const tm__interned_tb *raw) {
   tb = g_hash_table_lookup(live_tracebacks, raw);
   if (tb == NULL) {
     tb = tm__traceback_new_live(raw);
-    g_hash_table_insert(live_tracebacks, (gpointer)raw, tb);
+    if (tb != NULL)
+      g_hash_table_insert(live_tracebacks, (gpointer)raw, tb);
   }
 out:
-  g_atomic_int_inc(&tb->refcount);
+  if (tb != NULL)
+    g_atomic_int_inc(&tb->refcount);
   g_mutex_unlock(&live_lock);
   tm__guard_leave();
+  return tb;
+}
+
+/* See model.h. */
+tm_traceback *tm__traceback_live_get(const tm__interned_tb *raw) {
+  tm_traceback *tb = tm__traceback_live_try_get(raw);
+  if (tb == NULL)
+    g_error("out of memory: could not allocate a traceback");
   return tb;
 }
 

@@ -75,6 +75,16 @@ bool tm__mapped_by_tracer(uintptr_t lo, uintptr_t hi);
  * guard held. NULL with *n = 0 when there is none or on failure. */
 tm__raw_trace *tm__blocks_copy_locked(size_t *n);
 
+/* Reports TM_ERROR_NO_MEMORY without allocating: hands over an error made in advance (nothing is
+ * set when error is NULL or already set, or when the spare is in use by an earlier failure that
+ * was not followed by a refill). Thread-safe. */
+typedef struct _GError GError;
+void tm__error_set_no_memory(GError **error);
+
+/* Makes the spare error again if it was handed over; call when an operation succeeded (it
+ * allocates a little). Thread-safe. */
+void tm__error_spare_refill(void);
+
 /* The reentrancy guard. While held by a thread, every allocation that thread makes is the
  * tracer's own: untraced, and counted by tm_get_tracemalloc_memory(). Analysis entry points that
  * allocate take it on entry and drop it on exit. Nests. */

@@ -166,9 +166,9 @@ bool tm__leak_filters_load_suppressions(tm__leak_filters *filters, const char *w
 /* ---- leak_paths.c ----------------------------------------------------------------------------- */
 
 /* The project's source root for a given environment (NULL-terminated "NAME=value" array) and
- * working directory (absolute): TM_LEAK_SOURCE_ROOT, else MESON_SOURCE_ROOT, else the nearest
- * folder at or above cwd with a .git entry, else cwd; canonical, no trailing '/'. Reads the file
- * system (the .git lookup). g_free(). */
+ * working directory (absolute): TM_LEAK_SOURCE_ROOT, else MESON_SOURCE_ROOT, else walking up
+ * from cwd the source folder of the first meson build directory or the first folder with a .git
+ * entry, else cwd; canonical, no trailing '/'. Reads the file system. g_free(). */
 char *tm__leak_source_root_find(char **envp, const char *cwd);
 
 /* The source root of this run: tm__leak_source_root_find() on the process's environment (none

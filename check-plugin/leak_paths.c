@@ -5,9 +5,10 @@
  *
  * The source root is, in this order:
  *   1. TM_LEAK_SOURCE_ROOT, when set and not empty;
- *   2. MESON_SOURCE_ROOT, which `meson test` sets for every test;
- *   3. the nearest folder at or above the working directory that holds a .git entry (a git
- *      checkout or worktree);
+ *   2. MESON_SOURCE_ROOT, when set (meson sets it for run targets and scripts, not for tests);
+ *   3. walking up from the working directory, the first folder that is a meson build directory
+ *      (its meson-info/meson-info.json names the source folder: `meson test` runs tests from
+ *      the build directory, wherever it is) or holds a .git entry (a git checkout or worktree);
  *   4. the working directory.
  * A relative TM_LEAK_SOURCE_ROOT or MESON_SOURCE_ROOT is taken from the working directory. The
  * root is found once per process, in the runner before Check forks.
@@ -20,12 +21,39 @@
 
 static char *source_root; /* canonical, without a trailing '/'; NULL until first needed */
 
-/* The nearest folder at or above dir (absolute, canonical) that holds a .git entry, or NULL.
+/* The source folder that a meson build directory names in meson-info/meson-info.json
+ * ("directories": {"source": "..."}), or NULL. g_free(). */
+static char *meson_source_dir(const char *build_dir) {
+  char *path = g_build_filename(build_dir, "meson-info", "meson-info.json", NULL);
+  char *text = NULL, *source = NULL;
+  GMatchInfo *match = NULL;
+  GRegex *re = g_regex_new("\"source\":\\s*\"([^\"\\\\]+)\"", 0, 0, NULL);
+
+  if (g_file_get_contents(path, &text, NULL, NULL) && g_regex_match(re, text, 0, &match))
+    source = g_match_info_fetch(match, 1);
+  if (source != NULL && !g_path_is_absolute(source))
+    g_clear_pointer(&source, g_free);
+  g_match_info_free(match);
+  g_regex_unref(re);
+  g_free(text);
+  g_free(path);
+  return source;
+}
+
+/* Walking up from dir (absolute, canonical): the source folder of the nearest meson build
+ * directory, or the nearest folder with a .git entry, whichever comes first; NULL when none.
  * g_free(). */
-static char *git_toplevel(const char *dir) {
+static char *enclosing_root(const char *dir) {
   char *d = g_strdup(dir);
 
   for (;;) {
+    char *source = meson_source_dir(d);
+    if (source != NULL) {
+      g_free(d);
+      char *root = g_canonicalize_filename(source, "/");
+      g_free(source);
+      return root;
+    }
     char *git = g_build_filename(d, ".git", NULL);
     bool found = g_file_test(git, G_FILE_TEST_EXISTS);
     g_free(git);
@@ -53,7 +81,7 @@ char *tm__leak_source_root_find(char **envp, const char *cwd) {
   }
   if (root == NULL) {
     char *dir = g_canonicalize_filename(cwd, "/");
-    root = git_toplevel(dir);
+    root = enclosing_root(dir);
     if (root == NULL)
       root = g_steal_pointer(&dir);
     g_free(dir);

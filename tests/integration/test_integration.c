@@ -199,6 +199,16 @@ START_TEST(test_installed_cmake_package_zero_edit) {
     g_free(cmd);
     g_free(out);
   }
+  /* The installed JSON module, found beside the installed libtracemalloc.so. */
+  cmd = g_strdup_printf("cd '%s/cmake' && LD_LIBRARY_PATH='%s' TM_LEAK_JSON='%s/cmake.jsonl' "
+                        "./check_queue; cat '%s/cmake.jsonl'",
+                        workdir, libdir, workdir, workdir);
+  sh(cmd, &out);
+  ck_assert_msg(strstr(out, "\"test\":\"test_pop_order\",\"iteration\":0,\"verdict\":\"fail\"") !=
+                    NULL && strstr(out, "\"test\":\"test_empty\"") != NULL,
+                "%s\n%s", cmd, out);
+  g_free(cmd);
+  g_free(out);
   g_free(expected);
   g_free(from);
   g_free(site);

@@ -1,6 +1,7 @@
-/* test_paths.c — the source root (TM_LEAK_SOURCE_ROOT, MESON_SOURCE_ROOT, the git toplevel,
- * the working directory) and paths shown relative to it; then one suite run from three working
- * directories, whose failure line and stderr report must be the same byte for byte. */
+/* test_paths.c — the source root (TM_LEAK_SOURCE_ROOT, MESON_SOURCE_ROOT, a meson build
+ * directory's source, the git toplevel, the working directory) and paths shown relative to it;
+ * then one suite run from three working directories (and a fourth outside any project), whose
+ * failure line and stderr report must be the same byte for byte. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,22 @@ START_TEST(test_root_precedence) {
   root = tm__leak_source_root_find(env_empty, sub);
   ck_assert_str_eq(root, proj);
   g_free(root);
+  /* A meson build directory anywhere names its source folder (meson test runs tests there). */
+  char *info = g_build_filename(tmp, "out", "meson-info", NULL);
+  char *run = g_build_filename(tmp, "out", "tests", NULL);
+  ck_assert_int_eq(g_mkdir_with_parents(info, 0755), 0);
+  ck_assert_int_eq(g_mkdir_with_parents(run, 0755), 0);
+  char *json = g_strdup_printf("{\"meson_version\": {}, \"directories\": {\"source\": \"%s\", "
+                               "\"build\": \"%s/out\"}}", proj, tmp);
+  char *json_path = g_build_filename(info, "meson-info.json", NULL);
+  ck_assert(g_file_set_contents(json_path, json, -1, NULL));
+  root = tm__leak_source_root_find(env_empty, run);
+  ck_assert_str_eq(root, proj);
+  g_free(root);
+  g_free(json_path);
+  g_free(json);
+  g_free(run);
+  g_free(info);
   g_free(git);
   g_free(sub);
   g_free(proj);
@@ -105,7 +122,8 @@ START_TEST(test_same_report_from_three_directories) {
   char *root_env = g_strdup_printf("TM_LEAK_SOURCE_ROOT=%s", src);
   char *meson_env = g_strdup_printf("MESON_SOURCE_ROOT=%s", src);
   char *from_root = run_money(src, NULL); /* git toplevel, or the working directory */
-  char *from_build = run_money(build, meson_env); /* as `meson test` runs it */
+  char *from_build = run_money(build, NULL); /* as `meson test` runs it: meson-info */
+  char *from_meson_env = run_money(tmp, meson_env);
   char *from_tmp = run_money(tmp, root_env);
   char *absolute = run_money(tmp, NULL); /* outside the tree: absolute paths */
 
@@ -120,6 +138,7 @@ START_TEST(test_same_report_from_three_directories) {
   ck_assert_msg(strstr(from_root, "\n  File \"examples/money/money.c\", line 16, in "
                                   "money_create\n") != NULL, "%s", from_root);
   ck_assert_str_eq(from_build, from_root);
+  ck_assert_str_eq(from_meson_env, from_root);
   ck_assert_str_eq(from_tmp, from_root);
   char *abs_site = g_strdup_printf("%s/examples/money/money.c:16:S:", src);
   ck_assert_msg(g_str_has_prefix(absolute, abs_site), "%s", absolute);
@@ -127,6 +146,7 @@ START_TEST(test_same_report_from_three_directories) {
   g_free(absolute);
   g_free(from_tmp);
   g_free(from_build);
+  g_free(from_meson_env);
   g_free(from_root);
   g_free(meson_env);
   g_free(root_env);

@@ -39,9 +39,14 @@ static const char no_match[] = "";
 /* stdio buffers: allocated on a stream's first read or write and kept until fclose/exit. */
 static const char *const stdio_functions[] = {"_IO_file_doallocate", NULL};
 
-/* Time zone, locale and message catalogs: loaded once per process. */
+/* Time zone, locale and message catalogs: loaded once per process. With glibc's debug symbols
+ * the frames are glibc's internal functions (localtime_r tail-calls __tz_convert), so those are
+ * named too; without them, the exported entry points are what resolves. */
 static const char *const tz_locale_functions[] = {
-  "tzset", "localtime", "localtime_r", "mktime", "timelocal", "ctime", "ctime_r", "strftime",
+  "__tz_convert", "tzset_internal", "__tzfile_read", "__tzfile_compute", "__tzset_parse_tz",
+  "_nl_find_domain", "_nl_load_domain", "_nl_find_locale", "_nl_load_locale*",
+  "tzset", "localtime", "localtime_r", "gmtime", "gmtime_r", "mktime", "timelocal", "ctime",
+  "ctime_r", "strftime",
   "strftime_l", "wcsftime", "setlocale", "gettext", "dgettext", "dcgettext", "ngettext",
   "dngettext", "dcngettext", "bindtextdomain", "bind_textdomain_codeset", "textdomain", NULL,
 };
@@ -81,8 +86,7 @@ static const char *const glib_functions[] = {
   "g_boxed_type_register_static", "g_enum_register_static", "g_flags_register_static",
   "g_pointer_type_register_static", "g_param_type_register_static",
   "g_value_register_transform_func", "g_signal_new*", "g_signal_override_class_*",
-  "g_object_class_install_propert*", "g_object_interface_install_property", "*_get_type",
-  "*_get_type_once", "g_once_impl", "g_private_get", "g_private_set", "g_private_replace",
+  "g_object_class_install_propert*", "g_object_interface_install_property", "g_once_impl", "g_private_get", "g_private_set", "g_private_replace",
   "g_rec_mutex_lock", "g_rec_mutex_trylock", "g_rw_lock_reader_lock", "g_rw_lock_reader_trylock",
   "g_rw_lock_writer_lock", "g_rw_lock_writer_trylock", "g_thread_self", "g_main_context_default",
   "g_get_worker_context", "g_get_charset", "g_get_codeset", "g_get_filename_charsets",
@@ -275,8 +279,33 @@ static bool in_system_library(const tm_frame *frame) {
   return false;
 }
 
+/* A project's own allocation wrappers (o_malloc, cork_alloc_xmalloc, xstrdup, buf_alloc): the
+ * function that called the allocator, named like one, is looked through when its caller is in
+ * the program too. Only the frame that called the allocator itself: a wrapper returns what the
+ * allocator returned, while a function deeper in the stack did other work. */
+static const char *const wrapper_names[] = {
+  "*malloc", "*calloc", "*realloc", "*zalloc", "*xalloc", "*_alloc", "*strdup", "*strndup",
+  "*memdup", NULL,
+};
+
+static bool looks_like_wrapper(const tm_frame *frame) {
+  static GPatternSpec *globs[G_N_ELEMENTS(wrapper_names)];
+  char name[256];
+  if (frame->function == NULL)
+    return false;
+  g_strlcpy(name, frame->function, MIN(sizeof name, strcspn(frame->function, ".@") + 1));
+  for (size_t i = 0; wrapper_names[i] != NULL; i++) {
+    if (globs[i] == NULL)
+      globs[i] = g_pattern_spec_new(wrapper_names[i]);
+    if (g_pattern_spec_match_string(globs[i], name))
+      return true;
+  }
+  return false;
+}
+
 const tm_frame *tm__leak_site(const tm__leak_filters *filters, const tm_traceback *tb) {
   size_t n = tm_traceback_length(tb);
+  const tm_frame *wrapper = NULL;
 
   if (n == 0)
     return NULL;
@@ -288,9 +317,16 @@ const tm_frame *tm__leak_site(const tm__leak_filters *filters, const tm_tracebac
       continue;
     if (in_system_library(frame))
       continue;
+    if (wrapper == NULL && i > 0 && !(frame->flags & TM_FRAME_INLINED) &&
+        looks_like_wrapper(frame)) {
+      wrapper = frame; /* the site is its caller, when that is the program's own code */
+      continue;
+    }
+    if (wrapper != NULL && (frame->flags & TM_FRAME_NO_DEBUG_INFO))
+      return wrapper; /* called from a framework (Check's runner): the wrapper is the site */
     return frame;
   }
-  return tm_traceback_get(tb, n - 1);
+  return wrapper != NULL ? wrapper : tm_traceback_get(tb, n - 1);
 }
 
 const tm_frame *tm__leak_test_frame(const tm_traceback *tb, const char *test_name) {

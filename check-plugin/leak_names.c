@@ -49,6 +49,21 @@ static void tables_init(void) {
   tests = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
 }
 
+/* START_TEST's __FILE__ as the compiler saw it: a relative path is taken from the working
+ * directory the suite is built in (the build directory, under meson), when the file is there. */
+static const char *file_path(const char *file) {
+  if (g_path_is_absolute(file) || !g_file_test(file, G_FILE_TEST_EXISTS))
+    return g_intern_string(file);
+  char *cwd = g_get_current_dir();
+  char *joined = g_build_filename(cwd, file, NULL);
+  char *canonical = g_canonicalize_filename(joined, NULL);
+  const char *interned = g_intern_string(canonical);
+  g_free(canonical);
+  g_free(joined);
+  g_free(cwd);
+  return interned;
+}
+
 Suite *__wrap_suite_create(const char *name) {
   Suite *s = __real_suite_create(name);
   tables_init();
@@ -96,7 +111,7 @@ void __wrap__tcase_add_test(TCase *tc, const TTest *ttest, int _signal, int allo
     info->test = g_intern_string(ttest->name);
     info->tcase = e != NULL ? e->name : NULL;
     info->suite = e != NULL ? e->suite : NULL;
-    info->file = ttest->file != NULL ? g_intern_string(ttest->file) : NULL;
+    info->file = ttest->file != NULL ? file_path(ttest->file) : NULL;
     info->line = ttest->line;
     g_hash_table_insert(tests, (gpointer)info->test, info); /* the last one added wins */
   }

@@ -13,6 +13,7 @@
 
 #include <glib.h>
 #include <tracemalloc-check.h>
+#include <tracemalloc.h>
 
 __attribute__((noinline)) static void lose(void *p) {
   void *volatile sink = p;
@@ -187,6 +188,61 @@ START_TEST(test_global_list) {
 }
 END_TEST
 
+/* A project's own allocation wrapper is looked through: the site is its caller's line. */
+__attribute__((noinline)) static void *project_xmalloc(size_t n) {
+  void *p = malloc(n);
+  if (p == NULL)
+    abort();
+  return p;
+}
+
+START_TEST(test_wrapper_leak) {
+  lose(project_xmalloc(33)); /* site:wrapper */
+}
+END_TEST
+
+/* A user function that ends in _get_type is no GLib type registration: its leak counts. */
+__attribute__((noinline)) static char *mime_get_type(void) {
+  char *type = strdup("text/plain"); /* site:get_type */
+  type[0] = 'T';
+  return type;
+}
+
+START_TEST(test_get_type_leak) {
+  lose(mime_get_type());
+}
+END_TEST
+
+/* A test that fails while its thread is paused leaves it paused; the next window must not. */
+START_TEST(test_paused_then_fails) {
+  tm_thread_pause();
+  ck_abort_msg("fails while paused"); /* site:paused */
+}
+END_TEST
+
+START_TEST(test_after_pause_leak) {
+  lose(malloc(20)); /* site:after_pause */
+}
+END_TEST
+
+/* A cache and a leak made at one line, from one call line: the same traceback. Only the lost one
+ * is charged, in both fork modes. */
+static void *volatile shared_cache;
+
+__attribute__((noinline)) static void fill_or_lose(int keep) {
+  void *p = malloc(48); /* site:shared */
+  if (keep)
+    shared_cache = p;
+  else
+    lose(p);
+}
+
+START_TEST(test_shared_key) {
+  for (int i = 0; i < 2; i++)
+    fill_or_lose(i == 0);
+}
+END_TEST
+
 /* ---- the user's own checked fixtures run inside the window ------------------------------------ */
 
 static void *fixture_block;
@@ -306,6 +362,11 @@ static Suite *leak_suite(void) {
   tcase_add_test(leaks, test_list_leak);
   tcase_add_test(leaks, test_freed_holder_leak);
   tcase_add_test(leaks, test_global_list);
+  tcase_add_test(leaks, test_wrapper_leak);
+  tcase_add_test(leaks, test_get_type_leak);
+  tcase_add_test(leaks, test_paused_then_fails);
+  tcase_add_test(leaks, test_after_pause_leak);
+  tcase_add_test(leaks, test_shared_key);
   suite_add_tcase(s, leaks);
 
   TCase *fixture_ok = tcase_create("FixtureClean");

@@ -146,6 +146,75 @@ START_TEST(test_precedence) {
 }
 END_TEST
 
+/* [suite:], [tcase:] and [test:] sections: the most specific wins, whatever the file order. */
+static const char *const scoped_file =
+  "[test:test_one]\n"
+  "threshold = 3 KiB\n"
+  "[tcase:Core]\n"
+  "threshold = 2 KiB\n"
+  "threshold-blocks = 4\n"
+  "[suite:Money*]\n"
+  "threshold = 1 KiB\n"
+  "reachable = charge\n"
+  "threshold-blocks = 9\n"
+  "[defaults]\n"
+  "threshold-blocks = 1\n";
+
+START_TEST(test_scoped_rules) {
+  char *setting = write_config(scoped_file);
+  const char *const env[] = {setting, NULL};
+  tm__leak_config *c = load(env, NULL);
+  tm__leak_rules r;
+  ck_assert_ptr_nonnull(c);
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){"Money", "Core", "test_one"}, &r);
+  ck_assert_uint_eq(r.allowance, 3072);      /* test over tcase over suite */
+  ck_assert_uint_eq(r.allowance_blocks, 4);  /* tcase over suite */
+  ck_assert(r.charge_reachable);             /* from the suite */
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){"Money", "Core", "test_two"}, &r);
+  ck_assert_uint_eq(r.allowance, 2048);
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){"MoneyMore", "Limits", "test_two"}, &r);
+  ck_assert_uint_eq(r.allowance, 1024);
+  ck_assert_uint_eq(r.allowance_blocks, 9);
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){"Other", "Limits", "test_two"}, &r);
+  ck_assert_uint_eq(r.allowance, 0);
+  ck_assert_uint_eq(r.allowance_blocks, 1);  /* [defaults] */
+  ck_assert(!r.charge_reachable);
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){NULL, NULL, "test_one"}, &r); /* no names */
+  ck_assert_uint_eq(r.allowance, 3072);
+  tm__leak_config_free(c);
+  g_free(setting);
+}
+END_TEST
+
+/* TM_LEAK_REACHABLE and TM_LEAK_THRESHOLD_BLOCKS, and their bad values. */
+START_TEST(test_reachable_and_blocks_env) {
+  const char *const env[] = {"TM_LEAK_REACHABLE=charge", "TM_LEAK_THRESHOLD_BLOCKS=3", NULL};
+  tm__leak_config *c = load(env, NULL);
+  ck_assert_ptr_nonnull(c);
+  ck_assert(c->defaults.charge_reachable);
+  ck_assert_uint_eq(c->defaults.allowance_blocks, 3);
+  tm__leak_config_free(c);
+  const char *const unset[] = {NULL};
+  c = load(unset, NULL);
+  ck_assert(!c->defaults.charge_reachable);
+  ck_assert_uint_eq(c->defaults.allowance_blocks, SIZE_MAX); /* any number */
+  tm__leak_config_free(c);
+  GError *error = NULL;
+  const char *const bad[] = {"TM_LEAK_REACHABLE=sometimes", NULL};
+  c = tm__leak_config_load((char **)bad, &error);
+  ck_assert_ptr_null(c);
+  ck_assert_str_eq(error->message, "TM_LEAK_REACHABLE='sometimes' is not a reachability rule: "
+                                   "write charge or ignore");
+  g_clear_error(&error);
+  const char *const bad_blocks[] = {"TM_LEAK_THRESHOLD_BLOCKS=-2", NULL};
+  c = tm__leak_config_load((char **)bad_blocks, &error);
+  ck_assert_ptr_null(c);
+  ck_assert_str_eq(error->message, "TM_LEAK_THRESHOLD_BLOCKS='-2' is not a whole number from 0 "
+                                   "to 2147483647");
+  g_clear_error(&error);
+}
+END_TEST
+
 static const struct {
   const char *text, *message;
 } bad_files[] = {
@@ -216,6 +285,8 @@ int main(void) {
   tcase_add_loop_test(tc, test_bad_environment, 0, G_N_ELEMENTS(bad_env));
   tcase_add_test(tc, test_key_file_rules);
   tcase_add_test(tc, test_precedence);
+  tcase_add_test(tc, test_scoped_rules);
+  tcase_add_test(tc, test_reachable_and_blocks_env);
   tcase_add_loop_test(tc, test_bad_file, 0, G_N_ELEMENTS(bad_files));
   tcase_add_test(tc, test_config_not_regular_file_refused);
   suite_add_tcase(s, tc);

@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     grow_blocks(atoi(argv[2]));
     return 0;
   }
-  parent_blocks();
+  parent_blocks(); /* CALL_PARENT */
   if (argc > 1 && strcmp(argv[1], "wait") == 0) {
     printf("ready\n");
     fflush(stdout);
@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
   }
   pid_t pid = fork();
   if (pid == 0) {
-    child_blocks();
+    child_blocks(); /* CALL_CHILD */
     exit(0);
   }
   waitpid(pid, NULL, 0);

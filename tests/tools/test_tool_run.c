@@ -118,6 +118,33 @@ START_TEST(test_run_follows_fork_and_exec) {
   g_free(out);
   g_free(expect);
 
+  /* --key filename, --cumulative (every frame credited: main's calls too), --exclude. */
+  char *av_file[] = {(char *)tool, "stats", (char *)cd, "--key", "filename", "--include",
+                     "*forker.c", NULL};
+  tool_run k = tool_spawn(NULL, (const char *const *)av_file);
+  ck_assert_int_eq(k.status, 0);
+  expect = g_strdup_printf("[ Top 10 ]\n%s:0: size=2000 B, count=15, average=133 B\n", forker_src);
+  ck_assert_str_eq(k.out, expect);
+  g_free(expect);
+  tool_run_clear(&k);
+  char *call_parent = site("CALL_PARENT"), *call_child = site("CALL_CHILD");
+  out = stats_of(cd, "--cumulative");
+  const char *lines[] = {call_parent, parent, call_child, child};
+  for (size_t i = 0; i < G_N_ELEMENTS(lines); i++) {
+    char *line = g_strdup_printf("\n%s: size=1000 B, count=%d, average=%d B\n", lines[i],
+                                 i < 2 ? 10 : 5, i < 2 ? 100 : 200);
+    ck_assert_msg(strstr(out, line) != NULL, "no '%s' in\n%s", line + 1, out);
+    g_free(line);
+  }
+  g_free(out);
+  g_free(call_parent);
+  g_free(call_child);
+  const char *av_ex[] = {tool, "stats", cd, "--exclude", "*forker.c", "--limit", "0", NULL};
+  k = tool_spawn(NULL, av_ex);
+  ck_assert_int_eq(k.status, 0);
+  ck_assert_msg(g_str_has_prefix(k.out, "[ Top ") && strstr(k.out, "forker.c") == NULL, "%s", k.out);
+  tool_run_clear(&k);
+
   /* compare: the child holds what the parent does, plus its own. */
   const char *argv[] = {tool, "compare", cd, pd, "--include", "*forker.c", NULL};
   tool_run c = tool_spawn(NULL, argv);

@@ -32,6 +32,7 @@ static void progress_show(tool_progress *p, gint64 elapsed) {
   p->shown = true;
 }
 
+/* The progress thread: shows the line once p->after has passed, erases it when done. */
 static gpointer progress_main(gpointer data) {
   tool_progress *p = data;
   g_mutex_lock(&p->lock);
@@ -52,6 +53,7 @@ static gpointer progress_main(gpointer data) {
   return NULL;
 }
 
+/* See tool.h. */
 tool_progress *tool_progress_start(const char *what) {
   tool_progress *p = g_new0(tool_progress, 1);
   g_mutex_init(&p->lock);
@@ -67,6 +69,7 @@ tool_progress *tool_progress_start(const char *what) {
   return p;
 }
 
+/* See tool.h. */
 void tool_progress_set(tool_progress *p, double fraction) {
   if (p == NULL || p->thread == NULL)
     return;
@@ -75,6 +78,7 @@ void tool_progress_set(tool_progress *p, double fraction) {
   g_mutex_unlock(&p->lock);
 }
 
+/* See tool.h. */
 void tool_progress_done(tool_progress *p) {
   if (p == NULL)
     return;
@@ -91,6 +95,7 @@ void tool_progress_done(tool_progress *p) {
   g_free(p);
 }
 
+/* See tool.h. */
 tm_snapshot *tool_snapshot_load(const char *path) {
   GError *error = NULL;
   char *what = g_strdup_printf("reading %s", path);

@@ -68,6 +68,7 @@ typedef struct svg_state {
   size_t nnodes;
 } svg_state;
 
+/* Writes the fill of n into buf: its module's hue, or with --diff its change (red, blue, white). */
 static void fill_colour(const svg_state *st, const tool_node *n, char *buf, size_t len) {
   if (st->diff) {
     double change = (double)n->bytes - (double)n->old_bytes;
@@ -87,6 +88,7 @@ static void fill_colour(const svg_state *st, const tool_node *n, char *buf, size
   }
 }
 
+/* Stores in *max the largest |bytes - old_bytes| of n and its callees. */
 static void max_change_find(const tool_node *n, double *max) {
   double c = fabs((double)n->bytes - (double)n->old_bytes);
   if (c > *max)
@@ -342,6 +344,7 @@ bool tool_svg_write(const tool_tree *tree, bool diff, const char *file_label, FI
   return !ferror(out) && fflush(out) == 0;
 }
 
+/* See tool.h. */
 int tool_flamegraph_main(int argc, char **argv) {
   char *output = NULL, *old_path = NULL;
   char **include = NULL, **exclude = NULL;

@@ -29,6 +29,8 @@ static void label_append(GString *path, const tool_node *node) {
   g_free(label);
 }
 
+/* Writes the lines of node and its callees; path holds the callers' labels. Returns false on a
+ * write error. */
 static bool node_write(const tool_node *node, GString *path, bool diff, FILE *out) {
   size_t len = path->len;
   if (node->parent != NULL)
@@ -48,6 +50,7 @@ static bool node_write(const tool_node *node, GString *path, bool diff, FILE *ou
   return ok && !ferror(out);
 }
 
+/* See tool.h. */
 bool tool_folded_write(const tool_tree *tree, bool diff, FILE *out) {
   GString *path = g_string_new(NULL);
   bool ok = node_write(tree->root, path, diff, out);

@@ -30,6 +30,7 @@ static const char help_text[] =
     "`tracemalloc COMMAND --help` describes each option. Exit status: 0 done, 1 compare's\n"
     "growth passed --fail-over, 2 a usage error or an unreadable file (one line on stderr).\n";
 
+/* See tool.h. */
 int tool_fail(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -51,6 +52,7 @@ int tool_fail(const char *fmt, ...) {
   return TOOL_EXIT_USAGE;
 }
 
+/* See tool.h. */
 bool tool_parse(GOptionContext *ctx, int *argc, char ***argv) {
   GError *error = NULL;
   bool ok = g_option_context_parse(ctx, argc, argv, &error);
@@ -62,6 +64,7 @@ bool tool_parse(GOptionContext *ctx, int *argc, char ***argv) {
   return ok;
 }
 
+/* Dispatches to the command named by argv[1]; returns its exit status. */
 int main(int argc, char **argv) {
   static const struct {
     const char *name;

@@ -4,6 +4,7 @@
 
 #include "tool.h"
 
+/* See tool.h. */
 void tool_view_add_options(GOptionContext *ctx, tool_view *view, bool with_compare) {
   GOptionEntry entries[] = {
       {"key", 'k', 0, G_OPTION_ARG_STRING, &view->key,
@@ -35,6 +36,7 @@ void tool_view_add_options(GOptionContext *ctx, tool_view *view, bool with_compa
   g_option_context_add_main_entries(ctx, entries, NULL);
 }
 
+/* See tool.h. */
 void tool_view_clear(tool_view *view) {
   g_free(view->key);
   g_strfreev(view->include);
@@ -44,6 +46,7 @@ void tool_view_clear(tool_view *view) {
   memset(view, 0, sizeof *view);
 }
 
+/* See tool.h. */
 bool tool_view_check(const tool_view *view, tm_key_type *key) {
   if (view->key == NULL || strcmp(view->key, "lineno") == 0)
     *key = TM_KEY_LINENO;
@@ -73,6 +76,7 @@ bool tool_view_check(const tool_view *view, tm_key_type *key) {
   return true;
 }
 
+/* See tool.h. */
 tm_snapshot *tool_view_filter(const tool_view *view, tm_snapshot *snap) {
   GPtrArray *filters = g_ptr_array_new_with_free_func((GDestroyNotify)tm_filter_free);
   tm_snapshot *out = NULL;
@@ -105,6 +109,7 @@ tm_snapshot *tool_view_filter(const tool_view *view, tm_snapshot *snap) {
   return out;
 }
 
+/* See tool.h. */
 bool tool_size_parse(const char *text, size_t *out) {
   static const struct {
     const char *unit;

@@ -19,6 +19,7 @@
 /* "DIR/" of tool_paths_relative_to(), or NULL. */
 static char *relative_root;
 
+/* See tool.h. */
 void tool_paths_relative_to(const char *dir) {
   g_free(relative_root);
   relative_root = NULL;
@@ -54,6 +55,7 @@ static void traceback_print(const tm_traceback *tb, FILE *out) {
   g_strfreev(lines);
 }
 
+/* How many of n statistics --limit prints (0: all). */
 static size_t shown(int limit, size_t n) {
   return limit == 0 || (size_t)limit > n ? n : (size_t)limit;
 }
@@ -85,10 +87,12 @@ static bool statistics_print(tm_snapshot *snap, tm_key_type key, bool cumulative
   return true;
 }
 
+/* See tool.h. */
 void tool_top_lines_print(tm_snapshot *snap, int limit, FILE *out) {
   statistics_print(snap, TM_KEY_LINENO, false, limit, false, out);
 }
 
+/* See tool.h. */
 int tool_stats_main(int argc, char **argv) {
   tool_view view = {0};
   tm_key_type key;
@@ -117,6 +121,7 @@ out:
   return rc;
 }
 
+/* See tool.h. */
 int tool_compare_main(int argc, char **argv) {
   tool_view view = {0};
   tm_key_type key;

@@ -73,6 +73,7 @@ static char *library_find(void) {
   return found;
 }
 
+/* Passes a signal sent to the command on to the program (async-signal-safe). */
 static void forward_signal(int sig) {
   if (child_pid > 0)
     kill(child_pid, sig);
@@ -85,12 +86,15 @@ typedef struct dump_entry {
   char *path;
 } dump_entry;
 
+/* Frees the strings of a dump_entry (the array's clear function). */
 static void dump_entry_clear(gpointer p) {
   dump_entry *e = p;
   g_free(e->reason);
   g_free(e->path);
 }
 
+/* Reads the list the traced processes appended to: a new array of dump_entry, empty when the
+ * file is missing. g_array_unref(). */
 static GArray *list_read(const char *path) {
   GArray *entries = g_array_new(false, true, sizeof(dump_entry));
   g_array_set_clear_func(entries, dump_entry_clear);
@@ -157,6 +161,7 @@ static void dumps_report(GArray *entries, pid_t pid) {
   g_free(cwd);
 }
 
+/* See tool.h. */
 int tool_run_main(int argc, char **argv) {
   int nframe = 32;
   char *pattern = NULL, *signal_name = NULL;

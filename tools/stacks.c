@@ -9,6 +9,7 @@
 
 static guint str_hash0(const char *s) { return s != NULL ? g_str_hash(s) : 0; }
 
+/* Hash of a node's key (parent, function, file, line, module, flags), strings by content. */
 static guint node_hash(gconstpointer p) {
   const tool_node *n = p;
   guint h = g_direct_hash(n->parent);
@@ -109,6 +110,7 @@ static void snapshot_add(tool_tree *tree, tm_snapshot *snap, bool old, tool_prog
   g_hash_table_unref(sums);
 }
 
+/* See tool.h. */
 tool_tree *tool_tree_build(tm_snapshot *snap, tm_snapshot *old, tool_progress *progress) {
   tool_tree *tree = g_new0(tool_tree, 1);
   tree->index = g_hash_table_new_full(node_hash, node_equal, g_free, NULL);
@@ -119,6 +121,7 @@ tool_tree *tool_tree_build(tm_snapshot *snap, tm_snapshot *old, tool_progress *p
   return tree;
 }
 
+/* See tool.h. */
 void tool_tree_free(tool_tree *tree) {
   if (tree == NULL)
     return;
@@ -127,6 +130,7 @@ void tool_tree_free(tool_tree *tree) {
   g_free(tree);
 }
 
+/* Bytes descending, then old bytes, then function, file and line: a stable drawing order. */
 static int children_compare(gconstpointer pa, gconstpointer pb) {
   const tool_node *a = *(tool_node *const *)pa, *b = *(tool_node *const *)pb;
   if (a->bytes != b->bytes)
@@ -141,6 +145,7 @@ static int children_compare(gconstpointer pa, gconstpointer pb) {
   return c;
 }
 
+/* See tool.h. */
 GPtrArray *tool_node_children_sorted(const tool_node *node) {
   GPtrArray *children = g_ptr_array_new();
   for (tool_node *c = node->first_child; c != NULL; c = c->next_sibling)
@@ -149,6 +154,7 @@ GPtrArray *tool_node_children_sorted(const tool_node *node) {
   return children;
 }
 
+/* See tool.h. */
 char *tool_node_label(const tool_node *node, bool short_name) {
   if (node->parent == NULL)
     return g_strdup("all");

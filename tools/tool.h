@@ -90,6 +90,8 @@ tm_snapshot *tool_snapshot_load(const char *path);
 
 /* ---- report.c --------------------------------------------------------------------------------- */
 
+/* The commands' mains: argv[0] is the command's name, the options follow; each returns the exit
+ * status (TOOL_EXIT_*, or for run the program's). Not thread-safe: one per process. */
 int tool_stats_main(int argc, char **argv);
 
 /* From now on, the lines printed show file names under dir (made absolute and resolved)
@@ -103,6 +105,7 @@ void tool_top_lines_print(tm_snapshot *snap, int limit, FILE *out);
 
 /* ---- run.c ------------------------------------------------------------------------------------ */
 
+/* See tool_stats_main(). */
 int tool_run_main(int argc, char **argv);
 
 /* ---- stacks.c --------------------------------------------------------------------------------- */
@@ -152,6 +155,7 @@ char *tool_node_label(const tool_node *node, bool short_name);
 
 /* ---- flamegraph.c / folded.c ------------------------------------------------------------------ */
 
+/* See tool_stats_main(). */
 int tool_flamegraph_main(int argc, char **argv);
 
 /* Writes one line per stack with self bytes, frames oldest first separated by ';', then the bytes

@@ -372,6 +372,8 @@ static void handler_install(int sig, void (*handler)(int), bool only_if_default)
   sigaction(sig, &sa, NULL);
 }
 
+/* Reads the TRACEMALLOC_DUMP* variables (see the top of the file) and installs the exit and
+ * signal handlers, the fork handlers and the watcher. Runs once, before main(). */
 __attribute__((constructor(102))) static void autodump_init(void) {
   int saved = errno;
   char value[PATTERN_MAX];

@@ -7,7 +7,7 @@
  *   forker grow N       SITE_GROW: N x 1 KiB, for compare (run twice with different N)
  *   forker wait         SITE_PARENT, then waits for SIGTERM (signal dumps)
  *   forker crash        SITE_PARENT, then SIGSEGV
- *   forker peak         SITE_PEAK 100 x 10 KiB held 50 ms then freed, SITE_PARENT left live
+ *   forker peak         SITE_PEAK 100 x 10 KiB held 200 ms then freed, SITE_PARENT left live
  */
 #include <signal.h>
 #include <stdio.h>
@@ -43,7 +43,7 @@ static __attribute__((noinline)) void peak_blocks(void) {
   void *big[100];
   for (int i = 0; i < 100; i++)
     big[i] = malloc(10240); /* SITE_PEAK */
-  nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+  nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
   for (int i = 0; i < 100; i++)
     free(big[i]);
 }
@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     grow_blocks(atoi(argv[2]));
     return 0;
   }
-  parent_blocks();
+  parent_blocks(); /* CALL_PARENT */
   if (argc > 1 && strcmp(argv[1], "wait") == 0) {
     printf("ready\n");
     fflush(stdout);
@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
   }
   pid_t pid = fork();
   if (pid == 0) {
-    child_blocks();
+    child_blocks(); /* CALL_CHILD */
     exit(0);
   }
   waitpid(pid, NULL, 0);

@@ -118,6 +118,33 @@ START_TEST(test_run_follows_fork_and_exec) {
   g_free(out);
   g_free(expect);
 
+  /* --key filename, --cumulative (every frame credited: main's calls too), --exclude. */
+  char *av_file[] = {(char *)tool, "stats", (char *)cd, "--key", "filename", "--include",
+                     "*forker.c", NULL};
+  tool_run k = tool_spawn(NULL, (const char *const *)av_file);
+  ck_assert_int_eq(k.status, 0);
+  expect = g_strdup_printf("[ Top 10 ]\n%s:0: size=2000 B, count=15, average=133 B\n", forker_src);
+  ck_assert_str_eq(k.out, expect);
+  g_free(expect);
+  tool_run_clear(&k);
+  char *call_parent = site("CALL_PARENT"), *call_child = site("CALL_CHILD");
+  out = stats_of(cd, "--cumulative");
+  const char *lines[] = {call_parent, parent, call_child, child};
+  for (size_t i = 0; i < G_N_ELEMENTS(lines); i++) {
+    char *line = g_strdup_printf("\n%s: size=1000 B, count=%d, average=%d B\n", lines[i],
+                                 i < 2 ? 10 : 5, i < 2 ? 100 : 200);
+    ck_assert_msg(strstr(out, line) != NULL, "no '%s' in\n%s", line + 1, out);
+    g_free(line);
+  }
+  g_free(out);
+  g_free(call_parent);
+  g_free(call_child);
+  const char *av_ex[] = {tool, "stats", cd, "--exclude", "*forker.c", "--limit", "0", NULL};
+  k = tool_spawn(NULL, av_ex);
+  ck_assert_int_eq(k.status, 0);
+  ck_assert_msg(g_str_has_prefix(k.out, "[ Top ") && strstr(k.out, "forker.c") == NULL, "%s", k.out);
+  tool_run_clear(&k);
+
   /* compare: the child holds what the parent does, plus its own. */
   const char *argv[] = {tool, "compare", cd, pd, "--include", "*forker.c", NULL};
   tool_run c = tool_spawn(NULL, argv);
@@ -446,6 +473,42 @@ START_TEST(test_help) {
 }
 END_TEST
 
+/* Progress: on a terminal (script(1) gives a pseudo-terminal) the line shows and is erased at the
+ * end; with stderr on a pipe nothing shows. TRACEMALLOC_PROGRESS_AFTER_MS=0 shows it at once. */
+START_TEST(test_progress) {
+  char *script = g_find_program_in_path("script");
+  if (script == NULL) {
+    fprintf(stderr, "test_progress: no script(1) (util-linux): progress on a terminal not tested\n");
+    return;
+  }
+  char *dir = tool_tmpdir();
+  tool_run r = run_forker(dir, NULL, "grow");
+  GPtrArray *files = tool_files(dir, ".dump");
+  ck_assert_uint_ge(files->len, 1);
+  g_setenv("TRACEMALLOC_PROGRESS_AFTER_MS", "0", true);
+  char *cmd = g_strdup_printf("'%s' stats '%s' >/dev/null", tool, (char *)files->pdata[0]);
+  const char *argv[] = {script, "-qec", cmd, "/dev/null", NULL};
+  tool_run t = tool_spawn(NULL, argv);
+  ck_assert_int_eq(t.status, 0);
+  char *shown = g_strdup_printf("\rtracemalloc: reading %s... ", (char *)files->pdata[0]);
+  ck_assert_msg(strstr(t.out, shown) != NULL && strstr(t.out, "\r\033[K") != NULL, "%s", t.out);
+  const char *plain[] = {tool, "stats", files->pdata[0], NULL};
+  tool_run q = tool_spawn(NULL, plain);
+  ck_assert_int_eq(q.status, 0);
+  ck_assert_str_eq(q.err, "");
+  g_unsetenv("TRACEMALLOC_PROGRESS_AFTER_MS");
+  tool_run_clear(&q);
+  tool_run_clear(&t);
+  tool_run_clear(&r);
+  g_free(shown);
+  g_free(cmd);
+  g_free(script);
+  g_ptr_array_unref(files);
+  tool_rmdir(dir);
+  g_free(dir);
+}
+END_TEST
+
 int main(void) {
   tool = getenv("TRACEMALLOC_TOOL");
   forker = getenv("FORKER");
@@ -465,6 +528,7 @@ int main(void) {
   tcase_add_test(tc, test_run_check_suite);
   tcase_add_test(tc, test_errors);
   tcase_add_test(tc, test_help);
+  tcase_add_test(tc, test_progress);
   suite_add_tcase(s, tc);
   return run_suite(s);
 }

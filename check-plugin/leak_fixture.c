@@ -132,8 +132,10 @@ __attribute__((constructor)) static void leak_init(void) {
     fprintf(stderr, "tracemalloc-check: %s (every test will fail)\n", config_error);
     return;
   }
-  if (config->disabled)
+  if (config->disabled) {
+    tm_heap_registry_disable(); /* no scan will run: allocations cost nothing extra */
     return;
+  }
   if (!tm__leak_records_init(NULL, &error)) { /* leak_record.c: JSON, annotations, baseline */
     config_error = g_strdup(error->message);
     g_error_free(error);

@@ -101,11 +101,18 @@ static const tm__leak_group *top_group(const tm__leak_findings *f) {
   return NULL;
 }
 
+/* "a" or "an" before a size as it is read aloud: an 8 B block, an 11 B block, a 16 B block. */
+static const char *article(const char *size) {
+  bool eleven = (strncmp(size, "11", 2) == 0 || strncmp(size, "18", 2) == 0) &&
+                !g_ascii_isdigit(size[2]);
+  return size[0] == '8' || eleven ? "an" : "a";
+}
+
 /* Appends ": a 32 B block from f() at t.c:59 and 128 B it points to". */
 static void append_top(GString *s, const tm__leak_findings *f, const tm__leak_group *g) {
   char *size = tm_format_size((int64_t)g->size, false);
   if (g->blocks == 1)
-    g_string_append_printf(s, ": a %s block", size);
+    g_string_append_printf(s, ": %s %s block", article(size), size);
   else
     g_string_append_printf(s, ": %zu blocks (%s)", g->blocks, size);
   if (g->reach == TM_REACH_REACHABLE)

@@ -148,6 +148,12 @@ TM_EXTERN bool tm_thread_is_paused(void);
 /* Returns true when the heap registry is on. */
 TM_EXTERN bool tm_heap_registry_is_on(void);
 
+/* Switches the heap registry off for the rest of the process and forgets what it registered
+ * (traces stay), for a program that asked for it and then finds it needs no scan (the Check
+ * plugin with TM_LEAK_DISABLE=1). There is no way back on: blocks allocated while it was off
+ * would be missing. Thread-safe. */
+TM_EXTERN void tm_heap_registry_disable(void);
+
 /* ------------------------------------------------------------------------------------------------
  * Frames and tracebacks
  * ---------------------------------------------------------------------------------------------- */

@@ -161,4 +161,7 @@ size_t tm__traces_memory(void);
  * Otherwise forgets what was registered and switches it off. */
 void tm__registry_decide(const char *env);
 
+/* Switches the heap registry off and forgets the blocks it registered (traced ones stay). */
+void tm__registry_off(void);
+
 #endif /* TM_RUNTIME_H */

@@ -122,6 +122,8 @@ const char *tm_get_malloc_owner(void) {
   return ours ? NULL : tm__hooks_malloc_owner();
 }
 
+void tm_heap_registry_disable(void) { tm__registry_off(); }
+
 bool tm_heap_registry_is_on(void) {
   return (atomic_load(&tm__hooks_active) & TM__HOOKS_REGISTRY) != 0;
 }

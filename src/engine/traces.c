@@ -325,9 +325,13 @@ void tm__registry_decide(const char *env) {
   bool wanted = &tm_heap_registry_wanted != NULL && tm_heap_registry_wanted != 0;
   if (env != NULL && env[0] != '\0')
     wanted = env[0] != '0';
-  if (wanted)
+  if (!wanted)
+    tm__registry_off();
+}
+
+void tm__registry_off(void) {
+  if (!(atomic_fetch_and(&tm__hooks_active, ~TM__HOOKS_REGISTRY) & TM__HOOKS_REGISTRY))
     return;
-  atomic_fetch_and(&tm__hooks_active, ~TM__HOOKS_REGISTRY);
   /* Forget what was registered before this decision; traced blocks stay. */
   tm__tables_lock_all();
   for (size_t s = 0; s < TM_TABLE_SHARDS; s++) {

@@ -13,9 +13,10 @@
  * wildcards, and frames past the last line are not looked at. Valgrind's stacks start in its own
  * malloc, which tracebacks here do not contain (the hooks are not frames of the trace): a first
  * line that names an allocation function (`fun:malloc`, `fun:calloc`, `fun:_Znwm`, ...) or
- * Valgrind's preload object matches that missing frame. Blocks of other tools or other Memcheck
- * kinds are skipped; an unknown Memcheck kind, an unknown `match-leak-kinds` or a malformed
- * block is an error.
+ * Valgrind's preload object matches that missing frame. match-leak-kinds is honoured: the
+ * fixture asks with the block's class (lost: definite, indirectly lost: indirect, still
+ * reachable: reachable). Blocks of other tools or other Memcheck kinds are skipped; an unknown
+ * Memcheck kind, an unknown `match-leak-kinds` or a malformed block is an error.
  *
  * Every error names the file and the line.
  */
@@ -117,7 +118,7 @@ static bool syntax_error(GError **error, const char *path, unsigned line, const 
   return false;
 }
 
-/* ---- LeakSanitizer ---------------------------------------------------------------------------- */
+/* ---- LeakSanitizer --------------------------------------------------------------------------- */
 
 bool tm__leak_lsan_match(const char *templ, const char *str) {
   bool start = false, asterisk = false;
@@ -188,7 +189,7 @@ static bool parse_lsan_line(tm__leak_suppressions *set, const char *path, unsign
   return false;
 }
 
-/* ---- Valgrind --------------------------------------------------------------------------------- */
+/* ---- Valgrind -------------------------------------------------------------------------------- */
 
 /* Parses "match-leak-kinds: definite,possible" into TM__LEAK_SUPP_* bits. */
 static bool parse_leak_kinds(const char *path, unsigned lineno, const char *text, unsigned *out,
@@ -373,7 +374,7 @@ bool tm__leak_suppressions_load(tm__leak_suppressions *set, const char *path, GE
   return ok;
 }
 
-/* ---- matching --------------------------------------------------------------------------------- */
+/* ---- matching -------------------------------------------------------------------------------- */
 
 /* A function name without its symbol version ("dlerror@@GLIBC_2.34"). g_free(). */
 static char *unversioned(const char *function) {

@@ -25,9 +25,10 @@ struct tm__leak_filters {
   pattern_set modules;    /* ignore: some frame's module path matches */
   pattern_set allocators; /* the allocation site skips these frames */
   tm__leak_suppressions *suppressions; /* LSan and Valgrind files (leak_suppress.c), or NULL */
-  /* What tm__leak_filters_match() answered, per traceback: tm_traceback* (a reference, so that
-   * the address cannot be reused) => the matching pattern, or no_match. Emptied whenever an
-   * ignore pattern is added. Live tracebacks are shared and immortal (one per engine stack), so
+  /* What tm__leak_filters_match_kind() answered, per traceback: tm_traceback* (a reference, so
+   * that the address cannot be reused) => verdict*, the matching pattern or suppression (or
+   * no_match) per kind of block, filled as kinds are asked. Emptied whenever an ignore pattern or
+   * a suppression is added. Live tracebacks are shared and immortal (one per engine stack), so
    * in CK_FORK=no mode a stack that every test repeats (Check's message file, a stdio buffer) is
    * resolved and matched once per process. */
   GHashTable *verdicts;
@@ -35,6 +36,12 @@ struct tm__leak_filters {
 
 /* The cached answer "no pattern matches". */
 static const char no_match[] = "";
+
+/* The answers for one traceback, by kind of block (TM__LEAK_SUPP_* bit index): NULL while not
+ * asked. A pattern answers for every kind; a suppression may name kinds (match-leak-kinds). */
+typedef struct verdict {
+  const char *answer[4];
+} verdict;
 
 /* stdio buffers: allocated on a stream's first read or write and kept until fclose/exit. */
 static const char *const stdio_functions[] = {"_IO_file_doallocate", NULL};
@@ -168,7 +175,7 @@ tm__leak_filters *tm__leak_filters_new(void) {
   pattern_set_init(&filters->allocators);
   pattern_set_add_all(&filters->allocators, default_allocators);
   filters->verdicts =
-    g_hash_table_new_full(g_direct_hash, g_direct_equal, (GDestroyNotify)tm_traceback_free, NULL);
+    g_hash_table_new_full(g_direct_hash, g_direct_equal, (GDestroyNotify)tm_traceback_free, g_free);
   return filters;
 }
 
@@ -253,21 +260,33 @@ static const char *match_frames(const tm__leak_filters *filters, const tm_traceb
     if (hit != NULL)
       return hit;
   }
-  /* Suppression files: a block of unknown kind counts as definitely lost. */
-  return tm__leak_suppressions_match(filters->suppressions, tb, TM__LEAK_SUPP_DEFINITE);
+  return NULL;
+}
+
+const char *tm__leak_filters_match_kind(const tm__leak_filters *filters, const tm_traceback *tb,
+                                        unsigned kind) {
+  verdict *v = g_hash_table_lookup(filters->verdicts, tb);
+  unsigned k = kind != 0 ? (unsigned)__builtin_ctz(kind) : 0;
+
+  if (k >= G_N_ELEMENTS(v->answer))
+    k = 0;
+  if (v == NULL) {
+    const char *hit = match_frames(filters, tb);
+    v = g_new0(verdict, 1);
+    for (size_t i = 0; hit != NULL && i < G_N_ELEMENTS(v->answer); i++)
+      v->answer[i] = hit;
+    /* The reference only pins the address: the traceback itself is immutable. */
+    g_hash_table_insert(filters->verdicts, tm_traceback_ref((tm_traceback *)tb), v);
+  }
+  if (v->answer[k] == NULL) { /* leak_suppress.c: suppression files, by kind */
+    const char *hit = tm__leak_suppressions_match(filters->suppressions, tb, 1u << k);
+    v->answer[k] = hit != NULL ? hit : no_match;
+  }
+  return v->answer[k] == no_match ? NULL : v->answer[k];
 }
 
 const char *tm__leak_filters_match(const tm__leak_filters *filters, const tm_traceback *tb) {
-  const char *hit = g_hash_table_lookup(filters->verdicts, tb);
-
-  if (hit == NULL) {
-    hit = match_frames(filters, tb);
-    if (hit == NULL)
-      hit = no_match;
-    /* The reference only pins the address: the traceback itself is immutable. */
-    g_hash_table_insert(filters->verdicts, tm_traceback_ref((tm_traceback *)tb), (gpointer)hit);
-  }
-  return hit == no_match ? NULL : hit;
+  return tm__leak_filters_match_kind(filters, tb, TM__LEAK_SUPP_DEFINITE);
 }
 
 static bool in_system_library(const tm_frame *frame) {

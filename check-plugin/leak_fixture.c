@@ -230,6 +230,13 @@ static gint group_order(gconstpointer pa, gconstpointer pb) {
   return sa != sb ? (sa < sb ? 1 : -1) : 0;
 }
 
+/* A block's kind as suppression files name them (Valgrind's match-leak-kinds). */
+static unsigned block_kind(const tm_reach_block *b) {
+  return b->reach == TM_REACH_LOST       ? TM__LEAK_SUPP_DEFINITE
+         : b->reach == TM_REACH_INDIRECT ? TM__LEAK_SUPP_INDIRECT
+                                         : TM__LEAK_SUPP_REACHABLE;
+}
+
 /* Fills f from a scan: filters each charged block, groups blocks under their lost roots, and sums
  * what is charged. A root that a filter removes leaves the blocks it owned to stand as roots of
  * their own. */
@@ -242,7 +249,7 @@ static void findings_fill(tm__leak_findings *f, const tm_reachability *r) {
     const tm_reach_block *b = tm_reachability_get(r, i);
     bool charged = b->reach != TM_REACH_REACHABLE || f->rules.charge_reachable;
     if (charged)
-      filtered[i] = tm__leak_filters_match(f->filters, b->traceback);
+      filtered[i] = tm__leak_filters_match_kind(f->filters, b->traceback, block_kind(b));
     if (filtered[i] != NULL) {
       f->ignored_size += b->size;
       f->ignored_blocks++;

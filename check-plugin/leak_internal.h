@@ -29,7 +29,7 @@
 
 #include "tracemalloc.h"
 
-/* ---- leak_size.c ------------------------------------------------------------------------------ */
+/* ---- leak_size.c ----------------------------------------------------------------------------- */
 
 /* Parses a size as users write it: a whole number of bytes, optionally followed (after any blanks)
  * by one of the units B, KiB, MiB, GiB, TiB, exactly so spelled: "512", "4KiB",
@@ -39,7 +39,7 @@
  * and the accepted forms. */
 bool tm__leak_parse_size(const char *what, const char *text, size_t *out, GError **error);
 
-/* ---- leak_verdict.c --------------------------------------------------------------------------- */
+/* ---- leak_verdict.c -------------------------------------------------------------------------- */
 
 /* What a window left behind once the filters have run. */
 typedef struct tm__leak_growth {
@@ -71,7 +71,7 @@ enum {
  * on that to skip the scan and symbolization for passing tests. */
 unsigned tm__leak_judge(const tm__leak_growth *growth, const tm__leak_rules *rules);
 
-/* ---- leak_filter.c ---------------------------------------------------------------------------- */
+/* ---- leak_filter.c --------------------------------------------------------------------------- */
 
 /* Predicates on tracebacks. Patterns are globs (GPatternSpec: '*' and '?'). */
 typedef struct tm__leak_filters tm__leak_filters;
@@ -101,6 +101,12 @@ void tm__leak_filters_add_allocator(tm__leak_filters *filters, const char *patte
  * Check runs the fixtures on one thread. */
 const char *tm__leak_filters_match(const tm__leak_filters *filters, const tm_traceback *tb);
 
+/* The same for a block of a given kind (one TM__LEAK_SUPP_* bit, leak_suppress.c): patterns match
+ * every kind, a Valgrind suppression only the kinds of its match-leak-kinds line.
+ * tm__leak_filters_match() asks for TM__LEAK_SUPP_DEFINITE. Cached per traceback and kind. */
+const char *tm__leak_filters_match_kind(const tm__leak_filters *filters, const tm_traceback *tb,
+                                        unsigned kind);
+
 /* Returns the allocation site of tb: the most recent frame that is neither an allocator wrapper
  * nor in a system library (/lib, /usr/lib) nor unknown; when every frame is one of those, the most
  * recent frame. NULL only for an empty traceback. Borrowed from tb. */
@@ -110,13 +116,14 @@ const tm_frame *tm__leak_site(const tm__leak_filters *filters, const tm_tracebac
  * the most recent one if it recurses, or NULL. Borrowed from tb. */
 const tm_frame *tm__leak_test_frame(const tm_traceback *tb, const char *test_name);
 
-/* ---- leak_suppress.c -------------------------------------------------------------------------- */
+/* ---- leak_suppress.c ------------------------------------------------------------------------- */
 
 /* Suppressions read from LeakSanitizer (leak:PATTERN) and Valgrind ({ ... Memcheck:Leak ... })
  * files; leak_suppress.c describes how each format matches. */
 typedef struct tm__leak_suppressions tm__leak_suppressions;
 
-/* Valgrind's match-leak-kinds, as bits. A block whose kind is not known counts as definite. */
+/* Valgrind's match-leak-kinds, as bits: lost blocks are definite, indirectly lost indirect, still
+ * reachable reachable. A block whose kind is not known counts as definite. */
 enum {
   TM__LEAK_SUPP_DEFINITE = 1u << 0,
   TM__LEAK_SUPP_INDIRECT = 1u << 1,
@@ -163,7 +170,7 @@ bool tm__leak_filters_load_suppressions(tm__leak_filters *filters, const char *w
                                         const char *list, char separator, const char *base_dir,
                                         GError **error);
 
-/* ---- leak_paths.c ----------------------------------------------------------------------------- */
+/* ---- leak_paths.c ---------------------------------------------------------------------------- */
 
 /* The project's source root for a given environment (NULL-terminated "NAME=value" array) and
  * working directory (absolute): TM_LEAK_SOURCE_ROOT, else MESON_SOURCE_ROOT, else walking up
@@ -188,7 +195,7 @@ const char *tm__leak_display_path(const char *path);
  * by tm__leak_display_path(); other lines unchanged. g_free(). */
 char *tm__leak_display_traceback_line(const char *line);
 
-/* ---- leak_config.c ---------------------------------------------------------------------------- */
+/* ---- leak_config.c --------------------------------------------------------------------------- */
 
 /* Settings for the whole run. */
 typedef struct tm__leak_config {
@@ -223,7 +230,7 @@ typedef struct tm__leak_test_id {
 void tm__leak_config_rules_for(const tm__leak_config *config, const tm__leak_test_id *id,
                                tm__leak_rules *out);
 
-/* ---- leak_names.c ----------------------------------------------------------------------------- */
+/* ---- leak_names.c ---------------------------------------------------------------------------- */
 
 /* Where a test was declared, as its START_TEST recorded it, and the TCase and Suite it was added
  * to: learnt by the wraps of suite_create, suite_add_tcase, tcase_create and _tcase_add_test
@@ -238,7 +245,7 @@ typedef struct tm__leak_test_info {
  * nothing is (a link without the wraps). Borrowed, valid for the life of the process. */
 tm__leak_test_info tm__leak_test_lookup(const char *test_name);
 
-/* ---- leak_report.c ---------------------------------------------------------------------------- */
+/* ---- leak_report.c --------------------------------------------------------------------------- */
 
 /* Longest Check message the plugin sends: well under Check's 4088-byte limit. */
 #define TM__LEAK_MESSAGE_MAX 1024
@@ -287,7 +294,7 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
  * reachable, filtered. */
 void tm__leak_report(const tm__leak_findings *f, FILE *out);
 
-/* ---- leak_dump.c ------------------------------------------------------------------------------ */
+/* ---- leak_dump.c ----------------------------------------------------------------------------- */
 
 /* When TM_LEAK_DUMP_DIR names a directory, writes the failing window's after-snapshot there as
  * <test_name>.dump (.2.dump, ... when taken; never replacing a file) and says so on stderr.
@@ -341,7 +348,8 @@ typedef struct tm__leak_record {
 } tm__leak_record;
 
 /* Reads TM_LEAK_JSON, TM_LEAK_BASELINE, TM_LEAK_BASELINE_UPDATE and GITHUB_ACTIONS from envp
- * (NULL-terminated "NAME=value" array; NULL: the process's, none in a setuid program), loads the JSON module and the baseline when asked for.
+ * (NULL-terminated "NAME=value" array; NULL: the process's, none in a setuid program), loads the
+ * JSON module and the baseline when asked for.
  * Call once, in the runner, before Check forks. Returns false and sets *error (naming the
  * variable and the file, line or key at fault) when they cannot be used. Not thread-safe. */
 bool tm__leak_records_init(char **envp, GError **error);
@@ -418,7 +426,7 @@ char *tm__leak_baseline_site(const tm__leak_record_root *root);
  * Returns false and sets *error on failure. */
 bool tm__leak_baseline_update(const char *path, const tm__leak_record *r, GError **error);
 
-/* ---- leak_record.c: the fixture's call sites (after leak_report.c's types) --------------------- */
+/* ---- leak_record.c: the fixture's call sites (after leak_report.c's types) ------------------- */
 
 /* Whether failures print GitHub Actions annotations (GITHUB_ACTIONS=true). */
 bool tm__leak_records_annotate(void);
@@ -451,7 +459,7 @@ void tm__leak_records_test_failed(void);
  * to TM__LEAK_MESSAGE_MAX - 1 bytes on a UTF-8 boundary with "...". */
 void tm__leak_message_append(char msg[TM__LEAK_MESSAGE_MAX], const char *text);
 
-/* ---- leak_fixture.c / leak_assert.c ----------------------------------------------------------- */
+/* ---- leak_fixture.c / leak_assert.c ---------------------------------------------------------- */
 
 /* Set by __wrap__ck_assert_failed when the running test (or a fixture) fails; cleared by setup. */
 extern volatile int tm__leak_test_failed;

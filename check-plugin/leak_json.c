@@ -83,6 +83,7 @@ static char *record_format(const tm__leak_record *r) {
   add_bool(b, "leaked", r->leaked);
   add_bool(b, "peak_exceeded", r->peak_exceeded);
   add_bool(b, "over_baseline", r->over_baseline);
+  add_amount(b, "charged", &r->charged);
   add_amount(b, "lost", &r->lost);
   add_amount(b, "indirect", &r->indirect);
   add_amount(b, "reachable", &r->reachable);

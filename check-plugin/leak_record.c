@@ -27,7 +27,10 @@
 #include "leak_internal.h"
 
 #ifndef TM_LEAK_JSON_MODULE_NAME
-#error "meson defines TM_LEAK_JSON_MODULE_NAME, TM_LEAK_JSON_BUILD_DIR, TM_LEAK_JSON_INSTALL_DIR and TM_LIBRARY_BUILD_DIR"
+#error "meson defines TM_LEAK_JSON_MODULE_NAME, TM_LEAK_JSON_BUILD_DIR, TM_LEAK_JSON_INSTALL_DIR"
+#endif
+#ifndef TM_LIBRARY_BUILD_DIR
+#error "meson defines TM_LIBRARY_BUILD_DIR"
 #endif
 
 static struct {
@@ -43,7 +46,7 @@ static struct {
   int last_iteration;
 } records;
 
-/* ---- the iteration, from Check's log_test_end() ------------------------------------------------ */
+/* ---- the iteration, from Check's log_test_end() ---------------------------------------------- */
 
 /* struct TestResult of Check 0.15 (check_impl.h), which has no accessor for the test name or the
  * iteration. Read only inside log_test_end(), where the result is complete. */
@@ -72,7 +75,7 @@ void __wrap_log_test_end(SRunner *sr, TestResult *tr) {
 
 static bool records_init(char **envp, GError **error);
 
-/* ---- settings ----------------------------------------------------------------------------------- */
+/* ---- settings -------------------------------------------------------------------------------- */
 
 /* The directory of the libtracemalloc.so this program uses, or NULL. g_free(). */
 static char *library_dir(void) {
@@ -193,7 +196,7 @@ bool tm__leak_records_annotate(void) {
   return records.github;
 }
 
-/* ---- records ------------------------------------------------------------------------------------ */
+/* ---- records --------------------------------------------------------------------------------- */
 
 void tm__leak_record_init(tm__leak_record *r, const char *test_name) {
   *r = (tm__leak_record){
@@ -204,6 +207,11 @@ void tm__leak_record_init(tm__leak_record *r, const char *test_name) {
   };
   if (test_name != NULL && g_str_equal(test_name, records.last_test))
     r->iteration = records.last_iteration + 1;
+  if (test_name != NULL) { /* leak_names.c: the suite and TCase the test was added to */
+    tm__leak_test_info info = tm__leak_test_lookup(test_name);
+    r->suite = info.suite;
+    r->tcase = info.tcase;
+  }
 }
 
 void tm__leak_record_clear(tm__leak_record *r) {
@@ -348,7 +356,7 @@ void tm__leak_records_emit(const tm__leak_record *r) {
   }
 }
 
-/* ---- the fixture's call sites ------------------------------------------------------------------ */
+/* ---- the fixture's call sites ---------------------------------------------------------------- */
 
 void tm__leak_record_findings(tm__leak_record *r, tm__leak_findings *f, GString *why) {
   r->leaked = (f->verdict & TM__LEAK_LEAKED) != 0;

@@ -163,6 +163,8 @@ TM_EXTERN void tm_heap_registry_disable(void);
 #define TM_FRAME_INLINED 0x2u       /* an inlined call; the next (older) frame is its caller */
 #define TM_FRAME_UNKNOWN 0x4u       /* the address is in no known module: filename "<unknown>" */
 #define TM_FRAME_LOADED 0x8u        /* read from a dump file: its strings are the file's, untrusted */
+#define TM_FRAME_UNLOADED 0x10u     /* with TM_FRAME_UNKNOWN: the address was in a library that was
+                                     * unloaded (dlclose) before the frame was resolved */
 
 /* One resolved frame (Python's Frame, plus what C needs). Never free its strings. Strings of live
  * frames are interned for the life of the process. Strings of frames loaded from a dump belong to

@@ -49,7 +49,8 @@
 #define FRAME_SIZE 20u
 #define TRACE_SIZE 16u
 #define TB_FLAG_TRUNCATED 0x1u
-#define FRAME_FLAGS_KNOWN (TM_FRAME_NO_DEBUG_INFO | TM_FRAME_INLINED | TM_FRAME_UNKNOWN)
+#define FRAME_FLAGS_KNOWN                                                                          \
+  (TM_FRAME_NO_DEBUG_INFO | TM_FRAME_INLINED | TM_FRAME_UNKNOWN | TM_FRAME_UNLOADED)
 
 /* ------------------------------------------------------------------------------------------------
  * Writing

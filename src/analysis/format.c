@@ -372,6 +372,8 @@ static void format_frame(GPtrArray *lines, const tm_frame *f) {
   } else if ((f->flags & TM_FRAME_UNKNOWN) && f->ip != 0) {
     g_string_append_printf(s, ", at 0x%" PRIxPTR, f->ip);
   }
+  if (f->flags & TM_FRAME_UNLOADED)
+    g_string_append(s, " (in a library unloaded before resolution)");
   g_ptr_array_add(lines, g_string_free(s, FALSE));
   if (!has_line)
     code = NULL;

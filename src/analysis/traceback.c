@@ -202,6 +202,19 @@ static void frames_reverse(tm_frame *frames, size_t n) {
   }
 }
 
+/* Resolves return address i of raw into buf (innermost inlined call first). An address in a
+ * library unloaded since the stack was captured is one unknown frame flagged TM_FRAME_UNLOADED:
+ * whatever is mapped there now is another library. Returns the number of frames. */
+static size_t resolve_ip(const tm__interned_tb *raw, size_t i, tm_frame *buf, size_t n) {
+  if (tm__ip_unloaded_since(raw->ips[i], raw->unload_seq)) {
+    buf[0] = unknown_frame;
+    buf[0].ip = raw->ips[i];
+    buf[0].flags |= TM_FRAME_UNLOADED;
+    return 1;
+  }
+  return tm__symbols_resolve(raw->ips[i], buf, n);
+}
+
 /* GOnce body: resolves every return address of a live traceback (most recent first, each
  * expanding innermost inlined call first), then reverses the whole to Python's oldest-first
  * order, so an inlined callee follows its caller. A stack with no address gets the "<unknown>"
@@ -212,7 +225,7 @@ static gpointer resolve_live(gpointer data) {
   GArray *frames = g_array_sized_new(FALSE, FALSE, sizeof(tm_frame), raw->nframe + 1u);
   tm_frame buf[MAX_INLINE_DEPTH];
   for (size_t i = 0; i < raw->nframe; i++) {
-    size_t n = tm__symbols_resolve(raw->ips[i], buf, G_N_ELEMENTS(buf));
+    size_t n = resolve_ip(raw, i, buf, G_N_ELEMENTS(buf));
     g_array_append_vals(frames, buf, (guint)MIN(n, G_N_ELEMENTS(buf)));
   }
   if (frames->len == 0)
@@ -249,7 +262,7 @@ static gpointer resolve_recent(gpointer data) {
   tm_traceback *tb = data;
   tm_frame buf[MAX_INLINE_DEPTH];
   tb->recent = unknown_frame;
-  if (tb->raw->nframe > 0 && tm__symbols_resolve(tb->raw->ips[0], buf, G_N_ELEMENTS(buf)) > 0)
+  if (tb->raw->nframe > 0 && resolve_ip(tb->raw, 0, buf, G_N_ELEMENTS(buf)) > 0)
     tb->recent = buf[0];
   return tb;
 }

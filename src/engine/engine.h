@@ -27,8 +27,16 @@ typedef struct tm__interned_tb {
   uint16_t nframe;       /* number of ips stored */
   uint16_t truncated;    /* 1 when the stack had more frames than the limit */
   uint32_t total_nframe; /* frames of the whole stack; == nframe when not truncated */
+  uint32_t unload_seq;   /* tm__unload_seq_now() when it was interned */
   uintptr_t ips[];
 } tm__interned_tb;
+
+/* The number of libraries dlclose() unloaded so far (unload.c interposes dlclose). */
+uint32_t tm__unload_seq_now(void);
+
+/* Whether ip lay in a library unloaded after the count was seq: a return address of a stack
+ * interned then, which must not be resolved against what is mapped there now. Thread-safe. */
+bool tm__ip_unloaded_since(uintptr_t ip, uint32_t seq);
 
 /* Copies every live trace of every domain into a new array (allocated with the guard held, so
  * untraced; the caller frees it with free() or g_free()). Consistent: taken with all table shards locked. Stores the count in *n and

@@ -243,6 +243,7 @@ static uint32_t intern_unlocked(intern_shard *s, uint32_t hash, const uintptr_t 
   tb->nframe = (uint16_t)n;
   tb->truncated = truncated;
   tb->total_nframe = total;
+  tb->unload_seq = tm__unload_seq_now();
   uint32_t id = publish(tb);
   if (id == 0)
     return 0;

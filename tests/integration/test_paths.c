@@ -25,7 +25,8 @@ static void teardown(void) {
 }
 
 START_TEST(test_root_precedence) {
-  char *proj = g_build_filename(tmp, "proj", NULL), *sub = g_build_filename(proj, "build", "x", NULL);
+  char *proj = g_build_filename(tmp, "proj", NULL);
+  char *sub = g_build_filename(proj, "build", "x", NULL);
   char *git = g_build_filename(proj, ".git", NULL);
   ck_assert_int_eq(g_mkdir_with_parents(sub, 0755), 0);
   char *env_tm[] = {"TM_LEAK_SOURCE_ROOT=/srv/src/", "MESON_SOURCE_ROOT=/other", NULL};

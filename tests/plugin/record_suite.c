@@ -60,6 +60,14 @@ START_TEST(test_fails_first) {
 }
 END_TEST
 
+/* A lost node that owns a second block: one lost root and one indirectly lost block. */
+START_TEST(test_indirect) {
+  void **node = malloc(16); /* site:indirect */
+  node[0] = malloc(40);
+  lose(node);
+}
+END_TEST
+
 START_TEST(test_baseline_leak) {
   const char *size = getenv("LEAK_SIZE"), *site = getenv("LEAK_SITE");
   size_t n = size != NULL ? (size_t)atoi(size) : 64;
@@ -79,6 +87,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_loop, 0, 3);
   tcase_add_test(tc, test_ignored);
   tcase_add_test(tc, test_fails_first);
+  tcase_add_test(tc, test_indirect);
   tcase_add_test(tc, test_baseline_leak);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);

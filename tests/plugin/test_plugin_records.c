@@ -22,7 +22,7 @@
 static char *tmp;
 static const char *suite_src;
 
-/* ---- JSON Lines --------------------------------------------------------------------------------- */
+/* ---- JSON Lines ------------------------------------------------------------------------------ */
 
 static JsonArray *lines;  /* of JsonObject, every line of the file */
 static char *json_text;
@@ -52,8 +52,8 @@ static JsonObject *find_line(const char *program, const char *test, int iteratio
 }
 
 START_TEST(test_json_lines_parse) {
-  /* 3 x record_suite (8 windows) + 3 x supp_suite (4 windows) */
-  ck_assert_int_eq(json_array_get_length(lines), 3 * 8 + 3 * 4);
+  /* 3 x record_suite (9 windows) + 3 x supp_suite (5 windows) */
+  ck_assert_int_eq(json_array_get_length(lines), 3 * 9 + 3 * 5);
 }
 END_TEST
 
@@ -61,9 +61,11 @@ START_TEST(test_json_leak_record) {
   JsonObject *o = find_line("record_suite", "test_leak", 0, 3);
   ck_assert_str_eq(json_object_get_string_member(o, "verdict"), "fail");
   ck_assert(json_object_get_boolean_member(o, "leaked"));
-  ck_assert(json_object_get_null_member(o, "suite")); /* not known to the plugin yet */
+  ck_assert_str_eq(json_object_get_string_member(o, "suite"), "Records");
+  ck_assert_str_eq(json_object_get_string_member(o, "tcase"), "Rec");
   ck_assert_int_eq(member_int(o, "lost", "bytes"), 24);
   ck_assert_int_eq(member_int(o, "lost", "blocks"), 1);
+  ck_assert_int_eq(member_int(o, "charged", "bytes"), 24);
   ck_assert_int_eq(member_int(o, "indirect", "bytes"), 0);
   ck_assert_int_eq(member_int(o, "allowed", NULL), 0);
   ck_assert_int_ge(member_int(o, "peak", NULL), 24);
@@ -95,6 +97,16 @@ START_TEST(test_json_other_windows) {
     ck_assert_int_eq(member_int(o, "lost", "bytes"), 8 * i);
     ck_assert_str_eq(json_object_get_string_member(o, "verdict"), i == 0 ? "pass" : "fail");
   }
+  o = find_line("record_suite", "test_indirect", 0, 3); /* a root and what it owns */
+  ck_assert_int_eq(member_int(o, "lost", "bytes"), 16);
+  ck_assert_int_eq(member_int(o, "indirect", "bytes"), 40);
+  ck_assert_int_eq(member_int(o, "charged", "bytes"), 56);
+  ck_assert_int_eq(member_int(o, "charged", "blocks"), 2);
+  JsonArray *roots = json_object_get_array_member(o, "roots");
+  ck_assert_int_eq(json_array_get_length(roots), 1);
+  JsonObject *root = json_array_get_object_element(roots, 0);
+  ck_assert_int_eq(member_int(root, "bytes", NULL), 56);
+  ck_assert_int_eq(member_int(root, "line", NULL), source_marker_line(suite_src, "site:indirect"));
   o = find_line("record_suite", "test_ignored", 0, 3);
   ck_assert_str_eq(json_object_get_string_member(o, "verdict"), "ignored");
   o = find_line("record_suite", "test_fails_first", 0, 3);
@@ -157,7 +169,7 @@ static void json_run(void) {
   g_free(path);
 }
 
-/* ---- GitHub annotations ------------------------------------------------------------------------ */
+/* ---- GitHub annotations ---------------------------------------------------------------------- */
 
 START_TEST(test_github_annotation) {
   const char *env[] = {"GITHUB_ACTIONS=true", NULL};
@@ -169,16 +181,16 @@ START_TEST(test_github_annotation) {
       source_marker_line(suite_src, "site:leak"), source_marker_line(suite_src, "site:leak"));
   ck_assert_msg(strstr(run->out, want) != NULL, "no '%s' in:\n%s", want, run->out);
   g_free(want);
-  /* One per failing window: test_leak, test_loop #1 and #2, test_baseline_leak. */
+  /* One per failing window: test_leak, test_loop #1 and #2, test_indirect, test_baseline_leak. */
   int n = 0;
   for (const char *p = run->out; (p = strstr(p, "::error ")) != NULL; p++)
     n++;
-  ck_assert_int_eq(n, 4);
+  ck_assert_int_eq(n, 5);
   suite_run_free(run);
 }
 END_TEST
 
-/* ---- baseline ------------------------------------------------------------------------------------ */
+/* ---- baseline -------------------------------------------------------------------------------- */
 
 /* Runs record_suite with the baseline file and the extra settings; returns the run. */
 static suite_run *baseline_run(const char *fork, const char *a, const char *b, const char *c) {
@@ -208,13 +220,15 @@ START_TEST(test_baseline_ratchet) {
   suite_run_free(run);
   char *text = baseline_text();
   const char *expected =
-      "\n[record_suite/test_baseline_leak]\nbytes = 64\nblocks = 1\n"
+      "\n[Records/Rec/test_baseline_leak]\nbytes = 64\nblocks = 1\n"
       "site tests/plugin/record_suite.c:leak_at_a = 64\n"
-      "\n[record_suite/test_leak]\nbytes = 24\nblocks = 1\n"
+      "\n[Records/Rec/test_indirect]\nbytes = 56\nblocks = 2\n"
+      "site tests/plugin/record_suite.c:test_indirect_fn = 56\n"
+      "\n[Records/Rec/test_leak]\nbytes = 24\nblocks = 1\n"
       "site tests/plugin/record_suite.c:test_leak_fn = 24\n"
-      "\n[record_suite/test_loop#1]\nbytes = 8\nblocks = 1\n"
+      "\n[Records/Rec/test_loop#1]\nbytes = 8\nblocks = 1\n"
       "site tests/plugin/record_suite.c:test_loop_fn = 8\n"
-      "\n[record_suite/test_loop#2]\nbytes = 16\nblocks = 1\n"
+      "\n[Records/Rec/test_loop#2]\nbytes = 16\nblocks = 1\n"
       "site tests/plugin/record_suite.c:test_loop_fn = 16\n";
   ck_assert_msg(g_str_has_prefix(text, "# tracemalloc-check baseline") &&
                     g_str_has_suffix(text, expected),
@@ -236,7 +250,8 @@ START_TEST(test_baseline_ratchet) {
   /* A bigger leak fails. */
   run = baseline_run(fork, "LEAK_SIZE=100", NULL, NULL);
   check_result(run, "Rec", "test_baseline_leak", 0, 'S', suite_src, "site:a",
-               "leaked 100 B in 1 block (allowed 0 B): a 100 B block at tests/plugin/record_suite.c:");
+               "leaked 100 B in 1 block (allowed 0 B): a 100 B block at "
+               "tests/plugin/record_suite.c:");
   const ck_result *r = suite_run_find(run, "Rec", "test_baseline_leak", 0);
   ck_assert_msg(g_str_has_suffix(r->message, "; over its baseline of 64 B; full report on stderr"),
                 "%s", r->message);
@@ -263,14 +278,15 @@ START_TEST(test_baseline_ratchet) {
   char **groups = g_strsplit(strchr(text, '\n') != NULL ? text : "", "\n[", -1);
   GString *edited = g_string_new(groups[0]);
   for (int i = g_strv_length(groups) - 1; i >= 1; i--) /* reversed order */
-    if (!g_str_has_prefix(groups[i], "record_suite/test_leak]"))
-      g_string_append_printf(edited, "\n[%s%s", groups[i], g_str_has_suffix(groups[i], "\n") ? "" : "\n");
+    if (!g_str_has_prefix(groups[i], "Records/Rec/test_leak]"))
+      g_string_append_printf(edited, "\n[%s%s", groups[i],
+                             g_str_has_suffix(groups[i], "\n") ? "" : "\n");
   ck_assert(g_file_set_contents(path, edited->str, -1, NULL));
   run = baseline_run(fork, NULL, NULL, NULL);
   check_result(run, "Rec", "test_leak", 0, 'S', suite_src, "site:leak",
                "leaked 24 B in 1 block (allowed 0 B): a 24 B block at ");
   const ck_result *leak = suite_run_find(run, "Rec", "test_leak", 0);
-  ck_assert_msg(g_str_has_suffix(leak->message, "; not in the baseline (record_suite/test_leak); "
+  ck_assert_msg(g_str_has_suffix(leak->message, "; not in the baseline (Records/Rec/test_leak); "
                                                 "full report on stderr"),
                 "%s", leak->message);
   check_result(run, "Rec", "test_baseline_leak", 0, 'P', NULL, NULL, "Passed");
@@ -286,9 +302,9 @@ END_TEST
 /* A broken baseline fails every test with the file and key named. */
 START_TEST(test_baseline_errors) {
   char *path = g_build_filename(tmp, "baseline.ini", NULL);
-  ck_assert(g_file_set_contents(path, "[record_suite/test_leak]\nbytes = lots\n", -1, NULL));
+  ck_assert(g_file_set_contents(path, "[Records/Rec/test_leak]\nbytes = lots\n", -1, NULL));
   suite_run *run = baseline_run("yes", NULL, NULL, NULL);
-  char *want = g_strdup_printf("TM_LEAK_BASELINE: %s: [record_suite/test_leak] "
+  char *want = g_strdup_printf("TM_LEAK_BASELINE: %s: [Records/Rec/test_leak] "
                                "bytes='lots' is not a whole number", path);
   check_result(run, "Rec", "test_clean", 0, 'S', NULL, NULL, want);
   suite_run_free(run);

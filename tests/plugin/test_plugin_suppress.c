@@ -14,6 +14,7 @@
 
 static suite_run *runs[2]; /* CK_FORK=yes, no */
 static suite_run *broken;  /* a file with an unknown Memcheck kind */
+static suite_run *charged[2]; /* TM_LEAK_REACHABLE=charge, with and without the files */
 static const char *suite_src;
 static char *bad_path;
 
@@ -23,10 +24,22 @@ START_TEST(test_suppressed_leaks_pass) {
 }
 END_TEST
 
-/* match-leak-kinds: reachable does not cover a block the plugin charges. */
+/* match-leak-kinds: reachable does not cover a lost (definite) block. */
 START_TEST(test_other_kind_not_suppressed) {
   check_result(runs[_i], "Supp", "test_reachable_only", 0, 'S', suite_src,
                "site:reachable_only", "leaked 8 B in 1 block (allowed 0 B)");
+}
+END_TEST
+
+/* A reachable block, charged with TM_LEAK_REACHABLE=charge, is covered by the reachable-only
+ * suppression (and fails without it); the lost block at the same site still is not. */
+START_TEST(test_reachable_kind_suppressed) {
+  check_result(runs[_i], "Supp", "test_reachable_kept", 0, 'P', NULL, NULL, "Passed");
+  check_result(charged[0], "Supp", "test_reachable_kept", 0, 'P', NULL, NULL, "Passed");
+  check_result(charged[0], "Supp", "test_reachable_only", 0, 'S', suite_src,
+               "site:reachable_only", "left 8 B in 1 block (allowed 0 B)");
+  check_result(charged[1], "Supp", "test_reachable_kept", 0, 'S', suite_src,
+               "site:reachable_only", "left 12 B in 1 block (allowed 0 B)");
 }
 END_TEST
 
@@ -44,7 +57,8 @@ END_TEST
 START_TEST(test_broken_file_fails_every_test) {
   char *want = g_strdup_printf("TM_LEAK_SUPPRESSIONS: %s:3: unknown Memcheck kind 'Leek'",
                                bad_path);
-  const char *tests[] = {"test_legacy", "test_vendor", "test_reachable_only", "test_real_leak"};
+  const char *tests[] = {"test_legacy", "test_vendor", "test_reachable_only",
+                         "test_reachable_kept", "test_real_leak"};
   for (size_t i = 0; i < G_N_ELEMENTS(tests); i++)
     check_result(broken, "Supp", tests[i], 0, 'S', NULL, NULL, want);
   g_free(want);
@@ -67,18 +81,25 @@ int main(void) {
   broken = suite_run_new(exe, "yes", bad_env);
   g_unlink(bad_path);
   g_rmdir(tmp);
+  const char *charge_env[] = {list, "TM_LEAK_REACHABLE=charge", NULL};
+  const char *charge_only[] = {"TM_LEAK_REACHABLE=charge", NULL};
+  charged[0] = suite_run_new(exe, "yes", charge_env);
+  charged[1] = suite_run_new(exe, "yes", charge_only);
 
   Suite *s = suite_create("plugin_suppress");
   TCase *tc = tcase_create("suppressions");
   tcase_add_loop_test(tc, test_suppressed_leaks_pass, 0, 2);
   tcase_add_loop_test(tc, test_other_kind_not_suppressed, 0, 2);
   tcase_add_loop_test(tc, test_real_leak_fails_and_counts, 0, 2);
+  tcase_add_loop_test(tc, test_reachable_kind_suppressed, 0, 2); /* runs[_i]: both modes */
   tcase_add_test(tc, test_broken_file_fails_every_test);
   suite_add_tcase(s, tc);
   int status = run_suite(s);
   suite_run_free(runs[0]);
   suite_run_free(runs[1]);
   suite_run_free(broken);
+  suite_run_free(charged[0]);
+  suite_run_free(charged[1]);
   g_free(bad);
   g_free(bad_path);
   g_free(tmp);

@@ -279,6 +279,51 @@ START_TEST(test_dlclose_then_other_library) {
 }
 END_TEST
 
+/* Allocates a block for the helper library and returns it: the stack goes through the library. */
+static NOIPA uintptr_t alloc_from_helper(void) {
+  void *p = malloc(40);
+  __asm__ volatile("" : : "g"(p) : "memory");
+  return (uintptr_t)p;
+}
+
+/* A stack captured while a library was loaded, resolved after dlclose() and after another library
+ * took its addresses: the library's frame is unknown, flagged TM_FRAME_UNLOADED, and names
+ * nothing of the library now mapped there. */
+START_TEST(test_unloaded_library_frame_is_unknown) {
+  void *handle;
+  unsigned int line;
+  ck_assert_int_eq(tm_start(8), 0);
+  helper_fn call = helper_open("libtm_symbols_helper.so", &handle);
+  void *p = (void *)call(alloc_from_helper, &line);
+  tm_traceback *tb = tm_get_object_traceback(p); /* not resolved yet */
+  ck_assert_ptr_nonnull(tb);
+  dlclose(handle);
+  call = helper_open("libtm_symbols_helper_nodebug.so", &handle); /* usually at the same place */
+  size_t unloaded = 0;
+  for (size_t i = 0; i < tm_traceback_length(tb); i++) {
+    const tm_frame *f = tm_traceback_get(tb, i);
+    ck_assert_msg(f->function == NULL || strcmp(f->function, "symbols_helper_call") != 0,
+                  "frame %zu named %s in %s", i, f->function, f->module ? f->module : "?");
+    if (f->flags & TM_FRAME_UNLOADED) {
+      ck_assert_uint_eq(f->flags, TM_FRAME_UNKNOWN | TM_FRAME_UNLOADED);
+      ck_assert_str_eq(f->filename, "<unknown>");
+      unloaded++;
+    }
+  }
+  ck_assert_uint_eq(unloaded, 1);
+  char **lines = tm_traceback_format(tb, 0, false);
+  bool said = false;
+  for (char **l = lines; *l != NULL; l++)
+    said = said || strstr(*l, "(in a library unloaded before resolution)") != NULL;
+  ck_assert(said);
+  g_strfreev(lines);
+  tm_traceback_free(tb);
+  free(p);
+  dlclose(handle);
+  tm_stop();
+}
+END_TEST
+
 /* clang emits no .debug_aranges, through which libdwfl finds a CU; lines must still be found. */
 START_TEST(test_no_aranges) {
   char *path = helper_path("libtm_symbols_helper_noaranges.so");
@@ -444,6 +489,7 @@ static Suite *symbols_suite(void) {
   tcase_add_test(tc, test_glib_frame);
   tcase_add_test(tc, test_dlopen_after_first_resolution);
   tcase_add_test(tc, test_dlclose_then_other_library);
+  tcase_add_test(tc, test_unloaded_library_frame_is_unknown);
   tcase_add_test(tc, test_no_aranges);
   tcase_add_test(tc, test_fork_then_dlopen);
   tcase_add_test(tc, test_unknown_addresses);

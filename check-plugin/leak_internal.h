@@ -376,7 +376,7 @@ void tm__leak_record_add_root(tm__leak_record *r, const tm__leak_filters *filter
 bool tm__leak_records_apply_baseline(tm__leak_record *r, GString *why);
 
 /* Emits a finished record: one JSON line to TM_LEAK_JSON, and under GITHUB_ACTIONS=true an
- * ::error annotation on stdout when it failed. Errors go to stderr once; never fails a test. */
+ * ::error annotation on stderr when it failed. Errors go to stderr once; never fails a test. */
 void tm__leak_records_emit(const tm__leak_record *r);
 
 /* The JSON formatter, in the module libtracemalloc-check-json.so (json-glib): one line, no

@@ -338,7 +338,10 @@ void tm__leak_records_emit(const tm__leak_record *r) {
   records.window_done = true;
   if (records.github && r->message != NULL) {
     char *title = g_strdup_printf("%s: leak", r->test != NULL ? r->test : "test");
-    tm__leak_github_error(stdout, r->file, r->line, title, r->message);
+    /* stderr: on stdout the line would break a TAP stream (CK_TAP_LOG_FILE_NAME=-); GitHub reads
+     * workflow commands from both. */
+    fflush(stdout);
+    tm__leak_github_error(stderr, r->file, r->line, title, r->message);
     g_free(title);
   }
   if (records.json != NULL) {

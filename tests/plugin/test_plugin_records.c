@@ -179,11 +179,12 @@ START_TEST(test_github_annotation) {
       "in 1 block (allowed 0 B): a 24 B block at tests/plugin/record_suite.c:%d; full report on "
       "stderr\n",
       source_marker_line(suite_src, "site:leak"), source_marker_line(suite_src, "site:leak"));
-  ck_assert_msg(strstr(run->out, want) != NULL, "no '%s' in:\n%s", want, run->out);
+  ck_assert_msg(strstr(run->err, want) != NULL, "no '%s' in:\n%s", want, run->err);
+  ck_assert_msg(strstr(run->out, "::error") == NULL, "%s", run->out); /* stdout stays Check's */
   g_free(want);
   /* One per failing window: test_leak, test_loop #1 and #2, test_indirect, test_baseline_leak. */
   int n = 0;
-  for (const char *p = run->out; (p = strstr(p, "::error ")) != NULL; p++)
+  for (const char *p = run->err; (p = strstr(p, "::error ")) != NULL; p++)
     n++;
   ck_assert_int_eq(n, 5);
   suite_run_free(run);

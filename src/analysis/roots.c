@@ -168,31 +168,70 @@ static size_t static_tls_size(void) {
   return size;
 }
 
-/* Adds the whole stacks of the other threads: anonymous writable mappings just above a guard page
- * (an inaccessible mapping), as glibc lays out the stacks it creates, other than the calling
- * thread's. Only when the process has other threads. */
+/* The stack pointer of thread tid, from /proc/self/task/TID/syscall (a thread blocked in a system
+ * call, or stopped, reports its registers there; a running one says "running"): 0 when unknown. */
+static uintptr_t thread_sp(const char *tid) {
+  char path[64], text[256] = "";
+  snprintf(path, sizeof path, "/proc/self/task/%s/syscall", tid);
+  FILE *f = fopen(path, "re");
+  if (f == NULL)
+    return 0;
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  char **fields = g_strsplit_set(g_strstrip(text), " ", -1);
+  guint count = g_strv_length(fields);
+  uintptr_t sp = count >= 3 && !g_str_equal(fields[0], "running")
+                   ? (uintptr_t)g_ascii_strtoull(fields[count - 2], NULL, 16)
+                   : 0;
+  g_strfreev(fields);
+  return sp;
+}
+
+/* Adds the stacks of the other threads, from each one's stack pointer to the top of its mapping
+ * (its TLS and descriptor sit there). A thread whose stack pointer cannot be read (running on
+ * another CPU) makes every anonymous writable mapping just above a guard page count whole, as
+ * glibc lays out the stacks it creates: conservative, since the stacks glibc keeps from joined
+ * threads look the same. Stacks of joined threads are never scanned otherwise. */
 static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_sp) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/task");
-  GDir *dir = g_dir_open(path, 0, NULL);
-  guint threads = 0;
-  if (dir != NULL) {
-    while (g_dir_read_name(dir) != NULL)
-      threads++;
-    g_dir_close(dir);
-  }
-  if (threads <= 1)
+  char self[32];
+  GDir *dir = g_dir_open("/proc/self/task", 0, NULL);
+  const char *tid;
+  bool unknown = false;
+  GArray *sps = g_array_new(false, false, sizeof(uintptr_t));
+
+  if (dir == NULL)
     return;
-  for (guint i = 1; i < maps->len; i++) {
+  snprintf(self, sizeof self, "%ld", (long)gettid());
+  while ((tid = g_dir_read_name(dir)) != NULL) {
+    if (g_str_equal(tid, self))
+      continue;
+    uintptr_t sp = thread_sp(tid);
+    unknown = unknown || sp == 0;
+    if (sp != 0)
+      g_array_append_val(sps, sp);
+  }
+  g_dir_close(dir);
+  for (guint i = 0; i < maps->len; i++) {
     const mapping *m = &g_array_index(maps, mapping, i);
-    const mapping *below = &g_array_index(maps, mapping, i - 1);
-    bool guarded = below->hi == m->lo && !below->readable && !below->writable;
-    /* glibc's arenas for threads are 64 MiB-aligned heaps, inaccessible above, not below. */
-    bool arena = (m->lo & ((64u << 20) - 1)) == 0;
-    if (m->readable && m->writable && m->anonymous && guarded && !arena &&
-        !(own_sp >= m->lo && own_sp < m->hi) && !tm__mapped_by_tracer(m->lo, m->hi))
+    if (!m->readable || (own_sp >= m->lo && own_sp < m->hi))
+      continue;
+    bool scanned = false;
+    for (guint k = 0; k < sps->len && !scanned; k++) {
+      uintptr_t sp = g_array_index(sps, uintptr_t, k);
+      if (sp >= m->lo && sp < m->hi) {
+        ranges_add(ranges, maps, sp, m->hi);
+        scanned = true;
+      }
+    }
+    const mapping *below = i > 0 ? &g_array_index(maps, mapping, i - 1) : NULL;
+    bool guarded = below != NULL && below->hi == m->lo && !below->readable && !below->writable;
+    bool arena = (m->lo & ((64u << 20) - 1)) == 0; /* glibc's arenas: 64 MiB-aligned heaps */
+    if (!scanned && unknown && m->writable && m->anonymous && guarded && !arena &&
+        !tm__mapped_by_tracer(m->lo, m->hi))
       ranges_add(ranges, maps, m->lo, m->hi);
   }
+  g_array_unref(sps);
 }
 
 GArray *tm__roots_collect(const void *stack_from) {

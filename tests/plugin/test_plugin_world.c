@@ -1,0 +1,66 @@
+/* test_plugin_world.c — runs world_suite in both fork modes: every clean test passes, whatever
+ * caches the C library, GLib and the test itself keep, with threads still running; every leak
+ * fails at its line. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "../run_suite.h"
+
+#include "harness.h"
+
+static suite_run *runs[2];
+static const char *suite_src;
+
+static const char *const clean[] = {
+  "t_setenv", "t_atexit", "t_key", "t_live_thread", "t_regex", "t_iconv", "t_locale_time",
+  "t_nss", "t_syslog", "t_dlopen", "t_glib_misc", "t_gobject", "t_thread_pool", "t_stdio",
+  "t_live_pool_thread",
+};
+
+START_TEST(test_clean_passes) {
+  check_result(runs[_i % 2], "Clean", clean[_i / 2], 0, 'P', NULL, NULL, "Passed");
+}
+END_TEST
+
+/* Caches kept in statics, grown by every iteration. */
+START_TEST(test_static_caches_pass) {
+  for (int i = 0; i < 3; i++) {
+    check_result(runs[_i], "Clean", "t_realloc_growth", i, 'P', NULL, NULL, "Passed");
+    check_result(runs[_i], "Clean", "t_glib_hash_global", i, 'P', NULL, NULL, "Passed");
+  }
+}
+END_TEST
+
+START_TEST(test_leaks_fail) {
+  const suite_run *run = runs[_i];
+  check_result(run, "Leaks", "l_strdup", 0, 'S', suite_src, "site:strdup",
+               "leaked 5 B in 1 block (allowed 0 B): a 5 B block from ");
+  check_result(run, "Leaks", "l_glib_list", 0, 'S', suite_src, "site:list",
+               "leaked 78 B in 6 blocks (allowed 0 B): a 24 B block from g_list_prepend() at ");
+  check_result(run, "Leaks", "l_thread_leak", 0, 'S', suite_src, "site:thread",
+               "leaked 12 B in 1 block (allowed 0 B): a 12 B block from ");
+  ck_assert_msg(strstr(run->out, "Checks: 24, Failures: 3, Errors: 0") != NULL, "CK_FORK=%s:\n%s",
+                run->fork, run->out);
+}
+END_TEST
+
+int main(void) {
+  const char *exe = required_env("WORLD_SUITE");
+  Suite *s = suite_create("plugin-world");
+  TCase *tc = tcase_create("world_suite");
+  int failed;
+
+  suite_src = required_env("WORLD_SUITE_SRC");
+  runs[0] = suite_run_new(exe, "yes", NULL);
+  runs[1] = suite_run_new(exe, "no", NULL);
+  tcase_add_loop_test(tc, test_clean_passes, 0, (int)G_N_ELEMENTS(clean) * 2);
+  tcase_add_loop_test(tc, test_static_caches_pass, 0, 2);
+  tcase_add_loop_test(tc, test_leaks_fail, 0, 2);
+  suite_add_tcase(s, tc);
+  failed = run_suite(s) != EXIT_SUCCESS;
+  suite_run_free(runs[0]);
+  suite_run_free(runs[1]);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

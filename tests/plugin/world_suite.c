@@ -1,0 +1,98 @@
+/* world_suite.c — clean tests that touch what real suites touch (environment, thread keys, a
+ * thread still running, regex, iconv, locale and time, NSS and the resolver, syslog, dlopen, GLib
+ * and GObject, a GLib thread pool, stdio, caches kept in statics), each of which must pass, and
+ * three real leaks, each of which must fail at its line. test_plugin_world.c runs it in both fork
+ * modes. "site:NAME" marks a failure's line. */
+#include <check.h>
+#include <tracemalloc-check.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <pthread.h>
+#include <regex.h>
+#include <iconv.h>
+#include <locale.h>
+#include <time.h>
+#include <netdb.h>
+#include <pwd.h>
+#include <syslog.h>
+#include <dlfcn.h>
+#include <unistd.h>
+#include <glib.h>
+#include <glib-object.h>
+#include <errno.h>
+#include <wchar.h>
+
+static pthread_key_t key;
+static void *worker(void *arg) { char *mine = malloc(64); strcpy(mine, "worker"); pause(); free(mine); return arg; }
+static void *pool_worker(void *arg) { (void)arg; void *p = malloc(100); sleep(1000); free(p); return NULL; }
+
+START_TEST(t_setenv) { setenv("ZOO_VAR", "value", 1); setenv("ZOO_VAR2", "value2", 1); }
+END_TEST
+static void at_exit(void) {}
+START_TEST(t_atexit) { static int once; if (!once++) atexit(at_exit); }
+END_TEST
+START_TEST(t_key) { pthread_key_create(&key, free); pthread_setspecific(key, malloc(40)); }
+END_TEST
+START_TEST(t_live_thread) { pthread_t t; pthread_create(&t, NULL, worker, NULL); usleep(20000); }
+END_TEST
+START_TEST(t_regex) { regex_t re; ck_assert_int_eq(regcomp(&re, "a[bc]+d", REG_EXTENDED), 0); regexec(&re, "abcd", 0, NULL, 0); regfree(&re); }
+END_TEST
+START_TEST(t_iconv) { iconv_t cd = iconv_open("UTF-8", "ISO-8859-1"); ck_assert(cd != (iconv_t)-1); iconv_close(cd); }
+END_TEST
+START_TEST(t_locale_time) { setlocale(LC_ALL, "C.UTF-8"); time_t t = time(NULL); char buf[64]; strftime(buf, sizeof buf, "%c", localtime(&t)); (void)strerror(EINVAL); setlocale(LC_ALL, "C"); }
+END_TEST
+START_TEST(t_nss) { (void)getpwnam("root"); (void)gethostbyname("localhost"); struct addrinfo *r; if (getaddrinfo("localhost", "80", NULL, &r) == 0) freeaddrinfo(r); }
+END_TEST
+START_TEST(t_syslog) { openlog("zoo", LOG_PID, LOG_USER); closelog(); }
+END_TEST
+START_TEST(t_dlopen) { void *h = dlopen("libm.so.6", RTLD_NOW); ck_assert_ptr_nonnull(h); (void)dlsym(h, "cos"); }
+END_TEST
+START_TEST(t_glib_misc) { g_get_user_name(); g_get_home_dir(); g_get_tmp_dir(); g_quark_from_string("zoo-quark"); g_intern_string("zoo-intern"); GRegex *r = g_regex_new("a+b", 0, 0, NULL); g_regex_unref(r); char *u = g_utf8_strdown("ABC", -1); g_free(u); g_get_charset(NULL); }
+END_TEST
+START_TEST(t_gobject) { GObject *o = g_object_new(G_TYPE_OBJECT, NULL); g_object_set_data_full(o, "k", g_strdup("v"), g_free); g_object_unref(o); }
+END_TEST
+static void pool_free(gpointer data, gpointer user_data) { (void)user_data; g_free(data); }
+START_TEST(t_thread_pool) { GThreadPool *p = g_thread_pool_new(pool_free, NULL, 2, FALSE, NULL); for (int i = 0; i < 10; i++) g_thread_pool_push(p, g_strdup("x"), NULL); g_thread_pool_free(p, FALSE, TRUE); }
+END_TEST
+START_TEST(t_stdio) { FILE *f = tmpfile(); fprintf(f, "%ls %d\n", L"wide", 3); fclose(f); printf("%s\n", "hello"); fflush(stdout); }
+END_TEST
+START_TEST(t_live_pool_thread) { pthread_t t; pthread_create(&t, NULL, pool_worker, NULL); pthread_detach(t); usleep(20000); }
+END_TEST
+START_TEST(t_realloc_growth) { static char *buf; static size_t cap; cap = cap ? cap * 2 : 64; buf = realloc(buf, cap); memset(buf, 1, cap); }
+END_TEST
+START_TEST(t_glib_hash_global) { static GHashTable *cache; if (!cache) cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free); g_hash_table_insert(cache, g_strdup_printf("k%d", rand()), g_strdup("v")); }
+END_TEST
+/* Real leaks that must fail */
+START_TEST(l_strdup) { char *volatile p = strdup("leak"); /* site:strdup */ (void)p; }
+END_TEST
+START_TEST(l_glib_list) { GList *volatile l = NULL; for (int i = 0; i < 3; i++) l = g_list_prepend(l, g_strdup("x")); /* site:list */ }
+END_TEST
+static void *thread_strdup(void *arg) {
+  char *copy = strdup(arg); /* site:thread */
+  copy[0] = 'T';
+  return copy;
+}
+START_TEST(l_thread_leak) { pthread_t t; pthread_create(&t, NULL, thread_strdup, "thread leak"); void *r; pthread_join(t, &r); }
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("Zoo");
+  TCase *c = tcase_create("Clean");
+  tcase_add_checked_fixture(c, TM_LEAK_FIXTURE);
+  tcase_add_test(c, t_setenv); tcase_add_test(c, t_atexit); tcase_add_test(c, t_key); tcase_add_test(c, t_live_thread);
+  tcase_add_test(c, t_regex); tcase_add_test(c, t_iconv); tcase_add_test(c, t_locale_time); tcase_add_test(c, t_nss);
+  tcase_add_test(c, t_syslog); tcase_add_test(c, t_dlopen); tcase_add_test(c, t_glib_misc); tcase_add_test(c, t_gobject);
+  tcase_add_test(c, t_thread_pool); tcase_add_test(c, t_stdio); tcase_add_test(c, t_live_pool_thread);
+  tcase_add_loop_test(c, t_realloc_growth, 0, 3); tcase_add_loop_test(c, t_glib_hash_global, 0, 3);
+  suite_add_tcase(s, c);
+  TCase *l = tcase_create("Leaks");
+  tcase_add_checked_fixture(l, TM_LEAK_FIXTURE);
+  tcase_add_test(l, l_strdup); tcase_add_test(l, l_glib_list); tcase_add_test(l, l_thread_leak);
+  suite_add_tcase(s, l);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_ENV);
+  int f = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return f == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

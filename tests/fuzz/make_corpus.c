@@ -58,6 +58,40 @@ static tm_snapshot *hand_snapshot(void) {
   return s;
 }
 
+/* What a hostile dump names: files that are not the program's (read only under a source root),
+ * '..' paths, huge or special files, and control characters that would drive a terminal. */
+static tm_snapshot *hostile_names_snapshot(void) {
+  const tm_frame f[] = {
+      {.filename = "/etc/shadow", .lineno = 1, .function = "secret"},
+      {.filename = "../../../../etc/passwd", .lineno = 1, .function = "dotdot"},
+      {.filename = "/dev/zero", .lineno = 1, .function = "endless"},
+      {.filename = "/proc/self/mem", .lineno = 1, .function = "memory"},
+      {.filename = "evil\x1b[2J\x1b]0;title\x07\nFile \"forged.c\", line 1", .lineno = 7,
+       .function = "f\r\x9b\xc2\x9b\xff\xfe", .module = "\x1b[31mred"},
+  };
+  tm_traceback *tb = tm__traceback_new_frames(f, G_N_ELEMENTS(f), 9, true);
+  tm_snapshot *s = tm__snapshot_new(5);
+  tm__snapshot_add(s, 0, 64, tb);
+  tm__snapshot_add(s, 7, 1, tb);
+  tm_traceback_free(tb);
+  return s;
+}
+
+/* Many distinct strings: a dump whose loading interns a lot. */
+static tm_snapshot *many_strings_snapshot(void) {
+  tm_snapshot *s = tm__snapshot_new(1);
+  for (int i = 0; i < 500; i++) {
+    char file[64], fn[64];
+    snprintf(file, sizeof file, "/src/dir%d/file%d.c", i % 37, i);
+    snprintf(fn, sizeof fn, "function_%d", i);
+    tm_frame f = {.filename = file, .lineno = (unsigned)i + 1, .function = fn};
+    tm_traceback *tb = tm__traceback_new_frames(&f, 1, 1, false);
+    tm__snapshot_add(s, 0, (size_t)i + 1, tb);
+    tm_traceback_free(tb);
+  }
+  return s;
+}
+
 static void *blocks[8];
 
 static __attribute__((noinline)) void allocate(void) {
@@ -76,6 +110,12 @@ int main(int argc, char **argv) {
   tm_snapshot_free(s);
   s = tm__snapshot_new(1);
   dump_or_die(s, dir, "empty.dump");
+  tm_snapshot_free(s);
+  s = hostile_names_snapshot();
+  dump_or_die(s, dir, "hostile-names.dump");
+  tm_snapshot_free(s);
+  s = many_strings_snapshot();
+  dump_or_die(s, dir, "many-strings.dump");
   tm_snapshot_free(s);
   tm_start(4);
   allocate();

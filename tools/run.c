@@ -268,10 +268,21 @@ int tool_run_main(int argc, char **argv) {
   struct sigaction old_int, old_quit;
   sigaction(SIGINT, &ignore, &old_int);
   sigaction(SIGQUIT, &ignore, &old_quit);
+  /* The signals to pass on stay blocked from before the fork until their handlers are in place:
+   * one sent as soon as the program is up (it may say so before we run again) is held, not
+   * taken with its default action, which would end this command. */
+  sigset_t passed, old_mask;
+  sigemptyset(&passed);
+  sigaddset(&passed, SIGTERM);
+  sigaddset(&passed, SIGHUP);
+  if (sig != 0)
+    sigaddset(&passed, sig);
+  sigprocmask(SIG_BLOCK, &passed, &old_mask);
   fflush(stdout);
   fflush(stderr);
   child_pid = fork();
   if (child_pid < 0) {
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     g_strfreev(env);
     rc = tool_fail("%s: fork: %s", g_get_prgname(), g_strerror(errno));
     goto out;
@@ -279,6 +290,7 @@ int tool_run_main(int argc, char **argv) {
   if (child_pid == 0) {
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGQUIT, &old_quit, NULL);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     execvpe(prog, argv + first, env);
     fprintf(stderr, "tracemalloc: %s: %s: %s\n", g_get_prgname(), prog, g_strerror(errno));
     _exit(127);
@@ -292,6 +304,7 @@ int tool_run_main(int argc, char **argv) {
             (long)child_pid, sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : signal_name,
             (long)child_pid);
   }
+  sigprocmask(SIG_SETMASK, &old_mask, NULL);
   int status = 0;
   while (waitpid(child_pid, &status, 0) < 0 && errno == EINTR)
     ;

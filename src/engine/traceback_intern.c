@@ -73,8 +73,11 @@ static uint32_t id_limit = ID_MAX;
 /* Bumped by every reset; caches remember the generation they were filled in. */
 atomic_uint tm__intern_generation;
 
-/* Held by a reader of ids (tm__intern_hold()) and by a reset. A plain lock rather than a
- * pthread rwlock: it is held across fork(), and a child may release what its parent took. */
+/* Held by a reader of ids (tm__intern_hold()) and by a reset; the outermost of the engine's
+ * locks. A plain lock: a forked child frees it (the reader that held it at fork time, another
+ * thread of the parent, does not exist in the child, and the stacks it guards are consistent,
+ * the intern locks being held across fork()). Not taken around fork(): a thread that holds it
+ * takes the analysis layer's locks, whose fork handlers would then take them in the other order. */
 static tm__lock users;
 static pthread_once_t users_once = PTHREAD_ONCE_INIT;
 
@@ -82,9 +85,9 @@ static void users_lock(void) { tm__lock_acquire(&users); }
 
 static void users_unlock(void) { tm__lock_release(&users); }
 
-/* Registered on first use, after the runtime's handlers, so that it runs first before fork():
- * the outermost lock of the engine. */
-static void users_register(void) { pthread_atfork(users_lock, users_unlock, users_unlock); }
+static void users_child(void) { atomic_store_explicit(&users.held, 0, memory_order_relaxed); }
+
+static void users_register(void) { pthread_atfork(NULL, NULL, users_child); }
 
 /* Whether the warning that ids ran out was written since the last reset. */
 static atomic_bool ids_out_warned;

@@ -292,9 +292,48 @@ START_TEST(test_baseline_ratchet) {
                 "%s", leak->message);
   check_result(run, "Rec", "test_baseline_leak", 0, 'P', NULL, NULL, "Passed");
   suite_run_free(run);
+  /* Recording over the reordered file gives back the sorted one, test_leak included. */
+  run = baseline_run(fork, "TM_LEAK_BASELINE_UPDATE=1", NULL, NULL);
+  suite_run_free(run);
+  again = baseline_text();
+  ck_assert_str_eq(again, text);
+  g_free(again);
   g_string_free(edited, true);
   g_strfreev(groups);
   g_free(text);
+  g_unlink(path);
+  g_free(path);
+}
+END_TEST
+
+/* Two programs recording into one file at once, twice each: every group of both is there. */
+START_TEST(test_baseline_parallel_update) {
+  char *path = g_build_filename(tmp, "parallel.ini", NULL);
+  char *cmd = g_strdup_printf(
+      "for i in 1 2; do "
+      "TM_LEAK_BASELINE='%s' TM_LEAK_BASELINE_UPDATE=1 CK_FORK=yes '%s' >/dev/null 2>&1 & "
+      "TM_LEAK_BASELINE='%s' TM_LEAK_BASELINE_UPDATE=1 CK_FORK=no '%s' >/dev/null 2>&1 & "
+      "done; wait",
+      path, required_env("RECORD_SUITE"), path, required_env("SUPP_SUITE"));
+  char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+  char *text = NULL;
+  ck_assert(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, NULL, NULL));
+  ck_assert(g_file_get_contents(path, &text, NULL, NULL));
+  const char *groups[] = {
+    "\n[Records/Rec/test_baseline_leak]\n", "\n[Records/Rec/test_indirect]\n",
+    "\n[Records/Rec/test_leak]\n", "\n[Records/Rec/test_loop#1]\n", "\n[Records/Rec/test_loop#2]\n",
+    "\n[Suppressions/Supp/test_legacy]\n", "\n[Suppressions/Supp/test_reachable_only]\n",
+    "\n[Suppressions/Supp/test_real_leak]\n", "\n[Suppressions/Supp/test_vendor]\n",
+  };
+  const char *last = text;
+  for (size_t i = 0; i < G_N_ELEMENTS(groups); i++) { /* each once, in sorted order */
+    const char *at = strstr(text, groups[i]);
+    ck_assert_msg(at != NULL && at >= last && strstr(at + 1, groups[i]) == NULL,
+                  "%s missing, repeated or out of order in:\n%s", groups[i], text);
+    last = at;
+  }
+  g_free(text);
+  g_free(cmd);
   g_unlink(path);
   g_free(path);
 }
@@ -332,6 +371,7 @@ int main(void) {
   tcase_add_test(tc, test_json_other_windows);
   tcase_add_loop_test(tc, test_github_annotation, 0, 2);
   tcase_add_loop_test(tc, test_baseline_ratchet, 0, 2);
+  tcase_add_test(tc, test_baseline_parallel_update);
   tcase_add_test(tc, test_baseline_errors);
   suite_add_tcase(s, tc);
   int status = run_suite(s);

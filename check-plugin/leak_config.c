@@ -472,6 +472,15 @@ tm__leak_config *tm__leak_config_load(char **envp, GError **error) {
                                             ':', NULL, error);
   if (ok && default_filters)
     tm__leak_filters_add_defaults(config->filters);
+  /* The peak watch is armed in every window at the lowest limit any rule sets: which rule applies
+   * is known only at the teardown (the test's name is unknown to a setup). */
+  config->watch_peak = config->defaults.peak_limit;
+  for (guint i = 0; ok && i < config->test_rules->len; i++) {
+    const test_rule *rule = g_ptr_array_index(config->test_rules, i);
+    if (rule->has_peak_limit && rule->peak_limit != 0 &&
+        (config->watch_peak == 0 || rule->peak_limit < config->watch_peak))
+      config->watch_peak = rule->peak_limit;
+  }
   g_strfreev(own_env);
   if (!ok) {
     tm__leak_config_free(config);

@@ -63,6 +63,7 @@ static struct {
   size_t allowance, allowance_blocks, peak_limit;
   const char *unchecked; /* the tool that serves malloc when tracing could not start, or NULL */
   tm_stack_mark mark;    /* the setup's call chain: the teardown scans from the frame it shares */
+  size_t peak_watch;     /* the limit the peak watch is armed at */
   char *start_error;     /* why tracing could not start, or NULL */
 } window;
 
@@ -81,6 +82,8 @@ static bool started_tracing;
  * allocation, through frames no earlier walk in the child has cached (~30 us a test). */
 static void window_close(void) {
   window.open = false;
+  if (tm_is_tracing())
+    tm_peak_watch(0);
   if (started_tracing && getpid() != runner_pid) {
     tm_stop();
     started_tracing = false;
@@ -186,6 +189,8 @@ void tm_leak_setup(void) {
   if (!fresh)
     tm_clear_traces(); /* a fresh start holds no trace and a zero peak already */
   started_tracing = started_tracing || fresh;
+  window.peak_watch = config->watch_peak;
+  tm_peak_watch(window.peak_watch); /* names the sites of a peak over a limit */
   tm_stack_mark_take(&window.mark);
   tm__leak_records_window_open(); /* leak_record.c */
 }
@@ -385,6 +390,14 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
   f.reachable_size = f.reachable_blocks = 0;
   findings_fill(&f, r);
   f.verdict = tm__leak_judge(&f.growth, rules);
+  if (f.verdict & TM__LEAK_PEAK_EXCEEDED) {
+    tm_snapshot *at_peak = tm_peak_watch_snapshot(NULL);
+    f.peak_watch = window.peak_watch;
+    f.peak_sites = at_peak != NULL
+                     ? tm_snapshot_statistics(at_peak, TM_KEY_TRACEBACK, false, NULL)
+                     : NULL;
+    tm_snapshot_free(at_peak);
+  }
   if (recording) /* leak_record.c: the baseline may pass a leak it recorded, or fail it */
     tm__leak_record_findings(&record, &f, why);
   if (f.verdict == TM__LEAK_PASS)
@@ -407,6 +420,7 @@ out:
   }
   g_string_free(why, true);
   /* Free everything first: in CK_FORK=no mode _ck_assert_failed longjmps past this frame. */
+  tm_statistics_free(f.peak_sites);
   g_array_unref(f.groups);
   g_array_unref(f.ignored_by);
   tm_reachability_free(r);
@@ -505,4 +519,9 @@ void tm_leak_ignore(void) {
 void tm_leak_limit_peak(size_t bytes) {
   window.peak_limit = bytes;
   window.has_peak_limit = true;
+  if (window.open && tm_is_tracing() && bytes != 0 &&
+      (window.peak_watch == 0 || bytes < window.peak_watch)) {
+    window.peak_watch = bytes;
+    tm_peak_watch(bytes);
+  }
 }

@@ -207,6 +207,7 @@ typedef struct tm__leak_config {
   tm__leak_filters *filters;
   GPtrArray *test_rules;    /* of tm__leak_test_rule*, in file order */
   char *path;               /* TM_LEAK_CONFIG, or NULL */
+  size_t watch_peak;        /* the lowest peak limit of any rule (0: none): the peak watch */
 } tm__leak_config;
 
 #define TM__LEAK_DEFAULT_NFRAME 32
@@ -280,6 +281,9 @@ typedef struct tm__leak_findings {
                                    * first, then indirect, then reachable (not charged) */
   size_t top;                     /* how many lines of each section to print on stderr */
   const tm__leak_filters *filters;
+  size_t peak_watch;              /* the limit the peak watch was armed at (0: none) */
+  tm_statistics *peak_sites;      /* a peak failure: the traces when the watch fired, by
+                                   * traceback, largest first; NULL otherwise */
 } tm__leak_findings;
 
 /* Writes the one-line Check message (no newline, at most TM__LEAK_MESSAGE_MAX - 1 bytes, cut on a

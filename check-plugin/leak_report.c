@@ -290,6 +290,18 @@ void tm__leak_report(const tm__leak_findings *f, FILE *out) {
                 f->rules.charge_reachable ? "Still reachable, charged"
                                           : "Still reachable, not charged",
                 f->reachable_size, f->reachable_blocks);
+  if (f->peak_sites != NULL) {
+    char *watch = tm_format_size((int64_t)f->peak_watch, false);
+    size_t n = MIN(tm_statistics_length(f->peak_sites), f->top);
+    fprintf(out, "[ At the peak: the largest sites when traced memory first passed %s ]\n", watch);
+    for (size_t i = 0; i < n; i++) {
+      const tm_statistic *st = tm_statistics_get(f->peak_sites, i);
+      tm__leak_group g = {.traceback = st->traceback};
+      print_group_line(out, f, i + 1, &g, st->size, st->count);
+      fputc('\n', out);
+    }
+    g_free(watch);
+  }
   if (f->ignored_blocks > 0) {
     fprintf(out, "[ Filtered: %s ]\n", ignored);
     for (guint i = 0; f->ignored_by != NULL && i < f->ignored_by->len; i++) {

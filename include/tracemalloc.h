@@ -91,6 +91,13 @@ TM_EXTERN void tm_get_traced_memory(size_t *current, size_t *peak);
  * behind tm_get_traced_memory()'s current size). 0 when not tracing. */
 TM_EXTERN size_t tm_get_traced_blocks(void);
 
+/* Arms the peak watch (not in Python's module): the first time traced memory passes `limit`, the
+ * tracer copies the traces as they are then, so that a peak over a limit can be explained by the
+ * sites that made it. 0 disarms it. Either way the last copy is forgotten. Costs one comparison per
+ * traced allocation while armed, and one copy of the traces when it fires. Thread-safe, but not
+ * against a concurrent tm_peak_watch_snapshot(). */
+TM_EXTERN void tm_peak_watch(size_t limit);
+
 /* Sets the peak to the current traced size (Python's reset_peak()). */
 TM_EXTERN void tm_reset_peak(void);
 
@@ -269,6 +276,11 @@ typedef struct tm_snapshot tm_snapshot;
 /* Takes a snapshot of every live trace (Python's take_snapshot()). Returns NULL with
  * TM_ERROR_NOT_TRACING when not tracing. Cheap: no symbol is resolved here. tm_snapshot_free(). */
 TM_EXTERN tm_snapshot *tm_take_snapshot(GError **error);
+
+/* The traces as they were when traced memory first passed the watch's limit, as a snapshot. NULL
+ * with TM_ERROR_INVALID when it has not passed it (or no watch is armed), TM_ERROR_NO_MEMORY.
+ * tm_snapshot_free(). */
+TM_EXTERN tm_snapshot *tm_peak_watch_snapshot(GError **error);
 
 /* Drops the caller's reference (NULL-safe). */
 TM_EXTERN void tm_snapshot_free(tm_snapshot *snap);

@@ -249,6 +249,29 @@ out:
   return snap;
 }
 
+tm_snapshot *tm_peak_watch_snapshot(GError **error) {
+  size_t n = 0;
+  int limit = 1;
+  tm__guard_enter();
+  const tm__raw_trace *watched = tm__peak_watch_traces(&n, &limit);
+  tm_snapshot *snap = NULL;
+  if (watched == NULL) {
+    g_set_error_literal(error, TM_ERROR, TM_ERROR_INVALID,
+                        "traced memory has not passed the peak watch's limit");
+  } else {
+    tm__raw_trace *copy = malloc(MAX(n, 1) * sizeof *copy); /* snapshot_from_raw() frees it */
+    if (copy != NULL) {
+      memcpy(copy, watched, n * sizeof *copy);
+      snap = snapshot_from_raw(copy, n, limit);
+    }
+    if (snap == NULL)
+      g_set_error_literal(error, TM_ERROR, TM_ERROR_NO_MEMORY,
+                          "out of memory: could not build the snapshot of the peak");
+  }
+  tm__guard_leave();
+  return snap;
+}
+
 /* ---- filter_traces --------------------------------------------------------------------------- */
 
 /* What one call of filter_traces knows about its filters: for each filter and each distinct

@@ -63,6 +63,10 @@ uint32_t tm__intern_generation_now(void);
  * registered block, allocated while not tracing, is not a trace: false). */
 bool tm__trace_find(uintptr_t ptr, tm__raw_trace *out);
 
+/* The traces as they were when traced memory first passed the limit of the last
+ * tm__peak_watch(), or NULL (*n = 0) when it has not. Borrowed until the next tm__peak_watch(). */
+const tm__raw_trace *tm__peak_watch_traces(size_t *n, int *limit);
+
 /* ---- every live block (the heap registry) ----
  * With the registry on (tm_heap_registry_is_on()), the malloc domain's table holds every live
  * block of the program: traced ones with their traceback id, the others with tb_id

@@ -147,6 +147,10 @@ void tm__tables_unlock_all(void);
 void tm__fork_lock(void);
 void tm__fork_unlock(void);
 
+/* Arms the peak watch at limit (0: disarms it) and forgets its last copy; takes the copy at once
+ * when traced memory is over the limit already. */
+void tm__peak_watch(size_t limit);
+
 /* Traced memory and its peak; the peak reset to the current value. */
 void tm__counters_get(size_t *current, size_t *peak);
 void tm__counters_reset_peak(void);

@@ -124,6 +124,8 @@ const char *tm_get_malloc_owner(void) {
 
 void tm_heap_registry_disable(void) { tm__registry_off(); }
 
+void tm_peak_watch(size_t limit) { tm__peak_watch(limit); }
+
 bool tm_heap_registry_is_on(void) {
   return (atomic_load(&tm__hooks_active) & TM__HOOKS_REGISTRY) != 0;
 }

@@ -60,10 +60,25 @@ static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
 static tm__table internal_table __attribute__((aligned(4096)));
 static atomic_size_t internal_count;
 
+/* The peak watch (tm_peak_watch()): the traces as they were when traced memory first passed
+ * watch_limit. watch_limit 0: no watch. watch_state: 0 idle or taken, 1 armed, 2 crossed (the
+ * thread that crossed takes the copy once it has dropped its shard lock). The copy is replaced
+ * only by tm_peak_watch(), which the caller does not race with tm__peak_watch_traces(). */
+static atomic_size_t watch_limit;
+static atomic_int watch_state;
+static tm__raw_trace *watch_traces;
+static size_t watch_n;
+static int watch_tb_limit;
+
 /* ---- counters ---------------------------------------------------------------------------------- */
 
 static void counters_add(size_t size) {
   size_t cur = atomic_fetch_add_explicit(&traced_current, size, memory_order_relaxed) + size;
+  size_t watch = atomic_load_explicit(&watch_limit, memory_order_relaxed);
+  if (__builtin_expect(watch != 0 && cur > watch, 0)) {
+    int armed = 1;
+    atomic_compare_exchange_strong(&watch_state, &armed, 2);
+  }
   size_t peak = atomic_load_explicit(&traced_peak, memory_order_relaxed);
   while (cur > peak && !atomic_compare_exchange_weak_explicit(&traced_peak, &peak, cur,
                                                               memory_order_relaxed,
@@ -237,10 +252,58 @@ static int entry_put(tm__table *table, uintptr_t key, uint64_t meta) {
   return rc;
 }
 
+/* Takes the watch's copy when this thread's insert crossed the limit (no lock held here). */
+static void peak_watch_take(void) {
+  int crossed = 2;
+  if (!atomic_compare_exchange_strong(&watch_state, &crossed, 3))
+    return;
+  tm__guard_depth++;
+  size_t n;
+  int limit;
+  tm__raw_trace *copy = tm__traces_copy(&n, &limit, NULL);
+  tm__guard_depth--;
+  watch_traces = copy;
+  watch_n = copy != NULL ? n : 0;
+  watch_tb_limit = limit;
+  atomic_store(&watch_state, 0);
+}
+
 int tm__trace_put(tm__table *table, uintptr_t ptr, size_t size, uint32_t tb) {
   if (tb == 0 || size > TM_SIZE_MAX)
     return TM_ENOMEM;
-  return entry_put(table, ptr, tm__meta_pack(size, tb));
+  int rc = entry_put(table, ptr, tm__meta_pack(size, tb));
+  if (__builtin_expect(atomic_load_explicit(&watch_state, memory_order_relaxed) == 2, 0))
+    peak_watch_take();
+  return rc;
+}
+
+void tm__peak_watch(size_t limit) {
+  atomic_store(&watch_limit, 0);
+  atomic_store(&watch_state, 0);
+  tm__guard_depth++;
+  free(watch_traces);
+  tm__guard_depth--;
+  watch_traces = NULL;
+  watch_n = 0;
+  if (limit == 0)
+    return;
+  atomic_store(&watch_state, 1);
+  atomic_store(&watch_limit, limit);
+  if (atomic_load(&traced_current) > limit) { /* passed already */
+    int armed = 1;
+    if (atomic_compare_exchange_strong(&watch_state, &armed, 2))
+      peak_watch_take();
+  }
+}
+
+const tm__raw_trace *tm__peak_watch_traces(size_t *n, int *limit) {
+  if (atomic_load(&watch_state) != 0) {
+    *n = 0;
+    return NULL;
+  }
+  *n = watch_n;
+  *limit = watch_tb_limit;
+  return watch_traces;
 }
 
 bool tm__trace_remove(tm__table *table, uintptr_t ptr, uint64_t *meta) {

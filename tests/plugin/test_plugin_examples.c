@@ -62,9 +62,12 @@ static const expectation thresholds[] = {
   {"Rules", "test_legacy_parser_passes", 'P', NULL, NULL, "Passed"},
   {"Rules", "test_registry_passes", 'P', NULL, NULL, "Passed"},
   /* In CK_FORK=no mode the peak also holds Check's own few KiB of bookkeeping: 8196 KiB. */
-  {"Rules", "test_big_temporary_fails", 'S', NULL, NULL, "peak 819"},
+  /* A failure without an allocation site is reported at the test's own START_TEST line. */
+  {"Rules", "test_big_temporary_fails", 'S', "check_thresholds.c",
+   "START_TEST(test_big_temporary_fails)", "peak 819"},
   {"Rules", "test_bulk_sort_passes", 'P', NULL, NULL, "Passed"},
-  {"Rules", "test_own_peak_limit_fails", 'S', NULL, NULL, "peak 10"},
+  {"Rules", "test_own_peak_limit_fails", 'S', "check_thresholds.c",
+   "START_TEST(test_own_peak_limit_fails)", "peak 10"},
   {"Rules", "test_ignore_passes", 'P', NULL, NULL, "Passed"},
 };
 
@@ -85,7 +88,11 @@ static const example examples[] = {
     "[ Indirectly lost (counted with their roots above): 106 B in 4 blocks ]\n", NULL}},
   {"thresholds", thresholds, G_N_ELEMENTS(thresholds), "Checks: 12, Failures: 5, Errors: 0",
    {"tracemalloc-check: test_import_json_fails: leaked 10000 B in 1 block (allowed 8192 B)\n",
-    " over the limit of 4096 KiB\n", " over the limit of 64.0 KiB\n", NULL}},
+    " over the limit of 4096 KiB\n",
+    /* The peak's sites, from the traces when the peak watch fired (the lowest limit of any rule:
+     * 64 KiB here, set by the test itself). */
+    "[ At the peak: the largest sites when traced memory first passed 64.0 KiB ]\n#1 "
+    "examples/thresholds/check_thresholds.c:", NULL}},
   {"zero-edit", zero_edit, G_N_ELEMENTS(zero_edit), "Checks: 3, Failures: 1, Errors: 0",
    {"tracemalloc-check: test_push_pop_forgets: leaked 56 B in 2 blocks (allowed 0 B)\n",
     "[ Lost: 56 B in 2 blocks ]\n", " (a root of 24 B in 1 block, and 32 B in 1 block it "

@@ -84,7 +84,10 @@ static char *library_dir(void) {
   if (dladdr((const void *)(uintptr_t)tm_start, &info) == 0 || info.dli_fname == NULL ||
       strstr(info.dli_fname, "libtracemalloc") == NULL)
     return NULL;
-  return g_path_get_dirname(info.dli_fname);
+  char *dir = g_path_get_dirname(info.dli_fname);
+  char *canonical = g_canonicalize_filename(dir, NULL); /* a $ORIGIN run path: "x/../../src" */
+  g_free(dir);
+  return canonical;
 }
 
 /* Loads the JSON module: beside libtracemalloc.so (in tracemalloc/), or the build tree's for the

@@ -199,7 +199,12 @@ START_TEST(test_installed_cmake_package_zero_edit) {
     g_free(cmd);
     g_free(out);
   }
-  /* The installed JSON module, found beside the installed libtracemalloc.so. */
+  /* The installed JSON module, found beside the installed libtracemalloc.so (built with
+   * json-glib only). */
+  if (g_strcmp0(getenv("TM_HAVE_JSON"), "1") != 0) {
+    printf("test_installed_cmake_package_zero_edit: JSON part SKIPPED: built without json-glib\n");
+    goto done;
+  }
   cmd = g_strdup_printf("cd '%s/cmake' && LD_LIBRARY_PATH='%s' TM_LEAK_JSON='%s/cmake.jsonl' "
                         "./check_queue; cat '%s/cmake.jsonl'",
                         workdir, libdir, workdir, workdir);
@@ -209,6 +214,7 @@ START_TEST(test_installed_cmake_package_zero_edit) {
                 "%s\n%s", cmd, out);
   g_free(cmd);
   g_free(out);
+done:
   g_free(expected);
   g_free(from);
   g_free(site);

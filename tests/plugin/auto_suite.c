@@ -6,11 +6,7 @@
 #include <check.h>
 #include <tracemalloc-check.h>
 
-/* Hands a block over to a frame that is gone by the teardown: nothing reachable points to it. */
-__attribute__((noinline)) static void lose(void *p) {
-  void *volatile sink = p;
-  (void)sink;
-}
+#include "lose.h"
 
 START_TEST(test_auto_leak) {
   lose(malloc(40)); /* site:auto */

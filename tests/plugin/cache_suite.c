@@ -20,11 +20,7 @@
 #include <glib-object.h>
 #include <tracemalloc-check.h>
 
-/* Hands a block over to a frame that is gone by the teardown: nothing reachable points to it. */
-__attribute__((noinline)) static void lose(void *p) {
-  void *volatile sink = p;
-  (void)sink;
-}
+#include "lose.h"
 
 static void stdio_cache(void) {
   (void)fgetc(stdin); /* the first read allocates stdin's buffer */

@@ -15,13 +15,7 @@
 #include <tracemalloc-check.h>
 #include <tracemalloc.h>
 
-__attribute__((noinline)) static void lose(void *p) {
-  void *volatile sink = p;
-  (void)sink;
-}
-
-/* A cache of the suite's own: what a test stores here stays reachable. */
-static void *volatile kept[2];
+#include "lose.h"
 static void *before_window; /* allocated by the unchecked setup, before any window */
 
 static void make_old_block(void) {

@@ -8,14 +8,10 @@
 
 #include "tracemalloc-check.h"
 
+#include "lose.h"
+
 void *leak_at_a(size_t n);
 void *leak_at_b(size_t n);
-
-/* Hands a block to a frame that is gone by the teardown: nothing reachable points to it. */
-__attribute__((noinline)) static void lose(void *p) {
-  void *volatile sink = p;
-  (void)sink;
-}
 
 /* Exported and not inlined, so that their frames carry these names. */
 __attribute__((noinline)) void *leak_at_a(size_t n) {

@@ -7,15 +7,11 @@
 
 #include "tracemalloc-check.h"
 
+#include "lose.h"
+
 void *legacy_cache_fill(size_t n);
 void *vendor_intern(size_t n);
 void *reachable_only_fill(size_t n);
-
-/* Hands a block to a frame that is gone by the teardown: nothing reachable points to it. */
-__attribute__((noinline)) static void lose(void *p) {
-  void *volatile sink = p;
-  (void)sink;
-}
 
 /* Exported and not inlined, so that their frames carry these names. */
 __attribute__((noinline)) void *legacy_cache_fill(size_t n) {

@@ -20,8 +20,6 @@ __attribute__((noinline)) static void lose(void *p) {
   (void)sink;
 }
 
-/* A cache of the suite's own: what a test stores here stays reachable. */
-static void *volatile kept[2];
 static void *before_window; /* allocated by the unchecked setup, before any window */
 
 static void make_old_block(void) {

@@ -16,6 +16,7 @@
 #include <tracemalloc.h>
 
 #include "lose.h"
+
 static void *before_window; /* allocated by the unchecked setup, before any window */
 
 static void make_old_block(void) {

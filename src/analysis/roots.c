@@ -2,7 +2,8 @@
  *
  * Every range is clipped to what /proc/self/maps says is readable, so that a guess about glibc's
  * layout (the size of the static TLS, the thread descriptor) can cost a missed word, never a
- * fault.
+ * fault. Where /proc is not mounted, the ranges are taken as they are (the guesses stay inside
+ * the static TLS block and the thread descriptor), and other threads' stacks are not found.
  */
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
@@ -60,6 +61,11 @@ static GArray *mappings_read(void) {
 static void ranges_add(GArray *ranges, const GArray *maps, uintptr_t lo, uintptr_t hi) {
   lo = (lo + 7) & ~(uintptr_t)7;
   hi &= ~(uintptr_t)7;
+  if (maps->len == 0 && lo < hi) { /* no /proc here: trust the range rather than scan nothing */
+    tm__range r = {lo, hi};
+    g_array_append_val(ranges, r);
+    return;
+  }
   for (guint i = 0; i < maps->len && lo < hi; i++) {
     const mapping *m = &g_array_index(maps, mapping, i);
     if (!m->readable || m->hi <= lo || m->lo >= hi)

@@ -248,6 +248,11 @@ GArray *tm__roots_collect(const void *stack_from) {
   size_t tls = static_tls_size();
 
   dl_iterate_phdr(segment_add, &ctx);
+  for (guint i = 0; top == 0 && i < maps->len; i++) { /* pthread_getattr_np failed: the mapping */
+    const mapping *m = &g_array_index(maps, mapping, i);
+    if (sp >= m->lo && sp < m->hi)
+      top = m->hi;
+  }
   if (top > sp)
     ranges_add(ranges, maps, sp, top);
   ranges_add(ranges, maps, tp - (tls != 0 ? tls : 4096), tp + THREAD_DESCRIPTOR_SIZE);

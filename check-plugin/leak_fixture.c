@@ -121,6 +121,17 @@ static void warm_unwinder_on_fork(void) {
   tm_stop();
 }
 
+/* pthread_atfork prepare handler: in the runner, before it forks a test's child, records the call
+ * chain, which runs through tcase_run_tfun_fork, the frame that calls the child's setup, test and
+ * teardown; the child inherits the mark. Taken here, the walk finds its frames in the runner's
+ * unwinder cache after the first test, where a setup in each child would look up the frames of
+ * the setup and of Check's srunner_run_setup afresh. */
+static void mark_on_fork(void) {
+  if (!window.open && getpid() == runner_pid)
+    if (getpid() == runner_pid) /* CK_FORK=no; a test's child has the runner's mark (mark_on_fork) */
+    tm_stack_mark_take(&window.mark);
+}
+
 /* Loads the settings in the runner process. Tracing itself starts in the first setup: in
  * CK_FORK=yes mode that is in each test's child, whose traces then start empty. */
 __attribute__((constructor)) static void leak_init(void) {
@@ -146,6 +157,7 @@ __attribute__((constructor)) static void leak_init(void) {
     return;
   }
   pthread_atfork(warm_unwinder_on_fork, NULL, NULL);
+  pthread_atfork(mark_on_fork, NULL, NULL);
 }
 
 /* Fails the running fixture through Check at file:line, or at the plugin's own location when
@@ -191,7 +203,8 @@ void tm_leak_setup(void) {
   started_tracing = started_tracing || fresh;
   window.peak_watch = config->watch_peak;
   tm_peak_watch(window.peak_watch); /* names the sites of a peak over a limit */
-  tm_stack_mark_take(&window.mark);
+  if (getpid() == runner_pid) /* CK_FORK=no; a test's child has the runner's mark (mark_on_fork) */
+    tm_stack_mark_take(&window.mark);
   tm__leak_records_window_open(); /* leak_record.c */
 }
 

@@ -28,7 +28,7 @@
 #define DIR_CHUNK_BITS 14
 #define DIR_CHUNK (1u << DIR_CHUNK_BITS)
 #define DIR_CHUNKS ((TM_TBID_MAX >> DIR_CHUNK_BITS) + 1)
-#define ARENA_SIZE (512u * 1024u) /* above tm__map()'s largest class: mapped and unmapped whole */
+#define ARENA_SIZE (256u * 1024u) /* at least BIG_BLOCK: mapped and unmapped whole */
 #define BIG_BLOCK (64u * 1024u)   /* shard tables this large are mapped directly too */
 #define CACHE_SLOTS TM_INTERN_CACHE_SLOTS
 /* Largest id handed out: TM_TBID_MAX is the registry's TM_TB_UNTRACED. */

@@ -240,6 +240,7 @@ typedef struct tm__leak_test_info {
   const char *suite, *tcase, *test; /* NULL when unknown */
   const char *file;                 /* START_TEST's __FILE__, or NULL */
   int line;
+  int loop_start;                   /* the first iteration of a loop test (0 otherwise) */
 } tm__leak_test_info;
 
 /* Returns what is known of the test named test_name (tcase_name()); every field NULL/0 when

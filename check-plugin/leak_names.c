@@ -113,6 +113,7 @@ void __wrap__tcase_add_test(TCase *tc, const TTest *ttest, int _signal, int allo
     info->suite = e != NULL ? e->suite : NULL;
     info->file = ttest->file != NULL ? file_path(ttest->file) : NULL;
     info->line = ttest->line;
+    info->loop_start = start;
     g_hash_table_insert(tests, (gpointer)info->test, info); /* the last one added wins */
   }
   __real__tcase_add_test(tc, ttest, _signal, allowed_exit_value, start, end);

@@ -9,9 +9,9 @@
  * The iteration of a loop test: Check passes it to the test function only. Its runner logs every
  * result with log_test_end() (after the test's teardowns, in the runner), which the plugin's link
  * flags wrap (-Wl,--wrap=log_test_end): the name and iteration of the last result are kept, and a
- * window of the same test is the next iteration. A window of another test is iteration 0 (a loop
- * whose first iteration is not 0 is numbered from 0 here). In CK_FORK=yes mode the child inherits
- * them from the runner at fork.
+ * window of the same test is the next iteration. A window of another test is the first iteration
+ * of its loop (leak_names.c saw tcase_add_loop_test's start; 0 for other tests). In CK_FORK=yes
+ * mode the child inherits them from the runner at fork.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -208,12 +208,12 @@ void tm__leak_record_init(tm__leak_record *r, const char *test_name) {
     .verdict = "pass",
     .roots = g_array_new(false, true, sizeof(tm__leak_record_root)),
   };
-  if (test_name != NULL && g_str_equal(test_name, records.last_test))
-    r->iteration = records.last_iteration + 1;
   if (test_name != NULL) { /* leak_names.c: the suite and TCase the test was added to */
     tm__leak_test_info info = tm__leak_test_lookup(test_name);
     r->suite = info.suite;
     r->tcase = info.tcase;
+    r->iteration = g_str_equal(test_name, records.last_test) ? records.last_iteration + 1
+                                                              : info.loop_start;
   }
 }
 

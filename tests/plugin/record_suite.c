@@ -56,6 +56,12 @@ START_TEST(test_fails_first) {
 }
 END_TEST
 
+/* A loop from 5: iteration i leaks i bytes. */
+START_TEST(test_loop_from_5) {
+  lose(malloc((size_t)_i)); /* site:loop5 */
+}
+END_TEST
+
 /* A lost node that owns a second block: one lost root and one indirectly lost block. */
 START_TEST(test_indirect) {
   void **node = malloc(16); /* site:indirect */
@@ -83,6 +89,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_loop, 0, 3);
   tcase_add_test(tc, test_ignored);
   tcase_add_test(tc, test_fails_first);
+  tcase_add_loop_test(tc, test_loop_from_5, 5, 7);
   tcase_add_test(tc, test_indirect);
   tcase_add_test(tc, test_baseline_leak);
   suite_add_tcase(s, tc);

@@ -52,8 +52,8 @@ static JsonObject *find_line(const char *program, const char *test, int iteratio
 }
 
 START_TEST(test_json_lines_parse) {
-  /* 3 x record_suite (9 windows) + 3 x supp_suite (5 windows) */
-  ck_assert_int_eq(json_array_get_length(lines), 3 * 9 + 3 * 5);
+  /* 3 x record_suite (11 windows) + 3 x supp_suite (5 windows) */
+  ck_assert_int_eq(json_array_get_length(lines), 3 * 11 + 3 * 5);
 }
 END_TEST
 
@@ -96,6 +96,10 @@ START_TEST(test_json_other_windows) {
     o = find_line("record_suite", "test_loop", i, 3);
     ck_assert_int_eq(member_int(o, "lost", "bytes"), 8 * i);
     ck_assert_str_eq(json_object_get_string_member(o, "verdict"), i == 0 ? "pass" : "fail");
+  }
+  for (int i = 5; i < 7; i++) { /* a loop from 5 is numbered from 5 */
+    o = find_line("record_suite", "test_loop_from_5", i, 3);
+    ck_assert_int_eq(member_int(o, "lost", "bytes"), i);
   }
   o = find_line("record_suite", "test_indirect", 0, 3); /* a root and what it owns */
   ck_assert_int_eq(member_int(o, "lost", "bytes"), 16);
@@ -182,11 +186,12 @@ START_TEST(test_github_annotation) {
   ck_assert_msg(strstr(run->err, want) != NULL, "no '%s' in:\n%s", want, run->err);
   ck_assert_msg(strstr(run->out, "::error") == NULL, "%s", run->out); /* stdout stays Check's */
   g_free(want);
-  /* One per failing window: test_leak, test_loop #1 and #2, test_indirect, test_baseline_leak. */
+  /* One per failing window: test_leak, test_loop #1 and #2, test_loop_from_5 #5 and #6,
+   * test_indirect, test_baseline_leak. */
   int n = 0;
   for (const char *p = run->err; (p = strstr(p, "::error ")) != NULL; p++)
     n++;
-  ck_assert_int_eq(n, 5);
+  ck_assert_int_eq(n, 7);
   suite_run_free(run);
 }
 END_TEST
@@ -230,7 +235,11 @@ START_TEST(test_baseline_ratchet) {
       "\n[Records/Rec/test_loop#1]\nbytes = 8\nblocks = 1\n"
       "site tests/plugin/record_suite.c:test_loop_fn = 8\n"
       "\n[Records/Rec/test_loop#2]\nbytes = 16\nblocks = 1\n"
-      "site tests/plugin/record_suite.c:test_loop_fn = 16\n";
+      "site tests/plugin/record_suite.c:test_loop_fn = 16\n"
+      "\n[Records/Rec/test_loop_from_5#5]\nbytes = 5\nblocks = 1\n"
+      "site tests/plugin/record_suite.c:test_loop_from_5_fn = 5\n"
+      "\n[Records/Rec/test_loop_from_5#6]\nbytes = 6\nblocks = 1\n"
+      "site tests/plugin/record_suite.c:test_loop_from_5_fn = 6\n";
   ck_assert_msg(g_str_has_prefix(text, "# tracemalloc-check baseline") &&
                     g_str_has_suffix(text, expected),
                 "expected a file ending with:\n%s\ngot:\n%s", expected, text);
@@ -322,6 +331,7 @@ START_TEST(test_baseline_parallel_update) {
   const char *groups[] = {
     "\n[Records/Rec/test_baseline_leak]\n", "\n[Records/Rec/test_indirect]\n",
     "\n[Records/Rec/test_leak]\n", "\n[Records/Rec/test_loop#1]\n", "\n[Records/Rec/test_loop#2]\n",
+    "\n[Records/Rec/test_loop_from_5#5]\n", "\n[Records/Rec/test_loop_from_5#6]\n",
     "\n[Suppressions/Supp/test_legacy]\n", "\n[Suppressions/Supp/test_reachable_only]\n",
     "\n[Suppressions/Supp/test_real_leak]\n", "\n[Suppressions/Supp/test_vendor]\n",
   };

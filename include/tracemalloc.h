@@ -417,7 +417,8 @@ TM_EXTERN tm_snapshot *tm_snapshot_load(const char *path, GError **error);
  * left out, since its free lists point into live blocks), the calling thread's stack from
  * options->stack_from up, its static TLS and thread descriptor (pthread_setspecific values live
  * there), the words of options->roots (registers the caller saved), and the whole stacks of the
- * process's other threads. Limits: pointers hidden by tagging or XOR, memory the program maps
+ * process's other threads (from their stack pointers where /proc says them). Limits: pointers
+ * hidden by tagging or XOR, or held only in another thread's registers, memory the program maps
  * itself (mmap) and that holds the only pointer to a block, and a block whose only pointer sits in
  * a block allocated by the dynamic loader before relocation are all outside the graph.
  * ---------------------------------------------------------------------------------------------- */

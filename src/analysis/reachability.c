@@ -290,9 +290,10 @@ out:
 
 tm_reachability *tm_reachability_scan(const tm_reach_options *options, GError **error) {
   tm_reachability *r = NULL;
+  /* By default, from the caller's frame: above this function's frame and its return address. */
   const void *from = options != NULL && options->stack_from != NULL
                          ? options->stack_from
-                         : __builtin_frame_address(0);
+                         : (const char *)__builtin_frame_address(0) + 2 * sizeof(void *);
   if (!tm_is_tracing()) {
     g_set_error_literal(error, TM_ERROR, TM_ERROR_NOT_TRACING,
                         "the tracemalloc module must be tracing memory allocations to scan them");

@@ -1,0 +1,217 @@
+/* test_reachability.c — tm_reachability_scan() on live tracing: which traced blocks are lost,
+ * indirectly lost or reachable, who owns what, and the roots (globals, blocks allocated before
+ * tracing, the live stack, other threads' stacks); the peak watch; and the errors. Links the
+ * shared library as programs do, with the heap registry asked for. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <glib.h>
+
+#include "../run_suite.h"
+#include "tracemalloc.h"
+
+TM_HEAP_REGISTRY;
+
+typedef struct node {
+  struct node *next;
+  char payload[24];
+} node;
+
+static void *volatile global_slot;
+static void **volatile old_holder; /* allocated before tracing starts: a registered block */
+
+/* Finds the classified block at ptr; fails the test when it is not there. */
+static const tm_reach_block *block_of(const tm_reachability *r, const void *ptr) {
+  for (size_t i = 0; i < tm_reachability_length(r); i++)
+    if (tm_reachability_get(r, i)->ptr == (uintptr_t)ptr)
+      return tm_reachability_get(r, i);
+  ck_abort_msg("no traced block at %p", ptr);
+  return NULL;
+}
+
+/* The test's call chain, taken before make_graph(): the scan starts from the frame it shares with
+ * the scan's chain (the test function), so that the frames of scan() and of the scan itself,
+ * which sit where make_graph()'s were, cannot pass stale copies of its pointers for live ones. */
+static tm_stack_mark mark;
+
+static tm_reachability *scan(void) {
+  GError *error = NULL;
+  tm_reach_options options = {.since = &mark};
+  tm_reachability *r = tm_reachability_scan(&options, &error);
+  ck_assert_msg(r != NULL, "%s", error ? error->message : "?");
+  return r;
+}
+
+/* Each scenario leaves its addresses in these, from a frame that is gone by the scan, hidden
+ * (complemented) so that the globals holding them are not pointers to the blocks themselves. */
+#define HIDE(p) (~(uintptr_t)(p))
+#define SHOW(h) ((void *)~(h))
+static uintptr_t lost_one, list_head, list_second, list_third, cycle_big, cycle_small, freed_target;
+static uintptr_t kept_global, kept_inside, kept_by_old;
+
+__attribute__((noinline)) static void make_graph(void) {
+  void *volatile p = malloc(40);
+  lost_one = HIDE(p);
+  node *c = malloc(sizeof *c), *b = malloc(sizeof *b), *a = malloc(sizeof *a);
+  a->next = b, b->next = c, c->next = NULL;
+  list_head = HIDE(a), list_second = HIDE(b), list_third = HIDE(c);
+  node *x = malloc(sizeof *x), *y = malloc(64);
+  x->next = (node *)y, ((node *)y)->next = x; /* a cycle: each points to the other */
+  cycle_small = HIDE(x), cycle_big = HIDE(y);
+  void *volatile *holder = malloc(4 * sizeof *holder);
+  holder[2] = malloc(24);
+  freed_target = HIDE(holder[2]);
+  free((void *)holder); /* freed memory is never scanned */
+  global_slot = malloc(16);
+  kept_global = HIDE(global_slot);
+  char *inner = malloc(100);
+  global_slot = inner + 50; /* a pointer inside a block counts */
+  kept_inside = HIDE(inner);
+  old_holder[0] = malloc(8);
+  kept_by_old = HIDE(old_holder[0]);
+  p = NULL, a = b = c = x = NULL, y = NULL, inner = NULL;
+}
+
+START_TEST(test_classes_and_roots) {
+  old_holder = calloc(4, sizeof(void *)); /* before tracing: registered, not traced */
+  ck_assert_int_eq(tm_start(8), 0);
+  tm_clear_traces();
+  tm_stack_mark_take(&mark);
+  make_graph();
+  tm_reachability *r = scan();
+  const tm_reach_block *b = block_of(r, SHOW(lost_one));
+  ck_assert_int_eq(b->reach, TM_REACH_LOST);
+  ck_assert_uint_eq(b->owned_size, 40);
+  ck_assert_uint_eq(b->owned_blocks, 1);
+  /* The list: the head is the root and owns the two nodes it leads to. */
+  const tm_reach_block *head = block_of(r, SHOW(list_head));
+  ck_assert_int_eq(head->reach, TM_REACH_LOST);
+  ck_assert_uint_eq(head->owned_blocks, 3);
+  ck_assert_uint_eq(head->owned_size, 3 * sizeof(node));
+  size_t head_index = (size_t)(head - tm_reachability_get(r, 0));
+  ck_assert_int_eq(block_of(r, SHOW(list_second))->reach, TM_REACH_INDIRECT);
+  ck_assert_uint_eq(block_of(r, SHOW(list_third))->root, head_index);
+  /* A cycle has no lost block of its own: its largest block stands as the root. */
+  ck_assert_int_eq(block_of(r, SHOW(cycle_big))->reach, TM_REACH_LOST);
+  ck_assert_uint_eq(block_of(r, SHOW(cycle_big))->owned_blocks, 2);
+  ck_assert_int_eq(block_of(r, SHOW(cycle_small))->reach, TM_REACH_INDIRECT);
+  ck_assert_int_eq(block_of(r, SHOW(freed_target))->reach, TM_REACH_LOST);
+  /* Reachable: from a global, through an interior pointer, through a block from before. */
+  ck_assert_int_eq(block_of(r, SHOW(kept_inside))->reach, TM_REACH_REACHABLE);
+  ck_assert_uint_eq(block_of(r, SHOW(kept_inside))->root, SIZE_MAX);
+  ck_assert_int_eq(block_of(r, SHOW(kept_global))->reach, TM_REACH_LOST); /* overwritten */
+  ck_assert_int_eq(block_of(r, SHOW(kept_by_old))->reach, TM_REACH_REACHABLE);
+  size_t size, blocks;
+  tm_reachability_totals(r, TM_REACH_INDIRECT, &size, &blocks);
+  ck_assert_uint_eq(blocks, 3);
+  tm_reachability_free(r);
+  tm_stop();
+}
+END_TEST
+
+/* A pointer held by the caller's live frame, and one held on the stack of another thread blocked
+ * in a system call, keep their blocks reachable. */
+static int pipe_fds[2];
+static void *volatile thread_block;
+
+/* The thread keeps its pointer in its stack frame (volatile), where the scan reads it: a pointer
+ * held only in a register of a thread blocked in the kernel is out of its sight (docs/plugin.md). */
+static void *blocked_holder(void *arg) {
+  char *volatile mine = malloc(72);
+  thread_block = mine;
+  char c;
+  ssize_t n = read(pipe_fds[0], &c, 1); /* blocked until the scan is done */
+  free(mine);
+  return (void *)(intptr_t)n;
+}
+
+START_TEST(test_stacks_are_roots) {
+  ck_assert_int_eq(tm_start(8), 0);
+  tm_clear_traces();
+  tm_stack_mark_take(&mark);
+  char *volatile mine = malloc(33); /* this frame is live during the scan */
+  ck_assert_int_eq(pipe(pipe_fds), 0);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, blocked_holder, NULL), 0);
+  while (thread_block == NULL)
+    usleep(1000);
+  void *theirs = thread_block;
+  thread_block = NULL; /* now only the thread's stack holds it */
+  usleep(20000);       /* let it block in read() */
+  tm_reachability *r = scan();
+  ck_assert_int_eq(block_of(r, mine)->reach, TM_REACH_REACHABLE);
+  ck_assert_int_eq(block_of(r, theirs)->reach, TM_REACH_REACHABLE);
+  tm_reachability_free(r);
+  ck_assert_int_eq(write(pipe_fds[1], "x", 1), 1);
+  pthread_join(t, NULL);
+  free(mine);
+  tm_stop();
+}
+END_TEST
+
+/* The peak watch keeps the traces of the moment traced memory first passed its limit. */
+START_TEST(test_peak_watch) {
+  GError *error = NULL;
+  ck_assert_int_eq(tm_start(4), 0);
+  tm_clear_traces();
+  tm_peak_watch(4096);
+  char *volatile small = malloc(1000);
+  ck_assert_ptr_null(tm_peak_watch_snapshot(&error));
+  ck_assert_int_eq(error->code, TM_ERROR_INVALID);
+  g_clear_error(&error);
+  char *volatile big = malloc(8000); /* passes the limit */
+  free(big);
+  tm_snapshot *at = tm_peak_watch_snapshot(&error);
+  ck_assert_msg(at != NULL, "%s", error ? error->message : "?");
+  size_t total = 0;
+  for (size_t i = 0; i < tm_snapshot_length(at); i++)
+    total += tm_snapshot_get(at, i)->size;
+  ck_assert_uint_eq(total, 9000); /* both blocks, as they were then */
+  tm_snapshot_free(at);
+  tm_peak_watch(0);
+  ck_assert_ptr_null(tm_peak_watch_snapshot(NULL));
+  free(small);
+  tm_stop();
+}
+END_TEST
+
+START_TEST(test_errors) {
+  GError *error = NULL;
+  tm_stop();
+  ck_assert_ptr_null(tm_reachability_scan(NULL, &error)); /* not tracing */
+  ck_assert_int_eq(error->code, TM_ERROR_NOT_TRACING);
+  g_clear_error(&error);
+  ck_assert(tm_heap_registry_is_on());
+  ck_assert_ptr_null(tm_get_malloc_owner());
+  ck_assert_uint_eq(tm_reachability_length(NULL), 0);
+  ck_assert_ptr_null(tm_reachability_get(NULL, 0));
+  size_t size = 1, blocks = 1;
+  tm_reachability_totals(NULL, TM_REACH_LOST, &size, &blocks);
+  ck_assert_uint_eq(size + blocks, 0);
+  tm_reachability_free(NULL);
+  tm_stack_mark_take(NULL);
+  /* With the registry switched off the scan cannot know every block: it says so. */
+  ck_assert_int_eq(tm_start(4), 0);
+  tm_heap_registry_disable();
+  ck_assert(!tm_heap_registry_is_on());
+  ck_assert_ptr_null(tm_reachability_scan(NULL, &error));
+  ck_assert_int_eq(error->code, TM_ERROR_UNSUPPORTED);
+  g_clear_error(&error);
+  tm_stop();
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("reachability");
+  TCase *tc = tcase_create("scan");
+  tcase_add_test(tc, test_classes_and_roots);
+  tcase_add_test(tc, test_stacks_are_roots);
+  tcase_add_test(tc, test_peak_watch);
+  tcase_add_test(tc, test_errors); /* last: CK_FORK=no shares the process, and this one disables */
+  suite_add_tcase(s, tc);
+  return run_suite(s);
+}

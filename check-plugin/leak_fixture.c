@@ -77,9 +77,16 @@ static pid_t runner_pid;
 /* Whether a setup of this process started tracing (rather than the program, e.g. TRACEMALLOC=N). */
 static bool started_tracing;
 
+/* Whether window_close() paused the runner's thread between two windows (CK_FORK=no). */
+static bool paused_between;
+
 /* Closes the window. In a test's child, tracing that a setup started stops here: what Check does
  * after the last teardown (its duration message, exit()) would otherwise pay a stack walk per
- * allocation, through frames no earlier walk in the child has cached (~30 us a test). */
+ * allocation, through frames no earlier walk in the child has cached (~30 us a test). In the
+ * runner (CK_FORK=no) the thread is paused instead, until the next setup: what Check keeps
+ * between tests (its results) is then registered, not traced, so the next setup has no trace to
+ * turn back into a registered block (a pass over every live block of the process); and tracing
+ * goes on, keeping its interned stacks and stack cache for the next test. */
 static void window_close(void) {
   window.open = false;
   if (tm_is_tracing())
@@ -87,6 +94,9 @@ static void window_close(void) {
   if (started_tracing && getpid() != runner_pid) {
     tm_stop();
     started_tracing = false;
+  } else if (started_tracing && !paused_between) {
+    tm_thread_pause();
+    paused_between = true;
   }
 }
 
@@ -180,6 +190,7 @@ void tm_leak_setup(void) {
    * afresh. A test that paused its thread and failed before resuming left it paused. */
   while (tm_thread_is_paused())
     tm_thread_resume();
+  paused_between = false;
   window.ignore = window.has_allowance = window.has_allowance_blocks = false;
   window.has_peak_limit = false;
   window.unchecked = NULL;

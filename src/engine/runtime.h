@@ -34,10 +34,10 @@ static inline bool tm__is_tracing(void) {
 extern atomic_int tm__traceback_limit;
 
 /* Captures the traceback of the program's call into the tracer and returns its interned id (0 when
- * the tracer is out of memory). A stack seen before is recognized without unwinding
- * (stack_cache.h). Always inlined into the function the program called (a hook, or
- * tm_track), so the one frame to skip is that function's own; unw_backtrace reports no frame of
- * its own. Checked by tests/engine/test_traceback_intern.c. Call with the guard held. */
+ * the tracer is out of memory). A stack seen before is recognized without unwinding, others are
+ * walked with the frame rules (stack_cache.h); libunwind unwinds the rest. Always inlined into
+ * the function the program called (a hook, or tm_track), so the one frame to skip is that
+ * function's own; unw_backtrace reports no frame of its own. Checked by tests/engine/test_traceback_intern.c. Call with the guard held. */
 static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
   enum { SKIP = 1 };
   int limit = atomic_load_explicit(&tm__traceback_limit, memory_order_relaxed);
@@ -52,7 +52,11 @@ static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
   uint32_t generation = atomic_load_explicit(&tm__intern_generation, memory_order_relaxed);
   if (__builtin_expect(scratch->stack_generation != generation, 0))
     tm__scratch_renew(scratch, generation);
-  uint32_t cached = tm__stack_cache_find(scratch->stack_cache, ra, cfa, fp, limit);
+  uint32_t cached =
+      tm__stack_cache_find(scratch->stack_cache, scratch->stack_cache_mask, ra, cfa, fp, limit);
+  if (cached != 0)
+    return cached;
+  cached = tm__stack_cache_miss(scratch, ra, cfa, fp, limit); /* a walk with the frame rules */
   if (cached != 0)
     return cached;
   /* In the thread's scratch block, not on its stack: the tracer's stack use stays the same
@@ -67,11 +71,8 @@ static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
     n = limit;
   /* The depth past the limit is not walked: it would cost ~7 ns a frame on every allocation.
    * A truncated stack records total_nframe = limit + 1, "more than the limit". */
-  uint32_t tb = tm__intern((const uintptr_t *)(buf + SKIP), n, truncated,
-                           (uint32_t)n + (truncated ? 1u : 0u));
-  tm__stack_cache_learn(scratch->stack_cache, ra, cfa, fp, limit, (const uintptr_t *)(buf + SKIP),
-                        n, tb);
-  return tb;
+  return tm__intern((const uintptr_t *)(buf + SKIP), n, truncated,
+                    (uint32_t)n + (truncated ? 1u : 0u));
 }
 
 /* Records a new block of the malloc domain under traceback id tb (0: count a lost trace;

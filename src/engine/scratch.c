@@ -17,6 +17,7 @@ static bool scratch_key_ok;
 static void scratch_release(void *p) {
   if (tm__scratch_self == p)
     tm__scratch_self = NULL;
+  tm__stack_cache_release(p);
   tm__unmap(p, sizeof(tm__scratch));
 }
 
@@ -38,6 +39,6 @@ tm__scratch *tm__scratch_slow(void) {
 }
 
 void tm__scratch_renew(tm__scratch *s, uint32_t generation) {
-  memset(s->stack_cache, 0, sizeof s->stack_cache);
+  tm__stack_cache_empty(s);
   s->stack_generation = generation;
 }

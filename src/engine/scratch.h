@@ -1,7 +1,7 @@
 /* scratch.h — the tracer's per-thread working memory, outside the thread's stack and TLS. Internal.
  *
- * A capture needs room for TM_MAX_NFRAME + 2 return addresses, and the stack cache and the intern
- * cache keep ~11 KiB per thread. On the thread's stack the first would grow with the traceback
+ * A capture needs room for TM_MAX_NFRAME + 2 return addresses, and the intern cache keeps 2 KiB
+ * per thread (the stack cache's table, mapped apart, grows with the thread's stacks). On the thread's stack the first would grow with the traceback
  * limit (8 KiB at 1024 frames); in static TLS all of it would be carved from every thread's stack
  * by glibc, so that a thread created with a 16 KiB stack (PTHREAD_STACK_MIN) could not even
  * start. Instead each thread gets one block from tm__map() on its first capture, found through a
@@ -20,7 +20,9 @@
 #define TM_INTERN_CACHE_SLOTS 256
 
 typedef struct tm__scratch {
-  tm__stack_entry stack_cache[TM_STACK_CACHE_ENTRIES]; /* stack_cache.h */
+  tm__stack_entry *stack_cache;                        /* stack_cache.h: the thread's table, */
+  uint32_t stack_cache_mask;                           /* its sets - 1, */
+  uint32_t stack_cache_misses;                         /* misses since it was mapped or grew */
   uint32_t intern_hash[TM_INTERN_CACHE_SLOTS];         /* traceback_intern.c: hash => id */
   uint32_t intern_id[TM_INTERN_CACHE_SLOTS];
   uint32_t intern_generation;                          /* traceback_intern.c */

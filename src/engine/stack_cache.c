@@ -1,11 +1,16 @@
-/* stack_cache.c — learning a stack's slots (see stack_cache.h). */
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
+/* stack_cache.c — the miss path: a walk with the frame rules, and the thread's table (see
+ * stack_cache.h). */
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 
+#include "frame_rules.h"
+#include "guard.h"
+#include "lock.h"
 #include "scratch.h"
 #include "stack_cache.h"
+#include "traceback_intern.h"
+
 
 /* The calling thread's stack, [lo, hi); lo == hi == 1 when it could not be read. */
 static __thread uintptr_t stack_lo, stack_hi __attribute__((tls_model("initial-exec")));
@@ -27,123 +32,232 @@ static bool stack_bounds(void) {
   return stack_hi > stack_lo;
 }
 
-/* Appends the word at addr, which must hold value, to the entry's *nslots checked slots. */
-static bool add_slot(tm__stack_entry *e, unsigned *nslots, uintptr_t cfa, uintptr_t addr,
-                     uintptr_t value) {
-  intptr_t offset = (intptr_t)(addr - cfa);
-  if (*nslots >= TM_STACK_CACHE_SLOTS || offset > INT32_MAX || offset < INT32_MIN ||
-      *(const uintptr_t *)addr != value)
+/* ---- the thread's table: mapped on its first miss, grown, given back at its exit ------------- */
+
+static size_t table_bytes(uint32_t mask) { return ((size_t)mask + 1) * 2 * sizeof(tm__stack_entry); }
+
+void tm__stack_cache_release(struct tm__scratch *scratch) {
+  if (scratch->stack_cache != NULL)
+    tm__unmap(scratch->stack_cache, table_bytes(scratch->stack_cache_mask));
+  scratch->stack_cache = NULL;
+  scratch->stack_cache_mask = 0;
+}
+
+static void layouts_lock(void);
+static void layouts_unlock(void);
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void) { pthread_atfork(layouts_lock, layouts_unlock, layouts_unlock); }
+
+/* Returns the thread's table, mapped or grown as its misses ask (each time it has missed 16 times
+ * per set); NULL without memory. */
+static tm__stack_entry *table_get(tm__scratch *s) {
+  uint32_t sets = s->stack_cache != NULL ? s->stack_cache_mask + 1 : 0;
+  s->stack_cache_misses++;
+  if (sets != 0 && (sets >= TM_STACK_CACHE_MAX_SETS || s->stack_cache_misses < 16 * sets))
+    return s->stack_cache;
+  pthread_once(&atfork_once, atfork_register);
+  uint32_t want = sets == 0 ? TM_STACK_CACHE_MIN_SETS : sets * 4;
+  if (want > TM_STACK_CACHE_MAX_SETS)
+    want = TM_STACK_CACHE_MAX_SETS;
+  tm__stack_entry *t = tm__map(table_bytes(want - 1));
+  s->stack_cache_misses = 0; /* without memory: try again after as many misses */
+  if (t == NULL)
+    return s->stack_cache;
+  tm__stack_cache_release(s); /* its stacks are learned anew */
+  s->stack_cache = t;
+  s->stack_cache_mask = want - 1;
+  return t;
+}
+
+void tm__stack_cache_empty(struct tm__scratch *s) {
+  if (s->stack_cache != NULL)
+    memset(s->stack_cache, 0, table_bytes(s->stack_cache_mask));
+  s->stack_cache_misses = 0;
+}
+
+void tm__stack_cache_clear(void) {
+  if (tm__scratch_self != NULL)
+    tm__stack_cache_empty(tm__scratch_self);
+}
+
+/* ---- the walk -------------------------------------------------------------------------------- */
+
+/* Appends the word at addr to the checked slots; false when its offset does not fit. */
+static inline bool add_slot(int16_t *offsets, unsigned *n, unsigned max, uintptr_t cfa,
+                            uintptr_t addr) {
+  intptr_t off = (intptr_t)(addr - cfa);
+  if (*n >= max || off > INT16_MAX || off < INT16_MIN)
     return false;
-  e->offset[(*nslots)++] = (int32_t)offset;
+  offsets[(*n)++] = (int16_t)off;
   return true;
 }
 
-/* Walks the stack with a cursor from here and stores, for frames 2..n of the captured stack,
- * where their return addresses are saved, as offsets from cfa, and for every frame below them
- * addressed from its frame pointer, where that rbp is saved. Returns false when the walk does not
- * meet the captured stack exactly, or a return address is not saved just below the next frame's
- * stack pointer, or a frame pointer is not saved in memory the entry can check, or a slot lies
- * outside the thread's stack, or the stack goes through a signal frame. */
-static __attribute__((noinline)) bool learn_slots(tm__stack_entry *e, uintptr_t cfa, uintptr_t fp,
-                                                   const uintptr_t *ips, int n) {
+int tm__stack_walk(uintptr_t ra, uintptr_t cfa, uintptr_t fp, uintptr_t *ips, int max,
+                   int16_t *offsets, unsigned *nslots, unsigned max_slots) {
 #if defined(__x86_64__)
-  unw_context_t context;
-  unw_cursor_t cursor;
-  unw_word_t ip = 0, sp = 0;
-  int depth = 0;
-
-  if (fp + 16 != cfa || unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
-    return false;
-  /* Find the caller's frame: its ip is ra and its stack pointer is the hook's cfa. */
+  if (max < 1 || fp + 16 != cfa || !stack_bounds() || cfa < stack_lo || cfa >= stack_hi)
+    return -1;
+  const uintptr_t hi = stack_hi;
+  uintptr_t ip = ra, sp = cfa;
+  uintptr_t rbp_at = fp, rbp = *(const uintptr_t *)fp; /* the caller's rbp, saved by the hook */
+  unsigned n_slots = 0;
+  bool learn = offsets != NULL;
+  int n = 0;
   for (;;) {
-    if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || unw_get_reg(&cursor, UNW_REG_SP, &sp) != 0)
-      return false;
-    if (ip == ips[0] && sp == cfa)
+    ips[n++] = ip;
+    if (n == max)
       break;
-    if (sp > cfa || ++depth > 16 || unw_step(&cursor) <= 0)
-      return false;
-  }
-  unsigned nslots = 0;
-  for (int k = 1; k < n; k++) {
-    /* The cursor is on frame k (ip ips[k - 1]); the next one starts at its CFA. */
-    unw_word_t rbp = 0;
-    unw_save_loc_t rbp_at;
-    if (unw_is_signal_frame(&cursor) != 0 || unw_get_reg(&cursor, UNW_X86_64_RBP, &rbp) != 0 ||
-        unw_get_save_loc(&cursor, UNW_X86_64_RBP, &rbp_at) != 0 || unw_step(&cursor) <= 0 ||
-        unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || unw_get_reg(&cursor, UNW_REG_SP, &sp) != 0)
-      return false;
-    uintptr_t slot = (uintptr_t)sp - sizeof(uintptr_t);
-    if (ip != ips[k] || slot < cfa || slot + sizeof(uintptr_t) > stack_hi ||
-        !add_slot(e, &nslots, cfa, slot, ips[k]))
-      return false;
-    if (rbp == sp - 2 * sizeof(uintptr_t)) {
-      /* Frame k may be addressed from its frame pointer: its size need not follow from its ip
-       * (alloca), so where it ends is checked by the rbp that locates it. Saved in a frame above
-       * cfa, or by the hook's prologue at fp. */
-      uintptr_t at = (uintptr_t)rbp_at.u.addr;
-      if (rbp_at.type != UNW_SLT_MEMORY ||
-          !(at == fp || (at >= cfa && at + sizeof(uintptr_t) <= stack_hi)) ||
-          !add_slot(e, &nslots, cfa, at, rbp))
-        return false;
+    tm__frame_rule rule = tm__frame_rule_of(ip);
+    if (rule.kind == TM_RULE_LAST)
+      break;
+    if (rule.kind != TM_RULE_STEP)
+      return -1;
+    uintptr_t next;
+    if (rule.cfa_rbp) {
+      next = rbp + (uintptr_t)(intptr_t)rule.cfa_offset;
+      if (learn)
+        learn = add_slot(offsets, &n_slots, max_slots, cfa, rbp_at);
+    } else {
+      next = sp + (uintptr_t)(intptr_t)rule.cfa_offset;
     }
+    if (next <= sp || next > hi || (next & 7) != 0)
+      return -1;
+    uintptr_t ra_at = next - sizeof(uintptr_t);
+    ip = *(const uintptr_t *)ra_at;
+    if (learn)
+      learn = add_slot(offsets, &n_slots, max_slots, cfa, ra_at);
+    if (rule.rbp_saved) {
+      uintptr_t at = next + (uintptr_t)(intptr_t)rule.rbp_offset;
+      if (at < sp)
+        return -1;
+      rbp_at = at;
+      rbp = *(const uintptr_t *)at;
+    }
+    sp = next;
+    if (ip == 0)
+      break; /* the end of the stack, as libunwind sees it */
   }
-  e->check = tm__stack_hash(e->offset, nslots, cfa); /* the words just checked */
-  e->nslots = (uint16_t)nslots;
-  return true;
+  if (nslots != NULL)
+    *nslots = learn ? n_slots : UINT_MAX;
+  return n;
 #else
-  (void)e, (void)cfa, (void)fp, (void)ips, (void)n;
-  return false; /* the slots' layout above is x86-64's */
+  (void)ra, (void)cfa, (void)fp, (void)ips, (void)max, (void)offsets, (void)nslots, (void)max_slots;
+  return -1;
 #endif
 }
+
+/* ---- layouts: each distinct list of offsets once, process-wide --------------------------------- */
+
+#define LAYOUT_BITS 16
+#define LAYOUTS (1u << LAYOUT_BITS)
+#define LAYOUT_ARENA (64u * 1024u)
+
+static tm__lock layout_lock;
+static const tm__stack_layout **layout_table; /* open addressing on hash, under layout_lock */
+static size_t layout_count;
+static char *layout_arena;
+static size_t layout_left;
+
+/* Returns the published layout equal to offsets[0..n), published now if new; NULL when out of
+ * memory or room. */
+static const tm__stack_layout *layout_intern(const int16_t *offsets, unsigned n) {
+  uint64_t h = n;
+  for (unsigned k = 0; k < n; k++)
+    h = tm__stack_mix(h, (uint16_t)offsets[k]);
+  h ^= h >> 29;
+  const tm__stack_layout *found = NULL;
+  tm__lock_acquire(&layout_lock);
+  if (layout_table == NULL)
+    layout_table = tm__map(LAYOUTS * sizeof *layout_table);
+  if (layout_table != NULL) {
+    size_t i = (size_t)(h >> (64 - LAYOUT_BITS));
+    for (; layout_table[i] != NULL; i = (i + 1) & (LAYOUTS - 1)) {
+      const tm__stack_layout *l = layout_table[i];
+      if (l->hash == h && l->nslots == n && memcmp(l->offset, offsets, n * sizeof *offsets) == 0) {
+        found = l;
+        break;
+      }
+    }
+    size_t need = (sizeof(tm__stack_layout) + n * sizeof *offsets + 7) & ~(size_t)7;
+    if (found == NULL && layout_count + 1 < LAYOUTS / 2) {
+      if (need > layout_left) {
+        char *fresh = tm__map(LAYOUT_ARENA); /* the old arena's tail is left unused */
+        if (fresh != NULL) {
+          layout_arena = fresh;
+          layout_left = LAYOUT_ARENA;
+        }
+      }
+      if (need <= layout_left) {
+        tm__stack_layout *l = (tm__stack_layout *)layout_arena;
+        layout_arena += need;
+        layout_left -= need;
+        l->hash = h;
+        l->nslots = n;
+        memcpy(l->offset, offsets, n * sizeof *offsets);
+        layout_table[i] = l;
+        layout_count++;
+        found = l;
+      }
+    }
+  }
+  tm__lock_release(&layout_lock);
+  return found;
+}
+
+/* Held across fork() (registered on the first table), so that a child never inherits it taken.
+ * Taken with no other tracer lock held (and tm__map's inside it), so first in the locking order. */
+static void layouts_lock(void) { tm__lock_acquire(&layout_lock); }
+
+static void layouts_unlock(void) { tm__lock_release(&layout_lock); }
+
+/* ---- the miss -------------------------------------------------------------------------------- */
 
 /* How much an entry is worth keeping. */
 static int worth(const tm__stack_entry *e) {
   if (e->ra == 0)
     return 0;
-  if (e->nslots == TM_STACK_CANDIDATE)
-    return 1;
-  return e->nslots == TM_STACK_UNCACHEABLE ? 2 : 3;
+  return e->layout == NULL ? 1 : 2;
 }
 
-/* A cursor walk costs microseconds, a miss ~100 ns. Entries can be evicted and seen anew (three
- * hot stacks sharing one set, say), so without a bound a pattern of pairs could pay a walk every
- * other allocation. A thread therefore walks at most once per TM_STACK_WALK_PRICE misses: its
- * misses pay the debt down; a candidate seen while in debt stays a candidate, learned later. */
-static __thread unsigned walk_debt __attribute__((tls_model("initial-exec")));
-
-void tm__stack_cache_clear(void) {
-  if (tm__scratch_self != NULL)
-    memset(tm__scratch_self->stack_cache, 0, sizeof tm__scratch_self->stack_cache);
-  walk_debt = 0;
-}
-
-void tm__stack_cache_learn(tm__stack_entry *cache, uintptr_t ra, uintptr_t cfa, uintptr_t fp,
-                           int limit, const uintptr_t *ips, int n, uint32_t tb) {
-  if (tb == 0 || n < 1 || n > TM_STACK_CACHE_FRAMES || limit > UINT16_MAX || ips[0] != ra ||
-      !stack_bounds() || cfa < stack_lo || cfa >= stack_hi)
-    return;
-  tm__stack_entry *set = tm__stack_set(cache, ra, cfa), *e = NULL;
+uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa, uintptr_t fp,
+                              int limit) {
+  _Static_assert(TM_SCRATCH_FRAMES >= TM_STACK_CACHE_FRAMES, "capture buffer too small");
+  uintptr_t *ips = (uintptr_t *)scratch->capture;
+  int16_t offsets[TM_STACK_CACHE_SLOTS];
+  unsigned nslots = 0;
+  if (limit < 1 || limit >= TM_STACK_CACHE_FRAMES)
+    return 0;
+  int n = tm__stack_walk(ra, cfa, fp, ips, limit + 1, offsets, &nslots, TM_STACK_CACHE_SLOTS);
+  if (n < 1)
+    return 0;
+  bool truncated = n > limit;
+  if (truncated)
+    n = limit;
+  uint32_t tb = tm__intern(ips, n, truncated, (uint32_t)n + (truncated ? 1u : 0u));
+  if (tb == 0 || nslots == UINT_MAX)
+    return tb;
+  tm__stack_entry *t = table_get(scratch);
+  if (t == NULL)
+    return tb;
+  tm__stack_entry *set = tm__stack_set(t, scratch->stack_cache_mask, ra, cfa), *e = NULL;
   for (int way = 0; way < 2; way++)
-    if (set[way].ra == ra && set[way].cfa == cfa && set[way].limit == (uint16_t)limit)
+    if (set[way].ra == ra && set[way].cfa == cfa && set[way].limit == (uint32_t)limit)
       e = &set[way];
-  if (walk_debt > 0)
-    walk_debt--;
   if (e != NULL && e->tb == tb) {
-    if (e->nslots == TM_STACK_CANDIDATE) {
-      if (walk_debt == 0) { /* seen before, and a walk is affordable: learn it now */
-        walk_debt = TM_STACK_WALK_PRICE;
-        if (!learn_slots(e, cfa, fp, ips, n))
-          e->nslots = TM_STACK_UNCACHEABLE;
-      }
-    } else if (e->nslots != TM_STACK_UNCACHEABLE) { /* learned, yet its slots no longer match */
-      e->nslots = TM_STACK_UNCACHEABLE;
+    /* Seen before (a candidate), or learned with other words (a frame pointer that differs):
+     * learn this walk. */
+    const tm__stack_layout *l = layout_intern(offsets, nslots);
+    if (l != NULL) {
+      e->check = tm__stack_hash(l->offset, l->nslots, cfa);
+      e->layout = l;
     }
-    return;
+    return tb;
   }
-  if (e == NULL) /* a new key: into the way worth less (empty < candidate < uncacheable < learned) */
-    e = worth(&set[0]) < worth(&set[1]) ? &set[0] : &set[1];
-  /* First sight of this stack at this key: remember it, learn nothing yet, so that stacks seen
-   * once never pay for the cursor walk. */
-  *e = (tm__stack_entry){.ra = ra, .cfa = cfa, .tb = tb, .limit = (uint16_t)limit,
-                         .nslots = TM_STACK_CANDIDATE};
+  if (e == NULL) /* a new key: into the way worth less (empty < candidate < learned) */
+    e = worth(&set[0]) <= worth(&set[1]) ? &set[0] : &set[1];
+  /* First sight of this stack at this key: a candidate, so that stacks seen once do not push out
+   * the ones seen again and again. */
+  *e = (tm__stack_entry){.ra = ra, .cfa = cfa, .tb = tb, .limit = (uint32_t)limit};
+  return tb;
 }

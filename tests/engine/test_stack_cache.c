@@ -13,7 +13,11 @@
 #include <string.h>
 #include <ucontext.h>
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
 #include "engine.h"
+#include "frame_rules.h"
 #include "run_suite.h"
 #include "scratch.h"
 #include "stack_cache.h"
@@ -69,10 +73,12 @@ static int frames_in(void *p, const char *name) {
 
 /* The calling thread's learned entry for traceback id, or NULL. */
 static const tm__stack_entry *learned_entry(uint32_t id) {
-  for (int i = 0; i < TM_STACK_CACHE_ENTRIES; i++)
-    if (tm__scratch_self->stack_cache[i].ra != 0 && tm__scratch_self->stack_cache[i].tb == id &&
-        tm__scratch_self->stack_cache[i].nslots <= TM_STACK_CACHE_SLOTS)
-      return &tm__scratch_self->stack_cache[i];
+  const tm__scratch *s = tm__scratch_self;
+  size_t n = s != NULL && s->stack_cache != NULL ? ((size_t)s->stack_cache_mask + 1) * 2 : 0;
+  for (size_t i = 0; i < n; i++)
+    if (s->stack_cache[i].ra != 0 && s->stack_cache[i].tb == id &&
+        s->stack_cache[i].layout != NULL)
+      return &s->stack_cache[i];
   return NULL;
 }
 
@@ -102,7 +108,7 @@ __attribute__((noinline)) void *recurse(int depth) {
 }
 
 /* Loop bounds the compiler cannot see: an unrolled loop would make each call its own call site. */
-static volatile int three = 3, four = 4, walk_price_and_two = TM_STACK_WALK_PRICE + 2;
+static volatile int three = 3, four = 4;
 
 static void setup(void) { tm__stack_cache_clear(); }
 
@@ -132,8 +138,9 @@ START_TEST(test_repeated_stack_is_learned) {
   for (int i = 1; i < 4; i++)
     ck_assert_uint_eq(ids[i], ids[0]);
   unsigned nframe = tm__traceback_lookup(ids[0])->nframe;
-  ck_assert_uint_ge(e.nslots, nframe - 1); /* a return address a frame above the caller... */
-  ck_assert_uint_le(e.nslots, 2 * (nframe - 1)); /* ...and a saved rbp a frame-pointer frame */
+  /* A return address a frame above the caller, and a saved rbp a frame-pointer frame. */
+  ck_assert_uint_ge(e.layout->nslots, nframe - 1);
+  ck_assert_uint_le(e.layout->nslots, 2 * nframe);
   ck_assert_str_eq(function_of(e.ra), "site");
   for (int i = 0; i < 4; i++)
     free(p[i]);
@@ -150,13 +157,13 @@ START_TEST(test_other_caller_same_depth) {
   uint32_t id_a = raw_id(a[2]);
   const tm__stack_entry *e = learned_entry(id_a);
   tm__stack_entry learned_a = e ? *e : (tm__stack_entry){0};
-  /* One call site, in a loop with no branch the compiler could split it on; enough calls for
-   * via_b to be learned once via_a's walk debt is paid. */
-  enum { NB = TM_STACK_WALK_PRICE + 2 };
+  /* One call site, in a loop with no branch the compiler could split it on: the first call
+   * makes via_b's stack the entry's candidate, the second learns it. */
+  enum { NB = 3 };
   static void *bs[NB];
   static uint32_t after_tb[NB];
-  const tm__stack_entry *watched = e != NULL ? e : &tm__scratch_self->stack_cache[0];
-  for (int i = 0; i < walk_price_and_two; i++) {
+  const tm__stack_entry *watched = e != NULL ? e : tm__scratch_self->stack_cache;
+  for (int i = 0; i < three; i++) {
     bs[i] = via_b();
     after_tb[i] = watched->tb;
   }
@@ -455,41 +462,130 @@ static void check_alloca_shift(bool leaf) {
     free(p[i]);
 }
 
-/* The caller of malloc grown by alloca. */
-/* Misses enough to pay a walk's debt: one key (site() under via_a or via_b, at one depth), a
- * different stack each time, so that nothing is learned. */
-static __attribute__((noinline)) void pay_walk_debt(void) {
-  for (int i = 0; i < TM_STACK_WALK_PRICE; i++)
-    free(i % 2 ? via_a() : via_b());
+/* ---- the walk with frame rules ----------------------------------------------------------------- */
+
+void *walk_probe(uintptr_t *ips, int *n, void **unw, int *n_unw);
+void *walk_recurse(int depth, uintptr_t *ips, int *n, void **unw, int *n_unw);
+void *walk_thread(void *arg);
+
+/* Walks from here as a hook would, and unwinds with libunwind, both without this frame. */
+NOINLINE_NOCLONE void *walk_probe(uintptr_t *ips, int *n, void **unw, int *n_unw) {
+  uintptr_t ra = (uintptr_t)__builtin_return_address(0);
+  uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
+  uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+  int16_t offsets[TM_STACK_CACHE_SLOTS];
+  unsigned nslots = 0;
+  *n_unw = unw_backtrace(unw, 64) - 1;
+  *n = tm__stack_walk(ra, cfa, fp, ips, 64, offsets, &nslots, TM_STACK_CACHE_SLOTS);
+  __asm__ volatile("" ::: "memory");
+  return NULL;
 }
 
-static void nothing(void) {}
+NOINLINE_NOCLONE void *walk_recurse(int depth, uintptr_t *ips, int *n, void **unw, int *n_unw) {
+  void *r = depth == 0 ? walk_probe(ips, n, unw, n_unw)
+                       : walk_recurse(depth - 1, ips, n, unw, n_unw);
+  __asm__ volatile("" ::: "memory");
+  return r;
+}
 
-/* After a cursor walk a thread pays TM_STACK_WALK_PRICE misses before the next one: a stack
- * seen twice right after a walk stays a candidate, and is learned once the debt is paid. No Check
- * assertion runs until the end (its message would be one more miss). */
-START_TEST(test_walk_budget) {
-  static void (*const before[3])(void) = {nothing, nothing, pay_walk_debt};
-  ck_assert_int_eq(tm_start(32), 0);
-  void *a[3], *r[3];
-  bool learned[3];
+/* The walk gives exactly libunwind's frames, up to the outermost one. */
+static void check_walk_equals_libunwind(int depth) {
+  uintptr_t ips[64];
+  void *unw[64];
+  int n = 0, n_unw = 0;
+  walk_recurse(depth, ips, &n, unw, &n_unw);
+  ck_assert_int_gt(n, depth + 1);
+  ck_assert_int_eq(n, n_unw);
+  for (int i = 0; i < n; i++)
+    ck_assert_msg(ips[i] == (uintptr_t)unw[i + 1], "frame %d: %s, libunwind %s", i,
+                  function_of(ips[i]), function_of((uintptr_t)unw[i + 1]));
+}
+
+NOINLINE_NOCLONE void *walk_thread(void *arg) {
+  check_walk_equals_libunwind(*(int *)arg);
+  return arg;
+}
+
+START_TEST(test_walk_matches_libunwind) {
+  for (int depth = 0; depth < 20; depth += 7)
+    check_walk_equals_libunwind(depth);
+  pthread_t t;
+  int depth = 5;
+  void *ret = NULL;
+  ck_assert_int_eq(pthread_create(&t, NULL, walk_thread, &depth), 0);
+  ck_assert_int_eq(pthread_join(t, &ret), 0);
+  ck_assert_ptr_eq(ret, &depth);
+}
+END_TEST
+
+/* A frame rule from .eh_frame: an ordinary frame-pointer function steps through rbp; the
+ * outermost frame (_start, whose return address is undefined) is the last. */
+START_TEST(test_frame_rules) {
+  uintptr_t ips[64];
+  void *unw[64];
+  int n = 0, n_unw = 0;
+  walk_recurse(2, ips, &n, unw, &n_unw);
+  ck_assert_int_gt(n, 3);
+  tm__frame_rule r = tm__frame_rule_compute(ips[1]); /* in walk_recurse */
+  ck_assert_int_eq(r.kind, TM_RULE_STEP);
+  ck_assert(r.cfa_rbp);
+  ck_assert_int_eq(r.cfa_offset, 16);
+  ck_assert(r.rbp_saved);
+  ck_assert_int_eq(r.rbp_offset, -16);
+  ck_assert_int_eq(tm__frame_rule_compute(ips[n - 1]).kind, TM_RULE_LAST);
+  ck_assert_int_eq(tm__frame_rule_of(ips[1]).kind, TM_RULE_STEP); /* cached the same */
+  ck_assert_int_eq(tm__frame_rule_of(ips[1]).cfa_offset, 16);
+  ck_assert_int_eq(tm__frame_rule_compute(0).kind, TM_RULE_UNSUPPORTED); /* no module */
+}
+END_TEST
+
+/* tm_stop() frees the interned tracebacks: a stack learned before is walked anew after tm_start,
+ * and its new id names the right frames. */
+START_TEST(test_learned_across_stop) {
+  ck_assert_int_eq(tm_start(16), 0);
   for (int i = 0; i < three; i++)
-    a[i] = via_a(); /* learned: one walk, and the debt */
-  for (int i = 0; i < three; i++) { /* one call site for recurse(1): no branch to split on */
-    before[i]();
-    r[i] = recurse(1);
-    learned[i] = learned_entry(raw_id(r[i])) != NULL;
-  }
-
-  ck_assert_uint_ne(raw_id(r[0]), 0);
-  ck_assert_uint_eq(raw_id(r[1]), raw_id(r[0]));
-  ck_assert_uint_eq(raw_id(r[2]), raw_id(r[0]));
-  ck_assert_msg(!learned[1], "a walk right after a walk");
-  ck_assert_msg(learned[2], "not learned once the debt was paid");
+    free(via_a());
+  tm_stop();
+  ck_assert_int_eq(tm_start(16), 0);
+  void *p[3];
+  for (int i = 0; i < three; i++)
+    p[i] = via_a();
   for (int i = 0; i < 3; i++) {
-    free(a[i]);
-    free(r[i]);
+    ck_assert_int_eq(frames_in(p[i], "via_a"), 1);
+    ck_assert_int_eq(frames_in(p[i], "site"), 1);
+    ck_assert_uint_eq(raw_id(p[i]), raw_id(p[0]));
   }
+  for (int i = 0; i < 3; i++)
+    free(p[i]);
+}
+END_TEST
+
+/* More stacks than the first table holds (one key per recursion depth): the table grows, every
+ * stack keeps its own traceback, and the stacks end up learned. No Check assertion runs inside
+ * the loops (its message would be one more stack). */
+START_TEST(test_many_stacks) {
+  enum { STACKS = 300, ROUNDS = 12 };
+  static uint32_t ids[ROUNDS][STACKS];
+  static int recurse_frames[STACKS];
+  ck_assert_int_eq(tm_start(16), 0);
+  for (int round = 0; round < ROUNDS; round++)
+    for (int depth = 0; depth < STACKS; depth++) {
+      void *p = recurse(depth);
+      ids[round][depth] = raw_id(p);
+      if (round == 0)
+        recurse_frames[depth] = frames_in(p, "recurse");
+      free(p);
+    }
+  int learned = 0;
+  for (int depth = 0; depth < STACKS; depth++) {
+    ck_assert_uint_ne(ids[0][depth], 0);
+    ck_assert_int_eq(recurse_frames[depth], depth + 1 < 15 ? depth + 1 : 15);
+    for (int round = 1; round < ROUNDS; round++)
+      ck_assert_uint_eq(ids[round][depth], ids[0][depth]);
+    learned += learned_entry(ids[0][depth]) != NULL;
+  }
+  ck_assert_uint_gt(tm__scratch_self->stack_cache_mask + 1, TM_STACK_CACHE_MIN_SETS);
+  ck_assert_int_gt(learned, 0);
 }
 END_TEST
 
@@ -505,7 +601,10 @@ int main(void) {
   TCase *tc = tcase_create("stack_cache");
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_repeated_stack_is_learned);
-  tcase_add_test(tc, test_walk_budget);
+  tcase_add_test(tc, test_walk_matches_libunwind);
+  tcase_add_test(tc, test_frame_rules);
+  tcase_add_test(tc, test_many_stacks);
+  tcase_add_test(tc, test_learned_across_stop);
   tcase_add_test(tc, test_other_caller_same_depth);
   tcase_add_test(tc, test_recursion_depths);
   tcase_add_test(tc, test_limit_change);

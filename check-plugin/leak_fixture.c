@@ -359,8 +359,6 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
   GError *error = NULL;
   tm__leak_findings f = {
     .test = *test, .rules = *rules, .top = config->top, .filters = config->filters,
-    .ignored_by = g_array_new(false, false, sizeof(tm__leak_ignored)),
-    .groups = g_array_new(false, false, sizeof(tm__leak_group)),
   };
   char msg[TM__LEAK_MESSAGE_MAX] = "";
   const char *file = NULL;
@@ -370,16 +368,21 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
   bool recording = tm__leak_records_wanted() || tm__leak_records_annotate();
   bool full = tm__leak_records_wanted();
   tm__leak_record record;
-  GString *why = g_string_new(NULL);
-
-  if (recording)
-    tm__leak_record_init(&record, test->test);
+  GString *why = NULL;
 
   /* Symbolizing takes time out of the test's timeout: give a timeout a location
    * (docs/check-internals.md, "Timeouts"). */
   _mark_point(__FILE__, __LINE__);
   f.growth.peak = peak;
+  /* Scanned before this function allocates anything: a block of its own, reachable from its
+   * frame, would be scanned too, and malloc hands out memory with whatever the last user of the
+   * chunk left in it, a freed copy of a pointer the test lost included. */
   r = tm_reachability_scan(&options, &error);
+  f.ignored_by = g_array_new(false, false, sizeof(tm__leak_ignored));
+  f.groups = g_array_new(false, false, sizeof(tm__leak_group));
+  why = g_string_new(NULL);
+  if (recording)
+    tm__leak_record_init(&record, test->test);
   if (r == NULL) {
     g_snprintf(msg, sizeof msg, "tracemalloc-check: cannot scan the heap: %s", error->message);
     g_error_free(error);

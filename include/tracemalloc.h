@@ -133,7 +133,9 @@ TM_EXTERN int tm_untrack(unsigned int domain, uintptr_t ptr);
  * thread's malloc-family allocations are neither traced nor counted, and cost no stack walk;
  * freeing a traced block still forgets it, so a traced block that a paused thread reallocates
  * leaves the traces. Other threads are unaffected, tm_track() still records, and a child forked
- * by a paused thread starts paused. Works whether or not tracing is on; async-signal-safe. */
+ * by a paused thread starts paused. With the heap registry on, the blocks a paused thread
+ * allocates are registered but never read by tm_reachability_scan(): they are taken not to hold
+ * the program's pointers. Works whether or not tracing is on; async-signal-safe. */
 TM_EXTERN void tm_thread_pause(void);
 
 /* Ends one tm_thread_pause() of the calling thread. A resume with no pause to end is ignored. */

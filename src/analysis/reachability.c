@@ -23,6 +23,7 @@
 enum {
   REACHED = 1u << 0,  /* reached from a root */
   TRACED = 1u << 1,   /* a traced block: classified in the result */
+  OPAQUE = 1u << 4,   /* registered by a paused thread: not the program's, never read */
   INDIRECT = 1u << 2, /* unreachable, pointed to by another unreachable traced block */
   OWNED = 1u << 3,    /* unreachable, already counted under a root */
 };
@@ -114,7 +115,8 @@ static void graph_scan(graph *g, uintptr_t lo, uintptr_t hi, uint8_t flag, uint8
     size_t i = graph_find(g, *(const uintptr_t *)p);
     if (i != SIZE_MAX && !(g->flags[i] & (flag | stop))) {
       g->flags[i] |= flag;
-      g->stack[g->depth++] = i;
+      if (!(g->flags[i] & OPAQUE))
+        g->stack[g->depth++] = i;
     }
   }
 }
@@ -274,8 +276,10 @@ static bool scan_locked(tm_reachability *r, const GArray *roots, const tm_reach_
     g.lo = g.blocks[0].ptr;
     for (size_t i = 0; i < g.n; i++) {
       g.hi = MAX(g.hi, g.blocks[i].ptr + MAX(g.blocks[i].size, 1));
-      if (g.blocks[i].tb_id != TM__TB_UNTRACED)
+      if (g.blocks[i].tb_id < TM__TB_PAUSED)
         g.flags[i] |= TRACED;
+      else if (g.blocks[i].tb_id == TM__TB_PAUSED)
+        g.flags[i] |= OPAQUE;
     }
   }
   graph_mark_reachable(&g, roots, options);

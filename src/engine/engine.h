@@ -76,6 +76,7 @@ const tm__raw_trace *tm__peak_watch_traces(size_t *n, int *limit);
  * holder may allocate only with the guard held (the tracer's own blocks live in another table),
  * and must not call anything that waits on a thread that allocates (the dynamic loader's lock). */
 #define TM__TB_UNTRACED 0xFFFFFFu
+#define TM__TB_PAUSED 0xFFFFFEu /* registered by a paused thread: not the program's memory */
 void tm__blocks_lock(void);
 void tm__blocks_unlock(void);
 

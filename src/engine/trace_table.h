@@ -22,6 +22,13 @@
  * registry, runtime.h). Never handed out by the interner. */
 #define TM_TB_UNTRACED TM_TBID_MAX
 _Static_assert(TM_TB_UNTRACED == 0xFFFFFFu, "engine.h publishes the id as TM__TB_UNTRACED");
+/* The traceback id of a block registered while its thread was paused (tm_thread_pause()): memory
+ * that is not the program's, whose contents the reachability scan never reads. */
+#define TM_TB_PAUSED (TM_TBID_MAX - 1)
+_Static_assert(TM_TB_PAUSED == 0xFFFFFEu, "engine.h publishes the id as TM__TB_PAUSED");
+
+/* Whether a traceback id is a trace's (not one of the registry's two). */
+static inline bool tm__tb_traced(uint32_t tb) { return tb < TM_TB_PAUSED; }
 
 typedef struct tm__entry {
   uintptr_t key;  /* the block's address; 0 marks an empty slot */

@@ -31,8 +31,8 @@
 #define ARENA_SIZE (256u * 1024u) /* at least BIG_BLOCK: mapped and unmapped whole */
 #define BIG_BLOCK (64u * 1024u)   /* shard tables this large are mapped directly too */
 #define CACHE_SLOTS TM_INTERN_CACHE_SLOTS
-/* Largest id handed out: TM_TBID_MAX is the registry's TM_TB_UNTRACED. */
-#define ID_MAX (TM_TBID_MAX - 1)
+/* Largest id handed out: the two above it are the registry's TM_TB_PAUSED and TM_TB_UNTRACED. */
+#define ID_MAX (TM_TB_PAUSED - 1)
 
 typedef struct intern_slot {
   uint32_t hash;

@@ -92,7 +92,7 @@ static void counters_sub(size_t size) {
 
 /* Accounts for an entry of the malloc domain leaving (sign -1) or entering (+1) a table. */
 static void count_entry(tm__table *table, uint64_t meta, int sign) {
-  if (tm__meta_tb(meta) == TM_TB_UNTRACED)
+  if (!tm__tb_traced(tm__meta_tb(meta)))
     return;
   if (sign > 0)
     counters_add(tm__meta_size(meta));
@@ -176,7 +176,7 @@ void tm__tables_unlock_all(void) {
 static void shard_untrace_unlocked(tm__shard *s) {
   for (size_t i = 0; s->slots && i <= s->mask; i++) {
     uint64_t meta = s->slots[i].meta;
-    if (s->slots[i].key != 0 && tm__meta_tb(meta) != TM_TB_UNTRACED)
+    if (s->slots[i].key != 0 && tm__tb_traced(tm__meta_tb(meta)))
       s->slots[i].meta = tm__meta_pack(tm__meta_size(meta), TM_TB_UNTRACED);
   }
 }
@@ -236,9 +236,9 @@ static int entry_put(tm__table *table, uintptr_t key, uint64_t meta) {
    * so a racing insert either lands before that clear or sees the flag down. A traced block that
    * comes too late is registered instead, when the registry is on. */
   int active = atomic_load(&tm__hooks_active);
-  if (tm__meta_tb(meta) != TM_TB_UNTRACED && !(active & TM__HOOKS_TRACING))
+  if (tm__tb_traced(tm__meta_tb(meta)) && !(active & TM__HOOKS_TRACING))
     meta = tm__meta_pack(tm__meta_size(meta), TM_TB_UNTRACED);
-  bool wanted = tm__meta_tb(meta) != TM_TB_UNTRACED || (table == &main_table &&
+  bool wanted = tm__tb_traced(tm__meta_tb(meta)) || (table == &main_table &&
                                                          (active & TM__HOOKS_REGISTRY));
   if (wanted) {
     if (tm__shard_put_unlocked(s, key, hash, meta, &old, &failed))
@@ -353,13 +353,14 @@ bool tm__internal_contains(void *ptr) {
 }
 
 void tm__record_trace(void *ptr, size_t size, uint32_t tb) {
-  if (tm__trace_put(&main_table, (uintptr_t)ptr, size, tb) != 0 && tb != TM_TB_UNTRACED)
+  if (tm__trace_put(&main_table, (uintptr_t)ptr, size, tb) != 0 && tm__tb_traced(tb))
     atomic_fetch_add_explicit(&lost_traces, 1, memory_order_relaxed);
 }
 
 void tm__record_untraced(void *ptr, size_t size) {
   if (size <= TM_SIZE_MAX)
-    entry_put(&main_table, (uintptr_t)ptr, tm__meta_pack(size, TM_TB_UNTRACED));
+    entry_put(&main_table, (uintptr_t)ptr,
+              tm__meta_pack(size, tm__pause_depth > 0 ? TM_TB_PAUSED : TM_TB_UNTRACED));
 }
 
 bool tm__record_free(void *ptr, uint64_t *meta) {
@@ -403,7 +404,7 @@ void tm__registry_off(void) {
       uint64_t meta = shard->slots[i].meta;
       uintptr_t key = shard->slots[i].key;
       uint64_t removed;
-      if (key != 0 && tm__meta_tb(meta) == TM_TB_UNTRACED)
+      if (key != 0 && !tm__tb_traced(tm__meta_tb(meta)))
         tm__shard_remove_unlocked(shard, key, tm__hash_ptr(key), &removed); /* shifts into i */
       else
         i++;
@@ -433,7 +434,7 @@ tm__raw_trace *tm__traces_copy(size_t *n, int *limit, bool *failed) {
         const tm__shard *sh = &domains[d].table->shards[s];
         for (size_t i = 0; sh->slots && i <= sh->mask; i++) {
           uint64_t meta = sh->slots[i].meta;
-          if (sh->slots[i].key == 0 || tm__meta_tb(meta) == TM_TB_UNTRACED)
+          if (sh->slots[i].key == 0 || !tm__tb_traced(tm__meta_tb(meta)))
             continue;
           out[*n] = (tm__raw_trace){sh->slots[i].key, tm__meta_size(meta), tm__meta_tb(meta),
                                     domains[d].domain};
@@ -480,7 +481,7 @@ bool tm__trace_find(uintptr_t ptr, tm__raw_trace *out) {
   tm__lock_acquire(&s->lock);
   bool found = tm__shard_get_unlocked(s, ptr, hash, &meta);
   tm__lock_release(&s->lock);
-  if (!found || tm__meta_tb(meta) == TM_TB_UNTRACED)
+  if (!found || !tm__tb_traced(tm__meta_tb(meta)))
     return false;
   *out = (tm__raw_trace){ptr, tm__meta_size(meta), tm__meta_tb(meta), 0};
   return true;

@@ -51,7 +51,8 @@ static tm_reachability *scan(void) {
 #define HIDE(p) (~(uintptr_t)(p))
 #define SHOW(h) ((void *)~(h))
 static uintptr_t lost_one, list_head, list_second, list_third, cycle_big, cycle_small, freed_target;
-static uintptr_t kept_global, kept_inside, kept_by_old;
+static uintptr_t kept_global, kept_inside, kept_by_old, behind_paused;
+static void **volatile paused_holder; /* allocated by a paused thread: never read */
 
 __attribute__((noinline)) static void make_graph(void) {
   void *volatile p = malloc(40);
@@ -73,6 +74,11 @@ __attribute__((noinline)) static void make_graph(void) {
   kept_inside = HIDE(inner);
   old_holder[0] = malloc(8);
   kept_by_old = HIDE(old_holder[0]);
+  tm_thread_pause();
+  paused_holder = malloc(2 * sizeof(void *));
+  tm_thread_resume();
+  paused_holder[0] = malloc(12);
+  behind_paused = HIDE(paused_holder[0]);
   p = NULL, a = b = c = x = NULL, y = NULL, inner = NULL;
 }
 
@@ -115,6 +121,8 @@ START_TEST(test_classes_and_roots) {
   ck_assert_uint_eq(block_of(r, SHOW(kept_inside))->root, SIZE_MAX);
   ck_assert_int_eq(block_of(r, SHOW(kept_global))->reach, TM_REACH_LOST); /* overwritten */
   ck_assert_int_eq(block_of(r, SHOW(kept_by_old))->reach, TM_REACH_REACHABLE);
+  /* A block a paused thread allocated is not the program's: its contents are never read. */
+  ck_assert_int_eq(block_of(r, SHOW(behind_paused))->reach, TM_REACH_LOST);
   size_t size, blocks;
   tm_reachability_totals(r, TM_REACH_INDIRECT, &size, &blocks);
   ck_assert_uint_eq(blocks, 3);

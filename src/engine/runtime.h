@@ -52,8 +52,8 @@ static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
   uint32_t generation = atomic_load_explicit(&tm__intern_generation, memory_order_relaxed);
   if (__builtin_expect(scratch->stack_generation != generation, 0))
     tm__scratch_renew(scratch, generation);
-  uint32_t cached =
-      tm__stack_cache_find(scratch->stack_cache, scratch->stack_cache_mask, ra, cfa, fp, limit);
+  uint32_t cached = tm__stack_cache_find(scratch->stack_cache, scratch->stack_cache_mask,
+                                         generation, ra, cfa, fp, limit);
   if (cached != 0)
     return cached;
   cached = tm__stack_cache_miss(scratch, ra, cfa, fp, limit); /* a walk with the frame rules */

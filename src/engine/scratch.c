@@ -39,6 +39,6 @@ tm__scratch *tm__scratch_slow(void) {
 }
 
 void tm__scratch_renew(tm__scratch *s, uint32_t generation) {
-  tm__stack_cache_empty(s);
+  /* The stack cache's entries carry their generation: no table to empty (it may be 1.5 MiB). */
   s->stack_generation = generation;
 }

@@ -36,8 +36,8 @@ extern __thread tm__scratch *tm__scratch_self __attribute__((tls_model("initial-
  * Returns NULL when the tracer is out of memory. Allocates nothing through malloc. */
 tm__scratch *tm__scratch_slow(void);
 
-/* Empties s's stack cache, whose ids belong to an older generation of interned tracebacks
- * (traceback_intern.h), and records generation. */
+/* Records generation: s's stack cache entries of older generations of interned tracebacks
+ * (traceback_intern.h) no longer answer. */
 void tm__scratch_renew(tm__scratch *s, uint32_t generation);
 
 /* The calling thread's block, or NULL when it could not be mapped. Call with the guard held. */

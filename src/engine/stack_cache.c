@@ -214,8 +214,8 @@ static void layouts_unlock(void) { tm__lock_release(&layout_lock); }
 /* ---- the miss -------------------------------------------------------------------------------- */
 
 /* How much an entry is worth keeping. */
-static int worth(const tm__stack_entry *e) {
-  if (e->ra == 0)
+static int worth(const tm__stack_entry *e, uint32_t generation) {
+  if (e->ra == 0 || e->generation != generation)
     return 0;
   return e->layout == NULL ? 1 : 2;
 }
@@ -241,8 +241,10 @@ uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa,
   if (t == NULL)
     return tb;
   tm__stack_entry *set = tm__stack_set(t, scratch->stack_cache_mask, ra, cfa), *e = NULL;
+  uint32_t generation = scratch->stack_generation;
   for (int way = 0; way < 2; way++)
-    if (set[way].ra == ra && set[way].cfa == cfa && set[way].limit == (uint32_t)limit)
+    if (set[way].ra == ra && set[way].cfa == cfa && set[way].limit == (uint32_t)limit &&
+        set[way].generation == generation)
       e = &set[way];
   if (e != NULL && e->tb == tb) {
     /* Seen before (a candidate), or learned with other words (a frame pointer that differs):
@@ -254,10 +256,11 @@ uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa,
     }
     return tb;
   }
-  if (e == NULL) /* a new key: into the way worth less (empty < candidate < learned) */
-    e = worth(&set[0]) <= worth(&set[1]) ? &set[0] : &set[1];
+  if (e == NULL) /* a new key: into the way worth less (stale < empty < candidate < learned) */
+    e = worth(&set[0], generation) <= worth(&set[1], generation) ? &set[0] : &set[1];
   /* First sight of this stack at this key: a candidate, so that stacks seen once do not push out
    * the ones seen again and again. */
-  *e = (tm__stack_entry){.ra = ra, .cfa = cfa, .tb = tb, .limit = (uint32_t)limit};
+  *e = (tm__stack_entry){.ra = ra, .cfa = cfa, .tb = tb, .limit = (uint32_t)limit,
+                         .generation = generation};
   return tb;
 }

@@ -33,15 +33,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* A thread's table starts with TM_STACK_CACHE_MIN_SETS sets of two entries (5 KiB) and grows
- * fourfold, up to TM_STACK_CACHE_MAX_SETS (1.3 MiB, 32,768 entries: room for 10,000 stacks with
+/* A thread's table starts with TM_STACK_CACHE_MIN_SETS sets of two entries (6 KiB) and grows
+ * fourfold, up to TM_STACK_CACHE_MAX_SETS (1.5 MiB, 32,768 entries: room for 10,000 stacks with
  * few collisions), each time it has missed 8 times as often as it has entries: a program with many
  * hot stacks gets room for them, one with a few keeps a small table. The offsets of an entry's
  * words are kept once per distinct list (a layout, process-wide): stacks that differ only in
  * their call site usually share one. */
 #define TM_STACK_CACHE_MIN_SETS 64
 #define TM_STACK_CACHE_MAX_SETS 16384
-#define TM_STACK_CACHE_FRAMES 32 /* stacks walked deeper are not cached */
+#define TM_STACK_CACHE_FRAMES 65 /* walked at most: limits up to 64 are cached */
 /* Checked words: a return address for each frame walked past the first, a saved rbp for each
  * frame addressed from rbp. */
 #define TM_STACK_CACHE_SLOTS (2 * TM_STACK_CACHE_FRAMES - 2)
@@ -59,6 +59,7 @@ typedef struct tm__stack_entry {
   const tm__stack_layout *layout;   /* NULL: a candidate (seen once, not usable yet) */
   uint32_t tb;                      /* the interned traceback */
   uint32_t limit;                   /* the traceback limit it was captured with */
+  uint32_t generation;              /* of the interned tracebacks tb belongs to (runtime.h) */
 } tm__stack_entry;
 
 struct tm__scratch; /* scratch.h: the thread's table is scratch->stack_cache */
@@ -90,12 +91,14 @@ static inline __attribute__((always_inline)) uint64_t tm__stack_hash(const int16
 }
 
 /* Returns the interned traceback of the current stack if it is cached in table t (the calling
- * thread's, NULL before its first miss; mask: its sets - 1), else 0. ra, cfa and fp
+ * thread's, NULL before its first miss; mask: its sets - 1) under the current generation of
+ * interned tracebacks (entries of older ones name freed ids), else 0. ra, cfa and fp
  * (__builtin_frame_address(0)) are the hook's own; limit is the traceback limit in force. A slot
  * at offset -16 is the caller's rbp, saved by the hook's prologue at fp == cfa - 16. Call with the
  * guard held. */
 static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(tm__stack_entry *t,
                                                                            uint32_t mask,
+                                                                           uint32_t generation,
                                                                            uintptr_t ra,
                                                                            uintptr_t cfa,
                                                                            uintptr_t fp,
@@ -105,14 +108,15 @@ static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(tm__s
   const tm__stack_entry *e = tm__stack_set(t, mask, ra, cfa);
   if (e->ra != ra || e->cfa != cfa || e->limit != (uint32_t)limit)
     e++;
-  if (e->ra != ra || e->cfa != cfa || e->limit != (uint32_t)limit || e->layout == NULL)
+  if (e->ra != ra || e->cfa != cfa || e->limit != (uint32_t)limit || e->layout == NULL ||
+      e->generation != generation)
     return 0;
   return tm__stack_hash(e->layout->offset, e->layout->nslots, cfa) == e->check ? e->tb : 0;
 }
 
 /* Captures the current stack on a miss: walks it with the frame rules (at most limit + 1 frames),
- * interns it, and remembers it in the thread's table (a candidate the first time a key is seen, a
- * learned entry the second time). Returns the interned id, or 0 when the stack cannot be walked
+ * interns it, and remembers it in the thread's table under scratch->stack_generation (a candidate
+ * the first time a key is seen, a learned entry the second time). Returns the interned id, or 0 when the stack cannot be walked
  * with the rules (unsupported frames, a stack outside the thread's, a limit above
  * TM_STACK_CACHE_FRAMES - 1, no memory): the caller then unwinds with libunwind. ra, cfa and fp
  * are the hook's (see tm__stack_cache_find); scratch is the thread's block (its capture buffer

@@ -188,10 +188,12 @@ static void graph_own(graph *g, size_t root, const size_t *out_index, tm_reach_b
   }
 }
 
-/* Orders graph indices by the size of their block, largest first; ties by address. */
-static const tm__raw_trace *sort_blocks;
-static int by_size_desc(const void *a, const void *b) {
-  const tm__raw_trace *x = &sort_blocks[*(const size_t *)a], *y = &sort_blocks[*(const size_t *)b];
+/* Orders graph indices by the size of their block, largest first; ties by address. The blocks come
+ * as qsort_r's argument: a static pointer to them would outlive the array, and this library's own
+ * data is no root (roots.c), but no stale pointer should wait for that to matter. */
+static int by_size_desc(const void *a, const void *b, void *blocks) {
+  const tm__raw_trace *all = blocks;
+  const tm__raw_trace *x = &all[*(const size_t *)a], *y = &all[*(const size_t *)b];
   if (x->size != y->size)
     return x->size < y->size ? 1 : -1;
   return (x->ptr > y->ptr) - (x->ptr < y->ptr);
@@ -208,8 +210,7 @@ static void graph_classify(graph *g, const size_t *out_index, tm_reach_block *ou
   for (size_t i = 0; i < g->n; i++)
     if ((g->flags[i] & (REACHED | TRACED)) == TRACED)
       unreached[nu++] = i;
-  sort_blocks = g->blocks;
-  qsort(unreached, nu, sizeof *unreached, by_size_desc);
+  qsort_r(unreached, nu, sizeof *unreached, by_size_desc, g->blocks);
   for (int pass = 0; pass < 2; pass++) {
     for (size_t k = 0; k < nu; k++) {
       size_t i = unreached[k];

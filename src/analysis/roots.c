@@ -127,10 +127,17 @@ typedef struct segments_ctx {
   GArray *ranges;
   const GArray *maps;
   uintptr_t arena;
+  uintptr_t self; /* load address of the object this code is in: the tracer's own data */
 } segments_ctx;
 
 static int segment_add(struct dl_phdr_info *info, size_t size, void *data) {
   segments_ctx *ctx = data;
+  /* The tracer's own statics (its tables, caches, the arrays of the last scan) hold no pointer of
+   * the program's, and a stale one to memory it freed would keep a block the program lost. When
+   * the tracer is linked into the program itself (static archives), its data is the program's:
+   * scanned with it. */
+  if (ctx->self != 0 && info->dlpi_addr == ctx->self)
+    return 0;
   for (size_t i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
     if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
@@ -243,7 +250,12 @@ static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_s
 GArray *tm__roots_collect(const void *stack_from) {
   GArray *ranges = g_array_new(false, false, sizeof(tm__range));
   GArray *maps = mappings_read();
-  segments_ctx ctx = {ranges, maps, malloc_state_address()};
+  segments_ctx ctx = {ranges, maps, malloc_state_address(), 0};
+  Dl_info self;
+  struct link_map *map = NULL;
+  if (dladdr1((const void *)(uintptr_t)tm__roots_collect, &self, (void **)&map, RTLD_DL_LINKMAP) &&
+      map != NULL && map->l_name != NULL && map->l_name[0] != '\0')
+    ctx.self = map->l_addr; /* a shared object: libtracemalloc.so, not the main program */
   uintptr_t sp = (uintptr_t)stack_from, top = stack_top(), tp = (uintptr_t)pthread_self();
   size_t tls = static_tls_size();
 

@@ -15,10 +15,11 @@ static bool scratch_key_ok;
  * exit (another key's destructor that allocates) maps a new one and registers it again; glibc
  * calls destructors again for keys set during destruction (up to PTHREAD_DESTRUCTOR_ITERATIONS). */
 static void scratch_release(void *p) {
-  if (tm__scratch_self == p)
+  tm__scratch *s = p;
+  if (tm__scratch_self == s)
     tm__scratch_self = NULL;
-  tm__stack_cache_release(p);
-  tm__unmap(p, sizeof(tm__scratch));
+  tm__unmap(s->stack_cache, s->stack_cache_bytes); /* the stack cache's table, mapped apart */
+  tm__unmap(s, sizeof(tm__scratch));
 }
 
 static void scratch_key_create(void) {

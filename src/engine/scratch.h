@@ -11,16 +11,21 @@
 #ifndef TM_SCRATCH_H
 #define TM_SCRATCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "stack_cache.h"
 #include "tracemalloc.h"
+
+/* The stack cache's entry (stack_cache.h, which uses this block): only pointed to here, so that
+ * the dependency goes one way. */
+struct tm__stack_entry;
 
 #define TM_SCRATCH_FRAMES (TM_MAX_NFRAME + 2) /* the limit, the frame to skip, the truncation probe */
 #define TM_INTERN_CACHE_SLOTS 256
 
 typedef struct tm__scratch {
-  tm__stack_entry *stack_cache;                        /* stack_cache.h: the thread's table, */
+  struct tm__stack_entry *stack_cache;                 /* stack_cache.h: the thread's table, */
+  size_t stack_cache_bytes;                            /* its size, for the release at exit, */
   uint32_t stack_cache_mask;                           /* its sets - 1, */
   uint32_t stack_cache_misses;                         /* misses since it was mapped or grew */
   uint32_t intern_hash[TM_INTERN_CACHE_SLOTS];         /* traceback_intern.c: hash => id */

@@ -40,6 +40,7 @@ void tm__stack_cache_release(struct tm__scratch *scratch) {
   if (scratch->stack_cache != NULL)
     tm__unmap(scratch->stack_cache, table_bytes(scratch->stack_cache_mask));
   scratch->stack_cache = NULL;
+  scratch->stack_cache_bytes = 0;
   scratch->stack_cache_mask = 0;
 }
 
@@ -66,6 +67,7 @@ static tm__stack_entry *table_get(tm__scratch *s) {
     return s->stack_cache;
   tm__stack_cache_release(s); /* its stacks are learned anew */
   s->stack_cache = t;
+  s->stack_cache_bytes = table_bytes(want - 1);
   s->stack_cache_mask = want - 1;
   return t;
 }

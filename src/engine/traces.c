@@ -56,6 +56,12 @@ static struct {
 static atomic_size_t ndomains = 1;
 static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The heap registry's blocks: ptr => (size, TM_TB_UNTRACED or TM_TB_PAUSED). Apart from the
+ * traces, so that the malloc domain's table holds only what a window allocated and stays small
+ * and cache-hot for the allocations a test makes; every live block of the program is in one of
+ * the two. After the domain tables in the locking order. */
+static tm__table registry_table __attribute__((aligned(4096)));
+
 /* The tracer's own heap blocks (allocated with the guard held): ptr => malloc_usable_size. */
 static tm__table internal_table __attribute__((aligned(4096)));
 static atomic_size_t internal_count;
@@ -127,7 +133,7 @@ size_t tm__traces_memory(void) {
   for (size_t s = 0; s < TM_TABLE_SHARDS; s++)
     heap += internal_table.shards[s].bytes;
   tm__table_unlock_all(&internal_table);
-  return heap + sizeof main_table + sizeof internal_table;
+  return heap + sizeof main_table + sizeof registry_table + sizeof internal_table;
 }
 
 /* ---- domains ----------------------------------------------------------------------------------- */
@@ -171,29 +177,35 @@ void tm__tables_unlock_all(void) {
     tm__table_unlock_all(domains[i].table);
 }
 
-/* Turns every traced entry of a shard into a registered one. Writes only the entries it changes,
- * so that a forked child whose runner traced nothing copies no page of the table. */
-static void shard_untrace_unlocked(tm__shard *s) {
-  for (size_t i = 0; s->slots && i <= s->mask; i++) {
-    uint64_t meta = s->slots[i].meta;
-    if (s->slots[i].key != 0 && tm__tb_traced(tm__meta_tb(meta)))
-      s->slots[i].meta = tm__meta_pack(tm__meta_size(meta), TM_TB_UNTRACED);
+/* Moves every trace of the malloc domain into the registry, as a registered block. Both tables
+ * locked. */
+static void traces_register_unlocked(void) {
+  for (size_t s = 0; s < TM_TABLE_SHARDS; s++) {
+    const tm__shard *sh = &main_table.shards[s];
+    for (size_t i = 0; sh->slots && sh->used != 0 && i <= sh->mask; i++) {
+      uintptr_t key = sh->slots[i].key;
+      if (key == 0)
+        continue;
+      uint64_t hash = tm__hash_ptr(key), old;
+      bool failed;
+      tm__shard_put_unlocked(tm__table_shard(&registry_table, hash), key, hash,
+                             tm__meta_pack(tm__meta_size(sh->slots[i].meta), TM_TB_UNTRACED),
+                             &old, &failed);
+    }
   }
 }
 
 void tm__traces_clear(void) {
   tm__tables_lock_all();
+  tm__table_lock_all(&registry_table);
   bool registry = atomic_load(&tm__hooks_active) & TM__HOOKS_REGISTRY;
+  if (registry && atomic_load(&traced_blocks) != 0)
+    traces_register_unlocked();
+  tm__table_unlock_all(&registry_table);
   size_t n = atomic_load_explicit(&ndomains, memory_order_acquire);
-  for (size_t i = 0; i < n; i++) {
-    for (size_t s = 0; s < TM_TABLE_SHARDS; s++) {
-      tm__shard *shard = &domains[i].table->shards[s];
-      if (i != 0 || !registry)
-        tm__shard_clear_unlocked(shard);
-      else if (atomic_load(&traced_blocks) != 0)
-        shard_untrace_unlocked(shard);
-    }
-  }
+  for (size_t i = 0; i < n; i++)
+    for (size_t s = 0; s < TM_TABLE_SHARDS; s++)
+      tm__shard_clear_unlocked(&domains[i].table->shards[s]);
   atomic_store(&traced_current, 0);
   atomic_store(&traced_peak, 0);
   atomic_store(&traced_blocks, 0);
@@ -212,11 +224,13 @@ void tm__internal_clear(void) {
 void tm__fork_lock(void) {
   pthread_mutex_lock(&domains_lock);
   tm__tables_lock_all();
+  tm__table_lock_all(&registry_table);
   tm__table_lock_all(&internal_table);
 }
 
 void tm__fork_unlock(void) {
   tm__table_unlock_all(&internal_table);
+  tm__table_unlock_all(&registry_table);
   tm__tables_unlock_all();
   pthread_mutex_unlock(&domains_lock);
 }
@@ -227,6 +241,12 @@ void tm__fork_unlock(void) {
  * 0, or TM_ENOMEM when the shard is full and cannot grow. */
 static int entry_put(tm__table *table, uintptr_t key, uint64_t meta) {
   uint64_t hash = tm__hash_ptr(key);
+  bool traced = tm__tb_traced(tm__meta_tb(meta));
+  if (!traced) { /* a registered block: the registry's table, when it is on */
+    if (table != &main_table)
+      return 0;
+    table = &registry_table;
+  }
   tm__shard *s = tm__table_shard(table, hash);
   uint64_t old;
   bool failed;
@@ -236,11 +256,13 @@ static int entry_put(tm__table *table, uintptr_t key, uint64_t meta) {
    * so a racing insert either lands before that clear or sees the flag down. A traced block that
    * comes too late is registered instead, when the registry is on. */
   int active = atomic_load(&tm__hooks_active);
-  if (tm__tb_traced(tm__meta_tb(meta)) && !(active & TM__HOOKS_TRACING))
-    meta = tm__meta_pack(tm__meta_size(meta), TM_TB_UNTRACED);
-  bool wanted = tm__tb_traced(tm__meta_tb(meta)) || (table == &main_table &&
-                                                         (active & TM__HOOKS_REGISTRY));
-  if (wanted) {
+  if (traced && !(active & TM__HOOKS_TRACING)) {
+    tm__lock_release(&s->lock);
+    return table == &main_table
+             ? entry_put(table, key, tm__meta_pack(tm__meta_size(meta), TM_TB_UNTRACED))
+             : 0;
+  }
+  if (traced || (active & TM__HOOKS_REGISTRY)) {
     if (tm__shard_put_unlocked(s, key, hash, meta, &old, &failed))
       count_entry(table, old, -1);
     if (failed)
@@ -369,6 +391,9 @@ bool tm__record_free(void *ptr, uint64_t *meta) {
     return false;
   }
   bool found = tm__trace_remove(&main_table, (uintptr_t)ptr, meta);
+  if (!found && (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) &
+                 TM__HOOKS_REGISTRY))
+    found = tm__trace_remove(&registry_table, (uintptr_t)ptr, meta); /* restored as registered */
   /* A block the tracer allocated and handed to the program (a formatted string, say). */
   if (!found && atomic_load_explicit(&internal_count, memory_order_relaxed) != 0)
     internal_remove(ptr);
@@ -397,20 +422,10 @@ void tm__registry_off(void) {
   if (!(atomic_fetch_and(&tm__hooks_active, ~TM__HOOKS_REGISTRY) & TM__HOOKS_REGISTRY))
     return;
   /* Forget what was registered before this decision; traced blocks stay. */
-  tm__tables_lock_all();
-  for (size_t s = 0; s < TM_TABLE_SHARDS; s++) {
-    tm__shard *shard = &main_table.shards[s];
-    for (size_t i = 0; shard->slots && i <= shard->mask;) {
-      uint64_t meta = shard->slots[i].meta;
-      uintptr_t key = shard->slots[i].key;
-      uint64_t removed;
-      if (key != 0 && !tm__tb_traced(tm__meta_tb(meta)))
-        tm__shard_remove_unlocked(shard, key, tm__hash_ptr(key), &removed); /* shifts into i */
-      else
-        i++;
-    }
-  }
-  tm__tables_unlock_all();
+  tm__table_lock_all(&registry_table);
+  for (size_t s = 0; s < TM_TABLE_SHARDS; s++)
+    tm__shard_clear_unlocked(&registry_table.shards[s]);
+  tm__table_unlock_all(&registry_table);
 }
 
 /* ---- what the analysis layer reads (engine.h) -------------------------------------------------- */
@@ -450,29 +465,38 @@ tm__raw_trace *tm__traces_copy(size_t *n, int *limit, bool *failed) {
 }
 
 tm__raw_trace *tm__blocks_copy_locked(size_t *n) {
-  *n = tm__table_count_unlocked(&main_table);
+  const tm__table *tables[2] = {&main_table, &registry_table};
+  *n = tm__table_count_unlocked(&main_table) + tm__table_count_unlocked(&registry_table);
   tm__raw_trace *out = *n ? malloc(*n * sizeof *out) : NULL;
   if (out == NULL) {
     *n = 0;
     return NULL;
   }
   size_t k = 0;
-  for (size_t s = 0; s < TM_TABLE_SHARDS; s++) {
-    const tm__shard *sh = &main_table.shards[s];
-    for (size_t i = 0; sh->slots && i <= sh->mask; i++) {
-      if (sh->slots[i].key == 0)
-        continue;
-      uint64_t meta = sh->slots[i].meta;
-      out[k++] = (tm__raw_trace){sh->slots[i].key, tm__meta_size(meta), tm__meta_tb(meta), 0};
+  for (size_t t = 0; t < 2; t++) {
+    for (size_t s = 0; s < TM_TABLE_SHARDS; s++) {
+      const tm__shard *sh = &tables[t]->shards[s];
+      for (size_t i = 0; sh->slots && i <= sh->mask; i++) {
+        if (sh->slots[i].key == 0)
+          continue;
+        uint64_t meta = sh->slots[i].meta;
+        out[k++] = (tm__raw_trace){sh->slots[i].key, tm__meta_size(meta), tm__meta_tb(meta), 0};
+      }
     }
   }
   *n = k;
   return out;
 }
 
-void tm__blocks_lock(void) { tm__table_lock_all(&main_table); }
+void tm__blocks_lock(void) {
+  tm__table_lock_all(&main_table);
+  tm__table_lock_all(&registry_table);
+}
 
-void tm__blocks_unlock(void) { tm__table_unlock_all(&main_table); }
+void tm__blocks_unlock(void) {
+  tm__table_unlock_all(&registry_table);
+  tm__table_unlock_all(&main_table);
+}
 
 bool tm__trace_find(uintptr_t ptr, tm__raw_trace *out) {
   uint64_t hash = tm__hash_ptr(ptr);

@@ -24,8 +24,11 @@ START_TEST(test_leaks_fail) {
   check_result(runs[_i], "Leaks", "l_ctx_leak", 0, 'S', suite_src, "site:ctx", "leaked ");
   check_result(runs[_i], "Leaks", "l_key_leak", 0, 'S', suite_src, "site:key", "leaked ");
   const ck_result *r = suite_run_find(runs[_i], "Leaks", "l_key_leak", 0);
-  ck_assert_msg(strstr(r->message, " it points to; full report on stderr") != NULL, "%s",
-                r->message);
+  /* The key is the root; its parts hang from it (a part whose only pointer sits in a block an
+   * earlier test lost, in CK_FORK=no mode, stands as a root of its own: "; 1 more site"). */
+  ck_assert_msg(strstr(r->message, "a 152 B block from EVP_PKEY_generate() at ") != NULL &&
+                    strstr(r->message, " it points to;") != NULL,
+                "%s", r->message);
   ck_assert_msg(strstr(runs[_i]->out, "Checks: 7, Failures: 2, Errors: 0") != NULL, "%s",
                 runs[_i]->out);
 }

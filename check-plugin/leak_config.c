@@ -8,7 +8,7 @@
  *   threshold = 4 KiB              # bytes each test may leave allocated
  *   peak-limit = 8 MiB             # 0: none
  *   nframe = 32                    # frames per traceback when the plugin starts tracing
- *   top = 10                       # StatisticDiff lines in the stderr report
+ *   top = 10                       # lines of each section of the stderr report
  *   default-filters = true
  *   ignore-functions = my_cache_*;lazy_init   # a trace with a frame in one of these is ignored
  *   ignore-files = *.generated.c

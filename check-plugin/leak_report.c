@@ -260,32 +260,16 @@ void tm__leak_report(const tm__leak_findings *f, FILE *out) {
   char *peak = tm_format_size((int64_t)f->growth.peak, false);
   char *reachable = size_blocks(f->reachable_size, f->reachable_blocks);
   char *ignored = size_blocks(f->ignored_size, f->ignored_blocks);
-  size_t lost_size = 0, lost_blocks = 0;
-
-  for (guint i = 0; i < f->groups->len; i++) {
-    const tm__leak_group *g = &g_array_index(f->groups, tm__leak_group, i);
-    if (g->reach == TM_REACH_LOST) {
-      lost_size += g->size + g->owned_size;
-      lost_blocks += g->blocks + g->owned_blocks;
-    }
-  }
   fprintf(out, "tracemalloc-check: %s: %s\n", f->test.test ? f->test.test : "(test)", verdict);
   fprintf(out, "tracemalloc-check: peak traced memory %s; still reachable %s (%s); the filters "
           "ignored %s\n", peak, reachable, f->rules.charge_reachable ? "charged" : "not charged",
           ignored);
-  print_section(out, f, TM_REACH_LOST, "Lost", lost_size, lost_blocks);
-  {
-    size_t size = 0, blocks = 0;
-    for (guint i = 0; i < f->groups->len; i++) {
-      const tm__leak_group *g = &g_array_index(f->groups, tm__leak_group, i);
-      if (g->reach == TM_REACH_INDIRECT) {
-        size += g->size;
-        blocks += g->blocks;
-      }
-    }
-    print_section(out, f, TM_REACH_INDIRECT, "Indirectly lost (counted with their roots above)",
-                  size, blocks);
-  }
+  /* The lost groups hold every lost and indirectly lost block that was not filtered out: each
+   * root with what it owns (findings_fill()). */
+  print_section(out, f, TM_REACH_LOST, "Lost", f->lost_size + f->indirect_size,
+                f->lost_blocks + f->indirect_blocks);
+  print_section(out, f, TM_REACH_INDIRECT, "Indirectly lost (counted with their roots above)",
+                f->indirect_size, f->indirect_blocks);
   print_section(out, f, TM_REACH_REACHABLE,
                 f->rules.charge_reachable ? "Still reachable, charged"
                                           : "Still reachable, not charged",

@@ -412,7 +412,7 @@ int main(int argc, char **argv) {
   int root = stack_frames(); /* also loads what backtrace() needs before anything is traced */
   static cell big[CHURN_NDEPTHS][NCONFIGS], small[CHURN_NDEPTHS][NCONFIGS];
   static thread_cells tc;
-  peers t = {{0}, {0}, {0}};
+  peers t = {{0}, {0}, {0}, {0}};
   mem_result m1, m25;
   params pp;
   churn *c;

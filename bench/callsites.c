@@ -19,17 +19,29 @@
  *   traced    tm_start(25)
  *   bare      what a minimal tracer costs: unw_backtrace(26) into a hash table of distinct stacks
  *             and an open-addressing table of live pointers, called in place of malloc/free
+ * and, in the same rounds, this executable run again as a child process (--peer-child) that does
+ * the row untraced under each peer tool installed:
+ *   lsan      LeakSanitizer's runtime (liblsan.so.0, what a -fsanitize=leak build links; it
+ *             instruments no code, so preloading it is the same as a rebuild), with
+ *             malloc_context_size=25 like our 25 frames, and its default frame-pointer unwinder
+ *   heaptrack `heaptrack` (application thread, then the whole process tree: its preloaded library
+ *             and the interpreter process that receives its events); rows of <= 100 k live blocks
+ *   memcheck  valgrind memcheck, one round only and a tenth of the operations (it is 20-50x
+ *             slower); rows of <= 100 k live blocks
  * The figure is the thread's CPU time per operation (a call, or a free + an allocation); the ratios to
- * untraced are taken within each round, and their median and range (min..max) are printed, since
- * this machine is shared. Tracer memory and RSS growth per live block are printed for live-N.
+ * untraced are taken within each round (a peer's to the untraced run of the same round), and their
+ * median and range (min..max) are printed, since this machine is shared. heaptrack's process ratio
+ * is to a plain child process doing the same work. Tracer memory and RSS growth per live block are
+ * printed for live-N.
  *
- * Usage: callsites [--quick] [--rounds R] [--row NAME]...
+ * Usage: callsites [--quick] [--no-peers] [--rounds R] [--row NAME]...
  *        TM_BENCH_QUICK=1 is the same as --quick. Exit status 0 when the run completed (figures are
  *        printed, never asserted), 1 when the tracer misbehaved (a failed tm_start, traced memory
  *        that disagrees with the live blocks), 2 on usage.
  */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,10 +49,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "sites.h"
+#include "subprocess.h"
 #include "tracemalloc.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -422,15 +436,173 @@ static double median_of(double *v, int n) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * Peers: this executable as a child process, the row untraced under a peer tool
+ * ---------------------------------------------------------------------------------------------- */
+
+enum { PEER_PLAIN, PEER_LSAN, PEER_HEAPTRACK, PEER_MEMCHECK, NPEERS };
+static const char *const peer_names[NPEERS] = {"plain", "lsan", "heaptrack", "memcheck"};
+
+typedef struct peers {
+  bool on;                 /* --no-peers turns them off */
+  bool present[NPEERS];    /* installed */
+  char self[PATH_MAX];     /* this executable */
+  char dir[64];            /* a temporary directory for results and logs */
+  char lsan_preload[PATH_MAX + 16];
+} peers;
+
+static peers pe;
+
+/* The child side: one untraced measurement of the row, its ns/op written to path. */
+static int peer_child_main(const char *name, long ops, uint64_t seed, const char *path) {
+  for (int i = 0; i < NROWS; i++) {
+    if (strcmp(rows[i].name, name) != 0)
+      continue;
+    sample s = measure(&rows[i], UNTRACED, ops, seed, 0);
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+      perror(path);
+      return 1;
+    }
+    fprintf(f, "ns=%.3f\n", s.ns_per_op);
+    return fclose(f) == 0 ? 0 : 1;
+  }
+  fprintf(stderr, "callsites: no row %s\n", name);
+  return 2;
+}
+
+static void peers_init(bool on) {
+  pe.on = on;
+  if (!on)
+    return;
+  ssize_t len = readlink("/proc/self/exe", pe.self, sizeof pe.self - 1);
+  snprintf(pe.dir, sizeof pe.dir, "/tmp/callsites.XXXXXX");
+  if (len < 0 || mkdtemp(pe.dir) == NULL) {
+    perror("callsites: /proc/self/exe or mkdtemp; peers skipped");
+    pe.on = false;
+    return;
+  }
+  pe.self[len] = '\0';
+  const char *lsan = bench_lsan_runtime();
+  if (lsan != NULL)
+    snprintf(pe.lsan_preload, sizeof pe.lsan_preload, "LD_PRELOAD=%s", lsan);
+  pe.present[PEER_PLAIN] = true;
+  pe.present[PEER_LSAN] = lsan != NULL;
+  pe.present[PEER_HEAPTRACK] = bench_in_path("heaptrack");
+  pe.present[PEER_MEMCHECK] = bench_in_path("valgrind");
+  for (int p = PEER_LSAN; p < NPEERS; p++)
+    if (!pe.present[p])
+      printf("  %s: not installed, skipped\n", peer_names[p]);
+}
+
+static void peers_finish(void) {
+  if (!pe.on)
+    return;
+  static const char *const files[] = {"result", "log", "heaptrack.zst", "heaptrack.gz"};
+  char path[PATH_MAX];
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", pe.dir, files[i]);
+    unlink(path);
+  }
+  rmdir(pe.dir);
+}
+
+/* Runs the row untraced in a child under peer p. Returns its ns/op (the application thread's CPU)
+ * and stores the CPU time of the whole process tree in *cpu_s; returns -1 when it failed (and
+ * says why once). */
+static double peer_run(const row *r, int p, long ops, uint64_t seed, double *cpu_s) {
+  char result[PATH_MAX], logpath[PATH_MAX], out[PATH_MAX], sops[32], sseed[32];
+  snprintf(result, sizeof result, "%s/result", pe.dir);
+  snprintf(logpath, sizeof logpath, "%s/log", pe.dir);
+  snprintf(out, sizeof out, "%s/heaptrack", pe.dir);
+  snprintf(sops, sizeof sops, "%ld", ops);
+  snprintf(sseed, sizeof sseed, "%llu", (unsigned long long)seed);
+  const char *add[3] = {NULL, NULL, NULL};
+  char *argv[16];
+  int n = 0;
+  if (p == PEER_LSAN) {
+    add[0] = pe.lsan_preload;
+    add[1] = "LSAN_OPTIONS=malloc_context_size=25:exitcode=0";
+  } else if (p == PEER_HEAPTRACK) {
+    argv[n++] = "heaptrack";
+    argv[n++] = "-o";
+    argv[n++] = out;
+  } else if (p == PEER_MEMCHECK) {
+    argv[n++] = "valgrind";
+    argv[n++] = "--quiet";
+    argv[n++] = "--leak-check=no";
+  }
+  argv[n++] = pe.self;
+  argv[n++] = "--peer-child";
+  argv[n++] = (char *)r->name;
+  argv[n++] = sops;
+  argv[n++] = sseed;
+  argv[n++] = result;
+  argv[n] = NULL;
+  unlink(result);
+  char **env = bench_env(add);
+  int status = 0;
+  int err = bench_spawn_wait(argv, env, NULL, logpath, &status, cpu_s);
+  bench_env_free(env);
+  double ns = -1;
+  FILE *f = err == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? fopen(result, "r") : NULL;
+  if (f != NULL) {
+    if (fscanf(f, "ns=%lf", &ns) != 1)
+      ns = -1;
+    fclose(f);
+  }
+  if (ns < 0) {
+    printf("  %s: the %s run failed (%s, wait status 0x%x); skipped from now on\n", r->name,
+           peer_names[p], err != 0 ? strerror(err) : "ran", (unsigned)status);
+    pe.present[p] = false;
+  }
+  return ns;
+}
+
+/* Whether peer p runs for row r: heaptrack and memcheck keep every event or shadow every byte,
+ * which millions of live blocks make a matter of minutes. */
+static bool peer_wanted(const row *r, int p) {
+  return pe.on && pe.present[p] && (p <= PEER_LSAN || r->live <= 100000);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * One row: interleaved rounds, then one printed line
+ * ---------------------------------------------------------------------------------------------- */
+
+/* The columns after ns/op: our modes, then the peers' ratios. */
+enum { COL_TRACED, COL_BARE, COL_LSAN, COL_HEAPTRACK_APP, COL_HEAPTRACK_PROC, COL_MEMCHECK, NCOLS };
+
+typedef struct column {
+  double v[MAX_ROUNDS];
+  int n;
+} column;
+
+static void column_print(column *c) {
+  if (c->n == 0) {
+    printf("   %-21s", "-");
+    return;
+  }
+  double lo = c->v[0], hi = c->v[0];
+  for (int k = 1; k < c->n; k++) {
+    lo = c->v[k] < lo ? c->v[k] : lo;
+    hi = c->v[k] > hi ? c->v[k] : hi;
+  }
+  if (c->n == 1)
+    printf("   %5.2fx %-15s", c->v[0], "(1 run)");
+  else
+    printf("   %5.2fx [%5.2f..%5.2f]", median_of(c->v, c->n), lo, hi);
+}
+
 static void bench_row(const row *r, int rounds, long ops) {
-  double ns[NMODES][MAX_ROUNDS], ratio[NMODES][MAX_ROUNDS], tracer_b[MAX_ROUNDS],
-      rss_b[MAX_ROUNDS];
+  double untraced_ns[MAX_ROUNDS], tracer_b[MAX_ROUNDS], rss_b[MAX_ROUNDS];
+  column col[NCOLS] = {{{0}, 0}};
   for (int k = 0; k < rounds; k++) {
+    uint64_t seed = UINT64_C(0x9E3779B97F4A7C15) + (uint64_t)k;
     double round_ns[NMODES];
     long untraced_rss = 0;
     for (int m = 0; m < NMODES; m++) {
       int mode = (m + k) % NMODES; /* rotate the order */
-      sample s = measure(r, mode, ops, UINT64_C(0x9E3779B97F4A7C15) + (uint64_t)k, untraced_rss);
+      sample s = measure(r, mode, ops, seed, untraced_rss);
       round_ns[mode] = s.ns_per_op;
       if (mode == UNTRACED)
         untraced_rss = (long)s.rss_bytes_per_block;
@@ -439,20 +611,25 @@ static void bench_row(const row *r, int rounds, long ops) {
         rss_b[k] = s.rss_bytes_per_block;
       }
     }
-    for (int m = 0; m < NMODES; m++) {
-      ns[m][k] = round_ns[m];
-      ratio[m][k] = round_ns[m] / round_ns[UNTRACED];
+    untraced_ns[k] = round_ns[UNTRACED];
+    col[COL_TRACED].v[col[COL_TRACED].n++] = round_ns[TRACED] / round_ns[UNTRACED];
+    col[COL_BARE].v[col[COL_BARE].n++] = round_ns[BARE] / round_ns[UNTRACED];
+    double cpu_plain = 0, cpu, ns;
+    if (peer_wanted(r, PEER_LSAN) && (ns = peer_run(r, PEER_LSAN, ops, seed, &cpu)) > 0)
+      col[COL_LSAN].v[col[COL_LSAN].n++] = ns / round_ns[UNTRACED];
+    if (peer_wanted(r, PEER_HEAPTRACK) && peer_run(r, PEER_PLAIN, ops, seed, &cpu_plain) > 0 &&
+        (ns = peer_run(r, PEER_HEAPTRACK, ops, seed, &cpu)) > 0) {
+      col[COL_HEAPTRACK_APP].v[col[COL_HEAPTRACK_APP].n++] = ns / round_ns[UNTRACED];
+      col[COL_HEAPTRACK_PROC].v[col[COL_HEAPTRACK_PROC].n++] = cpu / cpu_plain;
     }
+    if (k == 0 && peer_wanted(r, PEER_MEMCHECK) &&
+        (ns = peer_run(r, PEER_MEMCHECK, ops / 10, seed, &cpu)) > 0)
+      col[COL_MEMCHECK].v[col[COL_MEMCHECK].n++] = ns / round_ns[UNTRACED];
   }
-  printf("%-11s %7.1f", r->name, median_of(ns[UNTRACED], rounds));
-  for (int m = TRACED; m < NMODES; m++) {
-    double lo = ratio[m][0], hi = ratio[m][0];
-    for (int k = 1; k < rounds; k++) {
-      lo = ratio[m][k] < lo ? ratio[m][k] : lo;
-      hi = ratio[m][k] > hi ? ratio[m][k] : hi;
-    }
-    printf("   %5.2fx [%4.2f..%4.2f]", median_of(ratio[m], rounds), lo, hi);
-  }
+  printf("%-11s %7.1f", r->name, median_of(untraced_ns, rounds));
+  for (int c = 0; c < NCOLS; c++)
+    if (c < COL_LSAN || pe.on)
+      column_print(&col[c]);
   if (r->live > 10000) {
     /* RSS growth is known in the rounds where the untraced run came before the traced one. */
     double v[MAX_ROUNDS];
@@ -472,15 +649,20 @@ int main(int argc, char **argv) {
   int rounds = 0;
   const char *only[NROWS];
   int nonly = 0;
+  bool peers_on = true;
+  if (argc == 6 && strcmp(argv[1], "--peer-child") == 0)
+    return peer_child_main(argv[2], atol(argv[3]), strtoull(argv[4], NULL, 10), argv[5]);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0)
       quick = true;
+    else if (strcmp(argv[i], "--no-peers") == 0)
+      peers_on = false;
     else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
       rounds = atoi(argv[++i]);
     else if (strcmp(argv[i], "--row") == 0 && i + 1 < argc && nonly < NROWS)
       only[nonly++] = argv[++i];
     else {
-      fprintf(stderr, "usage: callsites [--quick] [--rounds R] [--row NAME]...\n");
+      fprintf(stderr, "usage: callsites [--quick] [--no-peers] [--rounds R] [--row NAME]...\n");
       return 2;
     }
   }
@@ -492,7 +674,12 @@ int main(int argc, char **argv) {
   printf("callsites: %d interleaved rounds of %ld operations per row and mode, nframe=%d; CPU ns "
          "per operation untraced, then ratios to untraced: median [min..max] of the rounds\n",
          rounds, ops, NFRAME);
-  printf("%-11s %7s   %-20s   %-20s\n", "row", "ns/op", "traced", "bare unw_backtrace");
+  peers_init(peers_on);
+  printf("%-11s %7s   %-21s   %-21s", "row", "ns/op", "traced", "bare unw_backtrace");
+  if (pe.on)
+    printf("   %-21s   %-21s   %-21s   %-21s", "lsan", "heaptrack (app)", "heaptrack (process)",
+           "memcheck");
+  printf("\n");
   for (int i = 0; i < NROWS; i++) {
     bool selected = nonly == 0 ? !(quick && rows[i].big) : false;
     for (int j = 0; j < nonly; j++)
@@ -500,5 +687,6 @@ int main(int argc, char **argv) {
     if (selected)
       bench_row(&rows[i], rounds, ops);
   }
+  peers_finish();
   return misbehaved ? 1 : 0;
 }

@@ -34,8 +34,9 @@ void print_single(const char *title, cell res[CHURN_NDEPTHS][NCONFIGS], const pe
     for (int cfg = 1; cfg < NTRACED; cfg++)
       printf(" | nframe=%d %.1f ns/call %.2fx", configs[cfg], res[d][cfg].med, res[d][cfg].med / u);
     if (t != NULL) {
-      print_peer_cell(&t->memcheck, d, u);
+      print_peer_cell(&t->lsan, d, u);
       print_peer_cell(&t->heaptrack, d, u);
+      print_peer_cell(&t->memcheck, d, u);
     }
     printf("\n         tracer's cost over untraced: nframe=1 +%.1f ns, nframe=25 +%.1f ns; "
            "without the library (glibc directly) %.1f ns/call, so the idle hooks cost %+.1f ns\n",
@@ -48,7 +49,7 @@ void print_single(const char *title, cell res[CHURN_NDEPTHS][NCONFIGS], const pe
 }
 
 void print_peers_note(const peers *t, const params *pp) {
-  const peer_run *tool[2] = {&t->memcheck, &t->heaptrack};
+  const peer_run *tool[3] = {&t->lsan, &t->heaptrack, &t->memcheck};
   double plain;
 
   if (t->plain.nruns == 0)
@@ -59,11 +60,11 @@ void print_peers_note(const peers *t, const params *pp) {
          "ns/call\n",
          t->plain.nruns, t->plain.med_ns[0], t->plain.med_ns[1]);
   printf("         whole-process CPU per call, start-up included: plain %.1f ns", plain);
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 3; i++)
     if (tool[i]->nruns > 0)
       printf(", %s %.1f ns (%.1fx%s)", tool[i]->label, peer_process_ns(tool[i], pp->child_warmup),
              peer_process_ns(tool[i], pp->child_warmup) / plain,
-             i == 1 ? ", its interpreter included" : "");
+             tool[i] == &t->heaptrack ? ", its interpreter included" : "");
   printf("\n");
 }
 

@@ -3,20 +3,17 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "subprocess.h"
 #include "tracemalloc.h"
 
-extern char **environ;
 
 int peer_child_main(long calls, long warmup, const char *path, int root) {
   churn *c = malloc(sizeof *c);
@@ -42,65 +39,6 @@ int peer_child_main(long calls, long warmup, const char *path, int root) {
   }
   fclose(f);
   free(c);
-  return 0;
-}
-
-/* Returns whether prog is an executable file in one of PATH's directories. */
-static bool in_path(const char *prog) {
-  const char *path = getenv("PATH");
-  char buf[PATH_MAX];
-
-  if (path == NULL)
-    path = "/usr/bin:/bin";
-  while (*path) {
-    size_t len = strcspn(path, ":");
-    if (len > 0 && snprintf(buf, sizeof buf, "%.*s/%s", (int)len, path, prog) < (int)sizeof buf &&
-        access(buf, X_OK) == 0)
-      return true;
-    path += len + (path[len] == ':');
-  }
-  return false;
-}
-
-/* Returns the environment without TRACEMALLOC, so the children start untraced. The array is the
- * caller's to free; its strings belong to environ. */
-static char **child_environ(void) {
-  size_t n = 0, k = 0;
-  char **env;
-
-  while (environ[n])
-    n++;
-  env = calloc(n + 1, sizeof *env);
-  if (env == NULL)
-    die_nomem("calloc", n + 1);
-  for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], "TRACEMALLOC=", 12) != 0)
-      env[k++] = environ[i];
-  return env;
-}
-
-/* Spawns argv with stdout and stderr to logpath, waits, and stores the status and the CPU time of
- * the whole process tree. Returns 0, or an errno value when it could not be spawned. */
-static int spawn_wait(char *const argv[], const char *logpath, int *status, double *cpu_s) {
-  posix_spawn_file_actions_t fa;
-  char **env = child_environ();
-  struct rusage ru;
-  pid_t pid;
-  int err;
-
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  free(env);
-  if (err != 0)
-    return err;
-  while (wait4(pid, status, 0, &ru) < 0)
-    if (errno != EINTR)
-      return errno;
-  *cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
   return 0;
 }
 
@@ -161,7 +99,9 @@ static void peer_run_once(peer_run *t, const char *self, const char *dir, long w
   argv[n] = NULL;
   fprintf(stderr, "%s: running %s (%ld calls per depth)...\n", program_invocation_short_name,
           t->label, t->calls);
-  err = spawn_wait(argv, logpath, &status, &cpu_s);
+  char **env = bench_env(t->env_add);
+  err = bench_spawn_wait(argv, env, NULL, logpath, &status, &cpu_s);
+  bench_env_free(env);
   if (err != 0) {
     printf("%s: could not run %s: %s\n", t->label, argv[0], strerror(err));
     t->failed = true;
@@ -204,35 +144,43 @@ static void remove_dir(const char *dir) {
 }
 
 void peers_run(const peers_params *pp, peers *t) {
-  static char dir[64], out[PATH_MAX], logopt[PATH_MAX], path[PATH_MAX];
+  static char dir[64], out[PATH_MAX], logopt[PATH_MAX], path[PATH_MAX], lsan_preload[PATH_MAX + 16];
   static const char *none[] = {NULL};
   static const char *memcheck[] = {"valgrind", "--tool=memcheck", "--leak-check=full", logopt,
                                    NULL};
   static const char *heaptrack[] = {"heaptrack", "-o", out, NULL};
+  static const char *lsan_env[] = {lsan_preload, "LSAN_OPTIONS=malloc_context_size=25:exitcode=0",
+                                   NULL};
   char self[PATH_MAX];
   ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-  peer_run *all[3] = {&t->plain, &t->memcheck, &t->heaptrack};
+  peer_run *all[NPEER_RUNS] = {&t->plain, &t->memcheck, &t->heaptrack, &t->lsan};
+  const char *lsan = bench_lsan_runtime();
 
   t->plain = (peer_run){.label = "plain", .cmd = none, .calls = pp->plain_calls};
   t->memcheck = (peer_run){.label = "memcheck", .cmd = memcheck, .calls = pp->memcheck_calls};
   t->heaptrack = (peer_run){.label = "heaptrack", .cmd = heaptrack, .calls = pp->heaptrack_calls};
+  t->lsan = (peer_run){.label = "lsan", .cmd = none, .env_add = lsan_env,
+                       .calls = pp->plain_calls, .missing = lsan == NULL};
+  if (lsan != NULL)
+    snprintf(lsan_preload, sizeof lsan_preload, "LD_PRELOAD=%s", lsan);
   snprintf(dir, sizeof dir, "/tmp/%.40s.XXXXXX", program_invocation_short_name);
   if (len < 0 || mkdtemp(dir) == NULL) {
     fprintf(stderr, "%s: /proc/self/exe or mkdtemp: %s\n", program_invocation_short_name,
             strerror(errno));
-    t->plain.failed = t->memcheck.failed = t->heaptrack.failed = true;
+    for (int i = 0; i < NPEER_RUNS; i++)
+      all[i]->failed = true;
     return;
   }
   self[len] = '\0';
   snprintf(logopt, sizeof logopt, "--log-file=%s/memcheck.vglog", dir);
   snprintf(out, sizeof out, "%s/heaptrack.%%p", dir);
-  for (int i = 0; i < 3; i++)
-    all[i]->missing = all[i]->cmd[0] != NULL && !in_path(all[i]->cmd[0]);
+  for (int i = 0; i < NPEER_RUNS; i++)
+    all[i]->missing |= all[i]->cmd[0] != NULL && !bench_in_path(all[i]->cmd[0]);
   for (int r = 0; r < pp->rounds; r++)
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < NPEER_RUNS; i++)
       if (!all[i]->missing && !all[i]->failed)
         peer_run_once(all[i], self, dir, pp->warmup);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < NPEER_RUNS; i++)
     peer_finish(all[i]);
   snprintf(path, sizeof path, "%s/memcheck.vglog", dir);
   print_matching(path, "ERROR SUMMARY", "memcheck (last run): ");

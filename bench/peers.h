@@ -1,6 +1,9 @@
 /* peers.h — runs the churn workload side by side under peer tools (valgrind memcheck, heaptrack)
  * and as a plain process, for the benchmarks' comparison with them.
  *
+ * LeakSanitizer runs as its runtime preloaded (liblsan.so.0: what a -fsanitize=leak build links;
+ * it instruments no code), with malloc_context_size=25.
+ *
  * The protocol: the benchmark executable, started as "PEER... self --child CALLS WARMUP RESULT",
  * calls peer_child_main(), which runs the workload untraced at every depth of churn_depths and
  * writes one "depth=D ns=X" line per depth to RESULT. A peer whose program is not in PATH is
@@ -17,6 +20,7 @@
 typedef struct peer_run {
   const char *label;
   const char *const *cmd; /* the peer's command line, NULL-terminated; empty for a plain run */
+  const char *const *env_add; /* more environment ("NAME=VALUE", NULL-terminated), or NULL */
   long calls;             /* timed calls per depth */
   bool missing;           /* the peer is not installed */
   bool failed;            /* a run failed; no more runs */
@@ -27,8 +31,9 @@ typedef struct peer_run {
 } peer_run;
 
 typedef struct peers {
-  peer_run plain, memcheck, heaptrack;
+  peer_run plain, memcheck, heaptrack, lsan;
 } peers;
+#define NPEER_RUNS 4
 
 /* What peers_run() is asked to do. */
 typedef struct peers_params {
@@ -37,7 +42,7 @@ typedef struct peers_params {
   int rounds;                                        /* runs of each peer, <= CHURN_MAX_ROUNDS */
 } peers_params;
 
-/* Runs this executable in --child mode as a plain process, under memcheck and under heaptrack,
+/* Runs this executable in --child mode as a plain process, under memcheck, heaptrack and LSan,
  * in interleaved rounds; fills *t with each one's runs and medians (med_* are valid when
  * nruns > 0). Prints the peers' summary lines (memcheck's error summary and leaks, heaptrack's
  * allocation count) on stdout and progress on stderr. Temporary files are removed. */

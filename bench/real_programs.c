@@ -7,11 +7,16 @@
  *             strings, a sort
  *   cc1       gcc's compiler proper on a generated 400-function C file, preprocessed beforehand
  *             (cc1 -quiet -O2: one process, so that every tool sees all of it)
- * in interleaved rounds of: untraced, LD_PRELOAD=<libtracemalloc.so> TRACEMALLOC=25; then once
- * under heaptrack and under valgrind (memcheck, no leak check) when they are installed. The
- * figure is the CPU time (user + system) of the program and the children it waited for, from
- * wait4(); ratios are to the untraced median of this run, traced ones as median [min..max] of the
- * per-round ratios.
+ * in interleaved rounds (the order rotates every round) of:
+ *   untraced
+ *   traced     LD_PRELOAD=<libtracemalloc.so> TRACEMALLOC=25
+ *   lsan       LD_PRELOAD=liblsan.so.0 (LeakSanitizer's runtime, what -fsanitize=leak links; it
+ *              instruments no code, so preloading it is what a rebuild would run), with
+ *              malloc_context_size=25 and its default frame-pointer unwinder
+ *   heaptrack  `heaptrack`: the whole process tree, its interpreter process included
+ * then once under valgrind (memcheck, no leak check), when these are installed. The figure is the
+ * CPU time (user + system) of the program and the children it waited for, from wait4(); each
+ * ratio is to the untraced run of the same round, printed as median [min..max] of the rounds.
  *
  * Usage: real_programs LIBTRACEMALLOC_SO [--quick] [--rounds R] [--no-tools]
  *        TM_BENCH_QUICK=1 is --quick (3 rounds, no valgrind). Exit status 0 when the run completed
@@ -20,20 +25,23 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "subprocess.h"
+
 
 #define MAX_ROUNDS 31
 #define MAX_ARGS 16
+
+enum { UNTRACED, TRACED, LSAN, HEAPTRACK, VALGRIND, NMODES };
+static const char *const mode_names[NMODES] = {"untraced", "traced", "lsan", "heaptrack",
+                                               "valgrind"};
 
 typedef struct program {
   const char *name;
@@ -102,62 +110,13 @@ static void gen_c(FILE *f) {
             i, i, i + 3, i + 1, 1000 + i, i > 0 ? i - 1 : 0);
 }
 
-/* Runs argv with env, stdin from stdin_path (or /dev/null), stdout and stderr to /dev/null.
- * Returns its CPU time in seconds and stores its exit status, or returns -1 when it could not run. */
+/* Runs argv with env, stdin from stdin_path (or /dev/null), output discarded. Returns its CPU
+ * time in seconds and stores its wait status, or returns -1 when it could not run. */
 static double run(const char *const *argv, char *const *env, const char *stdin_path, int *status) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, stdin_path ? stdin_path : "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid;
-  int err = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  if (err != 0)
+  double cpu_s;
+  if (bench_spawn_wait((char *const *)argv, env, stdin_path, NULL, status, &cpu_s) != 0)
     return -1;
-  struct rusage ru;
-  if (wait4(pid, status, 0, &ru) != pid)
-    return -1;
-  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-         ru.ru_stime.tv_usec / 1e6;
-}
-
-/* The environment: ours without LD_PRELOAD / TRACEMALLOC, plus up to three more entries. */
-static char **make_env(const char *a, const char *b, const char *c) {
-  size_t n = 0;
-  while (environ[n] != NULL)
-    n++;
-  char **env = calloc(n + 4, sizeof *env);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "TRACEMALLOC=", 12) != 0)
-      env[k++] = environ[i];
-  if (a)
-    env[k++] = (char *)a;
-  if (b)
-    env[k++] = (char *)b;
-  if (c)
-    env[k++] = (char *)c;
-  env[k] = NULL;
-  return env;
-}
-
-static bool installed(const char *cmd) {
-  if (cmd[0] == '/')
-    return access(cmd, X_OK) == 0;
-  const char *path = getenv("PATH");
-  if (path == NULL)
-    return false;
-  char buf[1024];
-  for (const char *p = path; *p;) {
-    const char *e = strchr(p, ':');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    snprintf(buf, sizeof buf, "%.*s/%s", (int)len, p, cmd);
-    if (access(buf, X_OK) == 0)
-      return true;
-    p += len + (e != NULL);
-  }
-  return false;
+  return cpu_s;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -218,7 +177,7 @@ int main(int argc, char **argv) {
     perror("real_programs: writing inputs");
     return 1;
   }
-  if (installed("gcc")) { /* cc1's path, and its input preprocessed */
+  if (bench_in_path("gcc")) { /* cc1's path, and its input preprocessed */
     FILE *f = popen("gcc -print-prog-name=cc1", "r");
     if (f != NULL) {
       if (fgets(cc1, sizeof cc1, f) != NULL)
@@ -227,10 +186,10 @@ int main(int argc, char **argv) {
     }
     const char *cpp_argv[] = {"gcc", "-E", csrc, "-o", cpp_out, NULL};
     int st = 0;
-    char **env = make_env(NULL, NULL, NULL);
+    char **env = bench_env(NULL);
     if (run(cpp_argv, env, NULL, &st) < 0 || st != 0)
       snprintf(cc1, sizeof cc1, "cc1"); /* reported as not installed below */
-    free(env);
+    bench_env_free(env);
   }
   program programs[] = {
       {"jq", {"jq", "-c", "map(select(.id % 3 == 0) | {id, n: (.name | ascii_upcase), "
@@ -240,102 +199,134 @@ int main(int argc, char **argv) {
       {"cc1", {cc1, "-quiet", "-O2", cpp_out, "-o", obj}, NULL, NULL},
   };
   int nprograms = (int)(sizeof programs / sizeof programs[0]);
-  bool have_heaptrack = tools && installed("heaptrack");
-  bool have_valgrind = tools && !quick && installed("valgrind");
+  const char *lsan = tools ? bench_lsan_runtime() : NULL;
+  char lsan_preload[1200] = "";
+  if (lsan != NULL)
+    snprintf(lsan_preload, sizeof lsan_preload, "LD_PRELOAD=%s", lsan);
+  bool have[NMODES] = {true, true, lsan != NULL, tools && bench_in_path("heaptrack"),
+                       tools && !quick && bench_in_path("valgrind")};
   bool failed = false;
 
   printf("real_programs: CPU time (user + system, with waited-for children), %d interleaved rounds;"
-         " traced = LD_PRELOAD=libtracemalloc.so TRACEMALLOC=25\n", rounds);
-  if (!have_heaptrack)
-    printf("  heaptrack: %s\n", tools ? "not installed, skipped" : "skipped (--no-tools)");
-  if (!have_valgrind)
-    printf("  valgrind: %s\n",
-           !tools ? "skipped (--no-tools)" : quick ? "skipped (--quick)" : "not installed, skipped");
-  printf("%-9s %10s   %-20s %10s %10s\n", "program", "untraced", "traced", "heaptrack",
-         "valgrind");
+         " traced = LD_PRELOAD=libtracemalloc.so TRACEMALLOC=25; ratios to the untraced run of "
+         "the same round, median [min..max]\n", rounds);
+  for (int m = LSAN; m < NMODES; m++)
+    if (!have[m])
+      printf("  %s: %s\n", mode_names[m],
+             !tools ? "skipped (--no-tools)"
+             : m == VALGRIND && quick ? "skipped (--quick)"
+                                      : "not installed, skipped");
+  printf("%-9s %10s", "program", "untraced");
+  for (int m = TRACED; m < NMODES; m++)
+    printf("   %-21s", mode_names[m]);
+  printf("\n");
   for (int p = 0; p < nprograms; p++) {
     program *pr = &programs[p];
-    if (!installed(pr->argv[0])) {
+    if (!bench_in_path(pr->argv[0])) {
       printf("%-9s skipped: %s is not installed\n", pr->name, pr->argv[0]);
       continue;
     }
-    char **plain = make_env(pr->extra_env, NULL, NULL);
-    char **traced = make_env(pr->extra_env, preload, "TRACEMALLOC=25");
-    double t_plain[MAX_ROUNDS], ratio[MAX_ROUNDS];
-    int status = 0;
-    bool ok = true;
+    char out[700];
+    snprintf(out, sizeof out, "%s/heaptrack.%s", workdir, pr->name);
+    /* Each mode's extra environment, NULL-terminated: the program's own entry first. */
+    const char *add[NMODES][4];
+    for (int m = 0; m < NMODES; m++) {
+      int n = 0;
+      if (pr->extra_env != NULL)
+        add[m][n++] = pr->extra_env;
+      if (m == TRACED) {
+        add[m][n++] = preload;
+        add[m][n++] = "TRACEMALLOC=25";
+      } else if (m == LSAN) {
+        add[m][n++] = lsan_preload;
+        add[m][n++] = "LSAN_OPTIONS=malloc_context_size=25:exitcode=0";
+      }
+      add[m][n] = NULL;
+    }
+    const char *argv_of[NMODES][MAX_ARGS + 8];
+    for (int m = 0; m < NMODES; m++) {
+      int n = 0;
+      if (m == HEAPTRACK) {
+        argv_of[m][n++] = "heaptrack";
+        argv_of[m][n++] = "-o";
+        argv_of[m][n++] = out;
+      } else if (m == VALGRIND) {
+        argv_of[m][n++] = "valgrind";
+        argv_of[m][n++] = "--quiet";
+        argv_of[m][n++] = "--leak-check=no";
+        argv_of[m][n++] = "--trace-children=yes";
+      }
+      for (int j = 0; pr->argv[j] != NULL; j++)
+        argv_of[m][n++] = pr->argv[j];
+      argv_of[m][n] = NULL;
+    }
+    double t_plain[MAX_ROUNDS], ratio[NMODES][MAX_ROUNDS];
+    int nratio[NMODES] = {0};
+    bool ok = true, mode_ok[NMODES];
+    for (int m = 0; m < NMODES; m++)
+      mode_ok[m] = have[m];
+    const char *in = pr->stdin_file ? sql : NULL;
     for (int k = 0; k < rounds && ok; k++) {
-      double a, b;
-      int st2 = 0;
-      if (k % 2 == 0) {
-        a = run(pr->argv, plain, pr->stdin_file ? sql : NULL, &status);
-        b = run(pr->argv, traced, pr->stdin_file ? sql : NULL, &st2);
-      } else {
-        b = run(pr->argv, traced, pr->stdin_file ? sql : NULL, &st2);
-        a = run(pr->argv, plain, pr->stdin_file ? sql : NULL, &status);
+      double t[NMODES];
+      int status[NMODES] = {0};
+      for (int i = 0; i < VALGRIND; i++) { /* valgrind runs once, below */
+        int m = (i + k) % VALGRIND;
+        t[m] = -1;
+        if (!mode_ok[m])
+          continue;
+        char **env = bench_env(add[m]);
+        t[m] = run(argv_of[m], env, in, &status[m]);
+        bench_env_free(env);
       }
-      if (a < 0 || status != 0) {
-        printf("%-9s skipped: it does not run here untraced (status %d)\n", pr->name, status);
+      if (t[UNTRACED] < 0 || status[UNTRACED] != 0) {
+        printf("%-9s skipped: it does not run here untraced (status %d)\n", pr->name,
+               status[UNTRACED]);
         ok = false;
-      } else if (b < 0 || st2 != 0) {
-        printf("%-9s FAILED under the tracer (status %d)\n", pr->name, st2);
-        failed = true;
-        ok = false;
-      } else {
-        t_plain[k] = a;
-        ratio[k] = b / a;
+        break;
+      }
+      t_plain[k] = t[UNTRACED];
+      for (int m = TRACED; m < VALGRIND; m++) {
+        if (!mode_ok[m])
+          continue;
+        if (t[m] < 0 || status[m] != 0) {
+          printf("%-9s %s under %s (status %d)\n", pr->name, m == TRACED ? "FAILED" : "failed",
+                 mode_names[m], status[m]);
+          failed |= m == TRACED;
+          ok = m != TRACED;
+          mode_ok[m] = false;
+          continue;
+        }
+        ratio[m][nratio[m]++] = t[m] / t[UNTRACED];
       }
     }
-    if (ok) {
-      double lo = ratio[0], hi = ratio[0];
-      for (int k = 1; k < rounds; k++) {
-        lo = ratio[k] < lo ? ratio[k] : lo;
-        hi = ratio[k] > hi ? ratio[k] : hi;
-      }
-      double base = median_of(t_plain, rounds);
-      printf("%-9s %8.0fms   %5.2fx [%4.2f..%4.2f]", pr->name, base * 1e3, median_of(ratio, rounds),
-             lo, hi);
-      const char *targv[MAX_ARGS + 8];
-      if (have_heaptrack) {
-        int n = 0;
-        targv[n++] = "heaptrack";
-        targv[n++] = "-o";
-        char out[700];
-        snprintf(out, sizeof out, "%s/heaptrack.%s", workdir, pr->name);
-        targv[n++] = out;
-        for (int j = 0; pr->argv[j] != NULL; j++)
-          targv[n++] = pr->argv[j];
-        targv[n] = NULL;
-        double t = run(targv, plain, pr->stdin_file ? sql : NULL, &status);
-        if (t > 0 && status == 0)
-          printf(" %9.2fx", t / base);
-        else
-          printf(" %10s", "failed");
-      } else {
-        printf(" %10s", "-");
-      }
-      if (have_valgrind) {
-        int n = 0;
-        targv[n++] = "valgrind";
-        targv[n++] = "--quiet";
-        targv[n++] = "--leak-check=no";
-        targv[n++] = "--trace-children=yes";
-        for (int j = 0; pr->argv[j] != NULL; j++)
-          targv[n++] = pr->argv[j];
-        targv[n] = NULL;
-        double t = run(targv, plain, pr->stdin_file ? sql : NULL, &status);
-        if (t > 0 && status == 0)
-          printf(" %9.2fx", t / base);
-        else
-          printf(" %10s", "failed");
-      } else {
-        printf(" %10s", "-");
-      }
-      printf("\n");
-      fflush(stdout);
+    if (!ok)
+      continue;
+    if (mode_ok[VALGRIND]) {
+      char **env = bench_env(add[VALGRIND]);
+      int status = 0;
+      double t = run(argv_of[VALGRIND], env, in, &status);
+      bench_env_free(env);
+      if (t > 0 && status == 0)
+        ratio[VALGRIND][nratio[VALGRIND]++] = t / median_of(t_plain, rounds);
     }
-    free(plain);
-    free(traced);
+    printf("%-9s %8.0fms", pr->name, median_of(t_plain, rounds) * 1e3);
+    for (int m = TRACED; m < NMODES; m++) {
+      if (nratio[m] == 0) {
+        printf("   %-21s", "-");
+        continue;
+      }
+      double lo = ratio[m][0], hi = ratio[m][0];
+      for (int k = 1; k < nratio[m]; k++) {
+        lo = ratio[m][k] < lo ? ratio[m][k] : lo;
+        hi = ratio[m][k] > hi ? ratio[m][k] : hi;
+      }
+      if (nratio[m] == 1)
+        printf("   %5.2fx %-15s", ratio[m][0], "(1 run)");
+      else
+        printf("   %5.2fx [%5.2f..%5.2f]", median_of(ratio[m], nratio[m]), lo, hi);
+    }
+    printf("\n");
+    fflush(stdout);
   }
   /* Clean up the work dir. */
   const char *names[] = {"in.json", "in.sql", "in.py", "in.c", "in.i", "in.s"};

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "alloc_churn.h"
+#include "build_note.h"
 #include "churn.h"
 #include "churn_report.h"
 #include "peers.h"
@@ -385,6 +386,7 @@ static void parse_args(params *pp, int argc, char **argv) {
 static void print_header(const params *pp, churn *c) {
   double total;
 
+  bench_print_build("alloc_churn");
   printf("tracemalloc allocation-churn benchmark (%s mode): %d slots, %ld timed calls per "
          "measurement after %ld warm-up calls, %d interleaved rounds, median reported\n",
          pp->quick ? "quick" : "full", CHURN_NSLOTS, pp->calls, pp->warmup, pp->rounds);

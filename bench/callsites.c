@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "build_note.h"
 #include "sites.h"
 #include "subprocess.h"
 #include "tracemalloc.h"
@@ -671,6 +672,7 @@ int main(int argc, char **argv) {
   if (rounds > MAX_ROUNDS)
     rounds = MAX_ROUNDS;
   long ops = quick ? 200000 : 1000000;
+  bench_print_build("callsites");
   printf("callsites: %d interleaved rounds of %ld operations per row and mode, nframe=%d; CPU ns "
          "per operation untraced, then ratios to untraced: median [min..max] of the rounds\n",
          rounds, ops, NFRAME);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "build_note.h"
 #include "tracemalloc.h"
 
 TM_HEAP_REGISTRY;
@@ -89,6 +90,7 @@ int main(void) {
   static const size_t sizes[] = {0, 10000, 100000, 1000000};
   int failed = 0;
 
+  bench_print_build("reach_bench");
   printf("reachability scan, median of 9 (100 traced blocks in the window: 50 lost, 50 kept)\n");
   printf("%10s %12s %14s   %s\n", "live", "scan", "per live block", "verdict");
   for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {

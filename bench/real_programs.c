@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "build_note.h"
 #include "subprocess.h"
 
 
@@ -207,6 +208,7 @@ int main(int argc, char **argv) {
                        tools && !quick && bench_in_path("valgrind")};
   bool failed = false;
 
+  bench_print_build("real_programs");
   printf("real_programs: CPU time (user + system, with waited-for children), %d interleaved rounds;"
          " traced = LD_PRELOAD=libtracemalloc.so TRACEMALLOC=25; ratios to the untraced run of "
          "the same round, median [min..max]\n", rounds);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "build_note.h"
 #include "engine.h"
 #include "tracemalloc.h"
 
@@ -132,6 +133,7 @@ int main(void) {
   static const size_t sizes[] = {10000, 100000, 1000000};
   if (tm_start(NFRAME) != 0)
     return 1;
+  bench_print_build("snapshot_bench");
   printf("snapshot_bench: %d distinct tracebacks of %d frames; compare_to against a snapshot of "
          "the first half; lineno keys unless said\n",
          DISTINCT, NFRAME);

@@ -33,6 +33,7 @@
  * was inside dlopen, resolution blocks, as dlopen itself would there.
  */
 #include "symbols.h"
+#include "line_table.h"
 #include "symbols_module.h"
 
 #include <dlfcn.h>
@@ -69,6 +70,8 @@ typedef struct modinfo {
   bool cus_built;      /* cus is built on the first address libdwfl cannot place in a CU */
   size_t ncus;
   struct cu_range *cus;
+  bool sections_found; /* sections is looked up on the first line table of the module */
+  tm__line_sections sections; /* .debug_line of the module's DWARF; line NULL when unusable */
 } modinfo;
 
 /* One address range of a compilation unit, in DWARF addresses. */
@@ -85,10 +88,13 @@ typedef struct scope_range {
   bool inlined;      /* DW_TAG_inlined_subroutine, else a subprogram */
 } scope_range;
 
-/* The code ranges of one CU, sorted by lo (outer first on ties). */
+/* What we keep per CU, each part built on first use. */
 typedef struct cu_index {
+  bool scopes_built;
   size_t n;
-  scope_range *ranges;
+  scope_range *ranges; /* the code ranges of the CU, sorted by lo (outer first on ties) */
+  bool lines_built;
+  tm__line_table *lines; /* NULL when our reader cannot read the CU's: libdw's then serve */
 } cu_index;
 
 /* What one return address resolved to, frames most recent first. */
@@ -159,6 +165,7 @@ static void cu_index_free(gpointer p) {
   if (idx == NULL)
     return;
   g_free(idx->ranges);
+  tm__line_table_free(idx->lines);
   g_free(idx);
 }
 
@@ -469,17 +476,63 @@ static const char *die_name(Dwarf_Die *die) {
   return name;
 }
 
+/* Returns what we keep of the CU whose DIE is cudie, made empty on first use. Requires lock. */
+static cu_index *cu_index_get_unlocked(Dwarf_Die *cudie) {
+  /* cudie->addr points into the mapped .debug_info: unique to this CU for the process. */
+  cu_index *idx = g_hash_table_lookup(cu_indexes, cudie->addr);
+  if (idx == NULL) {
+    idx = g_new0(cu_index, 1);
+    g_hash_table_insert(cu_indexes, cudie->addr, idx);
+    memory_bytes += sizeof(*idx) + HASH_SLOT_BYTES;
+  }
+  return idx;
+}
+
+/* Finds the sections our line-table reader reads in the module's DWARF file. Requires lock. */
+static void line_sections_find_unlocked(Dwfl_Module *mod, modinfo *info) {
+  info->sections_found = true;
+  Dwarf_Addr bias;
+  Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
+  if (dw == NULL || !tm__line_sections_find(dw, &info->sections))
+    info->sections = (tm__line_sections){0};
+}
+
+/* Returns the line table of the CU whose DIE is cudie, decoded by our reader on first use, or
+ * NULL when it cannot be (no DW_AT_stmt_list, a split unit, a form or version it does not know):
+ * the caller then asks libdw. Requires lock. */
+static const tm__line_table *cu_lines_unlocked(Dwfl_Module *mod, modinfo *info,
+                                               Dwarf_Die *cudie) {
+  cu_index *idx = cu_index_get_unlocked(cudie);
+  if (idx->lines_built)
+    return idx->lines;
+  idx->lines_built = true;
+  if (!info->sections_found)
+    line_sections_find_unlocked(mod, info);
+  Dwarf_Attribute attr;
+  Dwarf_Word offset;
+  if (info->sections.line == NULL ||
+      dwarf_formudata(dwarf_attr(cudie, DW_AT_stmt_list, &attr), &offset) != 0)
+    return NULL;
+  idx->lines = tm__line_table_new(&info->sections, offset, comp_dir(cudie));
+  memory_bytes += tm__line_table_memory(idx->lines);
+  return idx->lines;
+}
+
 /* The source file a DW_AT_call_file attribute names, interned, or NULL. */
-static const char *call_file(Dwarf_Die *die) {
+static const char *call_file(Dwfl_Module *mod, modinfo *info, Dwarf_Die *die) {
   Dwarf_Attribute attr;
   Dwarf_Word idx;
   if (dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &idx) != 0)
     return NULL;
   Dwarf_Die cu;
+  if (dwarf_diecu(die, &cu, NULL, NULL) == NULL)
+    return NULL;
+  const tm__line_table *lines = cu_lines_unlocked(mod, info, &cu);
+  if (lines != NULL)
+    return source_path(tm__line_table_file(lines, idx), comp_dir(&cu));
   Dwarf_Files *files;
   size_t nfiles;
-  if (dwarf_diecu(die, &cu, NULL, NULL) == NULL || dwarf_getsrcfiles(&cu, &files, &nfiles) != 0 ||
-      idx >= nfiles)
+  if (dwarf_getsrcfiles(&cu, &files, &nfiles) != 0 || idx >= nfiles)
     return NULL;
   return source_path(dwarf_filesrc(files, idx, NULL, NULL), comp_dir(&cu));
 }
@@ -539,14 +592,14 @@ static gint scope_range_cmp(gconstpointer a, gconstpointer b) {
   return (int)x->inlined - (int)y->inlined; /* a subprogram encloses its inlined calls */
 }
 
-/* Builds the index of a CU: its code ranges sorted by start, each linked to the innermost range
+/* Builds the scopes of a CU: its code ranges sorted by start, each linked to the innermost range
  * that encloses it. Inlined instances nest inside their callers, so the ranges form a tree.
  * Requires lock. */
-static cu_index *cu_index_build_unlocked(Dwarf_Die *cudie) {
+static void cu_scopes_build_unlocked(cu_index *idx, Dwarf_Die *cudie) {
   GArray *ranges = g_array_new(FALSE, FALSE, sizeof(scope_range));
   cu_walk(cudie, 0, ranges);
   g_array_sort(ranges, scope_range_cmp);
-  cu_index *idx = g_new0(cu_index, 1);
+  idx->scopes_built = true;
   idx->n = ranges->len;
   idx->ranges = (scope_range *)(void *)g_array_free(ranges, FALSE);
   /* A stack of open ranges: pop those that end before this one starts; the top encloses it. */
@@ -560,20 +613,16 @@ static cu_index *cu_index_build_unlocked(Dwarf_Die *cudie) {
     stack[depth++] = (int32_t)i;
   }
   g_free(stack);
-  memory_bytes += sizeof(*idx) + idx->n * sizeof(scope_range) + HASH_SLOT_BYTES;
-  return idx;
+  memory_bytes += idx->n * sizeof(scope_range);
 }
 
 /* Finds the code ranges of the CU holding pc (a DWARF address), innermost first, and stores them
  * in chain (at most max). Returns how many, 0 when pc is in no function. Requires lock. */
 static size_t scope_chain_unlocked(Dwarf_Die *cudie, Dwarf_Addr pc, const scope_range **chain,
                                    size_t max) {
-  /* cudie->addr points into the mapped .debug_info: unique to this CU for the process. */
-  cu_index *idx = g_hash_table_lookup(cu_indexes, cudie->addr);
-  if (idx == NULL) {
-    idx = cu_index_build_unlocked(cudie);
-    g_hash_table_insert(cu_indexes, cudie->addr, idx);
-  }
+  cu_index *idx = cu_index_get_unlocked(cudie);
+  if (!idx->scopes_built)
+    cu_scopes_build_unlocked(idx, cudie);
   size_t lo = 0, hi = idx->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -657,16 +706,14 @@ static Dwarf_Die *cu_find_unlocked(Dwfl_Module *mod, modinfo *info, Dwarf_Addr a
   return &info->cus[lo - 1].cu;
 }
 
-/* Resolves pc (a DWARF address, of ip - 1) in a CU with line information: one frame per inlined
- * call from the innermost outwards, then the frame of the function that holds them. Returns the
- * number of frames written (>= 1). Requires lock. */
-static size_t resolve_dwarf_unlocked(Dwarf_Die *cu, Dwarf_Line *line, Dwarf_Addr pc,
+/* Resolves pc (a DWARF address, of ip - 1) in a CU with line information, file:lineno being its
+ * line: one frame per inlined call from the innermost outwards, then the frame of the function
+ * that holds them. Returns the number of frames written (>= 1). Requires lock. */
+static size_t resolve_dwarf_unlocked(Dwfl_Module *mod, modinfo *info, Dwarf_Die *cu,
+                                     const char *file, unsigned int lineno, Dwarf_Addr pc,
                                      const char *module, const char *symbol, tm_frame *out,
                                      size_t max) {
-  int lineno = 0;
-  dwarf_lineno(line, &lineno);
-  tm_frame cur = {.filename = source_path(dwarf_linesrc(line, NULL, NULL), comp_dir(cu)),
-                  .lineno = lineno > 0 ? (unsigned int)lineno : 0, .module = module};
+  tm_frame cur = {.filename = source_path(file, comp_dir(cu)), .lineno = lineno, .module = module};
   if (cur.filename == NULL)
     cur.filename = g_intern_static_string("<unknown>");
 
@@ -688,7 +735,7 @@ static size_t resolve_dwarf_unlocked(Dwarf_Die *cu, Dwarf_Line *line, Dwarf_Addr
       cur.flags = TM_FRAME_INLINED;
       out[n++] = cur;
     }
-    const char *cfile = call_file(&die);
+    const char *cfile = call_file(mod, info, &die);
     cur.filename = cfile != NULL ? cfile : cur.filename;
     cur.lineno = call_line(&die);
     cur.function = NULL;
@@ -716,9 +763,19 @@ static size_t resolve_uncached_unlocked(uintptr_t ip, uint64_t adds, tm_frame *o
 
   Dwarf_Addr bias;
   Dwarf_Die *cu = cu_find_unlocked(mod, info, addr, &bias);
-  Dwarf_Line *line = cu != NULL ? dwarf_getsrc_die(cu, addr - bias) : NULL;
-  if (line != NULL)
-    return resolve_dwarf_unlocked(cu, line, addr - bias, module, symbol, out, max);
+  if (cu != NULL) {
+    const tm__line_table *lines = cu_lines_unlocked(mod, info, cu);
+    uint32_t file, lineno;
+    if (lines != NULL && tm__line_table_lookup(lines, addr - bias, &file, &lineno))
+      return resolve_dwarf_unlocked(mod, info, cu, tm__line_table_file(lines, file), lineno,
+                                    addr - bias, module, symbol, out, max);
+    Dwarf_Line *line = lines == NULL ? dwarf_getsrc_die(cu, addr - bias) : NULL;
+    int n = 0;
+    if (line != NULL && dwarf_lineno(line, &n) == 0)
+      return resolve_dwarf_unlocked(mod, info, cu, dwarf_linesrc(line, NULL, NULL),
+                                    n > 0 ? (unsigned int)n : 0, addr - bias, module, symbol, out,
+                                    max);
+  }
 
   out[0] = (tm_frame){.filename = info->display, .lineno = 0,
                       .function = function_name_intern(symbol),

@@ -11,6 +11,7 @@
 #include <link.h>
 #include <dlfcn.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -236,6 +237,62 @@ START_TEST(test_glib_frame) {
   ck_assert_str_eq(f[n - 1].function, "g_ptr_array_foreach");
   if (f[0].flags & TM_FRAME_NO_DEBUG_INFO)
     ck_assert_str_eq(f[0].filename, "libglib-2.0.so.0");
+}
+END_TEST
+
+typedef uintptr_t (*helper_inline_fn)(uintptr_t (*cb)(void), unsigned int *inl_line,
+                                      unsigned int *call_line);
+
+/* The helper library as gcc (-O2, -O0, DWARF 4) and clang (-O2, -O0) build it: each call resolves
+ * to its exact file and line, and an inlined call to the callee at its line, then its caller at
+ * the line of the inlined call. */
+START_TEST(test_compilers_and_levels) {
+  static const char *const names[] = {
+      "libtm_symbols_helper.so",          "libtm_symbols_helper_O0.so",
+      "libtm_symbols_helper_dwarf4.so",   "libtm_symbols_helper_clang_O2.so",
+      "libtm_symbols_helper_clang_O0.so", "libtm_symbols_helper_noaranges.so"};
+  size_t checked = 0;
+  for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+    char *path = helper_path(names[i]);
+    bool built = g_file_test(path, G_FILE_TEST_EXISTS);
+    g_free(path);
+    if (!built) { /* clang or objcopy missing at build time */
+      printf("test_compilers_and_levels: %s not built: skipped\n", names[i]);
+      continue;
+    }
+    void *handle;
+    helper_fn call = helper_open(names[i], &handle);
+    helper_inline_fn inline_call =
+        (helper_inline_fn)dlsym(handle, "symbols_helper_inline_call");
+    ck_assert_ptr_nonnull(inline_call);
+    unsigned int line, inl_line, call_line;
+    tm_frame f[MAX_FRAMES];
+    uintptr_t ip = call(capture_ip, &line);
+    ck_assert_uint_eq(resolve(ip, f, MAX_FRAMES), 1);
+    ck_assert_msg(ends_with(f[0].filename, "tests/symbolizer/symbols_helper.c"), "%s: %s",
+                  names[i], f[0].filename);
+    ck_assert_msg(f[0].lineno == line, "%s: line %u, not %u", names[i], f[0].lineno, line);
+    ck_assert_str_eq(f[0].function, "symbols_helper_call");
+    ck_assert_uint_eq(f[0].flags, 0);
+
+    ip = inline_call(capture_ip, &inl_line, &call_line);
+    size_t n = resolve(ip, f, MAX_FRAMES);
+    ck_assert_msg(n == 2, "%s: %zu frames", names[i], n);
+    ck_assert_msg(f[0].lineno == inl_line, "%s: inlined line %u, not %u", names[i], f[0].lineno,
+                  inl_line);
+    ck_assert_str_eq(f[0].function, "helper_inlined");
+    ck_assert_uint_eq(f[0].flags, TM_FRAME_INLINED);
+    ck_assert_msg(ends_with(f[0].filename, "tests/symbolizer/symbols_helper.c"), "%s: %s",
+                  names[i], f[0].filename);
+    ck_assert_ptr_eq(f[1].filename, f[0].filename);
+    ck_assert_msg(f[1].lineno == call_line, "%s: caller line %u, not %u", names[i], f[1].lineno,
+                  call_line);
+    ck_assert_str_eq(f[1].function, "symbols_helper_inline_call");
+    ck_assert_uint_eq(f[1].flags, 0);
+    dlclose(handle);
+    checked++;
+  }
+  ck_assert_uint_ge(checked, 3);
 }
 END_TEST
 
@@ -491,6 +548,7 @@ static Suite *symbols_suite(void) {
   tcase_add_test(tc, test_dlclose_then_other_library);
   tcase_add_test(tc, test_unloaded_library_frame_is_unknown);
   tcase_add_test(tc, test_no_aranges);
+  tcase_add_test(tc, test_compilers_and_levels);
   tcase_add_test(tc, test_fork_then_dlopen);
   tcase_add_test(tc, test_unknown_addresses);
   tcase_add_test(tc, test_cache_and_memory);

@@ -9,14 +9,16 @@
  * reachability scan (engine.h, docs/engine.md "Every live block").
  *
  * Locking order, outermost first: intern shards (then the intern arena lock), domains_lock, the
- * domain tables' shards (by domain registration order, then shard index), the internal table's
- * shards, and last the region allocator behind tm__map(). Every path that takes more than one lock
- * follows it (fork handlers, clear, snapshot copy, a table or intern shard growing).
+ * domain tables' shards (by domain registration order, then shard index), the registry's shards,
+ * and last the region allocator behind tm__map(). Every path that takes more than one lock follows
+ * it (fork handlers, clear, snapshot copy, a table or intern shard growing). The tracer's own
+ * blocks are kept in a lock-free address bitmap (addr_bitmap.h), outside the order.
  */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 
+#include "addr_bitmap.h"
 #include "engine.h"
 #include "guard.h"
 #include "runtime.h"
@@ -42,7 +44,7 @@ static atomic_size_t traced_blocks;
 /* Allocations made while tracing whose trace could not be recorded. */
 static atomic_size_t lost_traces;
 
-/* The malloc domain's table. Page-aligned, like the internal table and the intern shards: a table
+/* The malloc domain's table. Page-aligned, like the registry and the intern shards: a table
  * is exactly one page, so a forked child (a Check test) that releases the fork locks copies one
  * page per table, not two. */
 static tm__table main_table __attribute__((aligned(4096)));
@@ -62,9 +64,11 @@ static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
  * the two. After the domain tables in the locking order. */
 static tm__table registry_table __attribute__((aligned(4096)));
 
-/* The tracer's own heap blocks (allocated with the guard held): ptr => malloc_usable_size. */
-static tm__table internal_table __attribute__((aligned(4096)));
-static atomic_size_t internal_count;
+/* The tracer's own heap blocks (allocated with the guard held), each counted for its
+ * malloc_usable_size(). An address-indexed bitmap, not a hash table: the tracer allocates and frees
+ * in bursts (tens of thousands of blocks in a first report), at adjacent addresses, which a bitmap
+ * keeps in a few cache lines. */
+static tm__bitmap internal_blocks;
 
 /* The peak watch (tm_peak_watch()): the traces as they were when traced memory first passed
  * watch_limit. watch_limit 0: no watch. watch_state: 0 idle or taken, 1 armed, 2 crossed (the
@@ -128,12 +132,7 @@ size_t tm__lost_traces(void) { return atomic_load(&lost_traces); }
 size_t tm__traced_blocks(void) { return atomic_load(&traced_blocks); }
 
 size_t tm__traces_memory(void) {
-  size_t heap = 0;
-  tm__table_lock_all(&internal_table);
-  for (size_t s = 0; s < TM_TABLE_SHARDS; s++)
-    heap += internal_table.shards[s].bytes;
-  tm__table_unlock_all(&internal_table);
-  return heap + sizeof main_table + sizeof registry_table + sizeof internal_table;
+  return tm__bitmap_bytes(&internal_blocks) + sizeof main_table + sizeof registry_table;
 }
 
 /* ---- domains ----------------------------------------------------------------------------------- */
@@ -213,23 +212,15 @@ void tm__traces_clear(void) {
   tm__tables_unlock_all();
 }
 
-void tm__internal_clear(void) {
-  tm__table_lock_all(&internal_table);
-  for (size_t s = 0; s < TM_TABLE_SHARDS; s++)
-    tm__shard_clear_unlocked(&internal_table.shards[s]);
-  atomic_store(&internal_count, 0);
-  tm__table_unlock_all(&internal_table);
-}
+void tm__internal_clear(void) { tm__bitmap_reset(&internal_blocks); }
 
 void tm__fork_lock(void) {
   pthread_mutex_lock(&domains_lock);
   tm__tables_lock_all();
   tm__table_lock_all(&registry_table);
-  tm__table_lock_all(&internal_table);
 }
 
 void tm__fork_unlock(void) {
-  tm__table_unlock_all(&internal_table);
   tm__table_unlock_all(&registry_table);
   tm__tables_unlock_all();
   pthread_mutex_unlock(&domains_lock);
@@ -339,39 +330,18 @@ bool tm__trace_remove(tm__table *table, uintptr_t ptr, uint64_t *meta) {
   return found;
 }
 
-static bool internal_remove(void *ptr) {
-  uint64_t hash = tm__hash_ptr((uintptr_t)ptr);
-  tm__shard *s = tm__table_shard(&internal_table, hash);
-  uint64_t meta;
-  tm__lock_acquire(&s->lock);
-  bool found = tm__shard_remove_unlocked(s, (uintptr_t)ptr, hash, &meta);
-  tm__lock_release(&s->lock);
-  if (found)
-    atomic_fetch_sub_explicit(&internal_count, 1, memory_order_relaxed);
-  return found;
+/* Forgets ptr when it is one of the tracer's blocks. Lock-free; allocates nothing. */
+static void internal_remove(void *ptr) {
+  if (tm__bitmap_contains(&internal_blocks, (uintptr_t)ptr))
+    tm__bitmap_remove(&internal_blocks, (uintptr_t)ptr, malloc_usable_size(ptr));
 }
 
 void tm__record_internal(void *ptr) {
-  uint64_t hash = tm__hash_ptr((uintptr_t)ptr);
-  tm__shard *s = tm__table_shard(&internal_table, hash);
-  uint64_t old;
-  bool failed;
-  size_t size = malloc_usable_size(ptr);
-  tm__lock_acquire(&s->lock);
-  if (!tm__shard_put_unlocked(s, (uintptr_t)ptr, hash, tm__meta_pack(size, 0), &old, &failed) &&
-      !failed)
-    atomic_fetch_add_explicit(&internal_count, 1, memory_order_relaxed);
-  tm__lock_release(&s->lock);
+  tm__bitmap_add(&internal_blocks, (uintptr_t)ptr, malloc_usable_size(ptr));
 }
 
 bool tm__internal_contains(void *ptr) {
-  uint64_t hash = tm__hash_ptr((uintptr_t)ptr);
-  tm__shard *s = tm__table_shard(&internal_table, hash);
-  uint64_t meta;
-  tm__lock_acquire(&s->lock);
-  bool found = tm__shard_get_unlocked(s, (uintptr_t)ptr, hash, &meta);
-  tm__lock_release(&s->lock);
-  return found;
+  return tm__bitmap_contains(&internal_blocks, (uintptr_t)ptr);
 }
 
 void tm__record_trace(void *ptr, size_t size, uint32_t tb) {
@@ -395,7 +365,7 @@ bool tm__record_free(void *ptr, uint64_t *meta) {
                  TM__HOOKS_REGISTRY))
     found = tm__trace_remove(&registry_table, (uintptr_t)ptr, meta); /* restored as registered */
   /* A block the tracer allocated and handed to the program (a formatted string, say). */
-  if (!found && atomic_load_explicit(&internal_count, memory_order_relaxed) != 0)
+  if (!found)
     internal_remove(ptr);
   return found;
 }
@@ -441,7 +411,7 @@ tm__raw_trace *tm__traces_copy(size_t *n, int *limit, bool *failed) {
   for (size_t d = 1; d < nd; d++)
     total += tm__table_count_unlocked(domains[d].table);
   /* Allocating with the table locks held is safe: with the guard held, malloc only touches the
-   * internal table, which comes after them in the locking order. */
+   * internal bitmap, which takes no lock. */
   tm__raw_trace *out = total ? malloc(total * sizeof *out) : NULL;
   if (out != NULL) {
     for (size_t d = 0; d < nd; d++) {

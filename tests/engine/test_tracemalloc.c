@@ -156,6 +156,31 @@ START_TEST(test_track_domain_limit_has_own_error) {
 }
 END_TEST
 
+/* A block the tracer allocates and hands to the program (a formatted string) is the tracer's
+ * memory until the program frees it, then no longer: the free is recognized without the guard.
+ * Nothing between the measures allocates (a Check assertion does, in a forked test: it is traced,
+ * and a first capture grows the tracer's caches). */
+START_TEST(test_tracer_blocks_handed_to_the_program) {
+  ck_assert_int_eq(tm_start(1), 0);
+  enum { N = 2000 };
+  char **texts = malloc(N * sizeof *texts);
+  size_t before = tm_get_tracemalloc_memory();
+  size_t traced_before = tm_get_traced_blocks();
+  for (size_t i = 0; i < N; i++)
+    texts[i] = tm_format_size((int64_t)i * 1000, true);
+  size_t held = tm_get_tracemalloc_memory();
+  size_t traced_held = tm_get_traced_blocks();
+  for (size_t i = 0; i < N; i++)
+    free(texts[i]); /* by the program, with no guard held */
+  size_t after = tm_get_tracemalloc_memory();
+  ck_assert_uint_ge(held, before + N * 16); /* every string counted, none traced */
+  ck_assert_uint_eq(traced_held, traced_before);
+  ck_assert_uint_le(after + N * 16, held);
+  ck_assert_uint_eq(tm_get_traced_blocks(), traced_before);
+  free(texts);
+}
+END_TEST
+
 START_TEST(test_tracemalloc_memory_grows_with_traces) {
   ck_assert_int_eq(tm_start(1), 0);
   size_t before = tm_get_tracemalloc_memory();
@@ -387,6 +412,7 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_track_untrack_domains);
   tcase_add_test(tc, test_track_domain_limit_has_own_error);
   tcase_add_test(tc, test_tracemalloc_memory_grows_with_traces);
+  tcase_add_test(tc, test_tracer_blocks_handed_to_the_program);
   tcase_add_test(tc, test_threads_keep_exact_counters);
   tcase_add_test(tc, test_forked_child_keeps_tracing);
   tcase_add_test(tc, test_thread_pause);

@@ -1,0 +1,130 @@
+/* addr_bitmap.c — a set of heap addresses, one bit per 16-byte granule. See addr_bitmap.h. */
+#include "addr_bitmap.h"
+#include "guard.h"
+
+static inline size_t top_of(uintptr_t addr) {
+  return (size_t)(addr >> (TM_BITMAP_LEAF_SHIFT + TM_BITMAP_MID_SHIFT));
+}
+static inline size_t leaf_of(uintptr_t addr) {
+  return (size_t)(addr >> TM_BITMAP_LEAF_SHIFT) & (TM_BITMAP_MID_LEAVES - 1);
+}
+static inline size_t bit_of(uintptr_t addr) {
+  return (size_t)(addr >> TM_BITMAP_GRANULE_SHIFT) &
+         (((size_t)1 << (TM_BITMAP_LEAF_SHIFT - TM_BITMAP_GRANULE_SHIFT)) - 1);
+}
+
+static inline bool in_range(uintptr_t addr) {
+  return (uint64_t)addr < (UINT64_C(1) << TM_BITMAP_ADDR_BITS);
+}
+
+/* Returns *slot, or maps a zeroed block of size bytes and publishes it there (a racing thread's
+ * block wins and ours goes back). NULL when out of memory. */
+static void *child_get(void *_Atomic *slot, size_t size) {
+  void *p = atomic_load_explicit(slot, memory_order_acquire);
+  if (p != NULL)
+    return p;
+  void *fresh = tm__map(size);
+  if (fresh == NULL)
+    return NULL;
+  if (atomic_compare_exchange_strong_explicit(slot, &p, fresh, memory_order_acq_rel,
+                                              memory_order_acquire))
+    return fresh;
+  tm__unmap(fresh, size);
+  return p;
+}
+
+/* The mid and leaf of addr, or NULL when they do not exist. */
+static inline tm__bitmap_mid *mid_find(const tm__bitmap *b, uintptr_t addr) {
+  if (!in_range(addr))
+    return NULL;
+  return atomic_load_explicit(&b->mids[top_of(addr)], memory_order_acquire);
+}
+
+static inline tm__bitmap_leaf *leaf_find(const tm__bitmap_mid *m, uintptr_t addr) {
+  return atomic_load_explicit(&m->leaves[leaf_of(addr)], memory_order_acquire);
+}
+
+bool tm__bitmap_add(tm__bitmap *b, uintptr_t addr, size_t size) {
+  if (!in_range(addr))
+    return false;
+  tm__bitmap_mid *m = child_get((void *_Atomic *)&b->mids[top_of(addr)], sizeof *m);
+  if (m == NULL)
+    return false;
+  size_t l = leaf_of(addr);
+  tm__bitmap_leaf *leaf = child_get((void *_Atomic *)&m->leaves[l], sizeof *leaf);
+  if (leaf == NULL)
+    return false;
+  size_t bit = bit_of(addr);
+  uint64_t mask = UINT64_C(1) << (bit & 63);
+  if (atomic_fetch_or_explicit(&leaf->words[bit >> 6], mask, memory_order_relaxed) & mask)
+    return false;
+  atomic_fetch_add_explicit(&m->bytes[l], (long)size, memory_order_relaxed);
+  return true;
+}
+
+bool tm__bitmap_remove(tm__bitmap *b, uintptr_t addr, size_t size) {
+  tm__bitmap_mid *m = mid_find(b, addr);
+  if (m == NULL)
+    return false;
+  size_t l = leaf_of(addr);
+  tm__bitmap_leaf *leaf = leaf_find(m, addr);
+  if (leaf == NULL)
+    return false;
+  size_t bit = bit_of(addr);
+  uint64_t mask = UINT64_C(1) << (bit & 63);
+  _Atomic uint64_t *word = &leaf->words[bit >> 6];
+  /* A plain load first: most lookups of a program's block find the bit clear, with no locked
+   * instruction. */
+  if (!(atomic_load_explicit(word, memory_order_relaxed) & mask))
+    return false;
+  if (!(atomic_fetch_and_explicit(word, ~mask, memory_order_relaxed) & mask))
+    return false;
+  atomic_fetch_sub_explicit(&m->bytes[l], (long)size, memory_order_relaxed);
+  return true;
+}
+
+bool tm__bitmap_contains(const tm__bitmap *b, uintptr_t addr) {
+  const tm__bitmap_mid *m = mid_find(b, addr);
+  if (m == NULL)
+    return false;
+  const tm__bitmap_leaf *leaf = leaf_find(m, addr);
+  if (leaf == NULL)
+    return false;
+  size_t bit = bit_of(addr);
+  return (atomic_load_explicit(&leaf->words[bit >> 6], memory_order_relaxed) >> (bit & 63)) & 1;
+}
+
+bool tm__bitmap_may_contain(const tm__bitmap *b, uintptr_t addr) {
+  const tm__bitmap_mid *m = mid_find(b, addr);
+  return m != NULL && leaf_find(m, addr) != NULL;
+}
+
+size_t tm__bitmap_bytes(const tm__bitmap *b) {
+  long total = 0;
+  for (size_t t = 0; t < TM_BITMAP_TOP; t++) {
+    const tm__bitmap_mid *m = atomic_load_explicit(&b->mids[t], memory_order_acquire);
+    if (m == NULL)
+      continue;
+    for (size_t l = 0; l < TM_BITMAP_MID_LEAVES; l++)
+      total += atomic_load_explicit(&m->bytes[l], memory_order_relaxed);
+  }
+  return total > 0 ? (size_t)total : 0;
+}
+
+void tm__bitmap_reset(tm__bitmap *b) {
+  for (size_t t = 0; t < TM_BITMAP_TOP; t++) {
+    tm__bitmap_mid *m = atomic_load_explicit(&b->mids[t], memory_order_acquire);
+    if (m == NULL)
+      continue;
+    for (size_t l = 0; l < TM_BITMAP_MID_LEAVES; l++) {
+      tm__bitmap_leaf *leaf = atomic_load_explicit(&m->leaves[l], memory_order_acquire);
+      if (leaf == NULL)
+        continue;
+      /* Only the words in use are written: a leaf's untouched pages stay unfaulted. */
+      for (size_t w = 0; w < TM_BITMAP_LEAF_WORDS; w++)
+        if (atomic_load_explicit(&leaf->words[w], memory_order_relaxed) != 0)
+          atomic_store_explicit(&leaf->words[w], 0, memory_order_relaxed);
+      atomic_store_explicit(&m->bytes[l], 0, memory_order_relaxed);
+    }
+  }
+}

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "guard.h"
@@ -36,6 +37,11 @@ typedef struct free_block {
 static tm__lock region_lock;
 static char *region_next, *region_end;   /* the unused tail of the current region */
 static free_block *free_lists[NCLASSES]; /* recycled blocks, each class 256 B << index */
+/* Recycled blocks of DISCARD_MIN bytes or more, their pages given back: kept here rather than
+ * linked through their first bytes, which would keep a page of each resident. */
+#define MAX_PARKED 512
+static void *parked[NCLASSES][MAX_PARKED];
+static size_t nparked[NCLASSES];
 
 /* Every mapping tm__map() made, so that the reachability scan never takes the tracer's tables
  * (which hold the address of every block) for a thread's stack. Protected by maps_lock, taken
@@ -46,6 +52,31 @@ static struct {
   uintptr_t lo, hi;
 } tracer_maps[MAX_TRACER_MAPS];
 static size_t ntracer_maps;
+/* Bytes of mappings that did not fit in tracer_maps: counted whole by tm__resident_bytes(). */
+static atomic_size_t unlisted_bytes;
+
+/* Class blocks of at least this size give their pages back when recycled (see tm__unmap()). */
+#define DISCARD_MIN ((size_t)4096)
+
+static size_t page_size(void) {
+  static atomic_size_t page;
+  size_t p = atomic_load_explicit(&page, memory_order_relaxed);
+  if (p == 0) {
+    long v = sysconf(_SC_PAGESIZE);
+    p = v > 0 ? (size_t)v : 4096;
+    atomic_store_explicit(&page, p, memory_order_relaxed);
+  }
+  return p;
+}
+
+/* The whole pages of [lo, hi): *first and *end (first == end when there is none). */
+static void whole_pages(uintptr_t lo, uintptr_t hi, uintptr_t *first, uintptr_t *end) {
+  size_t page = page_size();
+  *first = (lo + page - 1) & ~(uintptr_t)(page - 1);
+  *end = hi & ~(uintptr_t)(page - 1);
+  if (*end < *first)
+    *end = *first;
+}
 
 static void *map_pages(size_t size) {
   int saved = errno;
@@ -53,12 +84,16 @@ static void *map_pages(size_t size) {
   errno = saved;
   if (p == MAP_FAILED)
     return NULL;
+  bool listed = false;
   tm__lock_acquire(&maps_lock);
   if (ntracer_maps < MAX_TRACER_MAPS) {
     tracer_maps[ntracer_maps].lo = (uintptr_t)p;
     tracer_maps[ntracer_maps++].hi = (uintptr_t)p + size;
+    listed = true;
   }
   tm__lock_release(&maps_lock);
+  if (!listed)
+    atomic_fetch_add_explicit(&unlisted_bytes, size, memory_order_relaxed);
   return p;
 }
 
@@ -66,14 +101,49 @@ static void unmap_pages(void *ptr, size_t size) {
   int saved = errno;
   munmap(ptr, size);
   errno = saved;
+  bool listed = false;
   tm__lock_acquire(&maps_lock);
   for (size_t i = 0; i < ntracer_maps; i++) {
     if (tracer_maps[i].lo == (uintptr_t)ptr) {
       tracer_maps[i] = tracer_maps[--ntracer_maps];
+      listed = true;
       break;
     }
   }
   tm__lock_release(&maps_lock);
+  if (!listed)
+    atomic_fetch_sub_explicit(&unlisted_bytes, size, memory_order_relaxed);
+}
+
+size_t tm__resident_bytes(void) {
+  int saved = errno;
+  size_t page = page_size();
+  unsigned char vec[4096]; /* 16 MiB of 4 KiB pages per mincore() call */
+  size_t total = atomic_load_explicit(&unlisted_bytes, memory_order_relaxed);
+  for (size_t i = 0;; i++) {
+    uintptr_t lo = 0, hi = 0;
+    tm__lock_acquire(&maps_lock);
+    bool more = i < ntracer_maps;
+    if (more) {
+      lo = tracer_maps[i].lo;
+      hi = tracer_maps[i].hi;
+    }
+    tm__lock_release(&maps_lock);
+    if (!more)
+      break;
+    while (lo < hi) {
+      size_t n = (hi - lo + page - 1) / page;
+      if (n > sizeof vec)
+        n = sizeof vec;
+      if (mincore((void *)lo, n * page, vec) != 0)
+        break; /* unmapped meanwhile */
+      for (size_t k = 0; k < n; k++)
+        total += (vec[k] & 1) ? page : 0;
+      lo += n * page;
+    }
+  }
+  errno = saved;
+  return total;
 }
 
 bool tm__mapped_by_tracer(uintptr_t lo, uintptr_t hi) {
@@ -95,30 +165,46 @@ static int size_class(size_t size) {
 
 static void *class_alloc(int c) {
   size_t size = (size_t)1 << (MIN_CLASS_SHIFT + c);
+  size_t page = page_size();
   void *p = NULL;
-  bool recycled = false;
+  enum { FRESH, PARKED, LINKED } from = FRESH;
   tm__lock_acquire(&region_lock);
-  if (free_lists[c] != NULL) {
+  if (nparked[c] != 0) {
+    p = parked[c][--nparked[c]];
+    from = PARKED;
+  } else if (free_lists[c] != NULL) {
     free_block *b = free_lists[c];
     free_lists[c] = b->next;
     p = b;
-    recycled = true;
+    from = LINKED;
   } else {
-    if ((size_t)(region_end - region_next) < size) {
+    /* Blocks of a page or more start on a page, so that their pages can be given back whole. */
+    size_t align = size < page ? 1 : page;
+    char *at = (char *)(((uintptr_t)region_next + align - 1) & ~(uintptr_t)(align - 1));
+    if (region_next == NULL || at > region_end || (size_t)(region_end - at) < size) {
       char *region = map_pages(REGION_SIZE); /* the old tail (< 256 KiB) is left unused */
       if (region != NULL) {
         region_next = region;
         region_end = region + REGION_SIZE;
       }
+      at = region_next;
     }
-    if ((size_t)(region_end - region_next) >= size) {
-      p = region_next;
-      region_next += size;
+    if (at != NULL && at <= region_end && (size_t)(region_end - at) >= size) {
+      p = at;
+      region_next = at + size;
     }
   }
   tm__lock_release(&region_lock);
-  if (recycled)
-    memset(p, 0, size); /* fresh region memory is already zero: touching it would fault it in */
+  if (from != FRESH) {
+    /* Fresh region memory is already zero: touching it would fault it in. A recycled block's
+     * discarded pages read as zero again (tm__unmap()); the rest was written and is cleared. */
+    uintptr_t first = (uintptr_t)p, end = (uintptr_t)p;
+    if (size >= DISCARD_MIN)
+      whole_pages((uintptr_t)p + (from == LINKED ? sizeof(free_block) : 0), (uintptr_t)p + size,
+                  &first, &end);
+    memset(p, 0, first - (uintptr_t)p);
+    memset((void *)end, 0, (uintptr_t)p + size - end);
+  }
   return p;
 }
 
@@ -140,6 +226,30 @@ void tm__unmap(void *ptr, size_t size) {
     atomic_fetch_sub_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
     return;
   }
+  size_t bytes = (size_t)1 << (MIN_CLASS_SHIFT + c);
+  if (bytes >= DISCARD_MIN) {
+    /* A retired table array must not stay resident until it is reused: its pages go back to the
+     * system, all of them when the block can be parked (its link kept apart), all but the page
+     * holding the free list's link otherwise. Discarded before it is published: once parked or
+     * linked, another thread may take it and write to it. */
+    int saved = errno;
+    uintptr_t first, end;
+    whole_pages((uintptr_t)ptr, (uintptr_t)ptr + bytes, &first, &end);
+    if (end > first)
+      madvise((void *)first, end - first, MADV_DONTNEED);
+    errno = saved;
+    bool kept = false;
+    tm__lock_acquire(&region_lock);
+    if (nparked[c] < MAX_PARKED) {
+      parked[c][nparked[c]++] = ptr;
+      kept = true;
+    }
+    tm__lock_release(&region_lock);
+    if (kept) {
+      atomic_fetch_sub_explicit(&tm__mapped_bytes, bytes, memory_order_relaxed);
+      return;
+    }
+  }
   free_block *b = ptr;
   tm__lock_acquire(&region_lock);
   b->next = free_lists[c];
@@ -157,4 +267,18 @@ void tm__region_lock(void) {
 void tm__region_unlock(void) {
   tm__lock_release(&maps_lock);
   tm__lock_release(&region_lock);
+}
+
+void *tm__map_pages(size_t size) {
+  void *p = map_pages(size);
+  if (p != NULL)
+    atomic_fetch_add_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+  return p;
+}
+
+void tm__unmap_pages(void *ptr, size_t size) {
+  if (ptr == NULL)
+    return;
+  unmap_pages(ptr, size);
+  atomic_fetch_sub_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
 }

@@ -28,8 +28,20 @@ extern atomic_size_t tm__mapped_bytes;
  * Counted in tm__mapped_bytes. Thread-safe. */
 void *tm__map(size_t size);
 
-/* Gives back memory from tm__map(), with the same size. NULL-safe. */
+/* Gives back memory from tm__map(), with the same size. A recycled block of 8 KiB or more returns
+ * its pages to the system (madvise) until it is reused. NULL-safe. */
 void tm__unmap(void *ptr, size_t size);
+
+/* Maps size bytes straight from the system (never recycled), listed like tm__map()'s mappings and
+ * counted in tm__mapped_bytes. NULL on failure, errno unchanged. tm__unmap_pages() gives it back. */
+void *tm__map_pages(size_t size);
+void tm__unmap_pages(void *ptr, size_t size);
+
+/* Bytes of the tracer's mappings (tm__map(), tm__map_pages()) resident in memory now: each mapping
+ * asked with mincore(), so that pages mapped but never touched, and recycled blocks whose pages were
+ * given back, do not count. Mappings that could not be listed count whole. Not for the hot path:
+ * a system call per 16 MiB mapped. Thread-safe; a mapping made or dropped meanwhile may be missed. */
+size_t tm__resident_bytes(void);
 
 /* Hold / release the region allocator across fork() (last in the locking order). */
 void tm__region_lock(void);

@@ -93,26 +93,19 @@ static void users_register(void) { pthread_atfork(NULL, NULL, users_child); }
 static atomic_bool ids_out_warned;
 
 /* Maps a block: directly (so that unmapping returns it to the system) when large, else from
- * tm__map()'s recycled classes. Counted in tm__mapped_bytes either way. */
+ * tm__map()'s recycled classes. Counted in tm__mapped_bytes, and listed among the tracer's mappings
+ * (tm__resident_bytes()), either way. */
 static void *block_map(size_t size) {
-  if (size < BIG_BLOCK)
-    return tm__map(size);
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    return NULL;
-  atomic_fetch_add_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
-  return p;
+  return size < BIG_BLOCK ? tm__map(size) : tm__map_pages(size);
 }
 
 static void block_unmap(void *p, size_t size) {
   if (p == NULL)
     return;
-  if (size < BIG_BLOCK) {
+  if (size < BIG_BLOCK)
     tm__unmap(p, size);
-    return;
-  }
-  munmap(p, size);
-  atomic_fetch_sub_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+  else
+    tm__unmap_pages(p, size);
 }
 
 /* A rotate-xor chain (one cheap step per frame; return addresses are already well spread) and

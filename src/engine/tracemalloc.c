@@ -68,9 +68,10 @@ void tm_get_traced_memory(size_t *current, size_t *peak) { tm__counters_get(curr
 
 void tm_reset_peak(void) { tm__counters_reset_peak(); }
 
-size_t tm_get_tracemalloc_memory(void) {
-  return atomic_load(&tm__mapped_bytes) + tm__traces_memory();
-}
+/* What the tracer keeps resident: the pages of its mappings that are in memory (tables, caches,
+ * interned stacks; mapped but untouched pages, such as most of the frame-rule table, and retired
+ * arrays do not count), its heap blocks, and its static tables. */
+size_t tm_get_tracemalloc_memory(void) { return tm__resident_bytes() + tm__traces_memory(); }
 
 size_t tm_get_lost_traces(void) { return tm__lost_traces(); }
 

@@ -88,11 +88,16 @@ typedef struct scope_range {
   bool inlined;      /* DW_TAG_inlined_subroutine, else a subprogram */
 } scope_range;
 
+/* Code ranges sorted by lo (outer first on ties), each linked to the innermost that encloses it. */
+typedef struct scope_index {
+  size_t n;
+  scope_range *ranges;
+} scope_index;
+
 /* What we keep per CU, each part built on first use. */
 typedef struct cu_index {
-  bool scopes_built;
-  size_t n;
-  scope_range *ranges; /* the code ranges of the CU, sorted by lo (outer first on ties) */
+  bool functions_built;
+  scope_index functions; /* the CU's functions, found without reading what is inside them */
   bool lines_built;
   tm__line_table *lines; /* NULL when our reader cannot read the CU's: libdw's then serve */
 } cu_index;
@@ -116,6 +121,8 @@ static GHashTable *cache;
 static GHashTable *modinfos;
 /* address of a CU's DIE in the mapped .debug_info => cu_index* (owned), built on first use. */
 static GHashTable *cu_indexes;
+/* address of a function's DIE => scope_index* (owned) of the ranges inside it, on first use. */
+static GHashTable *function_scopes;
 /* Bytes allocated for the tables above, as an estimate including hash table slots. */
 static size_t memory_bytes;
 
@@ -160,11 +167,19 @@ static void modinfo_free(gpointer p) {
   g_free(t);
 }
 
+static void scope_index_free(gpointer p) {
+  scope_index *idx = p;
+  if (idx == NULL)
+    return;
+  g_free(idx->ranges);
+  g_free(idx);
+}
+
 static void cu_index_free(gpointer p) {
   cu_index *idx = p;
   if (idx == NULL)
     return;
-  g_free(idx->ranges);
+  g_free(idx->functions.ranges);
   tm__line_table_free(idx->lines);
   g_free(idx);
 }
@@ -217,6 +232,7 @@ static void session_reset_unlocked(void) {
   g_hash_table_remove_all(cache);
   g_hash_table_remove_all(modinfos);
   g_hash_table_remove_all(cu_indexes);
+  g_hash_table_remove_all(function_scopes);
   memory_bytes = 0;
 }
 
@@ -229,6 +245,8 @@ static bool ensure_init_unlocked(uint64_t adds, uint64_t subs) {
     cache = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     modinfos = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, modinfo_free);
     cu_indexes = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, cu_index_free);
+    function_scopes =
+        g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, scope_index_free);
   }
   dwfl = dwfl_begin(&callbacks);
   if (dwfl == NULL)
@@ -261,24 +279,70 @@ static Dwfl_Module *module_find_unlocked(Dwarf_Addr addr, uint64_t adds) {
 }
 
 /* Ranks aliases at one address: global before weak before local, then the name with the fewest
- * leading underscores ("malloc" over "__libc_malloc"), then the shorter. Lower is better. */
-static int sym_rank(const GElf_Sym *s, const char *name) {
+ * leading underscores ("malloc" over "__libc_malloc"), then the shorter. Lower is better; fits in
+ * SYM_RANK_BITS. */
+#define SYM_RANK_BITS 23
+static uint32_t sym_rank(const GElf_Sym *s, const char *name) {
   int bind = GELF_ST_BIND(s->st_info);
-  int rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+  uint32_t rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
   size_t underscores = strspn(name, "_");
-  return rank * 1000000 + (int)MIN(underscores, 99) * 10000 + (int)MIN(strlen(name), 9999);
+  return rank << 21 | (uint32_t)MIN(underscores, 127) << 14 | (uint32_t)MIN(strlen(name), 16383);
 }
 
 typedef struct sym_build {
   sym s;
-  int rank;
+  uint64_t key; /* set by syms_sort() */
+  uint32_t rank;
 } sym_build;
 
-static gint sym_build_cmp(gconstpointer a, gconstpointer b) {
+static gint sym_build_cmp(gconstpointer a, gconstpointer b, gpointer unused) {
   const sym_build *x = a, *y = b;
   if (x->s.start != y->s.start)
     return x->s.start < y->s.start ? -1 : 1;
   return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* Sorts v by start address, best rank first at one address, equal ones in table order: an LSD
+ * radix sort on (start - lowest start, rank), a few passes over a table of tens of thousands of
+ * symbols where a comparison sort costs a millisecond. Falls back to a stable comparison sort when
+ * the module spans more than the key holds. */
+static void syms_sort(sym_build *v, size_t n) {
+  if (n < 2)
+    return;
+  uintptr_t lowest = UINTPTR_MAX, highest = 0;
+  for (size_t i = 0; i < n; i++) {
+    lowest = MIN(lowest, v[i].s.start);
+    highest = MAX(highest, v[i].s.start);
+  }
+  if (highest - lowest >= (uint64_t)1 << (64 - SYM_RANK_BITS) || n > UINT32_MAX) {
+    g_qsort_with_data(v, (gint)n, sizeof(*v), sym_build_cmp, NULL);
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    v[i].key = (uint64_t)(v[i].s.start - lowest) << SYM_RANK_BITS | v[i].rank;
+  sym_build *tmp = g_new(sym_build, n);
+  sym_build *from = v, *to = tmp;
+  for (unsigned shift = 0; shift < 64; shift += 8) {
+    size_t count[256] = {0};
+    for (size_t i = 0; i < n; i++)
+      count[(from[i].key >> shift) & 0xff]++;
+    if (count[(from[0].key >> shift) & 0xff] == n)
+      continue; /* every key has this byte: the pass would change nothing */
+    size_t pos = 0;
+    for (unsigned d = 0; d < 256; d++) {
+      size_t c = count[d];
+      count[d] = pos;
+      pos += c;
+    }
+    for (size_t i = 0; i < n; i++)
+      to[count[(from[i].key >> shift) & 0xff]++] = from[i];
+    sym_build *swap = from;
+    from = to;
+    to = swap;
+  }
+  if (from != v)
+    memcpy(v, from, n * sizeof(*v));
+  g_free(tmp);
 }
 
 /* Returns the DT_SONAME of the module's ELF file, or NULL. The name a program links against
@@ -326,47 +390,101 @@ static GElf_Xword sizeless_extent(Elf *elf, GElf_Word shndx, Dwarf_Addr bias, GE
   return end > addr ? end - addr : 0;
 }
 
+/* Adds symbol s (named name, at addr, in section shndx of elf) to tmp when it names a function,
+ * as the symbol table of a module keeps it. */
+static void sym_add(sym_build *tmp, size_t *m, const GElf_Sym *s, const char *name, GElf_Addr addr,
+                    GElf_Word shndx, Elf *elf, Dwarf_Addr bias) {
+  int type = GELF_ST_TYPE(s->st_info);
+  if (name == NULL || name[0] == '\0' || s->st_shndx == SHN_UNDEF || shndx == (GElf_Word)-1)
+    return;
+  if (type != STT_FUNC && type != STT_GNU_IFUNC)
+    return;
+  GElf_Xword size = s->st_size;
+  if (size == 0)
+    size = sizeless_extent(elf, shndx, bias, addr);
+  const char *at = strchr(name, '@');
+  if (at != NULL && at != name) {
+    /* A .symtab names versioned definitions "__libc_start_main@@GLIBC_2.34": keep the name
+     * the program calls. The few such names are interned here, once per module. */
+    char *plain = g_strndup(name, (gsize)(at - name));
+    name = g_intern_string(plain);
+    g_free(plain);
+  }
+  tmp[*m].s = (sym){.start = addr, .size = size, .name = name};
+  tmp[*m].rank = sym_rank(s, name);
+  (*m)++;
+}
+
+/* Reads the function symbols of the module's own .symtab straight from its section, when its ELF
+ * file has one (a program or library that is not stripped): libdwfl's per-symbol call costs
+ * about ten times more. Returns a new array (g_free) of *m symbols, or NULL when the file has no
+ * .symtab or one this reader leaves to libdwfl (extended section indexes). */
+static sym_build *symtab_read(Dwfl_Module *mod, size_t *m) {
+  GElf_Addr bias;
+  Elf *elf = dwfl_module_getelf(mod, &bias);
+  GElf_Ehdr ehdr;
+  if (elf == NULL || gelf_getehdr(elf, &ehdr) == NULL ||
+      (ehdr.e_type != ET_DYN && ehdr.e_type != ET_EXEC))
+    return NULL;
+  Elf_Scn *scn = NULL;
+  GElf_Shdr shdr;
+  while ((scn = elf_nextscn(elf, scn)) != NULL)
+    if (gelf_getshdr(scn, &shdr) != NULL && shdr.sh_type == SHT_SYMTAB)
+      break;
+  if (scn == NULL || shdr.sh_entsize == 0)
+    return NULL;
+  Elf_Scn *strscn = elf_getscn(elf, shdr.sh_link);
+  Elf_Data *data = elf_getdata(scn, NULL);
+  Elf_Data *strings = strscn != NULL ? elf_getdata(strscn, NULL) : NULL;
+  if (data == NULL || strings == NULL || strings->d_buf == NULL)
+    return NULL;
+  size_t n = shdr.sh_size / shdr.sh_entsize;
+  sym_build *tmp = g_new(sym_build, n > 0 ? n : 1);
+  *m = 0;
+  for (size_t i = 1; i < n; i++) {
+    GElf_Sym s;
+    if (gelf_getsym(data, (int)i, &s) == NULL)
+      break;
+    if (s.st_shndx == SHN_XINDEX) {
+      g_free(tmp);
+      return NULL;
+    }
+    if (s.st_name >= strings->d_size || s.st_shndx >= SHN_LORESERVE)
+      continue;
+    const char *name = (const char *)strings->d_buf + s.st_name;
+    if (memchr(name, 0, strings->d_size - s.st_name) == NULL)
+      continue;
+    sym_add(tmp, m, &s, name, s.st_value + bias, s.st_shndx, elf, bias);
+  }
+  return tmp;
+}
+
 /* Builds what we keep of mod: the sorted function table from its symbol table (.symtab when
  * present, in the file or its separate debug file, else .dynsym) and its display name.
  * Never returns NULL. Requires lock. */
 static modinfo *modinfo_build_unlocked(Dwfl_Module *mod) {
   modinfo *t = g_new0(modinfo, 1);
   t->display = module_display_name(mod);
-  int n = dwfl_module_getsymtab(mod);
-  if (n <= 1) {
-    memory_bytes += sizeof(*t) + HASH_SLOT_BYTES;
-    return t;
-  }
-  sym_build *tmp = g_new(sym_build, n);
   size_t m = 0;
-  for (int i = 1; i < n; i++) {
-    GElf_Sym s;
-    GElf_Addr addr;
-    GElf_Word shndx;
-    Elf *elf;
-    Dwarf_Addr bias;
-    const char *name = dwfl_module_getsym_info(mod, i, &s, &addr, &shndx, &elf, &bias);
-    int type = GELF_ST_TYPE(s.st_info);
-    if (name == NULL || name[0] == '\0' || s.st_shndx == SHN_UNDEF || shndx == (GElf_Word)-1)
-      continue;
-    if (type != STT_FUNC && type != STT_GNU_IFUNC)
-      continue;
-    GElf_Xword size = s.st_size;
-    if (size == 0)
-      size = sizeless_extent(elf, shndx, bias, addr);
-    const char *at = strchr(name, '@');
-    if (at != NULL && at != name) {
-      /* A .symtab names versioned definitions "__libc_start_main@@GLIBC_2.34": keep the name
-       * the program calls. The few such names are interned here, once per module. */
-      char *plain = g_strndup(name, (gsize)(at - name));
-      name = g_intern_string(plain);
-      g_free(plain);
+  sym_build *tmp = symtab_read(mod, &m);
+  if (tmp == NULL) {
+    int n = dwfl_module_getsymtab(mod);
+    if (n <= 1) {
+      memory_bytes += sizeof(*t) + HASH_SLOT_BYTES;
+      return t;
     }
-    tmp[m].s = (sym){.start = addr, .size = size, .name = name};
-    tmp[m].rank = sym_rank(&s, name);
-    m++;
+    tmp = g_new(sym_build, n);
+    for (int i = 1; i < n; i++) {
+      GElf_Sym s;
+      GElf_Addr addr;
+      GElf_Word shndx;
+      Elf *elf;
+      Dwarf_Addr bias;
+      const char *name = dwfl_module_getsym_info(mod, i, &s, &addr, &shndx, &elf, &bias);
+      sym_add(tmp, &m, &s, name, addr, shndx, elf, bias);
+    }
   }
-  qsort(tmp, m, sizeof(*tmp), (int (*)(const void *, const void *))sym_build_cmp);
+  syms_sort(tmp, m);
   t->syms = g_new(sym, m > 0 ? m : 1);
   for (size_t i = 0; i < m; i++) {
     /* Sorted best first within one address: keep the first of each run. */
@@ -545,9 +663,23 @@ static unsigned int call_line(Dwarf_Die *die) {
   return (unsigned int)line;
 }
 
-/* Builds the scope index of one CU. Walks only DIEs that can hold code (subprograms, inlined
- * calls, lexical blocks, namespaces) and skips every other subtree, types included. */
-static void cu_walk(Dwarf_Die *parent, int depth, GArray *out) {
+/* Appends the code ranges of die (a subprogram, an inlined call or an entry point) to out. */
+static void die_ranges_append(Dwarf_Die *die, int tag, GArray *out) {
+  Dwarf_Addr base, lo, hi;
+  ptrdiff_t off = 0;
+  while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
+    if (hi > lo) {
+      scope_range r = {.lo = lo, .hi = hi, .die = *die, .enclosing = -1,
+                       .inlined = tag == DW_TAG_inlined_subroutine};
+      g_array_append_val(out, r);
+    }
+  }
+}
+
+/* Appends the code ranges inside a function: its inlined calls, at any depth, and the functions
+ * nested in it. Walks only DIEs that can hold code (subprograms, inlined calls, lexical blocks)
+ * and skips every other subtree, types included. */
+static void function_walk(Dwarf_Die *parent, int depth, GArray *out) {
   Dwarf_Die child;
   if (depth > MAX_DIE_DEPTH || dwarf_child(parent, &child) != 0)
     return;
@@ -556,23 +688,36 @@ static void cu_walk(Dwarf_Die *parent, int depth, GArray *out) {
     switch (tag) {
     case DW_TAG_subprogram:
     case DW_TAG_inlined_subroutine:
-    case DW_TAG_entry_point: {
-      Dwarf_Addr base, lo, hi;
-      ptrdiff_t off = 0;
-      while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
-        if (hi > lo) {
-          scope_range r = {.lo = lo, .hi = hi, .die = child, .enclosing = -1,
-                           .inlined = tag == DW_TAG_inlined_subroutine};
-          g_array_append_val(out, r);
-        }
-      }
-    }
+    case DW_TAG_entry_point:
+      die_ranges_append(&child, tag, out);
       /* fallthrough */
     case DW_TAG_lexical_block:
-    case DW_TAG_namespace:
-    case DW_TAG_module:
     case DW_TAG_try_block:
     case DW_TAG_catch_block:
+      function_walk(&child, depth + 1, out);
+      break;
+    default:
+      break;
+    }
+  } while (dwarf_siblingof(&child, &child) == 0);
+}
+
+/* Appends the code ranges of a CU's functions, through namespaces and modules, without entering
+ * them: a CU of 10,000 functions is read at the depth of its functions, and only the functions
+ * that frames fall in are read further (function_walk). */
+static void cu_walk(Dwarf_Die *parent, int depth, GArray *out) {
+  Dwarf_Die child;
+  if (depth > MAX_DIE_DEPTH || dwarf_child(parent, &child) != 0)
+    return;
+  do {
+    int tag = dwarf_tag(&child);
+    switch (tag) {
+    case DW_TAG_subprogram:
+    case DW_TAG_entry_point:
+      die_ranges_append(&child, tag, out);
+      break;
+    case DW_TAG_namespace:
+    case DW_TAG_module:
       cu_walk(&child, depth + 1, out);
       break;
     default:
@@ -592,14 +737,11 @@ static gint scope_range_cmp(gconstpointer a, gconstpointer b) {
   return (int)x->inlined - (int)y->inlined; /* a subprogram encloses its inlined calls */
 }
 
-/* Builds the scopes of a CU: its code ranges sorted by start, each linked to the innermost range
- * that encloses it. Inlined instances nest inside their callers, so the ranges form a tree.
- * Requires lock. */
-static void cu_scopes_build_unlocked(cu_index *idx, Dwarf_Die *cudie) {
-  GArray *ranges = g_array_new(FALSE, FALSE, sizeof(scope_range));
-  cu_walk(cudie, 0, ranges);
+/* Makes idx of ranges (consumed): sorted by start, each linked to the innermost range that
+ * encloses it. Inlined instances nest inside their callers, so the ranges form a tree. Requires
+ * lock (counts memory). */
+static void scope_index_build_unlocked(scope_index *idx, GArray *ranges) {
   g_array_sort(ranges, scope_range_cmp);
-  idx->scopes_built = true;
   idx->n = ranges->len;
   idx->ranges = (scope_range *)(void *)g_array_free(ranges, FALSE);
   /* A stack of open ranges: pop those that end before this one starts; the top encloses it. */
@@ -616,13 +758,10 @@ static void cu_scopes_build_unlocked(cu_index *idx, Dwarf_Die *cudie) {
   memory_bytes += idx->n * sizeof(scope_range);
 }
 
-/* Finds the code ranges of the CU holding pc (a DWARF address), innermost first, and stores them
- * in chain (at most max). Returns how many, 0 when pc is in no function. Requires lock. */
-static size_t scope_chain_unlocked(Dwarf_Die *cudie, Dwarf_Addr pc, const scope_range **chain,
-                                   size_t max) {
-  cu_index *idx = cu_index_get_unlocked(cudie);
-  if (!idx->scopes_built)
-    cu_scopes_build_unlocked(idx, cudie);
+/* Finds the ranges of idx holding pc, innermost first, up to the first subprogram, and stores
+ * them in chain (at most max). Returns how many. */
+static size_t scope_index_chain(const scope_index *idx, Dwarf_Addr pc, const scope_range **chain,
+                                size_t max) {
   size_t lo = 0, hi = idx->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -643,6 +782,36 @@ static size_t scope_chain_unlocked(Dwarf_Die *cudie, Dwarf_Addr pc, const scope_
       break;
   }
   return n;
+}
+
+/* Finds the code ranges of the CU holding pc (a DWARF address), innermost first, and stores them
+ * in chain (at most max). Returns how many, 0 when pc is in no function. The function holding pc
+ * is found among the CU's functions, then the ranges inside it are indexed, once per function.
+ * Requires lock. */
+static size_t scope_chain_unlocked(Dwarf_Die *cudie, Dwarf_Addr pc, const scope_range **chain,
+                                   size_t max) {
+  cu_index *idx = cu_index_get_unlocked(cudie);
+  if (!idx->functions_built) {
+    GArray *ranges = g_array_new(FALSE, FALSE, sizeof(scope_range));
+    cu_walk(cudie, 0, ranges);
+    scope_index_build_unlocked(&idx->functions, ranges);
+    idx->functions_built = true;
+  }
+  const scope_range *function;
+  if (max == 0 || scope_index_chain(&idx->functions, pc, &function, 1) == 0)
+    return 0;
+  scope_index *inside = g_hash_table_lookup(function_scopes, function->die.addr);
+  if (inside == NULL) {
+    Dwarf_Die die = function->die;
+    GArray *ranges = g_array_new(FALSE, FALSE, sizeof(scope_range));
+    die_ranges_append(&die, dwarf_tag(&die), ranges);
+    function_walk(&die, 0, ranges);
+    inside = g_new0(scope_index, 1);
+    scope_index_build_unlocked(inside, ranges);
+    g_hash_table_insert(function_scopes, function->die.addr, inside);
+    memory_bytes += sizeof(*inside) + HASH_SLOT_BYTES;
+  }
+  return scope_index_chain(inside, pc, chain, max);
 }
 
 static gint cu_range_cmp(gconstpointer a, gconstpointer b) {

@@ -131,6 +131,33 @@ static void warm_unwinder_on_fork(void) {
   tm_stop();
 }
 
+/* See leak_internal.h. Once a test has failed, later tests are likely to fail too, and each
+ * failing child would load the symbolizer and build the symbol and line tables of the same modules
+ * for its report (libc's debug file alone is some 30 ms with libc6-dbg). So the runner resolves its
+ * own stack once, between tests: the module, the process's module list, and the tables of the
+ * program's units and of libc on that stack are built there, and every later child inherits them.
+ * A suite whose tests pass never pays it. Not in a fork handler: loading the module registers
+ * one, which glibc forbids while it runs them. */
+void tm__leak_symbols_warm(void) {
+  static bool warmed;
+  char *volatile block;
+
+  if (warmed || window.open || getpid() != runner_pid || config == NULL || config->disabled)
+    return;
+  warmed = true;
+  bool was_tracing = tm_is_tracing();
+  if (!was_tracing && ensure_tracing() != 0)
+    return;
+  block = strdup("");
+  tm_traceback *tb = tm_get_object_traceback(block);
+  if (tb != NULL)
+    (void)tm_traceback_length(tb); /* resolves every frame */
+  tm_traceback_free(tb);
+  free(block);
+  if (!was_tracing)
+    tm_stop();
+}
+
 /* pthread_atfork prepare handler: in the runner, before it forks a test's child, records the call
  * chain, which runs through tcase_run_tfun_fork, the frame that calls the child's setup, test and
  * teardown; the child inherits the mark. Taken here, the walk finds its frames in the runner's

@@ -513,6 +513,9 @@ const char *tm__line_table_file(const tm__line_table *t, uint64_t i) {
 }
 
 /* See line_table.h. */
+size_t tm__line_table_nfiles(const tm__line_table *t) { return t->nfiles; }
+
+/* See line_table.h. */
 size_t tm__line_table_memory(const tm__line_table *t) { return t != NULL ? t->memory : 0; }
 
 /* See line_table.h. */

@@ -58,6 +58,9 @@ bool tm__line_table_lookup(const tm__line_table *t, uint64_t pc, uint32_t *file,
  * i is out of range. Owned by t. Read-only: thread-safe. */
 const char *tm__line_table_file(const tm__line_table *t, uint64_t i);
 
+/* The number of file indexes of t (those below it may still name no file). */
+size_t tm__line_table_nfiles(const tm__line_table *t);
+
 /* Bytes t holds. */
 size_t tm__line_table_memory(const tm__line_table *t);
 

@@ -67,6 +67,7 @@ typedef struct modinfo {
   size_t n;
   sym *syms;
   const char *display; /* interned DT_SONAME ("libglib-2.0.so.0"), else the file's basename */
+  const char *module;  /* the interned path of the module's file, or NULL */
   bool cus_built;      /* cus is built on the first address libdwfl cannot place in a CU */
   size_t ncus;
   struct cu_range *cus;
@@ -86,6 +87,7 @@ typedef struct scope_range {
   Dwarf_Die die;     /* a copy; valid as long as the module's Dwarf, i.e. for the process */
   int32_t enclosing; /* index of the innermost range that encloses this one, or -1 */
   bool inlined;      /* DW_TAG_inlined_subroutine, else a subprogram */
+  bool leaf;         /* a CU's function found to hold no inlined call nor nested function */
 } scope_range;
 
 /* Code ranges sorted by lo (outer first on ties), each linked to the innermost that encloses it. */
@@ -100,6 +102,7 @@ typedef struct cu_index {
   scope_index functions; /* the CU's functions, found without reading what is inside them */
   bool lines_built;
   tm__line_table *lines; /* NULL when our reader cannot read the CU's: libdw's then serve */
+  const char **paths;    /* lines' file i as source_path() gives it, interned; NULL until asked */
 } cu_index;
 
 /* What one return address resolved to, frames most recent first. */
@@ -180,6 +183,7 @@ static void cu_index_free(gpointer p) {
   if (idx == NULL)
     return;
   g_free(idx->functions.ranges);
+  g_free(idx->paths);
   tm__line_table_free(idx->lines);
   g_free(idx);
 }
@@ -465,6 +469,8 @@ static sym_build *symtab_read(Dwfl_Module *mod, size_t *m) {
 static modinfo *modinfo_build_unlocked(Dwfl_Module *mod) {
   modinfo *t = g_new0(modinfo, 1);
   t->display = module_display_name(mod);
+  const char *modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+  t->module = modname != NULL ? g_intern_string(modname) : NULL;
   size_t m = 0;
   sym_build *tmp = symtab_read(mod, &m);
   if (tmp == NULL) {
@@ -636,6 +642,23 @@ static const tm__line_table *cu_lines_unlocked(Dwfl_Module *mod, modinfo *info,
   return idx->lines;
 }
 
+/* The path of file i of the CU's line table (lines, read by our reader) as source_path() makes it,
+ * made once per file of the CU rather than once per address. NULL when i names no file. Requires
+ * lock. */
+static const char *cu_path_unlocked(Dwarf_Die *cudie, const tm__line_table *lines, uint64_t i) {
+  cu_index *idx = cu_index_get_unlocked(cudie);
+  size_t n = tm__line_table_nfiles(lines);
+  if (i >= n)
+    return NULL;
+  if (idx->paths == NULL) {
+    idx->paths = g_new0(const char *, n);
+    memory_bytes += n * sizeof(char *);
+  }
+  if (idx->paths[i] == NULL)
+    idx->paths[i] = source_path(tm__line_table_file(lines, i), comp_dir(cudie));
+  return idx->paths[i];
+}
+
 /* The source file a DW_AT_call_file attribute names, interned, or NULL. */
 static const char *call_file(Dwfl_Module *mod, modinfo *info, Dwarf_Die *die) {
   Dwarf_Attribute attr;
@@ -647,7 +670,7 @@ static const char *call_file(Dwfl_Module *mod, modinfo *info, Dwarf_Die *die) {
     return NULL;
   const tm__line_table *lines = cu_lines_unlocked(mod, info, &cu);
   if (lines != NULL)
-    return source_path(tm__line_table_file(lines, idx), comp_dir(&cu));
+    return cu_path_unlocked(&cu, lines, idx);
   Dwarf_Files *files;
   size_t nfiles;
   if (dwarf_getsrcfiles(&cu, &files, &nfiles) != 0 || idx >= nfiles)
@@ -797,15 +820,27 @@ static size_t scope_chain_unlocked(Dwarf_Die *cudie, Dwarf_Addr pc, const scope_
     scope_index_build_unlocked(&idx->functions, ranges);
     idx->functions_built = true;
   }
-  const scope_range *function;
-  if (max == 0 || scope_index_chain(&idx->functions, pc, &function, 1) == 0)
+  const scope_range *found;
+  if (max == 0 || scope_index_chain(&idx->functions, pc, &found, 1) == 0)
     return 0;
+  scope_range *function = (scope_range *)found; /* idx->functions, which we own */
+  if (function->leaf) {
+    chain[0] = function;
+    return 1;
+  }
   scope_index *inside = g_hash_table_lookup(function_scopes, function->die.addr);
   if (inside == NULL) {
     Dwarf_Die die = function->die;
     GArray *ranges = g_array_new(FALSE, FALSE, sizeof(scope_range));
     die_ranges_append(&die, dwarf_tag(&die), ranges);
+    guint own = ranges->len;
     function_walk(&die, 0, ranges);
+    if (ranges->len == own) { /* most functions: nothing inside to index */
+      g_array_free(ranges, TRUE);
+      function->leaf = true;
+      chain[0] = function;
+      return 1;
+    }
     inside = g_new0(scope_index, 1);
     scope_index_build_unlocked(inside, ranges);
     g_hash_table_insert(function_scopes, function->die.addr, inside);
@@ -876,13 +911,13 @@ static Dwarf_Die *cu_find_unlocked(Dwfl_Module *mod, modinfo *info, Dwarf_Addr a
 }
 
 /* Resolves pc (a DWARF address, of ip - 1) in a CU with line information, file:lineno being its
- * line: one frame per inlined call from the innermost outwards, then the frame of the function
+ * line (file interned, as source_path() gives it, or NULL): one frame per inlined call from the innermost outwards, then the frame of the function
  * that holds them. Returns the number of frames written (>= 1). Requires lock. */
 static size_t resolve_dwarf_unlocked(Dwfl_Module *mod, modinfo *info, Dwarf_Die *cu,
                                      const char *file, unsigned int lineno, Dwarf_Addr pc,
                                      const char *module, const char *symbol, tm_frame *out,
                                      size_t max) {
-  tm_frame cur = {.filename = source_path(file, comp_dir(cu)), .lineno = lineno, .module = module};
+  tm_frame cur = {.filename = file, .lineno = lineno, .module = module};
   if (cur.filename == NULL)
     cur.filename = g_intern_static_string("<unknown>");
 
@@ -925,9 +960,8 @@ static size_t resolve_uncached_unlocked(uintptr_t ip, uint64_t adds, tm_frame *o
     out[0] = tm__symbols_unknown_frame(ip);
     return 1;
   }
-  const char *modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-  const char *module = modname != NULL ? g_intern_string(modname) : NULL;
   modinfo *info = modinfo_get_unlocked(mod);
+  const char *module = info->module;
   const char *symbol = symbol_name(info, addr);
 
   Dwarf_Addr bias;
@@ -936,12 +970,13 @@ static size_t resolve_uncached_unlocked(uintptr_t ip, uint64_t adds, tm_frame *o
     const tm__line_table *lines = cu_lines_unlocked(mod, info, cu);
     uint32_t file, lineno;
     if (lines != NULL && tm__line_table_lookup(lines, addr - bias, &file, &lineno))
-      return resolve_dwarf_unlocked(mod, info, cu, tm__line_table_file(lines, file), lineno,
+      return resolve_dwarf_unlocked(mod, info, cu, cu_path_unlocked(cu, lines, file), lineno,
                                     addr - bias, module, symbol, out, max);
     Dwarf_Line *line = lines == NULL ? dwarf_getsrc_die(cu, addr - bias) : NULL;
     int n = 0;
     if (line != NULL && dwarf_lineno(line, &n) == 0)
-      return resolve_dwarf_unlocked(mod, info, cu, dwarf_linesrc(line, NULL, NULL),
+      return resolve_dwarf_unlocked(mod, info, cu,
+                                    source_path(dwarf_linesrc(line, NULL, NULL), comp_dir(cu)),
                                     n > 0 ? (unsigned int)n : 0, addr - bias, module, symbol, out,
                                     max);
   }

@@ -361,7 +361,8 @@ bool tm__leak_records_init(char **envp, GError **error);
 
 /* Called in the runner when a test's child has failed (leak_record.c, from Check's log_test_end,
  * CK_FORK=yes only): the first time, resolves the runner's own stack, so that the children of later
- * failing tests inherit the symbolizer built (leak_fixture.c says more). Not thread-safe. */
+ * failing tests inherit the symbolizer built (leak_fixture.c and docs/symbolizer.md say more).
+ * Not thread-safe. */
 void tm__leak_symbols_warm(void);
 
 /* Whether test windows need a full record (TM_LEAK_JSON or TM_LEAK_BASELINE set): then every

@@ -6,8 +6,11 @@
  *
  * One Dwfl session describes the process: every mapped ELF object is a module, reported from
  * /proc/<pid>/maps. For an address we find its module, the source line of ip - 1 from the line
- * table, the chain of inlined calls from the DIE tree, and the function name from our own sorted
- * copy of the module's ELF symbol table, demangled when it is a C++ name. dwfl_module_addrname()
+ * table (read by line_table.c, libdw's reader being the fallback), the chain of inlined calls from
+ * the DIE tree (the unit's functions indexed once without entering them, then the one function
+ * the address falls in), and the function name from our own sorted copy of the module's ELF
+ * symbol table, demangled when it is a C++ name. docs/symbolizer.md, "The first report", says
+ * what each of these costs on first use. dwfl_module_addrname()
  * would give the same name but costs ~36 µs per call because it scans the whole table
  * (docs/costs.md, "Symbolization"); a binary search of a table built once per module costs well
  * under a microsecond.

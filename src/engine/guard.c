@@ -78,12 +78,8 @@ static void whole_pages(uintptr_t lo, uintptr_t hi, uintptr_t *first, uintptr_t 
     *end = *first;
 }
 
-static void *map_pages(size_t size) {
-  int saved = errno;
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  errno = saved;
-  if (p == MAP_FAILED)
-    return NULL;
+/* Adds [p, p + size) to the tracer's mappings (or to the unlisted bytes when the list is full). */
+static void list_map(void *p, size_t size) {
   bool listed = false;
   tm__lock_acquire(&maps_lock);
   if (ntracer_maps < MAX_TRACER_MAPS) {
@@ -94,6 +90,15 @@ static void *map_pages(size_t size) {
   tm__lock_release(&maps_lock);
   if (!listed)
     atomic_fetch_add_explicit(&unlisted_bytes, size, memory_order_relaxed);
+}
+
+static void *map_pages(size_t size) {
+  int saved = errno;
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  errno = saved;
+  if (p == MAP_FAILED)
+    return NULL;
+  list_map(p, size);
   return p;
 }
 
@@ -281,4 +286,36 @@ void tm__unmap_pages(void *ptr, size_t size) {
     return;
   unmap_pages(ptr, size);
   atomic_fetch_sub_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+}
+
+void *tm__map_huge(size_t size) {
+  const size_t huge = (size_t)2 << 20;
+  if (size < huge || size % huge != 0)
+    return tm__map(size);
+  int saved = errno;
+  char *raw = mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) {
+    errno = saved;
+    return NULL;
+  }
+  char *p = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+  if (p > raw)
+    munmap(raw, (size_t)(p - raw));
+  if (p + size < raw + size + huge)
+    munmap(p + size, (size_t)(raw + size + huge - (p + size)));
+#ifdef MADV_HUGEPAGE
+  madvise(p, size, MADV_HUGEPAGE);
+#endif
+  errno = saved;
+  list_map(p, size);
+  atomic_fetch_add_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+  return p;
+}
+
+void tm__unmap_huge(void *ptr, size_t size) {
+  const size_t huge = (size_t)2 << 20;
+  if (size < huge || size % huge != 0)
+    tm__unmap(ptr, size);
+  else
+    tm__unmap_pages(ptr, size);
 }

@@ -37,6 +37,12 @@ void tm__unmap(void *ptr, size_t size);
 void *tm__map_pages(size_t size);
 void tm__unmap_pages(void *ptr, size_t size);
 
+/* tm__map() for a large table: a multiple of 2 MiB is mapped on a 2 MiB boundary and advised to
+ * use transparent huge pages (one TLB entry per 2 MiB for random probes); other sizes go to
+ * tm__map(). Give it back with tm__unmap_huge() and the same size. */
+void *tm__map_huge(size_t size);
+void tm__unmap_huge(void *ptr, size_t size);
+
 /* Bytes of the tracer's mappings (tm__map(), tm__map_pages()) resident in memory now: each mapping
  * asked with mincore(), so that pages mapped but never touched, and recycled blocks whose pages were
  * given back, do not count. Mappings that could not be listed count whole. Not for the hot path:

@@ -82,6 +82,10 @@ void tm__record_trace(void *ptr, size_t size, uint32_t tb);
 /* Registers a block without a traceback when the heap registry is on; does nothing otherwise. */
 void tm__record_untraced(void *ptr, size_t size);
 
+/* Starts loading the malloc domain's table slot of ptr into the cache, without a lock: a hint
+ * (a stale or racing read costs nothing but the load). Allocates nothing. */
+void tm__trace_prefetch(const void *ptr);
+
 /* Records a block the tracer itself allocated (the guard was held). */
 void tm__record_internal(void *ptr);
 
@@ -98,6 +102,7 @@ static inline __attribute__((always_inline)) void tm__record_alloc(void *ptr, si
       tm__record_untraced(ptr, size);
     return;
   }
+  tm__trace_prefetch(ptr); /* the slot's cache miss overlaps the capture */
   int saved = errno;
   tm__guard_depth++;
   tm__record_trace(ptr, size, tm__capture());

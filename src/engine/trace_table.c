@@ -20,12 +20,13 @@ static inline size_t slot_of(const tm__shard *s, uint64_t hash) {
 static bool shard_grow(tm__shard *s) {
   size_t old_cap = s->slots ? s->mask + 1 : 0;
   size_t cap = old_cap ? old_cap * 2 : INITIAL_CAPACITY;
-  tm__entry *slots = tm__map(cap * sizeof *slots);
+  tm__entry *slots = tm__map_huge(cap * sizeof *slots);
   if (slots == NULL)
     return false;
   tm__entry *old = s->slots;
-  s->slots = slots;
-  s->mask = cap - 1;
+  /* Atomic stores: tm__trace_prefetch() reads both without the lock. */
+  __atomic_store_n(&s->slots, slots, __ATOMIC_RELAXED);
+  __atomic_store_n(&s->mask, cap - 1, __ATOMIC_RELAXED);
   for (size_t i = 0; i < old_cap; i++) {
     if (old[i].key == 0)
       continue;
@@ -34,7 +35,7 @@ static bool shard_grow(tm__shard *s) {
       j = (j + 1) & s->mask;
     slots[j] = old[i];
   }
-  tm__unmap(old, old_cap * sizeof *old);
+  tm__unmap_huge(old, old_cap * sizeof *old);
   return true;
 }
 
@@ -105,9 +106,9 @@ bool tm__shard_remove_unlocked(tm__shard *s, uintptr_t key, uint64_t hash, uint6
 void tm__shard_clear_unlocked(tm__shard *s) {
   size_t bytes = s->slots ? (s->mask + 1) * sizeof *s->slots : 0;
   if (bytes > KEEP_ON_CLEAR * sizeof *s->slots) {
-    tm__unmap(s->slots, bytes);
-    s->slots = NULL;
-    s->mask = 0;
+    tm__unmap_huge(s->slots, bytes);
+    __atomic_store_n(&s->slots, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->mask, 0, __ATOMIC_RELAXED);
   } else if (s->used != 0) {
     /* Keep a small array: clearing between tests must not cost a map and unmap a shard. */
     memset(s->slots, 0, bytes);

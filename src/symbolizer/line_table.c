@@ -316,7 +316,7 @@ static bool run_program(reader *r, rows *rs, unsigned version, uint8_t min_inst_
                         uint8_t max_ops, bool default_is_stmt, int8_t line_base,
                         uint8_t line_range, uint8_t opcode_base, const uint8_t *opcode_lengths) {
   uint64_t addr = 0, op_index = 0, file = 1;
-  int64_t line = 1;
+  uint64_t line = 1; /* wraps as a hostile program drives it; read back as signed */
   (void)default_is_stmt; /* every row is recorded, is_stmt or not, as libdw does */
   if (max_ops == 0)
     max_ops = 1;
@@ -332,14 +332,15 @@ static bool run_program(reader *r, rows *rs, unsigned version, uint8_t min_inst_
     }                                                                                            \
   } while (0)
 #define EMIT()                                                                                   \
-  rows_push(rs, addr, line > 0 && line <= UINT32_MAX - 1 ? (uint32_t)line : 0,                   \
+  rows_push(rs, addr,                                                                            \
+            (int64_t)line > 0 && line <= UINT32_MAX - 1 ? (uint32_t)line : 0,                    \
             file < END_SEQUENCE ? (uint32_t)file : END_SEQUENCE - 1)
   while (r->p < r->end && !r->failed) {
     uint8_t op = *r->p++;
     if (op >= opcode_base) {
       uint8_t adj = (uint8_t)(op - opcode_base);
       ADVANCE(adj / line_range);
-      line += line_base + adj % line_range;
+      line += (uint64_t)(int64_t)(line_base + adj % line_range);
       EMIT();
       continue;
     }
@@ -374,7 +375,7 @@ static bool run_program(reader *r, rows *rs, unsigned version, uint8_t min_inst_
     }
     case 1: EMIT(); break;                             /* DW_LNS_copy */
     case 2: ADVANCE(read_uleb(r)); break;              /* DW_LNS_advance_pc */
-    case 3: line += read_sleb(r); break;               /* DW_LNS_advance_line */
+    case 3: line += (uint64_t)read_sleb(r); break;     /* DW_LNS_advance_line */
     case 4: file = read_uleb(r); break;                /* DW_LNS_set_file */
     case 5: read_uleb(r); break;                       /* DW_LNS_set_column */
     case 6: case 7: case 10: case 11: break;           /* negate_stmt, basic_block, prologue... */

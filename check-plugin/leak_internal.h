@@ -359,11 +359,11 @@ typedef struct tm__leak_record {
  * variable and the file, line or key at fault) when they cannot be used. Not thread-safe. */
 bool tm__leak_records_init(char **envp, GError **error);
 
-/* Called in the runner when a test's child has failed (leak_record.c, from Check's log_test_end,
- * CK_FORK=yes only): the first time, resolves the runner's own stack, so that the children of later
- * failing tests inherit the symbolizer built (leak_fixture.c and docs/symbolizer.md say more).
- * Not thread-safe. */
-void tm__leak_symbols_warm(void);
+/* Called in the runner for each test result (leak_record.c, from Check's log_test_end, CK_FORK=yes
+ * only), failed or not. Once failures are frequent enough to pay for it, resolves the runner's own
+ * stack, once, so that the children of later failing tests inherit the symbolizer built
+ * (leak_fixture.c and docs/symbolizer.md say more). Not thread-safe. */
+void tm__leak_symbols_note(bool failed);
 
 /* Whether test windows need a full record (TM_LEAK_JSON or TM_LEAK_BASELINE set): then every
  * window that leaves memory allocated is classified, not only the ones over their allowance. */

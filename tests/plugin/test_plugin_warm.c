@@ -1,5 +1,6 @@
-/* test_plugin_warm.c — the runner builds the symbolizer for its children once a test has failed,
- * never while every test passes. Runs warm_suite in both fork modes. */
+/* test_plugin_warm.c — the runner builds the symbolizer for its children once two tests have
+ * failed, never while every test passes nor after one failure. Runs warm_suite in both fork
+ * modes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +19,11 @@ START_TEST(test_verdicts) {
   check_result(run, "Cold", "test_still_cold", 0, 'P', NULL, NULL, "Passed");
   check_result(run, "Warm", "test_leak", 0, 'S', src, "site:leak",
                "leaked 24 B in 1 block (allowed 0 B)");
+  check_result(run, "Warm", "test_one_failure_cold", 0, 'P', NULL, NULL, "Passed");
+  check_result(run, "Warm", "test_leak_again", 0, 'S', src, "site:again",
+               "leaked 32 B in 1 block (allowed 0 B)");
   check_result(run, "Warm", "test_warm", 0, 'P', NULL, NULL, "Passed");
-  ck_assert_uint_eq(run->results->len, 4);
+  ck_assert_uint_eq(run->results->len, 6);
 }
 END_TEST
 

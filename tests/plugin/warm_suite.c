@@ -1,7 +1,8 @@
 /* warm_suite.c — a Check suite that test_plugin_warm.c runs in a subprocess, in both fork modes.
- * While every test passes, the runner never loads the symbolizer; once a test has failed, the
- * children of the tests after it start with the symbolizer module already mapped, inherited from
- * the runner, which resolved its own stack between the tests. A "site:" comment marks the line
+ * While every test passes, or one has failed, the runner never loads the symbolizer; once a second
+ * test has failed (and at least one in 50), the children of the tests after it start with the
+ * symbolizer module already mapped, inherited from the runner, which resolved its own stack
+ * between the tests. A "site:" comment marks the line
  * the failure must name.
  */
 #include <stdbool.h>
@@ -32,8 +33,22 @@ START_TEST(test_still_cold) {
 }
 END_TEST
 
+/* After one failure: in a test's child (CK_FORK=yes), not inherited; with CK_FORK=no the report
+ * ran in this very process, which has the module loaded. */
+START_TEST(test_one_failure_cold) {
+  const char *fork_mode = getenv("CK_FORK");
+  if (fork_mode == NULL || strcmp(fork_mode, "no") != 0)
+    ck_assert_msg(!symbolizer_mapped(), "the symbolizer was loaded after one failure");
+}
+END_TEST
+
 START_TEST(test_leak) {
   lose(malloc(24)); /* site:leak */
+}
+END_TEST
+
+START_TEST(test_leak_again) {
+  lose(malloc(32)); /* site:again */
 }
 END_TEST
 
@@ -52,6 +67,8 @@ int main(void) {
   TCase *warm = tcase_create("Warm");
   tcase_add_checked_fixture(warm, TM_LEAK_FIXTURE);
   tcase_add_test(warm, test_leak);
+  tcase_add_test(warm, test_one_failure_cold);
+  tcase_add_test(warm, test_leak_again);
   tcase_add_test(warm, test_warm);
   suite_add_tcase(s, warm);
   SRunner *sr = srunner_create(s);

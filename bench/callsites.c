@@ -32,8 +32,9 @@
  * The figure is the thread's CPU time per operation (a call, or a free + an allocation); the ratios to
  * untraced are taken within each round (a peer's to the untraced run of the same round), and their
  * median and range (min..max) are printed, since this machine is shared. heaptrack's process ratio
- * is to a plain child process doing the same work. Tracer memory and RSS growth per live block are
- * printed for live-N.
+ * is to a plain child process doing the same work. For live-N: tm_get_tracemalloc_memory() and the
+ * RSS growth over the untraced run, per live block, and their difference (RSS the tracer's count
+ * misses, when positive).
  *
  * Usage: callsites [--quick] [--no-peers] [--rounds R] [--row NAME]...
  *        TM_BENCH_QUICK=1 is the same as --quick. Exit status 0 when the run completed (figures are
@@ -635,13 +636,16 @@ static void bench_row(const row *r, int rounds, long ops) {
       column_print(&col[c]);
   if (r->live > 10000) {
     /* RSS growth is known in the rounds where the untraced run came before the traced one. */
-    double v[MAX_ROUNDS];
+    double v[MAX_ROUNDS], gap[MAX_ROUNDS];
     int n = 0;
     for (int k = 0; k < rounds; k++)
-      if (rss_b[k] >= 0)
+      if (rss_b[k] >= 0) {
+        gap[n] = rss_b[k] - tracer_b[k]; /* what RSS grew by that the tracer does not count */
         v[n++] = rss_b[k];
-    printf("   tracer %5.1f B/block, RSS +%5.1f B/block", median_of(tracer_b, rounds),
-           n > 0 ? median_of(v, n) : 0.0);
+      }
+    printf("   tracer %5.1f B/block, RSS +%5.1f B/block (RSS - tracer %+5.1f)",
+           median_of(tracer_b, rounds), n > 0 ? median_of(v, n) : 0.0,
+           n > 0 ? median_of(gap, n) : 0.0);
   }
   printf("\n");
   fflush(stdout);

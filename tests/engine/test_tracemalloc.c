@@ -181,6 +181,31 @@ START_TEST(test_tracer_blocks_handed_to_the_program) {
 }
 END_TEST
 
+/* tm_get_tracemalloc_memory() counts what stays resident: the arrays a table retires as it grows,
+ * and those a clear drops, give their pages back, so after a clear the count returns near where
+ * it was (it used to be the mapped bytes, which forgot retired arrays that stayed resident). */
+START_TEST(test_tracemalloc_memory_returns_after_clear) {
+  ck_assert_int_eq(tm_start(1), 0);
+  enum { N = 300000 };
+  void **blocks = malloc(N * sizeof *blocks);
+  size_t before = tm_get_tracemalloc_memory();
+  for (size_t i = 0; i < N; i++)
+    blocks[i] = malloc(8);
+  size_t full = tm_get_tracemalloc_memory();
+  for (size_t i = 0; i < N; i++)
+    free(blocks[i]);
+  size_t emptied = tm_get_tracemalloc_memory(); /* the arrays stay, empty, until a clear */
+  tm_clear_traces();
+  size_t after = tm_get_tracemalloc_memory();
+  free(blocks);
+  ck_assert_uint_gt(full, before + N * 16);
+  ck_assert_uint_lt(full, before + N * 64);
+  ck_assert_uint_ge(emptied + N * 4, full);
+  ck_assert_msg(after < before + (512u << 10), "%zu KiB stay after the clear (%zu KiB when full)",
+                (after - before) >> 10, (full - before) >> 10);
+}
+END_TEST
+
 START_TEST(test_tracemalloc_memory_grows_with_traces) {
   ck_assert_int_eq(tm_start(1), 0);
   size_t before = tm_get_tracemalloc_memory();
@@ -413,6 +438,7 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_track_domain_limit_has_own_error);
   tcase_add_test(tc, test_tracemalloc_memory_grows_with_traces);
   tcase_add_test(tc, test_tracer_blocks_handed_to_the_program);
+  tcase_add_test(tc, test_tracemalloc_memory_returns_after_clear);
   tcase_add_test(tc, test_threads_keep_exact_counters);
   tcase_add_test(tc, test_forked_child_keeps_tracing);
   tcase_add_test(tc, test_thread_pause);

@@ -118,7 +118,7 @@ bool tm__record_free(void *ptr, uint64_t *meta);
 /* Puts back a trace removed by tm__record_free() (a realloc that failed). */
 void tm__record_restore(void *ptr, uint64_t meta);
 
-/* Whether ptr is one of the tracer's own blocks (the internal table). */
+/* Whether ptr is one of the tracer's own blocks (the address bitmap of traces.c). */
 bool tm__internal_contains(void *ptr);
 
 /* ---- the tables as a whole (traces.c), for the runtime API ---- */
@@ -148,7 +148,7 @@ void tm__tables_lock_all(void);
 void tm__tables_unlock_all(void);
 
 /* Holds / releases every lock of the tables across fork(), in the locking order (domains_lock,
- * domain tables, internal table); the caller takes the intern locks between the first and the
+ * domain tables, the registry); the caller takes the intern locks between the first and the
  * tables, and the region lock last. */
 void tm__fork_lock(void);
 void tm__fork_unlock(void);

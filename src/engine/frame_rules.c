@@ -473,12 +473,18 @@ tm__frame_rule tm__frame_rule_miss(uintptr_t ip) {
   return rule;
 }
 
-void tm__frame_rules_flush(void) {
+void tm__frame_rules_forget(uintptr_t lo, uintptr_t hi) {
   tm__rule_slot *t = atomic_load_explicit(&tm__rule_table, memory_order_acquire);
   if (t == NULL)
     return;
   for (size_t i = 0; i < TM_RULES; i++) {
-    atomic_store_explicit(&t[i].packed, 0, memory_order_relaxed);
-    atomic_store_explicit(&t[i].ip, 0, memory_order_release);
+    uintptr_t ip = atomic_load_explicit(&t[i].ip, memory_order_relaxed);
+    /* ip - 1: the rule is of the call instruction before the return address. */
+    if (ip <= TM_RULE_FORGOTTEN || ip - 1 < lo || ip - 1 >= hi)
+      continue;
+    /* The rule first: a reader that saw ip here then reads 0 (a miss) or ip's own rule. Stays
+     * taken (never 0 again), so that no other address's rule can appear under ip. */
+    atomic_store_explicit(&t[i].packed, 0, memory_order_release);
+    atomic_store_explicit(&t[i].ip, TM_RULE_FORGOTTEN, memory_order_release);
   }
 }

@@ -33,10 +33,13 @@ typedef struct tm__frame_rule {
   int32_t cfa_offset;
 } tm__frame_rule;
 
-/* The cache: open addressing on ip, entries written once (ip by CAS, then the packed rule). */
+/* The cache: open addressing on ip, entries written once (ip by CAS from 0, then the packed rule).
+ * A forgotten entry keeps TM_RULE_FORGOTTEN as its ip and is never reused: a reader that found ip
+ * in a slot then reads that ip's rule, or 0, never another address's. */
 #define TM_RULE_BITS 18
 #define TM_RULES (1u << TM_RULE_BITS)
 #define TM_RULE_PROBES 16
+#define TM_RULE_FORGOTTEN ((uintptr_t)1) /* no return address is 1 */
 
 typedef struct tm__rule_slot {
   _Atomic uintptr_t ip;
@@ -85,7 +88,8 @@ static inline tm__frame_rule tm__frame_rule_of(uintptr_t ip) {
 /* Computes the rule of ip from the call frame information without the cache (for tests). */
 tm__frame_rule tm__frame_rule_compute(uintptr_t ip);
 
-/* Forgets every cached rule (a module was unloaded: its addresses may hold other code). */
-void tm__frame_rules_flush(void);
+/* Forgets the cached rules of return addresses in [lo, hi) (a module there was unloaded: its
+ * addresses may hold other code later). Thread-safe; reads the whole table (4 MiB) once. */
+void tm__frame_rules_forget(uintptr_t lo, uintptr_t hi);
 
 #endif /* TM_FRAME_RULES_H */

@@ -172,8 +172,10 @@ TM_HOOK void *calloc(size_t nmemb, size_t size) {
 
 TM_HOOK void free(void *ptr) {
   uint64_t meta;
-  if (tracing() && ptr != NULL)
+  if (tracing() && ptr != NULL) {
     tm__record_free(ptr, &meta);
+    tm__hook_scrub(); /* no stale copy of ptr below (runtime.h) */
+  }
   real.free(ptr);
 }
 
@@ -192,6 +194,7 @@ TM_HOOK void *realloc(void *ptr, size_t size) {
     return real.realloc(ptr, size);
   uint64_t meta = 0;
   bool traced = ptr != NULL && tm__record_free(ptr, &meta);
+  tm__hook_scrub(); /* no stale copy of ptr below (runtime.h) */
   void *q = real.realloc(ptr, size);
   return realloc_traced(ptr, size, q, traced, meta);
 }
@@ -204,6 +207,7 @@ TM_HOOK void *reallocarray(void *ptr, size_t nmemb, size_t size) {
     return real.reallocarray(ptr, nmemb, size); /* fails with ENOMEM; ptr untouched */
   uint64_t meta = 0;
   bool traced = ptr != NULL && tm__record_free(ptr, &meta);
+  tm__hook_scrub(); /* no stale copy of ptr below (runtime.h) */
   void *q = real.reallocarray(ptr, nmemb, size);
   /* total == 0 frees like realloc(p, 0) in glibc; restoring only on a non-zero failed size. */
   return realloc_traced(ptr, total, q, traced, meta);

@@ -33,46 +33,38 @@ static inline bool tm__is_tracing(void) {
 /* Traceback limit for new traces (Python's get_traceback_limit()). */
 extern atomic_int tm__traceback_limit;
 
+/* The number of libraries dlclose() unloaded (unload.c): part of the stack cache's epoch. */
+extern atomic_uint tm__unload_count;
+
+/* The capture itself (capture.c), out of line so that the hook's own frame stays small and holds
+ * no copy of the new block's address: ra, cfa and fp are the hook's, as tm__capture() passes them.
+ * Returns the interned id, 0 when out of memory. Call with the guard held, from tm__capture()
+ * only (the frames it skips are its own and the hook's). */
+uint32_t tm__capture_at(uintptr_t ra, uintptr_t cfa, uintptr_t fp);
+
 /* Captures the traceback of the program's call into the tracer and returns its interned id (0 when
  * the tracer is out of memory). A stack seen before is recognized without unwinding, others are
  * walked with the frame rules (stack_cache.h); libunwind unwinds the rest. Always inlined into
- * the function the program called (a hook, or tm_track), so the one frame to skip is that
- * function's own; unw_backtrace reports no frame of its own. Checked by tests/engine/test_traceback_intern.c. Call with the guard held. */
+ * the function the program called (a hook, or tm_track): the return address, canonical frame
+ * address and frame pointer are that function's. Checked by tests/engine/test_traceback_intern.c
+ * and tests/engine/test_stack_cache.c. Call with the guard held. */
 static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
-  enum { SKIP = 1 };
-  int limit = atomic_load_explicit(&tm__traceback_limit, memory_order_relaxed);
   uintptr_t ra = (uintptr_t)__builtin_return_address(0);
   uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
-  /* Also gives the hook a frame pointer, set up before the lookup: the caller's rbp at fp. */
+  /* Also gives the hook a frame pointer: the caller's rbp at fp. */
   uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-  tm__scratch *scratch = tm__scratch_get();
-  if (scratch == NULL)
-    return 0; /* out of memory: a lost trace */
-  /* tm_stop() freed the interned tracebacks: the cached ids name nothing now. */
-  uint32_t generation = atomic_load_explicit(&tm__intern_generation, memory_order_relaxed);
-  if (__builtin_expect(scratch->stack_generation != generation, 0))
-    tm__scratch_renew(scratch, generation);
-  uint32_t cached = tm__stack_cache_find(scratch->stack_cache, scratch->stack_cache_mask,
-                                         generation, ra, cfa, fp, limit);
-  if (cached != 0)
-    return cached;
-  cached = tm__stack_cache_miss(scratch, ra, cfa, fp, limit); /* a walk with the frame rules */
-  if (cached != 0)
-    return cached;
-  /* In the thread's scratch block, not on its stack: the tracer's stack use stays the same
-   * whatever the limit. One more than the limit tells whether the stack was truncated. */
-  void **buf = scratch->capture;
-  _Static_assert(TM_SCRATCH_FRAMES >= TM_MAX_NFRAME + SKIP + 1, "capture buffer too small");
-  int n = unw_backtrace(buf, limit + SKIP + 1) - SKIP;
-  if (n < 0)
-    n = 0;
-  bool truncated = n > limit;
-  if (truncated)
-    n = limit;
-  /* The depth past the limit is not walked: it would cost ~7 ns a frame on every allocation.
-   * A truncated stack records total_nframe = limit + 1, "more than the limit". */
-  return tm__intern((const uintptr_t *)(buf + SKIP), n, truncated,
-                    (uint32_t)n + (truncated ? 1u : 0u));
+  return tm__capture_at(ra, cfa, fp);
+}
+
+/* Zeroes the stack below the hook when the heap registry is on (stack_cache.h, tm__stack_scrub):
+ * the calls below the hook saved its registers, a block's address among them, and a conservative
+ * scan (the plugin's reachability, which the registry serves) would find that stale copy in a
+ * frame that later lies there and never writes the slot: once the block is freed, a block that
+ * leaks at the same address would look reachable. Without the registry nothing scans the stack:
+ * the hot path does not pay it. */
+static inline __attribute__((always_inline)) void tm__hook_scrub(void) {
+  if (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) & TM__HOOKS_REGISTRY)
+    tm__stack_scrub_small();
 }
 
 /* Records a new block of the malloc domain under traceback id tb (0: count a lost trace;
@@ -98,14 +90,17 @@ static inline __attribute__((always_inline)) void tm__record_alloc(void *ptr, si
     return;
   }
   if (tm__pause_depth > 0 || !tm__is_tracing()) {
-    if (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) & TM__HOOKS_REGISTRY)
+    if (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) & TM__HOOKS_REGISTRY) {
       tm__record_untraced(ptr, size);
+      tm__stack_scrub_small(); /* the registry is on: see tm__hook_scrub() */
+    }
     return;
   }
   tm__trace_prefetch(ptr); /* the slot's cache miss overlaps the capture */
   int saved = errno;
   tm__guard_depth++;
   tm__record_trace(ptr, size, tm__capture());
+  tm__hook_scrub();
   tm__guard_depth--;
   errno = saved;
 }

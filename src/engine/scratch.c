@@ -38,8 +38,3 @@ tm__scratch *tm__scratch_slow(void) {
   tm__scratch_self = s;
   return s;
 }
-
-void tm__scratch_renew(tm__scratch *s, uint32_t generation) {
-  /* The stack cache's entries carry their generation: no table to empty (it may be 1.5 MiB). */
-  s->stack_generation = generation;
-}

@@ -1,6 +1,6 @@
 /* scratch.h — the tracer's per-thread working memory, outside the thread's stack and TLS. Internal.
  *
- * A capture needs room for TM_MAX_NFRAME + 2 return addresses, and the intern cache keeps 2 KiB
+ * A capture needs room for TM_MAX_NFRAME + 3 return addresses, and the intern cache keeps 2 KiB
  * per thread (the stack cache's table, mapped apart, grows with the thread's stacks). On the thread's stack the first would grow with the traceback
  * limit (8 KiB at 1024 frames); in static TLS all of it would be carved from every thread's stack
  * by glibc, so that a thread created with a 16 KiB stack (PTHREAD_STACK_MIN) could not even
@@ -20,7 +20,7 @@
  * the dependency goes one way. */
 struct tm__stack_entry;
 
-#define TM_SCRATCH_FRAMES (TM_MAX_NFRAME + 2) /* the limit, the frame to skip, the truncation probe */
+#define TM_SCRATCH_FRAMES (TM_MAX_NFRAME + 3) /* the limit, the two frames to skip, the truncation probe */
 #define TM_INTERN_CACHE_SLOTS 256
 
 typedef struct tm__scratch {
@@ -28,10 +28,10 @@ typedef struct tm__scratch {
   size_t stack_cache_bytes;                            /* its size, for the release at exit, */
   uint32_t stack_cache_mask;                           /* its sets - 1, */
   uint32_t stack_cache_misses;                         /* misses since it was mapped or grew */
+  uintptr_t stack_lo, stack_hi;                        /* the thread's stack, once walked */
   uint32_t intern_hash[TM_INTERN_CACHE_SLOTS];         /* traceback_intern.c: hash => id */
   uint32_t intern_id[TM_INTERN_CACHE_SLOTS];
   uint32_t intern_generation;                          /* traceback_intern.c */
-  uint32_t stack_generation;                           /* the ids of stack_cache: runtime.h */
   void *capture[TM_SCRATCH_FRAMES];                    /* runtime.h: unw_backtrace's buffer */
 } tm__scratch;
 
@@ -40,10 +40,6 @@ extern __thread tm__scratch *tm__scratch_self __attribute__((tls_model("initial-
 /* Maps the calling thread's block (zero-filled) and registers its release at thread exit.
  * Returns NULL when the tracer is out of memory. Allocates nothing through malloc. */
 tm__scratch *tm__scratch_slow(void);
-
-/* Records generation: s's stack cache entries of older generations of interned tracebacks
- * (traceback_intern.h) no longer answer. */
-void tm__scratch_renew(tm__scratch *s, uint32_t generation);
 
 /* The calling thread's block, or NULL when it could not be mapped. Call with the guard held. */
 static inline __attribute__((always_inline)) tm__scratch *tm__scratch_get(void) {

@@ -34,7 +34,9 @@ static bool stack_bounds(void) {
 
 /* ---- the thread's table: mapped on its first miss, grown, given back at its exit ------------- */
 
-static size_t table_bytes(uint32_t mask) { return ((size_t)mask + 1) * 2 * sizeof(tm__stack_entry); }
+static size_t table_bytes(uint32_t mask) {
+  return ((size_t)mask + 1) * TM_STACK_CACHE_WAYS * sizeof(tm__stack_entry);
+}
 
 void tm__stack_cache_release(struct tm__scratch *scratch) {
   if (scratch->stack_cache != NULL)
@@ -50,12 +52,14 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void atfork_register(void) { pthread_atfork(layouts_lock, layouts_unlock, layouts_unlock); }
 
-/* Returns the thread's table, mapped or grown as its misses ask (each time it has missed 16 times
- * per set); NULL without memory. */
+/* Returns the thread's table, mapped or grown as its misses ask (each time it has missed as
+ * often as it has entries); NULL without memory. A grown table starts empty: its entries do not
+ * hold their keys, so they cannot be moved, and are learned anew. */
 static tm__stack_entry *table_get(tm__scratch *s) {
   uint32_t sets = s->stack_cache != NULL ? s->stack_cache_mask + 1 : 0;
   s->stack_cache_misses++;
-  if (sets != 0 && (sets >= TM_STACK_CACHE_MAX_SETS || s->stack_cache_misses < 16 * sets))
+  if (sets != 0 && (sets >= TM_STACK_CACHE_MAX_SETS ||
+                    s->stack_cache_misses < TM_STACK_CACHE_WAYS * sets))
     return s->stack_cache;
   pthread_once(&atfork_once, atfork_register);
   uint32_t want = sets == 0 ? TM_STACK_CACHE_MIN_SETS : sets * 4;
@@ -65,7 +69,7 @@ static tm__stack_entry *table_get(tm__scratch *s) {
   s->stack_cache_misses = 0; /* without memory: try again after as many misses */
   if (t == NULL)
     return s->stack_cache;
-  tm__stack_cache_release(s); /* its stacks are learned anew */
+  tm__stack_cache_release(s);
   s->stack_cache = t;
   s->stack_cache_bytes = table_bytes(want - 1);
   s->stack_cache_mask = want - 1;
@@ -152,37 +156,39 @@ int tm__stack_walk(uintptr_t ra, uintptr_t cfa, uintptr_t fp, uintptr_t *ips, in
 /* ---- layouts: each distinct list of offsets once, process-wide --------------------------------- */
 
 #define LAYOUT_BITS 16
-#define LAYOUTS (1u << LAYOUT_BITS)
+#define LAYOUT_SLOTS (1u << LAYOUT_BITS) /* twice TM_STACK_LAYOUTS: the open table stays half empty */
 #define LAYOUT_ARENA (64u * 1024u)
 
+const tm__stack_layout *tm__stack_layouts[TM_STACK_LAYOUTS];
+
 static tm__lock layout_lock;
-static const tm__stack_layout **layout_table; /* open addressing on hash, under layout_lock */
-static size_t layout_count;
+static uint16_t *layout_table; /* open addressing on hash: ids, under layout_lock */
+static unsigned layout_count;  /* the last id given */
 static char *layout_arena;
 static size_t layout_left;
 
-/* Returns the published layout equal to offsets[0..n), published now if new; NULL when out of
- * memory or room. */
-static const tm__stack_layout *layout_intern(const int16_t *offsets, unsigned n) {
+/* Returns the id of the published layout equal to offsets[0..n), published now if new; 0 when
+ * out of memory or ids. */
+static uint16_t layout_intern(const int16_t *offsets, unsigned n) {
   uint64_t h = n;
   for (unsigned k = 0; k < n; k++)
     h = tm__stack_mix(h, (uint16_t)offsets[k]);
   h ^= h >> 29;
-  const tm__stack_layout *found = NULL;
+  uint16_t found = 0;
   tm__lock_acquire(&layout_lock);
   if (layout_table == NULL)
-    layout_table = tm__map(LAYOUTS * sizeof *layout_table);
+    layout_table = tm__map(LAYOUT_SLOTS * sizeof *layout_table);
   if (layout_table != NULL) {
     size_t i = (size_t)(h >> (64 - LAYOUT_BITS));
-    for (; layout_table[i] != NULL; i = (i + 1) & (LAYOUTS - 1)) {
-      const tm__stack_layout *l = layout_table[i];
+    for (; layout_table[i] != 0; i = (i + 1) & (LAYOUT_SLOTS - 1)) {
+      const tm__stack_layout *l = tm__stack_layouts[layout_table[i]];
       if (l->hash == h && l->nslots == n && memcmp(l->offset, offsets, n * sizeof *offsets) == 0) {
-        found = l;
+        found = layout_table[i];
         break;
       }
     }
     size_t need = (sizeof(tm__stack_layout) + n * sizeof *offsets + 7) & ~(size_t)7;
-    if (found == NULL && layout_count + 1 < LAYOUTS / 2) {
+    if (found == 0 && layout_count + 1 < TM_STACK_LAYOUTS) {
       if (need > layout_left) {
         char *fresh = tm__map(LAYOUT_ARENA); /* the old arena's tail is left unused */
         if (fresh != NULL) {
@@ -196,10 +202,15 @@ static const tm__stack_layout *layout_intern(const int16_t *offsets, unsigned n)
         layout_left -= need;
         l->hash = h;
         l->nslots = n;
+        l->reach = 8;
+        for (unsigned k = 0; k < n; k++)
+          if (offsets[k] + 8 > (int)l->reach)
+            l->reach = (uint32_t)(offsets[k] + 8);
         memcpy(l->offset, offsets, n * sizeof *offsets);
-        layout_table[i] = l;
-        layout_count++;
-        found = l;
+        found = (uint16_t)++layout_count;
+        /* Published before any entry names it: the entry is written by this thread after. */
+        __atomic_store_n(&tm__stack_layouts[found], l, __ATOMIC_RELEASE);
+        layout_table[i] = found;
       }
     }
   }
@@ -213,21 +224,76 @@ static void layouts_lock(void) { tm__lock_acquire(&layout_lock); }
 
 static void layouts_unlock(void) { tm__lock_release(&layout_lock); }
 
-/* ---- the miss -------------------------------------------------------------------------------- */
+/* ---- after a miss --------------------------------------------------------------------------- */
 
-/* How much an entry is worth keeping. */
-static int worth(const tm__stack_entry *e, uint32_t generation) {
-  if (e->ra == 0 || e->generation != generation)
-    return 0;
-  return e->layout == NULL ? 1 : 2;
+#define SCRUB_BYTES 4096 /* deeper than a miss's calls, dl_iterate_phdr's included */
+#define SCRUB_SMALL_BYTES 384 /* deeper than a hit's calls and the tables' */
+
+__attribute__((noinline)) void tm__stack_scrub(void) {
+  char zeros[SCRUB_BYTES];
+  memset(zeros, 0, sizeof zeros);
+  __asm__ volatile("" : : "r"(zeros) : "memory"); /* the stores are kept */
 }
 
+__attribute__((noinline)) void tm__stack_scrub_small(void) {
+  char zeros[SCRUB_SMALL_BYTES];
+  memset(zeros, 0, sizeof zeros);
+  __asm__ volatile("" : : "r"(zeros) : "memory");
+}
+
+/* ---- statistics (TM_CAPTURE_STATS builds only) ------------------------------------------------ */
+
+#ifdef TM_CAPTURE_STATS
+#include <stdio.h>
+_Atomic unsigned long long tm__capture_stats[TM_CAPTURE_COUNTERS + 2];
+
+/* Prints the counters to stderr at exit. */
+__attribute__((destructor)) static void capture_stats_print(void) {
+  unsigned long long c[TM_CAPTURE_COUNTERS];
+  for (int i = 0; i < TM_CAPTURE_COUNTERS; i++)
+    c[i] = tm__capture_stats[i];
+  unsigned long long all = c[TM_CAPTURE_HIT] + c[TM_CAPTURE_WALKED] + c[TM_CAPTURE_UNWOUND];
+  if (all == 0)
+    return;
+  dprintf(2,
+          "tracemalloc capture stats: %llu captures, hits %llu (%.2f%%), walked %llu (%.2f%%), "
+          "libunwind %llu (%.2f%%); misses: new key %llu, words differ %llu, uncacheable %llu; "
+          "distinct stacks walked (last id) %llu\n",
+          all, c[TM_CAPTURE_HIT], 100.0 * (double)c[TM_CAPTURE_HIT] / (double)all,
+          c[TM_CAPTURE_WALKED], 100.0 * (double)c[TM_CAPTURE_WALKED] / (double)all,
+          c[TM_CAPTURE_UNWOUND], 100.0 * (double)c[TM_CAPTURE_UNWOUND] / (double)all,
+          c[TM_CAPTURE_MISS_NEW], c[TM_CAPTURE_MISS_WORDS], c[TM_CAPTURE_MISS_UNCACHEABLE],
+          c[TM_CAPTURE_LAST_ID]);
+  dprintf(2, "DEBUG same tb in primary set %llu, in target set %llu\n", tm__capture_stats[TM_CAPTURE_COUNTERS], tm__capture_stats[TM_CAPTURE_COUNTERS + 1]);
+}
+
+/* Counts why the capture under key missed in the thread's table. */
+static void miss_reason_count(tm__scratch *s, uint64_t key, uintptr_t cfa, uintptr_t fp) {
+  if (s->stack_cache == NULL || fp + 16 != cfa) {
+    TM_CAPTURE_COUNT(TM_CAPTURE_MISS_UNCACHEABLE);
+    return;
+  }
+  const tm__stack_entry *set = tm__stack_set(s->stack_cache, s->stack_cache_mask, key);
+  for (int way = 0; way < TM_STACK_CACHE_WAYS; way++)
+    if ((set[way].tag & TM_STACK_TAG_MASK) == tm__stack_tag(key)) {
+      TM_CAPTURE_COUNT(TM_CAPTURE_MISS_WORDS);
+      return;
+    }
+  TM_CAPTURE_COUNT(TM_CAPTURE_MISS_NEW);
+}
+#endif
+
+/* ---- the miss -------------------------------------------------------------------------------- */
+
 uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa, uintptr_t fp,
-                              int limit) {
+                              int limit, uint64_t key) {
   _Static_assert(TM_SCRATCH_FRAMES >= TM_STACK_CACHE_FRAMES, "capture buffer too small");
   uintptr_t *ips = (uintptr_t *)scratch->capture;
   int16_t offsets[TM_STACK_CACHE_SLOTS];
   unsigned nslots = 0;
+#ifdef TM_CAPTURE_STATS
+  miss_reason_count(scratch, key, cfa, fp);
+#endif
   if (limit < 1 || limit >= TM_STACK_CACHE_FRAMES)
     return 0;
   int n = tm__stack_walk(ra, cfa, fp, ips, limit + 1, offsets, &nslots, TM_STACK_CACHE_SLOTS);
@@ -237,32 +303,83 @@ uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa,
   if (truncated)
     n = limit;
   uint32_t tb = tm__intern(ips, n, truncated, (uint32_t)n + (truncated ? 1u : 0u));
+#ifdef TM_CAPTURE_STATS
+  if (tb > tm__capture_stats[TM_CAPTURE_LAST_ID])
+    tm__capture_stats[TM_CAPTURE_LAST_ID] = tb;
+#endif
   if (tb == 0 || nslots == UINT_MAX)
     return tb;
   tm__stack_entry *t = table_get(scratch);
   if (t == NULL)
     return tb;
-  tm__stack_entry *set = tm__stack_set(t, scratch->stack_cache_mask, ra, cfa), *e = NULL;
-  uint32_t generation = scratch->stack_generation;
-  for (int way = 0; way < 2; way++)
-    if (set[way].ra == ra && set[way].cfa == cfa && set[way].limit == (uint32_t)limit &&
-        set[way].generation == generation)
-      e = &set[way];
-  if (e != NULL && e->tb == tb) {
-    /* Seen before (a candidate), or learned with other words (a frame pointer that differs):
-     * learn this walk. */
-    const tm__stack_layout *l = layout_intern(offsets, nslots);
-    if (l != NULL) {
-      e->check = tm__stack_hash(l->offset, l->nslots, cfa);
-      e->layout = l;
-    }
+  scratch->stack_lo = stack_lo; /* known: the walk read them */
+  scratch->stack_hi = stack_hi;
+  uint16_t layout = layout_intern(offsets, nslots);
+  if (layout == 0)
     return tb;
+  /* A key's third stack and later ones go under variant keys. */
+  tm__stack_entry *set = tm__stack_set(t, scratch->stack_cache_mask, key), *e = NULL;
+  const tm__stack_layout *first = NULL;
+  uint64_t level_key = key;
+  for (unsigned level = 0;; level++) {
+    int same_key = 0;
+    for (int way = 0; way < TM_STACK_CACHE_WAYS; way++) {
+      if ((set[way].tag & TM_STACK_TAG_MASK) != tm__stack_tag(level_key))
+        continue;
+      const tm__stack_layout *l = tm__stack_layouts[set[way].layout];
+      if (cfa + l->reach > stack_hi)
+        continue; /* another key's: the lookup skips it too */
+      if (same_key++ == 0)
+        first = l;
+    }
+    if (same_key < 2 || level == TM_STACK_VARIANT_LEVELS)
+      break;
+    level_key = tm__stack_variant_key(key, first, level, cfa);
+    set = tm__stack_set(t, scratch->stack_cache_mask, level_key);
   }
-  if (e == NULL) /* a new key: into the way worth less (stale < empty < candidate < learned) */
-    e = worth(&set[0], generation) <= worth(&set[1], generation) ? &set[0] : &set[1];
-  /* First sight of this stack at this key: a candidate, so that stacks seen once do not push out
-   * the ones seen again and again. */
-  *e = (tm__stack_entry){.ra = ra, .cfa = cfa, .tb = tb, .limit = (uint32_t)limit,
-                         .generation = generation};
+#ifdef TM_CAPTURE_STATS
+  { /* DEBUG: a miss whose stack is already in an entry of the set it goes to */
+    tm__stack_entry *ds = tm__stack_set(t, scratch->stack_cache_mask, key);
+    for (int way = 0; way < TM_STACK_CACHE_WAYS; way++)
+      if (ds[way].tb == tb && ds[way].tag != 0) { tm__capture_stats[TM_CAPTURE_COUNTERS]++; break; }
+    tm__stack_entry *ls = tm__stack_set(t, scratch->stack_cache_mask, level_key);
+    for (int way = 0; way < TM_STACK_CACHE_WAYS; way++)
+      if (ls[way].tb == tb && ls[way].tag != 0) { tm__capture_stats[TM_CAPTURE_COUNTERS + 1]++; break; }
+  }
+#endif
+  key = level_key;
+  /* Into an empty way, else one not used since the set last evicted (a stack seen once does not
+   * push out the ones hit again and again), else any: the set's marks start over. */
+  for (int way = 0; way < TM_STACK_CACHE_WAYS && e == NULL; way++)
+    if (set[way].tag == 0)
+      e = &set[way];
+  for (int way = 0; way < TM_STACK_CACHE_WAYS && e == NULL; way++)
+    if (!(set[way].tag & TM_STACK_USED))
+      e = &set[way];
+  if (e == NULL) {
+    for (int way = 0; way < TM_STACK_CACHE_WAYS; way++)
+      set[way].tag &= (uint16_t)~TM_STACK_USED;
+    e = &set[scratch->stack_cache_misses % TM_STACK_CACHE_WAYS];
+  }
+  const tm__stack_layout *l = tm__stack_layouts[layout];
+  *e = (tm__stack_entry){.check = tm__stack_hash(l->offset, l->nslots, cfa) ^ key,
+                         .tb = tb,
+                         .layout = layout,
+                         .tag = tm__stack_tag(key)};
   return tb;
 }
+
+uint32_t tm__stack_cache_find_variant(tm__stack_entry *t, uint32_t mask, uint64_t key,
+                                      unsigned first, uintptr_t cfa, uintptr_t hi) {
+  const tm__stack_layout *l = tm__stack_layouts[first];
+  for (unsigned level = 0; level < TM_STACK_VARIANT_LEVELS; level++) {
+    uint64_t level_key = tm__stack_variant_key(key, l, level, cfa);
+    unsigned any;
+    uint32_t tb = tm__stack_set_find(tm__stack_set(t, mask, level_key), level_key, cfa, hi, &any);
+    if (tb != 0 || any == 0)
+      return tb;
+    l = tm__stack_layouts[any];
+  }
+  return 0;
+}
+

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "frame_rules.h"
 
 #define UNLOAD_LOG 4096
 #define TM_HOOK __attribute__((visibility("default")))
@@ -27,6 +28,9 @@ typedef struct unload_record {
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static unload_record unload_log[UNLOAD_LOG]; /* ring, protected by log_lock */
 static atomic_uint unload_seq;               /* the last number given */
+
+/* Bumped after each unload, once the frame rules of its range are forgotten (runtime.h). */
+atomic_uint tm__unload_count;
 
 /* What the search for an object found: its range, or whether it is still mapped. */
 typedef struct object_query {
@@ -95,6 +99,10 @@ TM_HOOK int dlclose(void *handle) {
       unload_log[seq % UNLOAD_LOG] = (unload_record){q.lo, q.hi, seq};
       atomic_store(&unload_seq, seq);
       pthread_mutex_unlock(&log_lock);
+      /* Code loaded later at these addresses must not be walked with the rules read from the
+       * unloaded one, nor its stacks taken for the ones the stack caches learned there. */
+      tm__frame_rules_forget(q.lo, q.hi);
+      atomic_fetch_add(&tm__unload_count, 1);
     }
   }
   return rc;

@@ -28,6 +28,7 @@
 
 /* What runtime.h's capture reads (tracemalloc.c defines them in the library). */
 atomic_int tm__traceback_limit = 8;
+atomic_int tm__hooks_active = 1; /* tracing, no heap registry */
 
 static tm__table table;
 static atomic_bool stop_resets;

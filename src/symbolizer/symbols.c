@@ -101,6 +101,7 @@ typedef struct scope_index {
 
 /* What we keep per CU, each part built on first use. */
 typedef struct cu_index {
+  int8_t inlines;        /* whether the CU can hold inlined calls: -1 until asked, 0 or 1 */
   bool functions_built;
   scope_index functions; /* the CU's functions, found without reading what is inside them */
   bool lines_built;
@@ -609,6 +610,7 @@ static cu_index *cu_index_get_unlocked(Dwarf_Die *cudie) {
   cu_index *idx = g_hash_table_lookup(cu_indexes, cudie->addr);
   if (idx == NULL) {
     idx = g_new0(cu_index, 1);
+    idx->inlines = -1;
     g_hash_table_insert(cu_indexes, cudie->addr, idx);
     memory_bytes += sizeof(*idx) + HASH_SLOT_BYTES;
   }
@@ -810,6 +812,37 @@ static size_t scope_index_chain(const scope_index *idx, Dwarf_Addr pc, const sco
   return n;
 }
 
+/* Whether the CU whose DIE is cudie can hold an inlined call: whether its abbreviation table,
+ * which lists the kinds of DIE the CU uses (a few hundred entries, read once per CU), has one for
+ * DW_TAG_inlined_subroutine. A CU built without inlining (a -O0 build, the benchmark's call sites)
+ * then needs no walk of its DIEs at all. Any doubt (an abbreviation libdw cannot read) answers
+ * yes. Requires lock. */
+static bool cu_inlines_unlocked(Dwarf_Die *cudie) {
+  cu_index *idx = cu_index_get_unlocked(cudie);
+  if (idx->inlines >= 0)
+    return idx->inlines != 0;
+  idx->inlines = 0;
+  Dwarf_Off offset = 0;
+  for (;;) {
+    size_t length = 0;
+    (void)dwarf_errno(); /* clears the last error: the end of the table sets none */
+    Dwarf_Abbrev *abbrev = dwarf_getabbrev(cudie, offset, &length);
+    /* The end of the table is (Dwarf_Abbrev *)-1 in libdw 0.188 (DWARF_END_ABBREV, private); a
+     * NULL after it is an error. */
+    if (abbrev == (Dwarf_Abbrev *)-1l || abbrev == NULL) {
+      if (abbrev == NULL || dwarf_errno() != 0)
+        idx->inlines = 1;
+      break;
+    }
+    if (dwarf_getabbrevtag(abbrev) == DW_TAG_inlined_subroutine || length == 0) {
+      idx->inlines = 1;
+      break;
+    }
+    offset += length;
+  }
+  return idx->inlines != 0;
+}
+
 /* Finds the code ranges of the CU holding pc (a DWARF address), innermost first, and stores them
  * in chain (at most max). Returns how many, 0 when pc is in no function. The function holding pc
  * is found among the CU's functions, then the ranges inside it are indexed, once per function.
@@ -925,7 +958,11 @@ static size_t resolve_dwarf_unlocked(Dwfl_Module *mod, modinfo *info, Dwarf_Die 
     cur.filename = g_intern_static_string("<unknown>");
 
   const scope_range *chain[MAX_INLINE_FRAMES];
-  size_t nchain = scope_chain_unlocked(cu, pc, chain, G_N_ELEMENTS(chain));
+  /* Without inlined calls in the CU, the chain would be the function alone, whose name the ELF
+   * symbol gives: no need to find it. */
+  size_t nchain = symbol != NULL && !cu_inlines_unlocked(cu)
+                      ? 0
+                      : scope_chain_unlocked(cu, pc, chain, G_N_ELEMENTS(chain));
   size_t n = 0;
   const char *outer_name = NULL;
   for (size_t i = 0; i < nchain; i++) {

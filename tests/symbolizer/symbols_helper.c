@@ -1,6 +1,7 @@
 /* symbols_helper.c — a tiny library test_symbols dlopen()s after symbol resolution has begun.
  * Built several times by tests/symbolizer/meson.build: with debug information (gcc -O2, -O0 and
- * DWARF 4; clang -O2 and -O0 when clang is installed) and with -g0 (no DWARF at all). */
+ * DWARF 4; clang -O2 and -O0 when clang is installed), with -g0 (no DWARF at all), and with
+ * SYMBOLS_HELPER_NO_INLINE, a unit without any inlined call. */
 #include <stdint.h>
 
 uintptr_t symbols_helper_call(uintptr_t (*cb)(void), unsigned int *line);
@@ -16,6 +17,7 @@ symbols_helper_call(uintptr_t (*cb)(void), unsigned int *line) {
   return ip;
 }
 
+#ifndef SYMBOLS_HELPER_NO_INLINE
 /* Inlined at every optimization level: cb's return address is inside it. */
 static inline __attribute__((always_inline)) uintptr_t
 helper_inlined(uintptr_t (*cb)(void), unsigned int *line) {
@@ -34,3 +36,4 @@ symbols_helper_inline_call(uintptr_t (*cb)(void), unsigned int *inl_line,
   __asm__ volatile("" ::: "memory");
   return ip;
 }
+#endif

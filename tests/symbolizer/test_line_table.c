@@ -145,6 +145,7 @@ START_TEST(test_gcc_helpers) {
   compare_helper("libtm_symbols_helper.so", false);
   compare_helper("libtm_symbols_helper_O0.so", false);
   compare_helper("libtm_symbols_helper_dwarf4.so", false);
+  compare_helper("libtm_symbols_helper_noinline.so", false);
   compare_helper("libtm_symbols_helper_noaranges.so", true);
 }
 END_TEST

@@ -52,9 +52,29 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void atfork_register(void) { pthread_atfork(layouts_lock, layouts_unlock, layouts_unlock); }
 
+/* Moves the entries of table old (old_mask + 1 sets) into t (mask + 1 sets, more): an entry's set
+ * gives the low bits of its key's set index, its tag the others (stack_cache.h). An entry that
+ * finds its new set full is dropped. */
+static void table_move(tm__stack_entry *t, uint32_t mask, const tm__stack_entry *old,
+                       uint32_t old_mask) {
+  _Static_assert(TM_STACK_CACHE_MIN_SETS == 16, "the tag starts 4 bits above the set index");
+  for (uint32_t set = 0; set <= old_mask; set++)
+    for (int way = 0; way < TM_STACK_CACHE_WAYS; way++) {
+      const tm__stack_entry *e = &old[set * TM_STACK_CACHE_WAYS + way];
+      if ((e->layout & TM_STACK_LAYOUT_MASK) == 0)
+        continue;
+      uint32_t index = (((uint32_t)e->tag << 4) | (set & 15u)) & mask;
+      tm__stack_entry *to = &t[index * TM_STACK_CACHE_WAYS];
+      for (int w = 0; w < TM_STACK_CACHE_WAYS; w++)
+        if ((to[w].layout & TM_STACK_LAYOUT_MASK) == 0) {
+          to[w] = *e;
+          break;
+        }
+    }
+}
+
 /* Returns the thread's table, mapped or grown as its misses ask (each time it has missed as
- * often as it has entries); NULL without memory. A grown table starts empty: its entries do not
- * hold their keys, so they cannot be moved, and are learned anew. */
+ * often as it has entries; its entries move to the larger table); NULL without memory. */
 static tm__stack_entry *table_get(tm__scratch *s) {
   uint32_t sets = s->stack_cache != NULL ? s->stack_cache_mask + 1 : 0;
   s->stack_cache_misses++;
@@ -69,11 +89,25 @@ static tm__stack_entry *table_get(tm__scratch *s) {
   s->stack_cache_misses = 0; /* without memory: try again after as many misses */
   if (t == NULL)
     return s->stack_cache;
+  if (s->stack_cache != NULL)
+    table_move(t, want - 1, s->stack_cache, s->stack_cache_mask);
   tm__stack_cache_release(s);
   s->stack_cache = t;
   s->stack_cache_bytes = table_bytes(want - 1);
   s->stack_cache_mask = want - 1;
   return t;
+}
+
+void tm__stack_cache_reserve(uint32_t sets) {
+  tm__scratch *s = tm__scratch_get();
+  while (s != NULL && (s->stack_cache == NULL || s->stack_cache_mask + 1 < sets) &&
+         (s->stack_cache == NULL || s->stack_cache_mask + 1 < TM_STACK_CACHE_MAX_SETS)) {
+    s->stack_cache_misses = UINT32_MAX - 1; /* the next miss grows it */
+    if (table_get(s) == NULL)
+      break;
+  }
+  if (s != NULL)
+    s->stack_cache_misses = 0;
 }
 
 void tm__stack_cache_empty(struct tm__scratch *s) {
@@ -245,7 +279,7 @@ __attribute__((noinline)) void tm__stack_scrub_small(void) {
 
 #ifdef TM_CAPTURE_STATS
 #include <stdio.h>
-_Atomic unsigned long long tm__capture_stats[TM_CAPTURE_COUNTERS + 2];
+_Atomic unsigned long long tm__capture_stats[TM_CAPTURE_COUNTERS];
 
 /* Prints the counters to stderr at exit. */
 __attribute__((destructor)) static void capture_stats_print(void) {
@@ -264,7 +298,6 @@ __attribute__((destructor)) static void capture_stats_print(void) {
           c[TM_CAPTURE_UNWOUND], 100.0 * (double)c[TM_CAPTURE_UNWOUND] / (double)all,
           c[TM_CAPTURE_MISS_NEW], c[TM_CAPTURE_MISS_WORDS], c[TM_CAPTURE_MISS_UNCACHEABLE],
           c[TM_CAPTURE_LAST_ID]);
-  dprintf(2, "DEBUG same tb in primary set %llu, in target set %llu\n", tm__capture_stats[TM_CAPTURE_COUNTERS], tm__capture_stats[TM_CAPTURE_COUNTERS + 1]);
 }
 
 /* Counts why the capture under key missed in the thread's table. */
@@ -275,7 +308,7 @@ static void miss_reason_count(tm__scratch *s, uint64_t key, uintptr_t cfa, uintp
   }
   const tm__stack_entry *set = tm__stack_set(s->stack_cache, s->stack_cache_mask, key);
   for (int way = 0; way < TM_STACK_CACHE_WAYS; way++)
-    if ((set[way].tag & TM_STACK_TAG_MASK) == tm__stack_tag(key)) {
+    if ((set[way].layout & TM_STACK_LAYOUT_MASK) != 0 && set[way].tag == tm__stack_tag(key)) {
       TM_CAPTURE_COUNT(TM_CAPTURE_MISS_WORDS);
       return;
     }
@@ -324,9 +357,10 @@ uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa,
   for (unsigned level = 0;; level++) {
     int same_key = 0;
     for (int way = 0; way < TM_STACK_CACHE_WAYS; way++) {
-      if ((set[way].tag & TM_STACK_TAG_MASK) != tm__stack_tag(level_key))
+      unsigned id = set[way].layout & TM_STACK_LAYOUT_MASK;
+      if (id == 0 || set[way].tag != tm__stack_tag(level_key))
         continue;
-      const tm__stack_layout *l = tm__stack_layouts[set[way].layout];
+      const tm__stack_layout *l = tm__stack_layouts[id];
       if (cfa + l->reach > stack_hi)
         continue; /* another key's: the lookup skips it too */
       if (same_key++ == 0)
@@ -337,28 +371,18 @@ uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa,
     level_key = tm__stack_variant_key(key, first, level, cfa);
     set = tm__stack_set(t, scratch->stack_cache_mask, level_key);
   }
-#ifdef TM_CAPTURE_STATS
-  { /* DEBUG: a miss whose stack is already in an entry of the set it goes to */
-    tm__stack_entry *ds = tm__stack_set(t, scratch->stack_cache_mask, key);
-    for (int way = 0; way < TM_STACK_CACHE_WAYS; way++)
-      if (ds[way].tb == tb && ds[way].tag != 0) { tm__capture_stats[TM_CAPTURE_COUNTERS]++; break; }
-    tm__stack_entry *ls = tm__stack_set(t, scratch->stack_cache_mask, level_key);
-    for (int way = 0; way < TM_STACK_CACHE_WAYS; way++)
-      if (ls[way].tb == tb && ls[way].tag != 0) { tm__capture_stats[TM_CAPTURE_COUNTERS + 1]++; break; }
-  }
-#endif
   key = level_key;
   /* Into an empty way, else one not used since the set last evicted (a stack seen once does not
    * push out the ones hit again and again), else any: the set's marks start over. */
   for (int way = 0; way < TM_STACK_CACHE_WAYS && e == NULL; way++)
-    if (set[way].tag == 0)
+    if ((set[way].layout & TM_STACK_LAYOUT_MASK) == 0)
       e = &set[way];
   for (int way = 0; way < TM_STACK_CACHE_WAYS && e == NULL; way++)
-    if (!(set[way].tag & TM_STACK_USED))
+    if (!(set[way].layout & TM_STACK_USED))
       e = &set[way];
   if (e == NULL) {
     for (int way = 0; way < TM_STACK_CACHE_WAYS; way++)
-      set[way].tag &= (uint16_t)~TM_STACK_USED;
+      set[way].layout &= (uint16_t)~TM_STACK_USED;
     e = &set[scratch->stack_cache_misses % TM_STACK_CACHE_WAYS];
   }
   const tm__stack_layout *l = tm__stack_layouts[layout];

@@ -66,16 +66,18 @@ typedef struct tm__stack_layout {
 /* The published layouts, by id (0: none). */
 extern const tm__stack_layout *tm__stack_layouts[TM_STACK_LAYOUTS];
 
-#define TM_STACK_TAG_MASK 0x7fffu
+#define TM_STACK_LAYOUT_MASK 0x7fffu
 #define TM_STACK_USED 0x8000u /* hit since it was written, or since its set last evicted */
 
-/* An entry does not hold its key: the key's mix (tm__stack_key) is folded into the check, and 15
- * of its bits are the tag, which only tells which entries are worth hashing for. */
+/* An entry does not hold its key: the key's mix (tm__stack_key) is folded into the check. Bits
+ * 32 and up of the mix choose the set, and bits 36 to 51 are the tag, which tells which entries
+ * are worth hashing for; with the entry's set, it also tells where the entry goes in a table four
+ * times larger, so that a table grows without forgetting. */
 typedef struct tm__stack_entry {
   uint64_t check;  /* tm__stack_hash() of the words at the layout's slots ^ the key's mix */
   uint32_t tb;     /* the interned traceback */
-  uint16_t layout; /* tm__stack_layouts[layout] */
-  uint16_t tag;    /* the key's tag (never 0: 0 is an empty entry) | TM_STACK_USED */
+  uint16_t layout; /* tm__stack_layouts[layout & TM_STACK_LAYOUT_MASK] (0: empty) | TM_STACK_USED */
+  uint16_t tag;    /* the key's tag */
 } tm__stack_entry;
 
 struct tm__scratch; /* scratch.h: the thread's table is scratch->stack_cache */
@@ -93,7 +95,7 @@ static inline uint64_t tm__stack_key(uintptr_t ra, uintptr_t cfa, uint32_t limit
   return h;
 }
 
-static inline uint16_t tm__stack_tag(uint64_t key) { return (uint16_t)((key | 1) & TM_STACK_TAG_MASK); }
+static inline uint16_t tm__stack_tag(uint64_t key) { return (uint16_t)(key >> 36); }
 
 /* The set (its first entry) of table t (mask: its sets - 1) for a key's mix. */
 static inline tm__stack_entry *tm__stack_set(tm__stack_entry *t, uint32_t mask, uint64_t key) {
@@ -155,20 +157,21 @@ static inline __attribute__((always_inline)) uint32_t tm__stack_set_find(tm__sta
   *first = 0;
   for (int way = 0; way < TM_STACK_CACHE_WAYS; way++) {
     tm__stack_entry *e = &set[way];
-    if ((e->tag & TM_STACK_TAG_MASK) != tag)
+    unsigned id = e->layout & TM_STACK_LAYOUT_MASK;
+    if (e->tag != tag || id == 0)
       continue;
-    if (e->layout != hashed) {
-      const tm__stack_layout *l = tm__stack_layouts[e->layout];
+    if (id != hashed) {
+      const tm__stack_layout *l = tm__stack_layouts[id];
       if (cfa + l->reach > hi)
         continue;
       h = tm__stack_hash(l->offset, l->nslots, cfa) ^ key;
       if (hashed == 0)
-        *first = e->layout;
-      hashed = e->layout;
+        *first = id;
+      hashed = id;
     }
     if (h == e->check) {
-      if (!(e->tag & TM_STACK_USED))
-        e->tag |= TM_STACK_USED;
+      if (!(e->layout & TM_STACK_USED))
+        e->layout |= TM_STACK_USED;
       return e->tb;
     }
   }
@@ -245,11 +248,15 @@ enum {
   TM_CAPTURE_COUNTERS
 };
 #ifdef TM_CAPTURE_STATS
-extern _Atomic unsigned long long tm__capture_stats[TM_CAPTURE_COUNTERS + 2];
+extern _Atomic unsigned long long tm__capture_stats[TM_CAPTURE_COUNTERS];
 #define TM_CAPTURE_COUNT(what) (tm__capture_stats[what]++)
 #else
 #define TM_CAPTURE_COUNT(what) ((void)0)
 #endif
+
+/* Grows the calling thread's table to at least sets sets (up to TM_STACK_CACHE_MAX_SETS), keeping
+ * its entries (tests that need room). Call with the guard held or outside tracing. */
+void tm__stack_cache_reserve(uint32_t sets);
 
 /* Empties the calling thread's cache (tests start from a known state). */
 void tm__stack_cache_clear(void);

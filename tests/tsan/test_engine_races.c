@@ -1,6 +1,8 @@
 /* test_engine_races.c — the engine's shared structures under ThreadSanitizer: the sharded trace
- * tables, the traceback interning (with resets, as tm_stop() does them, racing captures and
- * readers) and the per-thread stack cache fed by real captures.
+ * tables (with lock-free slot prefetches racing their growth), the traceback interning (with
+ * resets, as tm_stop() does them, racing captures and readers), the per-thread stack cache fed by
+ * real captures, the address bitmap of the tracer's own blocks (with sums and resets racing), and
+ * the resident-memory count racing maps and unmaps.
  *
  * TSan replaces malloc and cannot see through our hooks, so this program compiles the engine's
  * table, interning, capture and cache files directly (tests/tsan/meson.build) and no hook: the
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr_bitmap.h"
 #include "engine.h"
 #include "guard.h"
 #include "runtime.h"
@@ -48,6 +51,69 @@ static void *table_worker(void *arg) {
     else
       tm__shard_put_unlocked(s, key, hash, tm__meta_pack((size_t)i, 1), &old, &failed);
     tm__lock_release(&s->lock);
+  }
+  return NULL;
+}
+
+/* What tm__trace_prefetch() (traces.c) does: a shard's array and mask read without its lock. */
+static atomic_bool stop_prefetch;
+
+static void *prefetch_worker(void *arg) {
+  (void)arg;
+  uint64_t sink = 0;
+  while (!atomic_load(&stop_prefetch)) {
+    for (uintptr_t key = 1u << 20; key < (1u << 20) + 4096 * 16; key += 16) {
+      uint64_t hash = tm__hash_ptr(key);
+      const tm__shard *s = tm__table_shard(&table, hash);
+      tm__entry *slots = __atomic_load_n(&s->slots, __ATOMIC_RELAXED);
+      size_t mask = __atomic_load_n(&s->mask, __ATOMIC_RELAXED);
+      if (slots != NULL)
+        __builtin_prefetch(&slots[(hash / TM_TABLE_SHARDS) & mask], 1);
+      sink += mask;
+    }
+  }
+  return (void *)(uintptr_t)(sink & 1);
+}
+
+/* ---- the address bitmap, and the resident count ---------------------------------------------- */
+
+static tm__bitmap bitmap;
+static atomic_bool stop_bitmap_readers;
+
+static void *bitmap_worker(void *arg) {
+  uintptr_t t = (uintptr_t)arg, base = (uintptr_t)0x500000000000;
+  for (int i = 0; i < ROUNDS; i++) {
+    uintptr_t key = base + 16 * ((uintptr_t)(i % 4096) * THREADS + t); /* words shared by all */
+    if (i % 3 == 2)
+      tm__bitmap_remove(&bitmap, key, 16);
+    else
+      tm__bitmap_add(&bitmap, key, 16);
+    (void)tm__bitmap_contains(&bitmap, key + 16);
+  }
+  return NULL;
+}
+
+static void *bitmap_reader(void *arg) {
+  (void)arg;
+  size_t sink = 0;
+  for (int k = 0; !atomic_load(&stop_bitmap_readers); k++) {
+    sink += tm__bitmap_bytes(&bitmap);
+    if (k % 16 == 0)
+      tm__bitmap_reset(&bitmap);
+    sink += tm__resident_bytes();
+  }
+  return (void *)(uintptr_t)(sink & 1);
+}
+
+static void *map_worker(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 2000; i++) {
+    size_t size = (size_t)4096 << (i % 5); /* parked classes, page-aligned, given back */
+    char *p = tm__map(size);
+    assert(p != NULL && p[size - 1] == 0);
+    p[0] = 1;
+    p[size - 1] = 1;
+    tm__unmap(p, size);
   }
   return NULL;
 }
@@ -116,11 +182,21 @@ static void *reset_worker(void *arg) {
 }
 
 int main(void) {
-  pthread_t threads[THREADS], reader, resetter;
+  pthread_t threads[THREADS], reader, resetter, prefetcher;
+  pthread_create(&prefetcher, NULL, prefetch_worker, NULL);
   for (uintptr_t t = 0; t < THREADS; t++)
     pthread_create(&threads[t], NULL, table_worker, (void *)t);
   for (int t = 0; t < THREADS; t++)
     pthread_join(threads[t], NULL);
+  atomic_store(&stop_prefetch, true);
+  pthread_join(prefetcher, NULL);
+  pthread_create(&reader, NULL, bitmap_reader, NULL);
+  for (uintptr_t t = 0; t < THREADS; t++)
+    pthread_create(&threads[t], NULL, t % 2 ? map_worker : bitmap_worker, (void *)t);
+  for (int t = 0; t < THREADS; t++)
+    pthread_join(threads[t], NULL);
+  atomic_store(&stop_bitmap_readers, true);
+  pthread_join(reader, NULL);
   pthread_create(&resetter, NULL, reset_worker, NULL);
   pthread_create(&reader, NULL, reader_worker, NULL);
   for (uintptr_t t = 0; t < THREADS; t++)
@@ -130,6 +206,7 @@ int main(void) {
   atomic_store(&stop_resets, true);
   pthread_join(resetter, NULL);
   pthread_join(reader, NULL);
-  printf("engine races: tables, interning with resets, captures: no report\n");
+  printf("engine races: tables and prefetches, the address bitmap, maps and the resident count, "
+         "interning with resets, captures: no report\n");
   return 0;
 }

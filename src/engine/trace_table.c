@@ -6,6 +6,7 @@
 
 #define INITIAL_CAPACITY 16 /* 256 B: a test that allocates little touches few pages */
 #define KEEP_ON_CLEAR 256   /* arrays up to 4 KiB survive a clear, zeroed */
+#define SMALL_CAPACITY 16384 /* 256 KiB: up to here a shard grows at half load, then at 3/4 */
 
 tm__shard *tm__table_shard(tm__table *t, uint64_t hash) {
   return &t->shards[hash % TM_TABLE_SHARDS];
@@ -43,8 +44,11 @@ bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t hash, uint64_t
                             uint64_t *old_meta, bool *failed) {
   *failed = false;
   size_t cap = s->slots ? s->mask + 1 : 0;
-  /* Keep the load under 3/4; if growing fails, go on while one slot stays free. */
-  if ((s->used + 1) * 4 > cap * 3 && !shard_grow(s) && s->used + 1 >= cap) {
+  /* Keep the load under 1/2 while the array is small (cache-resident: what costs is the length of
+   * the probe runs that a removal shifts back), under 3/4 once large (what costs is the miss, and
+   * the memory); if growing fails, go on while one slot stays free. */
+  size_t limit = cap <= SMALL_CAPACITY ? cap / 2 : cap / 4 * 3;
+  if (s->used + 1 > limit && !shard_grow(s) && s->used + 1 >= cap) {
     *failed = true;
     return false;
   }

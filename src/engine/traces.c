@@ -38,8 +38,6 @@ atomic_int tm__traceback_limit = 1;
 /* Traced bytes over every domain, and their peak. Updated with the shard lock of the block held. */
 static atomic_size_t traced_current;
 static atomic_size_t traced_peak;
-/* Traced blocks of the malloc domain (registered ones are not counted). */
-static atomic_size_t traced_blocks;
 
 /* Allocations made while tracing whose trace could not be recorded. */
 static atomic_size_t lost_traces;
@@ -100,16 +98,14 @@ static void counters_sub(size_t size) {
   atomic_fetch_sub_explicit(&traced_current, size, memory_order_relaxed);
 }
 
-/* Accounts for an entry of the malloc domain leaving (sign -1) or entering (+1) a table. */
-static void count_entry(tm__table *table, uint64_t meta, int sign) {
+/* Accounts for a traced entry leaving (sign -1) or entering (+1) a table. */
+static void count_entry(uint64_t meta, int sign) {
   if (!tm__tb_traced(tm__meta_tb(meta)))
     return;
   if (sign > 0)
     counters_add(tm__meta_size(meta));
   else
     counters_sub(tm__meta_size(meta));
-  if (table == &main_table)
-    atomic_fetch_add_explicit(&traced_blocks, (size_t)(ptrdiff_t)sign, memory_order_relaxed);
 }
 
 void tm__counters_get(size_t *current, size_t *peak) {
@@ -129,7 +125,14 @@ void tm__counters_reset_peak(void) {
 
 size_t tm__lost_traces(void) { return atomic_load(&lost_traces); }
 
-size_t tm__traced_blocks(void) { return atomic_load(&traced_blocks); }
+/* The malloc domain's table holds traced blocks only (registered ones go to the registry's), so its
+ * entry count is the number of traced blocks: no counter of its own for every hook to update. */
+size_t tm__traced_blocks(void) {
+  tm__table_lock_all(&main_table);
+  size_t n = tm__table_count_unlocked(&main_table);
+  tm__table_unlock_all(&main_table);
+  return n;
+}
 
 size_t tm__traces_memory(void) {
   return tm__bitmap_bytes(&internal_blocks) + sizeof main_table + sizeof registry_table;
@@ -198,7 +201,7 @@ void tm__traces_clear(void) {
   tm__tables_lock_all();
   tm__table_lock_all(&registry_table);
   bool registry = atomic_load(&tm__hooks_active) & TM__HOOKS_REGISTRY;
-  if (registry && atomic_load(&traced_blocks) != 0)
+  if (registry && tm__table_count_unlocked(&main_table) != 0)
     traces_register_unlocked();
   tm__table_unlock_all(&registry_table);
   size_t n = atomic_load_explicit(&ndomains, memory_order_acquire);
@@ -207,7 +210,6 @@ void tm__traces_clear(void) {
       tm__shard_clear_unlocked(&domains[i].table->shards[s]);
   atomic_store(&traced_current, 0);
   atomic_store(&traced_peak, 0);
-  atomic_store(&traced_blocks, 0);
   atomic_store(&lost_traces, 0);
   tm__tables_unlock_all();
 }
@@ -255,11 +257,11 @@ static int entry_put(tm__table *table, uintptr_t key, uint64_t meta) {
   }
   if (traced || (active & TM__HOOKS_REGISTRY)) {
     if (tm__shard_put_unlocked(s, key, hash, meta, &old, &failed))
-      count_entry(table, old, -1);
+      count_entry(old, -1);
     if (failed)
       rc = TM_ENOMEM;
     else
-      count_entry(table, meta, +1);
+      count_entry(meta, +1);
   }
   tm__lock_release(&s->lock);
   return rc;
@@ -325,7 +327,7 @@ bool tm__trace_remove(tm__table *table, uintptr_t ptr, uint64_t *meta) {
   tm__lock_acquire(&s->lock);
   bool found = tm__shard_remove_unlocked(s, ptr, hash, meta);
   if (found)
-    count_entry(table, *meta, -1);
+    count_entry(*meta, -1);
   tm__lock_release(&s->lock);
   return found;
 }
@@ -421,7 +423,7 @@ tm__raw_trace *tm__traces_copy(size_t *n, int *limit, bool *failed) {
     *failed = false;
   tm__tables_lock_all();
   size_t nd = atomic_load_explicit(&ndomains, memory_order_acquire);
-  size_t total = atomic_load(&traced_blocks);
+  size_t total = tm__table_count_unlocked(&main_table);
   for (size_t d = 1; d < nd; d++)
     total += tm__table_count_unlocked(domains[d].table);
   /* Allocating with the table locks held is safe: with the guard held, malloc only touches the

@@ -292,12 +292,12 @@ __attribute__((destructor)) static void capture_stats_print(void) {
   dprintf(2,
           "tracemalloc capture stats: %llu captures, hits %llu (%.2f%%), walked %llu (%.2f%%), "
           "libunwind %llu (%.2f%%); misses: new key %llu, words differ %llu, uncacheable %llu; "
-          "distinct stacks walked (last id) %llu\n",
+          "distinct stacks walked (last id) %llu; hits under a variant key %llu\n",
           all, c[TM_CAPTURE_HIT], 100.0 * (double)c[TM_CAPTURE_HIT] / (double)all,
           c[TM_CAPTURE_WALKED], 100.0 * (double)c[TM_CAPTURE_WALKED] / (double)all,
           c[TM_CAPTURE_UNWOUND], 100.0 * (double)c[TM_CAPTURE_UNWOUND] / (double)all,
           c[TM_CAPTURE_MISS_NEW], c[TM_CAPTURE_MISS_WORDS], c[TM_CAPTURE_MISS_UNCACHEABLE],
-          c[TM_CAPTURE_LAST_ID]);
+          c[TM_CAPTURE_LAST_ID], c[TM_CAPTURE_VARIANT_HIT]);
 }
 
 /* Counts why the capture under key missed in the thread's table. */
@@ -400,6 +400,8 @@ uint32_t tm__stack_cache_find_variant(tm__stack_entry *t, uint32_t mask, uint64_
     uint64_t level_key = tm__stack_variant_key(key, l, level, cfa);
     unsigned any;
     uint32_t tb = tm__stack_set_find(tm__stack_set(t, mask, level_key), level_key, cfa, hi, &any);
+    if (tb != 0)
+      TM_CAPTURE_COUNT(TM_CAPTURE_VARIANT_HIT);
     if (tb != 0 || any == 0)
       return tb;
     l = tm__stack_layouts[any];

@@ -245,6 +245,7 @@ enum {
   TM_CAPTURE_MISS_WORDS,   /* entries of the key, none with these words (another stack) */
   TM_CAPTURE_MISS_UNCACHEABLE, /* no table, or a frame pointer not where the cache reads it */
   TM_CAPTURE_LAST_ID,      /* the largest interned id a walk returned: distinct stacks walked */
+  TM_CAPTURE_VARIANT_HIT,  /* hits found under a variant key */
   TM_CAPTURE_COUNTERS
 };
 #ifdef TM_CAPTURE_STATS

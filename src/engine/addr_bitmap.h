@@ -44,9 +44,19 @@ typedef struct tm__bitmap_mid {
   atomic_long bytes[TM_BITMAP_MID_LEAVES];
 } tm__bitmap_mid;
 
+/* Leaves are also listed as they are made, so that a sum or a reset visits only those (a walk of
+ * the mids would read, and in a forked child fault in, 256 KiB per mid). Past this many, the list
+ * overflows and they walk the mids. */
+#define TM_BITMAP_LISTED 65536
+
 /* A zero-filled tm__bitmap (static storage) is an empty set. */
 typedef struct tm__bitmap {
   _Atomic(tm__bitmap_mid *) mids[TM_BITMAP_TOP];
+  atomic_size_t nlisted; /* slots of listed[] claimed; may exceed TM_BITMAP_LISTED */
+  struct {
+    _Atomic(tm__bitmap_mid *) mid; /* NULL until the claiming thread has written it */
+    _Atomic size_t leaf;
+  } listed[TM_BITMAP_LISTED];
 } tm__bitmap;
 
 /* Adds addr, of size bytes, to the set. Returns true when it was added, false when it was there

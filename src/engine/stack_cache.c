@@ -348,7 +348,7 @@ uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa,
   scratch->stack_lo = stack_lo; /* known: the walk read them */
   scratch->stack_hi = stack_hi;
   uint16_t layout = layout_intern(offsets, nslots);
-  if (layout == 0)
+  if (layout == 0 || tb > TM_STACK_TB_MASK)
     return tb;
   /* A key's third stack and later ones go under variant keys. */
   tm__stack_entry *set = tm__stack_set(t, scratch->stack_cache_mask, key), *e = NULL;
@@ -366,7 +366,7 @@ uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa,
       if (same_key++ == 0)
         first = l;
     }
-    if (same_key < 2 || level == TM_STACK_VARIANT_LEVELS)
+    if (same_key < TM_STACK_KEY_WAYS || level == TM_STACK_VARIANT_LEVELS)
       break;
     level_key = tm__stack_variant_key(key, first, level, cfa);
     set = tm__stack_set(t, scratch->stack_cache_mask, level_key);
@@ -387,7 +387,7 @@ uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa,
   }
   const tm__stack_layout *l = tm__stack_layouts[layout];
   *e = (tm__stack_entry){.check = tm__stack_hash(l->offset, l->nslots, cfa) ^ key,
-                         .tb = tb,
+                         .tb = tb | tm__stack_fp(l, cfa) << 24,
                          .layout = layout,
                          .tag = tm__stack_tag(key)};
   return tb;

@@ -67,6 +67,7 @@ typedef struct tm__stack_layout {
 extern const tm__stack_layout *tm__stack_layouts[TM_STACK_LAYOUTS];
 
 #define TM_STACK_LAYOUT_MASK 0x7fffu
+#define TM_STACK_TB_MASK 0xffffffu /* interned ids are 24 bits */
 #define TM_STACK_USED 0x8000u /* hit since it was written, or since its set last evicted */
 
 /* An entry does not hold its key: the key's mix (tm__stack_key) is folded into the check. Bits
@@ -75,7 +76,7 @@ extern const tm__stack_layout *tm__stack_layouts[TM_STACK_LAYOUTS];
  * times larger, so that a table grows without forgetting. */
 typedef struct tm__stack_entry {
   uint64_t check;  /* tm__stack_hash() of the words at the layout's slots ^ the key's mix */
-  uint32_t tb;     /* the interned traceback */
+  uint32_t tb;     /* the interned traceback (TM_STACK_TB_MASK) | tm__stack_fp() << 24 */
   uint16_t layout; /* tm__stack_layouts[layout & TM_STACK_LAYOUT_MASK] (0: empty) | TM_STACK_USED */
   uint16_t tag;    /* the key's tag */
 } tm__stack_entry;
@@ -106,6 +107,15 @@ static inline uint64_t tm__stack_mix(uint64_t h, uintptr_t word) {
   return ((h << 7) | (h >> 57)) ^ (word * UINT64_C(0xff51afd7ed558ccd));
 }
 
+/* 8 bits of the first two words of layout l at cfa: the stacks of one key have their first words
+ * at the same places (frame 0's rule follows from ra), and usually differ there (the caller's
+ * return address), so that an entry of another stack of the key is passed over without hashing. */
+static inline uint32_t tm__stack_fp(const tm__stack_layout *l, uintptr_t cfa) {
+  uint64_t w0 = l->nslots > 0 ? *(const volatile uintptr_t *)(cfa + (uintptr_t)(intptr_t)l->offset[0]) : 0;
+  uint64_t w1 = l->nslots > 1 ? *(const volatile uintptr_t *)(cfa + (uintptr_t)(intptr_t)l->offset[1]) : 0;
+  return (uint32_t)((w0 * UINT64_C(0x9e3779b97f4a7c15) ^ w1 * UINT64_C(0xc2b2ae3d27d4eb4f)) >> 56);
+}
+
 /* The check of the words at cfa + offset[0..n): two interleaved chains, so that a long stack's
  * mixes overlap. */
 static inline __attribute__((always_inline)) uint64_t tm__stack_hash(const int16_t *offset,
@@ -126,7 +136,8 @@ static inline __attribute__((always_inline)) uint64_t tm__stack_hash(const int16
  * first TM_STACK_VARIANT_PREFIX(k) slots of the layout of the key's first entry. Those words are
  * the same every time for a given stack: the stacks of a key share their first frames up to
  * where they part, and where they part, the return addresses differ. A stack goes to the first
- * level whose set holds fewer than two entries of its variant key. */
+ * level whose set holds fewer than TM_STACK_KEY_WAYS entries of its variant key. */
+#define TM_STACK_KEY_WAYS 3
 #define TM_STACK_VARIANT_LEVELS 2
 #define TM_STACK_VARIANT_PREFIX(k) (2u << (2 * (k))) /* 2, 8, 32 slots */
 
@@ -160,19 +171,21 @@ static inline __attribute__((always_inline)) uint32_t tm__stack_set_find(tm__sta
     unsigned id = e->layout & TM_STACK_LAYOUT_MASK;
     if (e->tag != tag || id == 0)
       continue;
+    const tm__stack_layout *l = tm__stack_layouts[id];
+    if (cfa + l->reach > hi)
+      continue;
+    if (*first == 0)
+      *first = id;
+    if ((e->tb >> 24) != tm__stack_fp(l, cfa))
+      continue;
     if (id != hashed) {
-      const tm__stack_layout *l = tm__stack_layouts[id];
-      if (cfa + l->reach > hi)
-        continue;
       h = tm__stack_hash(l->offset, l->nslots, cfa) ^ key;
-      if (hashed == 0)
-        *first = id;
       hashed = id;
     }
     if (h == e->check) {
       if (!(e->layout & TM_STACK_USED))
         e->layout |= TM_STACK_USED;
-      return e->tb;
+      return e->tb & TM_STACK_TB_MASK;
     }
   }
   return 0;
@@ -195,9 +208,9 @@ uint32_t tm__stack_cache_find_variant(tm__stack_entry *t, uint32_t mask, uint64_
  * before its first miss; mask: its sets - 1; [lo, hi): the thread's stack) holds it under key (tm__stack_key() of the hook's ra
  * and cfa, the limit in force and the current epoch), else 0. cfa and fp
  * (__builtin_frame_address(0)) are the hook's own. One key may have several stacks (the same
- * call site reached through other callers at the same depth): two are kept in the key's set, each
- * checked when its tag matches (the words hashed once per distinct layout); the others under
- * their variant keys (tm__stack_variant_key). A hit marks its entry used. A slot at offset -16 is the
+ * call site reached through other callers at the same depth): three are kept in the key's set,
+ * each checked when its tag and the fingerprint of its first words match (the words hashed once
+ * per distinct layout); the others under their variant keys (tm__stack_variant_key). A hit marks its entry used. A slot at offset -16 is the
  * caller's rbp, saved by the hook's prologue at fp == cfa - 16. Call with the guard held. */
 static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(tm__stack_entry *t,
                                                                            uint32_t mask,

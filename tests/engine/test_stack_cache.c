@@ -78,7 +78,8 @@ static const tm__stack_entry *learned_entry(uint32_t id) {
                  ? ((size_t)s->stack_cache_mask + 1) * TM_STACK_CACHE_WAYS
                  : 0;
   for (size_t i = 0; i < n; i++)
-    if (s->stack_cache[i].tb == id && (s->stack_cache[i].layout & TM_STACK_LAYOUT_MASK) != 0)
+    if ((s->stack_cache[i].tb & TM_STACK_TB_MASK) == id &&
+        (s->stack_cache[i].layout & TM_STACK_LAYOUT_MASK) != 0)
       return &s->stack_cache[i];
   return NULL;
 }

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -487,6 +489,22 @@ START_TEST(test_cache_and_memory) {
 }
 END_TEST
 
+/* Runs this program again with TEST_SYMBOLS_CHILD=scenario and asserts that it exits with 0. */
+static void child_run(const char *scenario) {
+  char *self = g_file_read_link("/proc/self/exe", NULL);
+  char *argv[] = {self, NULL};
+  char **envp = g_environ_setenv(g_get_environ(), "TEST_SYMBOLS_CHILD", scenario, TRUE);
+  int status = -1;
+  GError *error = NULL;
+  ck_assert_msg(g_spawn_sync(NULL, argv, envp, G_SPAWN_DEFAULT, NULL, NULL, NULL,
+                             NULL, &status, &error),
+                "spawn %s: %s", self, error != NULL ? error->message : "?");
+  ck_assert_msg(g_spawn_check_wait_status(status, NULL), "%s: child status 0x%x", scenario,
+                status);
+  g_strfreev(envp);
+  g_free(self);
+}
+
 /* Run in a fresh process (TEST_SYMBOLS_CHILD=memory): the resolver reports no memory, and asking
  * maps nothing, until the first resolution loads the module. Returns the exit status. */
 static int child_memory(void) {
@@ -503,19 +521,68 @@ static int child_memory(void) {
   return 0;
 }
 
-START_TEST(test_memory_before_loading) {
-  char *self = g_file_read_link("/proc/self/exe", NULL);
-  char *argv[] = {self, NULL};
-  char **envp = g_environ_setenv(g_get_environ(), "TEST_SYMBOLS_CHILD", "memory", TRUE);
-  int status = -1;
-  GError *error = NULL;
-  ck_assert_msg(g_spawn_sync(NULL, argv, envp, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status,
-                             &error),
-                "spawn %s: %s", self, error != NULL ? error->message : "?");
-  ck_assert_msg(g_spawn_check_wait_status(status, NULL), "child status 0x%x", status);
-  g_strfreev(envp);
-  g_free(self);
+START_TEST(test_memory_before_loading) { child_run("memory"); }
+END_TEST
+
+/* Maps the whole file at path a second time, read-only, as libelf's ELF_C_READ_MMAP or a program
+ * reading a binary does. Returns the mapping (never unmapped: it must outlive the resolution) or
+ * NULL. */
+static void *file_map_again(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0 || st.st_size == 0)
+    return NULL;
+  void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  return p == MAP_FAILED ? NULL : p;
 }
+
+/* Run in a fresh process (TEST_SYMBOLS_CHILD=remapped): the program's own file and a dlopen()ed
+ * library are each mapped a second time before anything is resolved; frames in both still get
+ * their function, file and line. Returns the exit status, what went wrong on stderr. */
+static int child_remapped(void) {
+  /* No ck_assert here (helper_path has some): outside a test, Check exits on the first one. */
+  char *exe = g_file_read_link("/proc/self/exe", NULL);
+  char *dir = exe != NULL ? g_path_get_dirname(exe) : NULL;
+  char *path = dir != NULL ? g_build_filename(dir, "libtm_symbols_helper.so", NULL) : NULL;
+  g_free(dir);
+  void *handle = path != NULL ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+  helper_fn call = handle != NULL ? (helper_fn)dlsym(handle, "symbols_helper_call") : NULL;
+  if (call == NULL || file_map_again(exe) == NULL || file_map_again(path) == NULL) {
+    fprintf(stderr, "remapped: setup failed\n");
+    return 1;
+  }
+  unsigned int line, hline;
+  uintptr_t ip = call_site(&line);
+  uintptr_t hip = call(capture_ip, &hline);
+  tm_frame f[MAX_FRAMES];
+  int bad = 0;
+  size_t n = resolve(ip, f, MAX_FRAMES);
+  if (n != 1 || f[0].flags != 0 || g_strcmp0(f[0].function, "call_site") != 0 ||
+      !ends_with(f[0].filename, "tests/symbolizer/test_symbols.c") || f[0].lineno != line ||
+      g_strcmp0(f[0].module, exe) != 0) {
+    fprintf(stderr, "remapped: program frame %s at %s:%u in %s, flags %u; want call_site at :%u\n",
+            f[0].function, f[0].filename, f[0].lineno, f[0].module, f[0].flags, line);
+    bad |= 2;
+  }
+  n = resolve(hip, f, MAX_FRAMES);
+  if (n != 1 || f[0].flags != 0 || g_strcmp0(f[0].function, "symbols_helper_call") != 0 ||
+      !ends_with(f[0].filename, "tests/symbolizer/symbols_helper.c") || f[0].lineno != hline ||
+      !ends_with(f[0].module, "/libtm_symbols_helper.so")) {
+    fprintf(stderr,
+            "remapped: library frame %s at %s:%u in %s, flags %u; want symbols_helper_call at "
+            ":%u\n",
+            f[0].function, f[0].filename, f[0].lineno, f[0].module, f[0].flags, hline);
+    bad |= 4;
+  }
+  g_free(exe);
+  g_free(path);
+  return bad;
+}
+
+/* A loaded ELF file mapped a second time when the module list is first read is not taken for
+ * the module: the list comes from the loader, not from the process's mappings. */
+START_TEST(test_file_mapped_twice) { child_run("remapped"); }
 END_TEST
 
 /* Threads resolving the same addresses at once agree. */
@@ -562,6 +629,7 @@ static Suite *symbols_suite(void) {
   tcase_add_test(tc, test_cache_and_memory);
   tcase_add_test(tc, test_threads);
   tcase_add_test(tc, test_memory_before_loading);
+  tcase_add_test(tc, test_file_mapped_twice);
   suite_add_tcase(s, tc);
   return s;
 }
@@ -569,6 +637,8 @@ static Suite *symbols_suite(void) {
 int main(void) {
   const char *child = getenv("TEST_SYMBOLS_CHILD");
   if (child != NULL)
-    return strcmp(child, "memory") == 0 ? child_memory() : 3;
+    return strcmp(child, "memory") == 0     ? child_memory()
+           : strcmp(child, "remapped") == 0 ? child_remapped()
+                                            : 3;
   return run_suite(symbols_suite());
 }

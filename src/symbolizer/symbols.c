@@ -4,8 +4,13 @@
  * symbols_loader.c loads it on the first resolution, so that processes that never symbolize
  * never map libdw (symbols_module.h says why). It exports only tm__symbols_module.
  *
- * One Dwfl session describes the process: every mapped ELF object is a module, reported from
- * /proc/<pid>/maps. For an address we find its module, the source line of ip - 1 from the line
+ * One Dwfl session describes the process: every object the loader has loaded is a module, at the
+ * addresses dl_iterate_phdr() gives for it (its load bias and PT_LOAD segments). The process's
+ * mappings (/proc/<pid>/maps) would also show any other mapping of a loaded file, made by libelf
+ * or by a program reading a binary, and libdwfl would take it for the module or stretch the
+ * module over it, at a wrong bias. Each module's file is opened on its first address only; the
+ * vDSO, which has no file, is reported as "[vdso: <pid>]", which dwfl_linux_proc_find_elf reads
+ * from memory. For an address we find its module, the source line of ip - 1 from the line
  * table (read by line_table.c, libdw's reader being the fallback), the chain of inlined calls from
  * the DIE tree (the unit's functions indexed once without entering them, then the one function
  * the address falls in), and the function name from our own sorted copy of the module's ELF
@@ -19,8 +24,8 @@
  * distinct address once.
  *
  * Fork. A child has the parent's mappings, so the Dwfl session, the symbol tables and the cache
- * stay valid in it. Nothing here keeps the pid: the module list is re-read from /proc/<getpid()>
- * each time it is refreshed, so a child that dlopen()s reads its own maps. libelf reads files
+ * stay valid in it. The module list is read from the calling process's loader each time it is
+ * refreshed, so a child that dlopen()s finds what it loaded. libelf reads files
  * with pread()/mmap(), so the ELF descriptors the child inherits share no file offset that could
  * race with the parent. The one thing that would break in a child is our mutex, had another thread
  * held it at fork time: a pthread_atfork() handler takes it around fork().
@@ -28,7 +33,8 @@
  * dlopen and dlclose. The loader counts the objects it has loaded and unloaded (dl_iterate_phdr's
  * dlpi_adds and dlpi_subs; reading them costs ~10 ns). An address in no known module re-reads
  * the module list, but only when something was loaded since the last read, so unknown addresses
- * (JIT code, garbage) cost no /proc read each. When something was unloaded, everything is thrown
+ * (JIT code, garbage) cost no walk of the loader's list each; the objects already known are not
+ * reported again. When something was unloaded, everything is thrown
  * away and rebuilt on demand: another library may now sit at the same addresses (dlopen, dlclose,
  * dlopen of another library reuses them at once), and answering from the first one would be
  * wrong. The frames already handed out stay valid, their strings being interned.
@@ -50,6 +56,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 /* Most frames one address may expand to (inline depth + 1); deeper chains are cut. */
@@ -216,20 +223,109 @@ static void loader_counts(uint64_t *adds, uint64_t *subs) {
   *subs = counts[1];
 }
 
-/* Reads /proc/<pid>/maps into the session. With add, keeps the modules already known. adds and
- * subs are the loader's counts read before. Returns true on success. Requires lock. */
+/* Returns the module whose address range holds addr, or NULL. dwfl_addrmodule() alone was seen
+ * (elfutils 0.188) to answer the highest module, ld.so, for addresses above every module such as
+ * 0x7fffffffffff or the vsyscall page. Requires lock. */
+static Dwfl_Module *module_at_unlocked(Dwarf_Addr addr) {
+  Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
+  Dwarf_Addr start, end;
+  if (mod == NULL || dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL) == NULL ||
+      addr < start || addr >= end)
+    return NULL;
+  return mod;
+}
+
+/* One object of the loader's list, as loaded_objects_cb() copies it. */
+typedef struct loaded_object {
+  char *name;     /* dlpi_name (owned); "" for the program */
+  Dwarf_Addr low; /* the first PT_LOAD's start aligned down as libdwfl aligns it, plus the bias */
+  Dwarf_Addr high; /* the end of the highest PT_LOAD, page-aligned up */
+} loaded_object;
+
+/* Copies each object of dl_iterate_phdr's list that has a PT_LOAD segment into the GArray of
+ * loaded_object at data. The range starts where libdwfl expects it to (the first PT_LOAD's
+ * p_vaddr & -p_align, plus the load bias), so that the bias libdwfl computes from it is the
+ * loader's. Runs under the loader's lock: copies, calls nothing else. */
+static int loaded_objects_cb(struct dl_phdr_info *info, size_t size, void *data) {
+  GArray *out = data;
+  bool found = false;
+  Dwarf_Addr low = 0, end = 0;
+  for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD)
+      continue;
+    if (!found)
+      low = ph->p_vaddr & -ph->p_align;
+    found = true;
+    end = MAX(end, (Dwarf_Addr)ph->p_vaddr + ph->p_memsz);
+  }
+  if (!found || end <= low)
+    return 0;
+  Dwarf_Addr page = (Dwarf_Addr)getpagesize();
+  loaded_object o = {
+      .name = g_strdup(info->dlpi_name != NULL ? info->dlpi_name : ""),
+      .low = info->dlpi_addr + low,
+      .high = (info->dlpi_addr + end + page - 1) & -page,
+  };
+  g_array_append_val(out, o);
+  return 0;
+}
+
+/* Returns the module name to report for o, the first object of the loader's list when first
+ * (new string, g_free), or NULL to leave it out: the file's canonical path as the kernel shows
+ * it (the program's from /proc/self/exe, whose loader name is empty), or "[vdso: <pid>]" for the
+ * vDSO (vdso is its address, 0 when none), which dwfl_linux_proc_find_elf then reads from
+ * memory. */
+static char *loaded_object_module_name(const loaded_object *o, bool first, Dwarf_Addr vdso) {
+  if (vdso != 0 && vdso >= o->low && vdso < o->high)
+    return g_strdup_printf("[vdso: %d]", (int)getpid());
+  if (o->name[0] == '\0')
+    return first ? g_file_read_link("/proc/self/exe", NULL) : NULL;
+  char *real = realpath(o->name, NULL); /* malloc()ed */
+  char *name = g_strdup(real != NULL ? real : o->name);
+  free(real);
+  return name;
+}
+
+/* Reports the loader's objects (dl_iterate_phdr) to the session, each at the addresses the
+ * loader gave it. With add, keeps the modules already known and reports only the objects not
+ * yet among them. adds and subs are the loader's counts read before. Returns true on success.
+ * Requires lock. */
 static bool report_modules_unlocked(bool add, uint64_t adds, uint64_t subs) {
+  GArray *objects = g_array_new(FALSE, FALSE, sizeof(loaded_object));
+  dl_iterate_phdr(loaded_objects_cb, objects);
+  Dwarf_Addr vdso = getauxval(AT_SYSINFO_EHDR);
+  /* An object already known, at the same addresses, needs no new report (nor its path). */
+  bool *known = g_new0(bool, objects->len + 1);
+  for (guint i = 0; add && i < objects->len; i++) {
+    const loaded_object *o = &g_array_index(objects, loaded_object, i);
+    Dwfl_Module *mod = module_at_unlocked(o->low);
+    Dwarf_Addr start, end;
+    known[i] = mod != NULL &&
+               dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL) != NULL &&
+               start == o->low && end == o->high;
+  }
   if (add)
     dwfl_report_begin_add(dwfl);
   else
     dwfl_report_begin(dwfl);
-  int rc = dwfl_linux_proc_report(dwfl, getpid());
+  bool ok = true;
+  for (guint i = 0; i < objects->len; i++) {
+    loaded_object *o = &g_array_index(objects, loaded_object, i);
+    char *name = known[i] ? NULL : loaded_object_module_name(o, i == 0, vdso);
+    if (name != NULL && dwfl_report_module(dwfl, name, o->low, o->high) == NULL)
+      ok = false; /* overlapping another module: the others are still worth reporting */
+    g_free(name);
+    g_free(o->name);
+  }
+  g_free(known);
+  g_array_free(objects, TRUE);
   /* dwfl_report_end must be called even when reporting failed half way. */
   if (dwfl_report_end(dwfl, NULL, NULL) != 0)
-    rc = -1;
+    ok = false;
   reported_adds = adds;
   reported_subs = subs;
-  return rc == 0;
+  return ok;
 }
 
 /* Forgets the session and everything derived from it, after a library was unloaded. The
@@ -261,18 +357,6 @@ static bool ensure_init_unlocked(uint64_t adds, uint64_t subs) {
     return false;
   report_modules_unlocked(false, adds, subs); /* a partial list is still useful: keep it */
   return true;
-}
-
-/* Returns the module whose address range holds addr, or NULL. dwfl_addrmodule() alone was seen
- * (elfutils 0.188) to answer the highest module, ld.so, for addresses above every module such as
- * 0x7fffffffffff or the vsyscall page. Requires lock. */
-static Dwfl_Module *module_at_unlocked(Dwarf_Addr addr) {
-  Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
-  Dwarf_Addr start, end;
-  if (mod == NULL || dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL) == NULL ||
-      addr < start || addr >= end)
-    return NULL;
-  return mod;
 }
 
 /* Returns the module holding addr, re-reading the module list when none does and the loader has

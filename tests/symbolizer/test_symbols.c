@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <gelf.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -346,6 +348,53 @@ START_TEST(test_dlclose_then_other_library) {
 }
 END_TEST
 
+/* The address of the vDSO's function symbol name, read from its image in memory, or 0. */
+static uintptr_t vdso_function(const char *name) {
+  const unsigned char *image = (const unsigned char *)getauxval(AT_SYSINFO_EHDR);
+  if (image == NULL)
+    return 0;
+  const ElfW(Ehdr) *ehdr = (const ElfW(Ehdr) *)image;
+  size_t size = ehdr->e_shoff + (size_t)ehdr->e_shnum * ehdr->e_shentsize;
+  elf_version(EV_CURRENT);
+  Elf *elf = elf_memory((char *)image, size);
+  uintptr_t found = 0;
+  Elf_Scn *scn = NULL;
+  while (found == 0 && elf != NULL && (scn = elf_nextscn(elf, scn)) != NULL) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == NULL || shdr.sh_type != SHT_DYNSYM || shdr.sh_entsize == 0)
+      continue;
+    Elf_Data *data = elf_getdata(scn, NULL);
+    for (size_t i = 1; data != NULL && i < shdr.sh_size / shdr.sh_entsize; i++) {
+      GElf_Sym sym;
+      const char *sname = gelf_getsym(data, (int)i, &sym) != NULL
+                              ? elf_strptr(elf, shdr.sh_link, sym.st_name)
+                              : NULL;
+      if (sname != NULL && strcmp(sname, name) == 0 && GELF_ST_TYPE(sym.st_info) == STT_FUNC) {
+        found = (uintptr_t)image + sym.st_value; /* the vDSO is linked at 0 */
+        break;
+      }
+    }
+  }
+  elf_end(elf);
+  return found;
+}
+
+/* The vDSO has no file: its module is read from memory, and its functions are named. */
+START_TEST(test_vdso_frame) {
+  uintptr_t fn = vdso_function("__vdso_clock_gettime");
+  if (fn == 0) {
+    printf("test_vdso_frame: no vDSO or no __vdso_clock_gettime in it: skipped\n");
+    return;
+  }
+  tm_frame f[MAX_FRAMES];
+  ck_assert_uint_eq(resolve(fn + 2, f, MAX_FRAMES), 1); /* the resolver looks up ip - 1 */
+  ck_assert_str_eq(f[0].function, "__vdso_clock_gettime");
+  ck_assert_str_eq(f[0].filename, "linux-vdso.so.1");
+  ck_assert_uint_eq(f[0].flags, TM_FRAME_NO_DEBUG_INFO);
+  printf("test_vdso_frame: module %s\n", f[0].module);
+}
+END_TEST
+
 /* Allocates a block for the helper library and returns it: the stack goes through the library. */
 static NOIPA uintptr_t alloc_from_helper(void) {
   void *p = malloc(40);
@@ -539,7 +588,9 @@ static void *file_map_again(const char *path) {
 
 /* Run in a fresh process (TEST_SYMBOLS_CHILD=remapped): the program's own file and a dlopen()ed
  * library are each mapped a second time before anything is resolved; frames in both still get
- * their function, file and line. Returns the exit status, what went wrong on stderr. */
+ * their function, file and line. (The library's second mapping usually lands right below it:
+ * read from /proc/self/maps, the two looked like one module starting at the copy.) Returns the
+ * exit status, what went wrong on stderr. */
 static int child_remapped(void) {
   /* No ck_assert here (helper_path has some): outside a test, Check exits on the first one. */
   char *exe = g_file_read_link("/proc/self/exe", NULL);
@@ -619,6 +670,7 @@ static Suite *symbols_suite(void) {
   tcase_add_test(tc, test_libc_frame);
   tcase_add_test(tc, test_no_debug_info_frame);
   tcase_add_test(tc, test_glib_frame);
+  tcase_add_test(tc, test_vdso_frame);
   tcase_add_test(tc, test_dlopen_after_first_resolution);
   tcase_add_test(tc, test_dlclose_then_other_library);
   tcase_add_test(tc, test_unloaded_library_frame_is_unknown);

@@ -126,15 +126,10 @@ static size_t compare_pc(const char *path, uintptr_t base, Dwarf_Die *cu, Dwarf_
 }
 
 /* Compares every step-th row address of every unit of the file at path, loaded at base. Returns
- * the number of addresses compared; *inlined counts the inlined frames among them. known is an
- * address inside the module, resolved first: the resolver then has its list of the process's
- * modules before the reference maps the file a second time (libelf mmap()s it), which
- * /proc/self/maps would show as another mapping of the module, at another address. */
-static size_t compare_module(const char *path, uintptr_t base, uintptr_t known, size_t step,
-                             size_t *inlined) {
-  tm_frame first[MAX_FRAMES];
-  resolve(known + 1, first, MAX_FRAMES);
-  ck_assert_msg((first[0].flags & TM_FRAME_UNKNOWN) == 0, "%s: not found", path);
+ * the number of addresses compared; *inlined counts the inlined frames among them. The reference
+ * maps the file a second time (libelf mmap()s it) before the resolver's first look at the module:
+ * the resolver takes its modules from the loader, not from the process's mappings. */
+static size_t compare_module(const char *path, uintptr_t base, size_t step, size_t *inlined) {
   Dwfl *dwfl = dwfl_begin(&offline);
   Dwfl_Module *mod = dwfl_report_offline(dwfl, path, path, -1);
   ck_assert_msg(mod != NULL, "%s: %s", path, dwfl_errmsg(-1));
@@ -195,8 +190,7 @@ START_TEST(test_helpers) {
     struct link_map *map = NULL;
     ck_assert_int_eq(dlinfo(handle, RTLD_DI_LINKMAP, &map), 0);
     size_t inlined = 0;
-    uintptr_t known = (uintptr_t)dlsym(handle, "symbols_helper_call");
-    size_t n = compare_module(path, map->l_addr, known, 1, &inlined);
+    size_t n = compare_module(path, map->l_addr, 1, &inlined);
     ck_assert_msg(n >= 5, "%s: %zu addresses", path, n);
     total_inlined += inlined;
     dlclose(handle);
@@ -237,7 +231,7 @@ START_TEST(test_self) {
   uintptr_t base = loaded_base("", &file);
   char *exe = g_file_read_link("/proc/self/exe", NULL);
   size_t inlined = 0;
-  ck_assert_uint_ge(compare_module(exe, base, (uintptr_t)compare_module, 3, &inlined), 100);
+  ck_assert_uint_ge(compare_module(exe, base, 3, &inlined), 100);
   g_free(exe);
 }
 END_TEST
@@ -247,7 +241,7 @@ START_TEST(test_libc) {
   const char *file;
   uintptr_t base = loaded_base("/libc.so.6", &file);
   size_t inlined = 0;
-  size_t n = compare_module(file, base, (uintptr_t)dl_iterate_phdr, 97, &inlined);
+  size_t n = compare_module(file, base, 97, &inlined);
   if (n == 0) {
     printf("test_symbols_scopes: no debug information for %s (libc6-dbg): skipped\n", file);
     return;

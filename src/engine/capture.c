@@ -2,15 +2,20 @@
  * libunwind (see runtime.h's tm__capture and stack_cache.h). */
 #include "runtime.h"
 
+#include "frame_rules.h"
 #include "scratch.h"
 #include "stack_cache.h"
 #include "traceback_intern.h"
 
-/* A miss's calls go deeper than tm__hook_scrub() reaches (dl_iterate_phdr, libunwind): the same,
- * over more of the stack. */
-static inline void miss_scrub(void) {
-  if (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) & TM__HOOKS_REGISTRY)
+/* A miss's calls go deeper than tm__hook_scrub() reaches: the same, over 1 KiB after a walk with
+ * rules already read, over 4 KiB when libunwind ran or rules were read (dl_iterate_phdr). */
+static inline void miss_scrub(bool deep) {
+  if (!(atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) & TM__HOOKS_REGISTRY))
+    return;
+  if (deep)
     tm__stack_scrub();
+  else
+    tm__stack_scrub_walk();
 }
 
 uint32_t tm__capture_at(uintptr_t ra, uintptr_t cfa, uintptr_t fp) {
@@ -33,8 +38,9 @@ uint32_t tm__capture_at(uintptr_t ra, uintptr_t cfa, uintptr_t fp) {
     TM_CAPTURE_COUNT(TM_CAPTURE_HIT);
     return cached;
   }
+  unsigned computed = tm__frame_rules_computed;
   cached = tm__stack_cache_miss(scratch, ra, cfa, fp, limit, key); /* a walk with the frame rules */
-  miss_scrub();
+  miss_scrub(tm__frame_rules_computed != computed);
   if (cached != 0) {
     TM_CAPTURE_COUNT(TM_CAPTURE_WALKED);
     return cached;
@@ -54,6 +60,6 @@ uint32_t tm__capture_at(uintptr_t ra, uintptr_t cfa, uintptr_t fp) {
    * A truncated stack records total_nframe = limit + 1, "more than the limit". */
   uint32_t tb = tm__intern((const uintptr_t *)(buf + SKIP), n, truncated,
                            (uint32_t)n + (truncated ? 1u : 0u));
-  miss_scrub();
+  miss_scrub(true);
   return tb;
 }

@@ -455,7 +455,10 @@ static tm__rule_slot *table_get(void) {
   return t;
 }
 
+__thread unsigned tm__frame_rules_computed __attribute__((tls_model("initial-exec")));
+
 tm__frame_rule tm__frame_rule_miss(uintptr_t ip) {
+  tm__frame_rules_computed++;
   tm__frame_rule rule = tm__frame_rule_compute(ip);
   tm__rule_slot *t = table_get();
   if (t == NULL)

@@ -48,6 +48,10 @@ typedef struct tm__rule_slot {
 
 extern _Atomic(tm__rule_slot *) tm__rule_table;
 
+/* The number of rules the calling thread computed (tm__frame_rule_miss): a capture that saw it
+ * change went through dl_iterate_phdr, deep into the stack. */
+extern __thread unsigned tm__frame_rules_computed __attribute__((tls_model("initial-exec")));
+
 /* Computes, caches and returns the rule of ip (the slow path of tm__frame_rule_of). */
 tm__frame_rule tm__frame_rule_miss(uintptr_t ip);
 

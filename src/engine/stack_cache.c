@@ -260,20 +260,25 @@ static void layouts_unlock(void) { tm__lock_release(&layout_lock); }
 
 /* ---- after a miss --------------------------------------------------------------------------- */
 
-#define SCRUB_BYTES 4096 /* deeper than a miss's calls, dl_iterate_phdr's included */
-#define SCRUB_SMALL_BYTES 384 /* deeper than a hit's calls and the tables' */
+/* Zeroes a local array of BYTES (a multiple of 64) with plain 16-byte stores: the string
+ * instruction a memset compiles to costs more to start than the stores, on a path taken by every
+ * recording hook while the registry is on. volatile keeps the stores, and keeps them stores. */
+#define SCRUB_FUNCTION(name, bytes)                                                                \
+  __attribute__((noinline)) void name(void) {                                                      \
+    typedef long long zero16 __attribute__((vector_size(16)));                                     \
+    zero16 zeros[(bytes) / sizeof(zero16)];                                                        \
+    volatile zero16 *z = zeros;                                                                    \
+    for (size_t i = 0; i < sizeof zeros / sizeof *zeros; i += 4) {                                 \
+      z[i] = (zero16){0, 0};                                                                       \
+      z[i + 1] = (zero16){0, 0};                                                                   \
+      z[i + 2] = (zero16){0, 0};                                                                   \
+      z[i + 3] = (zero16){0, 0};                                                                   \
+    }                                                                                              \
+  }
 
-__attribute__((noinline)) void tm__stack_scrub(void) {
-  char zeros[SCRUB_BYTES];
-  memset(zeros, 0, sizeof zeros);
-  __asm__ volatile("" : : "r"(zeros) : "memory"); /* the stores are kept */
-}
-
-__attribute__((noinline)) void tm__stack_scrub_small(void) {
-  char zeros[SCRUB_SMALL_BYTES];
-  memset(zeros, 0, sizeof zeros);
-  __asm__ volatile("" : : "r"(zeros) : "memory");
-}
+SCRUB_FUNCTION(tm__stack_scrub, 4096)       /* deeper than libunwind's and dl_iterate_phdr's calls */
+SCRUB_FUNCTION(tm__stack_scrub_walk, 1024)  /* deeper than a walk with cached rules and an intern */
+SCRUB_FUNCTION(tm__stack_scrub_small, 384)  /* deeper than a hit's calls and the tables' */
 
 /* ---- statistics (TM_CAPTURE_STATS builds only) ------------------------------------------------ */
 

@@ -197,6 +197,9 @@ static inline __attribute__((always_inline)) uint32_t tm__stack_set_find(tm__sta
  * pointer that keeps the block reachable. Call right after a miss. */
 void tm__stack_scrub(void);
 
+/* The same over 1 KiB: after a miss walked with rules already read (no dl_iterate_phdr). */
+void tm__stack_scrub_walk(void);
+
 /* The same for the few hundred bytes below a hook that a hit and the recording of a block use. */
 void tm__stack_scrub_small(void);
 

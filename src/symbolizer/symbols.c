@@ -47,6 +47,7 @@
 
 #include <dlfcn.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <dwarf.h>
 #include <gelf.h>
@@ -159,9 +160,37 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
                                       debuglink_crc, debuginfo_file_name);
 }
 
+/* Opens the module's file as dwfl_linux_proc_find_elf does (the vDSO from memory), but refuses a
+ * file whose build-id is not the one reported from the loaded object's memory: a library
+ * replaced on disk since it was loaded (renamed over by a package upgrade) is another build, and
+ * its symbols and lines, read at the loaded one's addresses, would name the wrong code. libdwfl
+ * (0.188) keeps such a file and forgets the reported build-id. */
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                    char **file_name, Elf **elfp) {
+  int fd = dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+  const unsigned char *want;
+  GElf_Addr vaddr;
+  int want_len = fd >= 0 && *elfp == NULL ? dwfl_module_build_id(mod, &want, &vaddr) : 0;
+  if (want_len <= 0)
+    return fd;
+  Elf *elf = elf_begin(fd, ELF_C_READ_MMAP_PRIVATE, NULL); /* as libdwfl opens files */
+  const void *have = NULL;
+  ssize_t have_len = elf != NULL ? dwelf_elf_gnu_build_id(elf, &have) : -1;
+  if (have_len >= 0 && (have_len != want_len || memcmp(have, want, (size_t)want_len) != 0)) {
+    /* A file without a build-id note (have_len 0) cannot be the loaded object either. */
+    elf_end(elf);
+    close(fd);
+    free(*file_name); /* strdup()ed by dwfl_linux_proc_find_elf */
+    *file_name = NULL;
+    return -1;
+  }
+  *elfp = elf; /* libdwfl takes it, or opens fd itself when NULL */
+  return fd;
+}
+
 static char *debuginfo_path;
 static const Dwfl_Callbacks callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
+    .find_elf = find_elf,
     .find_debuginfo = find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
@@ -240,7 +269,39 @@ typedef struct loaded_object {
   char *name;     /* dlpi_name (owned); "" for the program */
   Dwarf_Addr low; /* the first PT_LOAD's start aligned down as libdwfl aligns it, plus the bias */
   Dwarf_Addr high; /* the end of the highest PT_LOAD, page-aligned up */
+  uint8_t build_id_len; /* 0 when the object has no build-id note in memory */
+  unsigned char build_id[64];
+  Dwarf_Addr build_id_vaddr; /* where the build-id bits are in memory */
 } loaded_object;
+
+/* Copies the GNU build-id of the object into o, read from its PT_NOTE segments in memory. */
+static void loaded_object_build_id(const struct dl_phdr_info *info, loaded_object *o) {
+  for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_NOTE)
+      continue;
+    size_t align = ph->p_align == 8 ? 8 : 4;
+    const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+    const unsigned char *end = p + ph->p_memsz;
+    while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
+      const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)(const void *)p;
+      size_t name_at = sizeof(*n);
+      size_t desc_at = name_at + ((n->n_namesz + align - 1) & -align);
+      size_t next = desc_at + ((n->n_descsz + align - 1) & -align);
+      if (next > (size_t)(end - p) || next < desc_at)
+        break;
+      if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 &&
+          memcmp(p + name_at, "GNU", 4) == 0 && n->n_descsz > 0 &&
+          n->n_descsz <= sizeof(o->build_id)) {
+        memcpy(o->build_id, p + desc_at, n->n_descsz);
+        o->build_id_len = (uint8_t)n->n_descsz;
+        o->build_id_vaddr = (Dwarf_Addr)(uintptr_t)(p + desc_at);
+        return;
+      }
+      p += next;
+    }
+  }
+}
 
 /* Copies each object of dl_iterate_phdr's list that has a PT_LOAD segment into the GArray of
  * loaded_object at data. The range starts where libdwfl expects it to (the first PT_LOAD's
@@ -267,6 +328,7 @@ static int loaded_objects_cb(struct dl_phdr_info *info, size_t size, void *data)
       .low = info->dlpi_addr + low,
       .high = (info->dlpi_addr + end + page - 1) & -page,
   };
+  loaded_object_build_id(info, &o);
   g_array_append_val(out, o);
   return 0;
 }
@@ -313,8 +375,12 @@ static bool report_modules_unlocked(bool add, uint64_t adds, uint64_t subs) {
   for (guint i = 0; i < objects->len; i++) {
     loaded_object *o = &g_array_index(objects, loaded_object, i);
     char *name = known[i] ? NULL : loaded_object_module_name(o, i == 0, vdso);
-    if (name != NULL && dwfl_report_module(dwfl, name, o->low, o->high) == NULL)
+    Dwfl_Module *mod = name != NULL ? dwfl_report_module(dwfl, name, o->low, o->high) : NULL;
+    if (name != NULL && mod == NULL)
       ok = false; /* overlapping another module: the others are still worth reporting */
+    /* find_elf() then refuses a file whose build-id is not the loaded one's. */
+    if (mod != NULL && o->build_id_len > 0)
+      dwfl_module_report_build_id(mod, o->build_id, o->build_id_len, o->build_id_vaddr);
     g_free(name);
     g_free(o->name);
   }

@@ -395,6 +395,48 @@ START_TEST(test_vdso_frame) {
 }
 END_TEST
 
+/* A library replaced on disk after it was loaded (renamed over, as package managers do): the
+ * file now at its path is another build, whose code lies elsewhere. It is refused, its
+ * build-id not being the loaded one's: the frame shows no file:line rather than a wrong one. */
+START_TEST(test_replaced_library_file) {
+  char *dir = g_dir_make_tmp("tm_symbols_XXXXXX", NULL);
+  ck_assert_ptr_nonnull(dir);
+  char *loaded = g_build_filename(dir, "libreplaced.so", NULL);
+  char *other = g_build_filename(dir, "libreplaced.so.new", NULL);
+  char *first = helper_path("libtm_symbols_helper.so");
+  char *second = helper_path("libtm_symbols_helper_O0.so");
+  gchar *bytes;
+  gsize size;
+  ck_assert(g_file_get_contents(first, &bytes, &size, NULL));
+  ck_assert(g_file_set_contents(loaded, bytes, (gssize)size, NULL));
+  g_free(bytes);
+  ck_assert(g_file_get_contents(second, &bytes, &size, NULL));
+  ck_assert(g_file_set_contents(other, bytes, (gssize)size, NULL));
+  g_free(bytes);
+  void *handle = dlopen(loaded, RTLD_NOW | RTLD_LOCAL);
+  ck_assert_msg(handle != NULL, "%s", dlerror());
+  helper_fn call = (helper_fn)dlsym(handle, "symbols_helper_call");
+  ck_assert_ptr_nonnull(call);
+  unsigned int line;
+  uintptr_t ip = call(capture_ip, &line);
+  ck_assert_int_eq(rename(other, loaded), 0);
+  tm_frame f[MAX_FRAMES];
+  ck_assert_uint_eq(resolve(ip, f, MAX_FRAMES), 1);
+  ck_assert_msg(f[0].flags == TM_FRAME_NO_DEBUG_INFO && f[0].lineno == 0,
+                "%s at %s:%u, flags %u (called at line %u)", f[0].function, f[0].filename,
+                f[0].lineno, f[0].flags, line);
+  ck_assert_ptr_null(f[0].function);
+  dlclose(handle);
+  unlink(loaded);
+  rmdir(dir);
+  g_free(first);
+  g_free(second);
+  g_free(other);
+  g_free(loaded);
+  g_free(dir);
+}
+END_TEST
+
 /* Allocates a block for the helper library and returns it: the stack goes through the library. */
 static NOIPA uintptr_t alloc_from_helper(void) {
   void *p = malloc(40);
@@ -671,6 +713,7 @@ static Suite *symbols_suite(void) {
   tcase_add_test(tc, test_no_debug_info_frame);
   tcase_add_test(tc, test_glib_frame);
   tcase_add_test(tc, test_vdso_frame);
+  tcase_add_test(tc, test_replaced_library_file);
   tcase_add_test(tc, test_dlopen_after_first_resolution);
   tcase_add_test(tc, test_dlclose_then_other_library);
   tcase_add_test(tc, test_unloaded_library_frame_is_unknown);

@@ -466,6 +466,7 @@ typedef struct peers {
   char self[PATH_MAX];     /* this executable */
   char dir[64];            /* a temporary directory for results and logs */
   char lsan_preload[PATH_MAX + 16];
+  bool failed;             /* a run failed: its log is kept */
 } peers;
 
 static peers pe;
@@ -513,8 +514,8 @@ static void peers_init(bool on) {
 }
 
 static void peers_finish(void) {
-  if (!pe.on)
-    return;
+  if (!pe.on || pe.failed)
+    return; /* a failed run's log stays for reading */
   static const char *const files[] = {"result", "log", "heaptrack.zst", "heaptrack.gz"};
   char path[PATH_MAX];
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -569,9 +570,12 @@ static double peer_run(const row *r, int p, long ops, uint64_t seed, double *cpu
     fclose(f);
   }
   if (ns < 0) {
-    printf("  %s: the %s run failed (%s, wait status 0x%x); skipped from now on\n", r->name,
-           peer_names[p], err != 0 ? strerror(err) : "ran", (unsigned)status);
-    pe.present[p] = false;
+    char kept[PATH_MAX];
+    snprintf(kept, sizeof kept, "%s/%s.%s.log", pe.dir, r->name, peer_names[p]);
+    rename(logpath, kept);
+    pe.failed = true;
+    printf("  %s: the %s run failed (%s, wait status 0x%x; its output: %s)\n", r->name,
+           peer_names[p], err != 0 ? strerror(err) : "ran", (unsigned)status, kept);
   }
   return ns;
 }

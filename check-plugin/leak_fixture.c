@@ -494,8 +494,11 @@ out:
 void tm_leak_teardown(void) {
   /* The callee-saved registers, as this fixture was called: the only copy of a pointer may sit in
    * one. Scanned as roots, with the stack from the caller's frame up: this fixture's own frames
-   * sit where the test's dead frames were. */
+   * sit where the test's dead frames were. setjmp() writes the registers and leaves the rest of
+   * the jmp_buf (glibc's saved signal mask) as it was: zeroed first, so that no stale word of the
+   * test's dead frames, where this buffer now lies, passes for a register. */
   jmp_buf regs;
+  memset(regs, 0, sizeof regs);
   setjmp(regs);
   const void *stack_from = (const char *)__builtin_frame_address(0) + 2 * sizeof(void *);
   tm__leak_rules rules;

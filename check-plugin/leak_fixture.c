@@ -389,6 +389,7 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
     .since = &window.mark,
     .roots = (const uintptr_t *)(const void *)regs,
     .nroots = sizeof(jmp_buf) / (sizeof(uintptr_t)),
+    .runner_frames_skipped = true, /* Check's frames between it and main() hold none of the test's */
   };
   GError *error = NULL;
   tm__leak_findings f = {

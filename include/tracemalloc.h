@@ -471,6 +471,12 @@ typedef struct tm_reach_options {
   const tm_stack_mark *since;
   const uintptr_t *roots; /* extra root words, e.g. callee-saved registers; may be NULL */
   size_t nroots;
+  /* With since: when main() is further out than the shared frame, the stack is scanned from
+   * main()'s frame instead. The frames between are then the test runner's (Check's srunner_run
+   * and its callees), live since before the window opened: they hold no pointer of the test's,
+   * only, in slots they never wrote, what earlier calls left there, such as the address of a
+   * block the runner freed and the test then got again. Off, the shared frame's callers count. */
+  bool runner_frames_skipped;
 } tm_reach_options;
 
 typedef struct tm_reachability tm_reachability;

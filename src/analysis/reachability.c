@@ -311,7 +311,8 @@ tm_reachability *tm_reachability_scan(const tm_reach_options *options, GError **
     return NULL;
   }
   tm__guard_enter();
-  uintptr_t shared = options != NULL ? tm__stack_shared_sp(options->since) : 0;
+  uintptr_t shared =
+      options != NULL ? tm__stack_shared_sp(options->since, options->runner_frames_skipped) : 0;
   if (shared != 0)
     from = (const void *)shared;
   GArray *roots = tm__roots_collect(from);

@@ -285,7 +285,27 @@ void tm_stack_mark_take(tm_stack_mark *mark) {
     mark->ips[i] = (uintptr_t)ips[i];
 }
 
-uintptr_t tm__stack_shared_sp(const tm_stack_mark *mark) {
+/* The stack pointer to scan from when the runner's frames are skipped (tm_reach_options), given
+ * shared_sp, the one of the first frame that differs: main()'s when main() is further out, found
+ * by name in a second walk; without a main() in the chain (a stripped program, a suite run on
+ * another thread), shared_sp. */
+static uintptr_t program_frame_sp(uintptr_t shared_sp, int max_frames) {
+  unw_context_t context;
+  unw_cursor_t cursor;
+  if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
+    return shared_sp;
+  for (int k = 0; k < max_frames && unw_step(&cursor) > 0; k++) {
+    unw_word_t sp = 0, off;
+    char name[8];
+    unw_get_reg(&cursor, UNW_REG_SP, &sp);
+    if ((uintptr_t)sp > shared_sp && unw_get_proc_name(&cursor, name, sizeof name, &off) == 0 &&
+        strcmp(name, "main") == 0)
+      return (uintptr_t)sp;
+  }
+  return shared_sp;
+}
+
+uintptr_t tm__stack_shared_sp(const tm_stack_mark *mark, bool skip_runner) {
   enum { MAX = TM_STACK_MARK_DEPTH * 2 };
   uintptr_t ips[MAX], sps[MAX];
   int n = 0;
@@ -313,5 +333,5 @@ uintptr_t tm__stack_shared_sp(const tm_stack_mark *mark) {
     j++;
   if (j == 0 || j >= n || j >= mark->n)
     return 0; /* nothing shared, or one chain holds the other */
-  return sps[n - 1 - j];
+  return skip_runner ? program_frame_sp(sps[n - 1 - j], MAX) : sps[n - 1 - j];
 }

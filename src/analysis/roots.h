@@ -23,8 +23,10 @@ typedef struct tm__range {
 GArray *tm__roots_collect(const void *stack_from);
 
 /* The stack pointer of the innermost frame that the calling chain shares with mark's chain, at
- * its call into the part that differs; 0 when the chains share nothing or cannot be aligned.
- * Walks the calling thread's stack with libunwind (a few microseconds a frame). */
-uintptr_t tm__stack_shared_sp(const tm_stack_mark *mark);
+ * its call into the part that differs; with skip_runner, main()'s when main() is further out
+ * (tm_reach_options.runner_frames_skipped). 0 when the chains share nothing or cannot be aligned.
+ * Walks the calling thread's stack with libunwind (a few microseconds a frame, and with
+ * skip_runner a symbol lookup for each frame above the shared one). */
+uintptr_t tm__stack_shared_sp(const tm_stack_mark *mark, bool skip_runner);
 
 #endif /* TM_ROOTS_H */

@@ -147,6 +147,41 @@ static void *blocked_holder(void *arg) {
   return (void *)(intptr_t)n;
 }
 
+/* A runner that calls a setup and a teardown from one frame, as Check calls a fixture: the block
+ * only its own frame points to is reachable from that frame, unless the scan skips the frames
+ * between the shared one and main() (runner_frames_skipped), as the Check plugin asks. */
+static __attribute__((noinline)) tm_reachability *runner_setup(void) {
+  tm_stack_mark_take(&mark);
+  return NULL;
+}
+
+static __attribute__((noinline)) tm_reachability *runner_teardown(bool skip) {
+  GError *error = NULL;
+  tm_reach_options options = {.since = &mark, .runner_frames_skipped = skip};
+  tm_reachability *r = tm_reachability_scan(&options, &error);
+  ck_assert_msg(r != NULL, "%s", error ? error->message : "?");
+  return r;
+}
+
+static __attribute__((noinline)) tm_reach runner_run(bool skip) {
+  char *volatile held = malloc(48); /* this runner frame is the only holder */
+  runner_setup();
+  tm_reachability *r = runner_teardown(skip);
+  tm_reach reach = block_of(r, held)->reach;
+  tm_reachability_free(r);
+  free(held);
+  return reach;
+}
+
+START_TEST(test_runner_frames_skipped) {
+  ck_assert_int_eq(tm_start(8), 0);
+  tm_clear_traces();
+  ck_assert_int_eq(runner_run(false), TM_REACH_REACHABLE);
+  ck_assert_int_eq(runner_run(true), TM_REACH_LOST);
+  tm_stop();
+}
+END_TEST
+
 START_TEST(test_stacks_are_roots) {
   ck_assert_int_eq(tm_start(8), 0);
   tm_clear_traces();
@@ -228,6 +263,7 @@ int main(void) {
   TCase *tc = tcase_create("scan");
   tcase_add_test(tc, test_classes_and_roots);
   tcase_add_test(tc, test_stacks_are_roots);
+  tcase_add_test(tc, test_runner_frames_skipped);
   tcase_add_test(tc, test_peak_watch);
   tcase_add_test(tc, test_errors); /* last: CK_FORK=no shares the process, and this one disables */
   suite_add_tcase(s, tc);

@@ -35,6 +35,7 @@
 #include "churn.h"
 #include "churn_report.h"
 #include "peers.h"
+#include "stats.h"
 #include "tracemalloc.h"
 
 /* The traceback check below uses the analysis layer; the benchmark must not depend on it landing,
@@ -107,7 +108,7 @@ static void bench_single(churn *c, const params *pp, churn_sizes sizes,
   for (int d = 0; d < CHURN_NDEPTHS; d++)
     for (int cfg = 0; cfg < NCONFIGS; cfg++) {
       cell *x = &res[d][cfg];
-      x->med = median(x->ns, pp->rounds);
+      x->med = bench_median(x->ns, pp->rounds);
       x->spread = spread_pct(x->ns, pp->rounds, x->med);
     }
 }
@@ -218,8 +219,8 @@ static void bench_threads(const params *pp, int depth, thread_cells *out) {
       out->cpu[cfg].ns[r] = tr.cpu_ns;
     }
   for (int cfg = 0; cfg < NTRACED; cfg++) {
-    out->wall[cfg].med = median(out->wall[cfg].ns, pp->rounds);
-    out->cpu[cfg].med = median(out->cpu[cfg].ns, pp->rounds);
+    out->wall[cfg].med = bench_median(out->wall[cfg].ns, pp->rounds);
+    out->cpu[cfg].med = bench_median(out->cpu[cfg].ns, pp->rounds);
     out->wall[cfg].spread = spread_pct(out->wall[cfg].ns, pp->rounds, out->wall[cfg].med);
     out->cpu[cfg].spread = spread_pct(out->cpu[cfg].ns, pp->rounds, out->cpu[cfg].med);
   }

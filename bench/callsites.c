@@ -57,6 +57,7 @@
 
 #include "build_note.h"
 #include "sites.h"
+#include "stats.h"
 #include "subprocess.h"
 #include "tracemalloc.h"
 
@@ -443,16 +444,6 @@ static sample measure(const row *r, int mode, long ops, uint64_t seed, long untr
   return s;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median_of(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* ------------------------------------------------------------------------------------------------
  * Peers: this executable as a child process, the row untraced under a peer tool
  * ---------------------------------------------------------------------------------------------- */
@@ -598,22 +589,6 @@ typedef struct column {
   int n;
 } column;
 
-static void column_print(column *c) {
-  if (c->n == 0) {
-    printf("   %-21s", "-");
-    return;
-  }
-  double lo = c->v[0], hi = c->v[0];
-  for (int k = 1; k < c->n; k++) {
-    lo = c->v[k] < lo ? c->v[k] : lo;
-    hi = c->v[k] > hi ? c->v[k] : hi;
-  }
-  if (c->n == 1)
-    printf("   %5.2fx %-15s", c->v[0], "(1 run)");
-  else
-    printf("   %5.2fx [%5.2f..%5.2f]", median_of(c->v, c->n), lo, hi);
-}
-
 static void bench_row(const row *r, int rounds, long ops) {
   double untraced_ns[MAX_ROUNDS], tracer_b[MAX_ROUNDS], rss_b[MAX_ROUNDS];
   column col[NCOLS] = {{{0}, 0}};
@@ -647,10 +622,10 @@ static void bench_row(const row *r, int rounds, long ops) {
         (ns = peer_run(r, PEER_MEMCHECK, ops / 10, seed, &cpu)) > 0)
       col[COL_MEMCHECK].v[col[COL_MEMCHECK].n++] = ns / round_ns[UNTRACED];
   }
-  printf("%-11s %7.1f", r->name, median_of(untraced_ns, rounds));
+  printf("%-11s %7.1f", r->name, bench_median(untraced_ns, rounds));
   for (int c = 0; c < NCOLS; c++)
     if (c < COL_LSAN || pe.on)
-      column_print(&col[c]);
+      bench_print_ratio(col[c].v, col[c].n);
   if (r->live > 10000) {
     /* RSS growth is known in the rounds where the untraced run came before the traced one. */
     double v[MAX_ROUNDS], gap[MAX_ROUNDS];
@@ -661,8 +636,8 @@ static void bench_row(const row *r, int rounds, long ops) {
         v[n++] = rss_b[k];
       }
     printf("   tracer %5.1f B/block, RSS +%5.1f B/block (RSS - tracer %+5.1f)",
-           median_of(tracer_b, rounds), n > 0 ? median_of(v, n) : 0.0,
-           n > 0 ? median_of(gap, n) : 0.0);
+           bench_median(tracer_b, rounds), n > 0 ? bench_median(v, n) : 0.0,
+           n > 0 ? bench_median(gap, n) : 0.0);
   }
   printf("\n");
   fflush(stdout);

@@ -182,16 +182,6 @@ void churn_empty(churn *c) {
   c->live_bytes = 0;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 double spread_pct(const double *v, int n, double med) {
   return med > 0 ? 50.0 * (v[n - 1] - v[0]) / med : 0;
 }

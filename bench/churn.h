@@ -83,9 +83,6 @@ typedef struct cell {
   double med, spread;
 } cell;
 
-/* Median of v[0..n); sorts v. n >= 1. */
-double median(double *v, int n);
-
 /* Half the spread of v[0..n) relative to its median, in percent; v must be sorted. */
 double spread_pct(const double *v, int n, double med);
 

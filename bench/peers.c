@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "stats.h"
 #include "subprocess.h"
 #include "tracemalloc.h"
 
@@ -121,8 +122,8 @@ static void peer_finish(peer_run *t) {
   if (t->nruns == 0)
     return;
   for (int d = 0; d < CHURN_NDEPTHS; d++)
-    t->med_ns[d] = median(t->ns[d], t->nruns);
-  t->med_cpu_s = median(t->cpu_s, t->nruns);
+    t->med_ns[d] = bench_median(t->ns[d], t->nruns);
+  t->med_cpu_s = bench_median(t->cpu_s, t->nruns);
 }
 
 /* Removes the files of dir, then dir. */

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "build_note.h"
+#include "stats.h"
 #include "subprocess.h"
 
 
@@ -118,16 +119,6 @@ static double run(const char *const *argv, char *const *env, const char *stdin_p
   if (bench_spawn_wait((char *const *)argv, env, stdin_path, NULL, status, &cpu_s) != 0)
     return -1;
   return cpu_s;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median_of(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int main(int argc, char **argv) {
@@ -309,24 +300,11 @@ int main(int argc, char **argv) {
       double t = run(argv_of[VALGRIND], env, in, &status);
       bench_env_free(env);
       if (t > 0 && status == 0)
-        ratio[VALGRIND][nratio[VALGRIND]++] = t / median_of(t_plain, rounds);
+        ratio[VALGRIND][nratio[VALGRIND]++] = t / bench_median(t_plain, rounds);
     }
-    printf("%-9s %8.0fms", pr->name, median_of(t_plain, rounds) * 1e3);
-    for (int m = TRACED; m < NMODES; m++) {
-      if (nratio[m] == 0) {
-        printf("   %-21s", "-");
-        continue;
-      }
-      double lo = ratio[m][0], hi = ratio[m][0];
-      for (int k = 1; k < nratio[m]; k++) {
-        lo = ratio[m][k] < lo ? ratio[m][k] : lo;
-        hi = ratio[m][k] > hi ? ratio[m][k] : hi;
-      }
-      if (nratio[m] == 1)
-        printf("   %5.2fx %-15s", ratio[m][0], "(1 run)");
-      else
-        printf("   %5.2fx [%5.2f..%5.2f]", median_of(ratio[m], nratio[m]), lo, hi);
-    }
+    printf("%-9s %8.0fms", pr->name, bench_median(t_plain, rounds) * 1e3);
+    for (int m = TRACED; m < NMODES; m++)
+      bench_print_ratio(ratio[m], nratio[m]);
     printf("\n");
     fflush(stdout);
   }

@@ -345,7 +345,7 @@ uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa,
   if (tb > tm__capture_stats[TM_CAPTURE_LAST_ID])
     tm__capture_stats[TM_CAPTURE_LAST_ID] = tb;
 #endif
-  if (tb == 0 || nslots == UINT_MAX)
+  if (tb == 0 || nslots == UINT_MAX || scratch->intern_fresh)
     return tb;
   tm__stack_entry *t = table_get(scratch);
   if (t == NULL)

@@ -225,7 +225,7 @@ static bool shard_grow(intern_shard *s) {
   return true;
 }
 static uint32_t intern_unlocked(intern_shard *s, uint32_t hash, const uintptr_t *ips, int n,
-                                bool truncated, uint32_t total) {
+                                bool truncated, uint32_t total, bool *fresh) {
   if ((s->used + 1) * 2 > (s->slots ? s->mask + 1 : 0) && !shard_grow(s) &&
       (s->slots == NULL || s->used + 1 > s->mask))
     return 0;
@@ -251,6 +251,7 @@ static uint32_t intern_unlocked(intern_shard *s, uint32_t hash, const uintptr_t 
   s->slots[i].id = id;
   s->slots[i].tb = tb;
   s->used++;
+  *fresh = true;
   return id;
 }
 
@@ -277,9 +278,12 @@ uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total)
       id = scratch->intern_id[c];
     }
   }
+  bool fresh = false;
   if (id == 0)
-    id = intern_unlocked(s, hash, ips, n, truncated, total);
+    id = intern_unlocked(s, hash, ips, n, truncated, total, &fresh);
   tm__lock_release(&s->lock);
+  if (scratch != NULL)
+    scratch->intern_fresh = fresh;
   if (id != 0 && scratch != NULL) {
     scratch->intern_hash[c] = hash;
     scratch->intern_id[c] = id;

@@ -6,12 +6,12 @@
  * caller's stack pointer), and the words its walk read: the return addresses saved in the frames
  * above and, for every frame addressed from its frame pointer, the saved rbp that located it. A
  * miss walks the stack with the frame rules of frame_rules.h, which tell where each of those words
- * is, and the walk is kept at once as the words' offsets from cfa (a layout) and a hash of their
- * values. From then on a capture reads those words, checks them against the hash, and reuses the
- * interned id: a few independent loads instead of a walk and an intern lookup. Learning costs
- * nothing beyond the walk itself, so no policy can make a miss cost more than a walk: a miss costs
- * one walk, one intern lookup and one entry write. Any difference in the words, a different
- * traceback limit or a different cfa makes it a miss.
+ * is, and notes them as offsets from cfa (a layout). When the intern lookup says the stack was
+ * known (its second walk), the walk is kept: the layout and a hash of the words' values. From then
+ * on a capture reads those words, checks them against the hash, and reuses the interned id: a few
+ * independent loads instead of a walk and an intern lookup. A stack met once is never learned, so
+ * it costs what it would without the cache: a walk and an intern lookup. Any difference in the
+ * words, a different traceback limit or a different cfa makes it a miss.
  *
  * Why the words suffice: frame 0's rule follows from ra; if its CFA comes from rsp it is cfa plus
  * a constant, if from rbp it is the checked rbp plus a constant. Either way the return address it
@@ -232,8 +232,9 @@ static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(tm__s
 }
 
 /* Captures the current stack on a miss: walks it with the frame rules (at most limit + 1 frames),
- * interns it, and remembers it in the thread's table under key (see tm__stack_cache_find): learned
- * at once, in an empty way of its set, else in one not used since its set last evicted. Returns
+ * interns it, and, when the intern lookup found the stack known already (its second walk or
+ * later), remembers it in the thread's table under key (see tm__stack_cache_find), in an empty way
+ * of its set, else in one not used since its set last evicted. Returns
  * the interned id, or 0 when the stack cannot be walked with the rules (unsupported frames, a
  * stack outside the thread's, a limit above TM_STACK_CACHE_FRAMES - 1, no memory): the caller then
  * unwinds with libunwind. ra, cfa and fp are the hook's; scratch is the thread's block (its

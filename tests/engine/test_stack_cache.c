@@ -115,7 +115,7 @@ __attribute__((noinline)) void *recurse(int depth) {
 }
 
 /* Loop bounds the compiler cannot see: an unrolled loop would make each call its own call site. */
-static volatile int three = 3, four = 4;
+static volatile int two = 2, three = 3, four = 4;
 
 static void setup(void) { tm__stack_cache_clear(); }
 
@@ -153,6 +153,25 @@ START_TEST(test_repeated_stack_is_learned) {
   /* Hit: the entry was marked used. */
   ck_assert_uint_ne(e.layout & TM_STACK_USED, 0);
   for (int i = 0; i < 4; i++)
+    free(p[i]);
+}
+END_TEST
+
+/* A stack walked once is not learned: most stacks of a program with very many are met once, and
+ * an entry for each would cost more than it saves. Its second walk learns it. */
+START_TEST(test_stack_learned_on_second_walk) {
+  void *p[2];
+  bool learned[2];
+  ck_assert_int_eq(tm_start(16), 0);
+  for (int i = 0; i < two; i++) {
+    p[i] = via_a();
+    learned[i] = learned_entry(raw_id(p[i])) != NULL;
+  }
+  ck_assert_uint_ne(raw_id(p[0]), 0);
+  ck_assert_uint_eq(raw_id(p[1]), raw_id(p[0]));
+  ck_assert(!learned[0]);
+  ck_assert(learned[1]);
+  for (int i = 0; i < 2; i++)
     free(p[i]);
 }
 END_TEST
@@ -692,6 +711,7 @@ int main(void) {
   TCase *tc = tcase_create("stack_cache");
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_repeated_stack_is_learned);
+  tcase_add_test(tc, test_stack_learned_on_second_walk);
   tcase_add_test(tc, test_walk_matches_libunwind);
   tcase_add_test(tc, test_frame_rules);
   tcase_add_test(tc, test_many_stacks);

@@ -458,6 +458,8 @@ typedef struct peers {
   char dir[64];            /* a temporary directory for results and logs */
   char lsan_preload[PATH_MAX + 16];
   bool failed;             /* a run failed: its log is kept */
+  bool gave_up[NPEERS];    /* this peer failed once: not run again (heaptrack's interpreter runs
+                            * out of memory on every row but the first, after minutes) */
 } peers;
 
 static peers pe;
@@ -565,8 +567,9 @@ static double peer_run(const row *r, int p, long ops, uint64_t seed, double *cpu
     snprintf(kept, sizeof kept, "%s/%s.%s.log", pe.dir, r->name, peer_names[p]);
     rename(logpath, kept);
     pe.failed = true;
-    printf("  %s: the %s run failed (%s, wait status 0x%x; its output: %s)\n", r->name,
-           peer_names[p], err != 0 ? strerror(err) : "ran", (unsigned)status, kept);
+    pe.gave_up[p] = true;
+    printf("  %s: the %s run failed (%s, wait status 0x%x; its output: %s); not run again\n",
+           r->name, peer_names[p], err != 0 ? strerror(err) : "ran", (unsigned)status, kept);
   }
   return ns;
 }
@@ -574,7 +577,7 @@ static double peer_run(const row *r, int p, long ops, uint64_t seed, double *cpu
 /* Whether peer p runs for row r: heaptrack and memcheck keep every event or shadow every byte,
  * which millions of live blocks make a matter of minutes. */
 static bool peer_wanted(const row *r, int p) {
-  return pe.on && pe.present[p] && (p <= PEER_LSAN || r->live <= 100000);
+  return pe.on && pe.present[p] && !pe.gave_up[p] && (p <= PEER_LSAN || r->live <= 100000);
 }
 
 /* ------------------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ tm__shard *tm__table_shard(tm__table *t, uint64_t hash) {
 }
 
 /* The home slot of an entry whose key hashes to hash. */
-static inline size_t slot_of(const tm__shard *s, uint64_t hash) {
-  return (size_t)(hash / TM_TABLE_SHARDS) & s->mask;
+static inline size_t slot_of(const tm__shard *s, uintptr_t key, uint64_t hash) {
+  return tm__slot_home(s->mask, key, hash);
 }
 
 /* Moves every entry into a table twice as large. Returns false (nothing changed) when mmap fails. */
@@ -31,7 +31,7 @@ static bool shard_grow(tm__shard *s) {
   for (size_t i = 0; i < old_cap; i++) {
     if (old[i].key == 0)
       continue;
-    size_t j = slot_of(s, tm__hash_ptr(old[i].key));
+    size_t j = slot_of(s, old[i].key, tm__hash_ptr(old[i].key));
     while (slots[j].key != 0)
       j = (j + 1) & s->mask;
     slots[j] = old[i];
@@ -52,7 +52,7 @@ bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t hash, uint64_t
     *failed = true;
     return false;
   }
-  size_t i = slot_of(s, hash);
+  size_t i = slot_of(s, key, hash);
   while (s->slots[i].key != 0) {
     if (s->slots[i].key == key) {
       *old_meta = s->slots[i].meta;
@@ -73,7 +73,7 @@ bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t hash, uint64_t
 bool tm__shard_get_unlocked(const tm__shard *s, uintptr_t key, uint64_t hash, uint64_t *meta) {
   if (s->slots == NULL)
     return false;
-  for (size_t i = slot_of(s, hash); s->slots[i].key != 0; i = (i + 1) & s->mask) {
+  for (size_t i = slot_of(s, key, hash); s->slots[i].key != 0; i = (i + 1) & s->mask) {
     if (s->slots[i].key == key) {
       *meta = s->slots[i].meta;
       return true;
@@ -85,7 +85,7 @@ bool tm__shard_get_unlocked(const tm__shard *s, uintptr_t key, uint64_t hash, ui
 bool tm__shard_remove_unlocked(tm__shard *s, uintptr_t key, uint64_t hash, uint64_t *meta) {
   if (s->slots == NULL || s->used == 0)
     return false;
-  size_t i = slot_of(s, hash);
+  size_t i = slot_of(s, key, hash);
   while (s->slots[i].key != key) {
     if (s->slots[i].key == 0)
       return false;
@@ -96,7 +96,7 @@ bool tm__shard_remove_unlocked(tm__shard *s, uintptr_t key, uint64_t hash, uint6
   s->bytes -= tm__meta_size(*meta);
   /* Backward-shift deletion: pull later entries of the probe run into the hole. */
   for (size_t j = (i + 1) & s->mask; s->slots[j].key != 0; j = (j + 1) & s->mask) {
-    size_t home = slot_of(s, tm__hash_ptr(s->slots[j].key));
+    size_t home = slot_of(s, s->slots[j].key, tm__hash_ptr(s->slots[j].key));
     if (((j - home) & s->mask) >= ((j - i) & s->mask)) {
       s->slots[i] = s->slots[j];
       i = j;

@@ -56,8 +56,8 @@ static inline uint32_t tm__meta_tb(uint64_t meta) { return (uint32_t)(meta >> TM
 /* A zero-filled tm__table (static storage or tm__map()) is a valid empty table with unlocked
  * locks. Nothing needs initializing, so hooks that run before constructors are safe. */
 
-/* The hash of a key, computed once per operation: it picks the shard, then the home slot in it
- * (bits 6 and up). Keys of one 512-byte window of the heap share their shard and a block of 16
+/* The hash of a key, computed once per operation: it picks the shard, then, in a shard array of
+ * TM_WINDOW_MIN_ENTRIES or more, the home slot in it (bits 6 and up). Keys of one 512-byte window of the heap share their shard and a block of 16
  * home slots, four cache lines, chosen by murmur3's 64-bit finalizer of the window; the key's
  * 32-byte granule in the window picks its slot in the block, xor'ed with the window's hash. A
  * program allocates mostly from a few places in the heap at a time (the top of the heap, a bin it
@@ -77,6 +77,18 @@ static inline uint64_t tm__hash_ptr(uintptr_t key) {
   return h ^ (((key >> 5) & ((1u << (TM_WINDOW_SHIFT - 5)) - 1)) << 6);
 }
 _Static_assert(TM_TABLE_SHARDS == 1 << 6, "the granule's bits start above the shard's");
+
+/* Below this many entries a shard's array (64 KiB) stays in the cache, where the windows'
+ * locality buys nothing and their clustering lengthens the probe runs that a removal shifts back:
+ * there the home slot comes from a multiplicative hash of the whole address instead. */
+#define TM_WINDOW_MIN_ENTRIES 4096
+
+/* The home slot of key (hash = tm__hash_ptr(key)) in a shard array of mask + 1 entries. */
+static inline size_t tm__slot_home(size_t mask, uintptr_t key, uint64_t hash) {
+  if (mask < TM_WINDOW_MIN_ENTRIES - 1)
+    return (size_t)(((uint64_t)key * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & mask;
+  return (size_t)(hash / TM_TABLE_SHARDS) & mask;
+}
 
 /* Returns the shard that holds keys of this hash (tm__hash_ptr()). */
 tm__shard *tm__table_shard(tm__table *t, uint64_t hash);

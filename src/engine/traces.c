@@ -364,7 +364,7 @@ void tm__trace_prefetch(const void *ptr) {
   size_t mask = __atomic_load_n(&s->mask, __ATOMIC_RELAXED);
   /* A prefetch never faults: a stale array (the shard grew meanwhile) costs a wasted load. */
   if (slots != NULL)
-    __builtin_prefetch(&slots[(hash / TM_TABLE_SHARDS) & mask], 1);
+    __builtin_prefetch(&slots[tm__slot_home(mask, (uintptr_t)ptr, hash)], 1);
 }
 
 bool tm__record_free(void *ptr, uint64_t *meta) {

@@ -1,0 +1,139 @@
+/* test_trace_table.c — the sharded table of live blocks: every key found again through growth
+ * (small arrays hash the whole address, large ones group a heap window's blocks), removals that
+ * shift probe runs back, replacement, keys closer than glibc's chunks, and the byte counts. Links
+ * the internal archive. Fake addresses are fine: the table never dereferences its keys. */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "run_suite.h"
+#include "trace_table.h"
+
+/* Static: zero-filled is an empty table with unlocked locks. */
+static tm__table table;
+
+static void teardown(void) {
+  for (size_t i = 0; i < TM_TABLE_SHARDS; i++)
+    tm__shard_clear_unlocked(&table.shards[i]);
+}
+
+static bool put(uintptr_t key, size_t size, uint32_t tb) {
+  uint64_t hash = tm__hash_ptr(key), old = 0;
+  bool failed = false;
+  bool replaced =
+      tm__shard_put_unlocked(tm__table_shard(&table, hash), key, hash, tm__meta_pack(size, tb),
+                             &old, &failed);
+  ck_assert(!failed);
+  return replaced;
+}
+
+static bool get(uintptr_t key, uint64_t *meta) {
+  uint64_t hash = tm__hash_ptr(key);
+  return tm__shard_get_unlocked(tm__table_shard(&table, hash), key, hash, meta);
+}
+
+static bool removed(uintptr_t key) {
+  uint64_t hash = tm__hash_ptr(key), meta;
+  return tm__shard_remove_unlocked(tm__table_shard(&table, hash), key, hash, &meta);
+}
+
+static size_t total_bytes(void) {
+  size_t n = 0;
+  for (size_t i = 0; i < TM_TABLE_SHARDS; i++)
+    n += table.shards[i].bytes;
+  return n;
+}
+
+/* Checks every key of [base, base + n * step) against whether it should be there (every other one
+ * once odd ones were removed, when odd_gone), with the size and id it was put with. */
+static void check_keys(uintptr_t base, size_t n, uintptr_t step, bool odd_gone) {
+  size_t wrong = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t meta = 0;
+    bool want = !(odd_gone && (i & 1));
+    bool found = get(base + i * step, &meta);
+    if (found != want || (found && (tm__meta_size(meta) != 16 + i % 97 ||
+                                    tm__meta_tb(meta) != 1 + (uint32_t)(i % 1000))))
+      wrong++;
+  }
+  ck_assert_uint_eq(wrong, 0);
+}
+
+/* Enough keys that the shards' arrays pass TM_WINDOW_MIN_ENTRIES and change how a home slot is
+ * chosen: every key is found after each growth, and after half of them were removed. */
+static void fill_check_remove(uintptr_t base, size_t n, uintptr_t step) {
+  size_t bytes = 0;
+  for (size_t i = 0; i < n; i++) {
+    ck_assert(!put(base + i * step, 16 + i % 97, 1 + (uint32_t)(i % 1000)));
+    bytes += 16 + i % 97;
+  }
+  ck_assert_uint_eq(tm__table_count_unlocked(&table), n);
+  ck_assert_uint_eq(total_bytes(), bytes);
+  check_keys(base, n, step, false);
+  size_t gone = 0;
+  for (size_t i = 1; i < n; i += 2) {
+    ck_assert(removed(base + i * step));
+    bytes -= 16 + i % 97;
+    gone++;
+  }
+  ck_assert_uint_eq(tm__table_count_unlocked(&table), n - gone);
+  ck_assert_uint_eq(total_bytes(), bytes);
+  check_keys(base, n, step, true);
+  ck_assert(!removed(base + step)); /* removed already */
+}
+
+START_TEST(test_glibc_spacing_through_growth) {
+  /* 48-byte chunks, as consecutive malloc(40) calls get them: 600,000 keys, arrays of 16 entries
+   * up to 16,384 per shard. */
+  size_t n = 600000;
+  ck_assert_uint_gt(n / TM_TABLE_SHARDS, TM_WINDOW_MIN_ENTRIES);
+  fill_check_remove(0x55550000a010, n, 48);
+}
+END_TEST
+
+START_TEST(test_small_table) {
+  /* A test's few blocks: every shard's array stays small, the address hashed whole. */
+  fill_check_remove(0x55550000a010, 3000, 48);
+  ck_assert_uint_lt(table.shards[0].mask + 1, TM_WINDOW_MIN_ENTRIES);
+}
+END_TEST
+
+START_TEST(test_keys_closer_than_a_granule) {
+  /* A custom allocator's 8-byte objects, tracked in a domain: four keys per 32-byte granule
+   * share a home slot, sixty-four per window share a block of them. */
+  fill_check_remove(0x7f0000001000, 400000, 8);
+}
+END_TEST
+
+START_TEST(test_scattered_keys) {
+  /* Blocks far apart (large blocks, separate mappings): one per window. */
+  fill_check_remove(0x7f1000000000, 300000, 1u << 20);
+}
+END_TEST
+
+START_TEST(test_replace_keeps_one_entry) {
+  uintptr_t key = 0x555500001230;
+  ck_assert(!put(key, 100, 7));
+  ck_assert(put(key, 200, 9));
+  uint64_t meta;
+  ck_assert(get(key, &meta));
+  ck_assert_uint_eq(tm__meta_size(meta), 200);
+  ck_assert_uint_eq(tm__meta_tb(meta), 9);
+  ck_assert_uint_eq(tm__table_count_unlocked(&table), 1);
+  ck_assert_uint_eq(total_bytes(), 200);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("trace_table");
+  TCase *tc = tcase_create("core");
+  tcase_add_checked_fixture(tc, NULL, teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_glibc_spacing_through_growth);
+  tcase_add_test(tc, test_small_table);
+  tcase_add_test(tc, test_keys_closer_than_a_granule);
+  tcase_add_test(tc, test_scattered_keys);
+  tcase_add_test(tc, test_replace_keeps_one_entry);
+  suite_add_tcase(s, tc);
+  return run_suite(s);
+}

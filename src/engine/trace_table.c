@@ -8,10 +8,6 @@
 #define KEEP_ON_CLEAR 256   /* arrays up to 4 KiB survive a clear, zeroed */
 #define SMALL_CAPACITY 16384 /* 256 KiB: up to here a shard grows at half load, then at 3/4 */
 
-tm__shard *tm__table_shard(tm__table *t, uint64_t hash) {
-  return &t->shards[hash % TM_TABLE_SHARDS];
-}
-
 /* The home slot of an entry whose key hashes to hash. */
 static inline size_t slot_of(const tm__shard *s, uintptr_t key, uint64_t hash) {
   return tm__slot_home(s->mask, key, hash);

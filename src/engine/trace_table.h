@@ -90,8 +90,10 @@ static inline size_t tm__slot_home(size_t mask, uintptr_t key, uint64_t hash) {
   return (size_t)(hash / TM_TABLE_SHARDS) & mask;
 }
 
-/* Returns the shard that holds keys of this hash (tm__hash_ptr()). */
-tm__shard *tm__table_shard(tm__table *t, uint64_t hash);
+/* Returns the shard that holds keys of this hash (tm__hash_ptr()). Inline: every operation asks. */
+static inline tm__shard *tm__table_shard(tm__table *t, uint64_t hash) {
+  return &t->shards[hash % TM_TABLE_SHARDS];
+}
 
 /* Inserts or replaces key (hash = tm__hash_ptr(key)). Returns true with *old_meta set when key was
  * present (replaced), false otherwise. Sets *failed when the shard could not grow and is full

@@ -2,7 +2,7 @@
  * serves malloc), so no window could be checked: every test says so, at its own START_TEST line,
  * instead of passing unchecked; TM_LEAK_ACCEPT_UNCHECKED=1 lets such a run pass, saying so on
  * stderr for each test. Runs examples/money under `valgrind -q` in both fork modes; skipped when
- * valgrind is not installed. */
+ * valgrind is not installed, or when it cannot read the build's debug information. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,8 +16,9 @@
 
 static char *valgrind;
 
-/* Runs the money example under valgrind; returns its stdout and stderr joined. */
-static char *run_under_valgrind(const char *fork_mode, bool accept) {
+/* Runs the money example under valgrind; returns its stdout and stderr joined, NULL when it
+ * could not be started. */
+static char *spawn_valgrind(const char *fork_mode, bool accept) {
   char *argv[] = {valgrind, "-q", (char *)getenv("CHECK_MONEY"), NULL};
   char **envp = g_get_environ();
   char *out = NULL, *err = NULL;
@@ -27,12 +28,18 @@ static char *run_under_valgrind(const char *fork_mode, bool accept) {
   envp = g_environ_unsetenv(envp, "TM_LEAK_ACCEPT_UNCHECKED");
   if (accept)
     envp = g_environ_setenv(envp, "TM_LEAK_ACCEPT_UNCHECKED", "1", TRUE);
-  ck_assert(g_spawn_sync(NULL, argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
-                         NULL));
-  char *both = g_strconcat(out, "\n--stderr--\n", err, NULL);
+  bool ran =
+      g_spawn_sync(NULL, argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, NULL);
+  char *both = ran ? g_strconcat(out, "\n--stderr--\n", err, NULL) : NULL;
   g_free(out);
   g_free(err);
   g_strfreev(envp);
+  return both;
+}
+
+static char *run_under_valgrind(const char *fork_mode, bool accept) {
+  char *both = spawn_valgrind(fork_mode, accept);
+  ck_assert(both != NULL);
   return both;
 }
 
@@ -74,6 +81,18 @@ int main(void) {
   valgrind = g_find_program_in_path("valgrind");
   if (valgrind == NULL) {
     printf("valgrind is not installed: skipped\n");
+    return 77;
+  }
+  /* valgrind gives up on debug information newer than it reads (3.19 on clang 14's DWARF 5): the
+   * run never reaches the program, which says nothing of the plugin. */
+  char *probe = spawn_valgrind("no", true);
+  bool gave_up = probe != NULL && strstr(probe, "I can't recover") != NULL;
+  if (gave_up)
+    printf("valgrind cannot run %s here (it gave up reading its debug information): skipped\n%s\n",
+           getenv("CHECK_MONEY"), probe);
+  g_free(probe);
+  if (gave_up) {
+    g_free(valgrind);
     return 77;
   }
   Suite *s = suite_create("plugin-foreign");

@@ -234,8 +234,8 @@ static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(tm__s
 /* Captures the current stack on a miss: walks it with the frame rules (at most limit + 1 frames),
  * interns it, and, when the intern lookup found the stack known already (its second walk or
  * later), remembers it in the thread's table under key (see tm__stack_cache_find), in an empty way
- * of its set, else in one not used since its set last evicted. Returns
- * the interned id, or 0 when the stack cannot be walked with the rules (unsupported frames, a
+ * of its set, else in one not used since its set last evicted. Returns the interned id, or 0 when
+ * the stack cannot be walked with the rules (unsupported frames, a
  * stack outside the thread's, a limit above TM_STACK_CACHE_FRAMES - 1, no memory): the caller then
  * unwinds with libunwind. ra, cfa and fp are the hook's; scratch is the thread's block (its
  * capture buffer holds the walk). Allocates nothing on the heap. Call with the guard held, from

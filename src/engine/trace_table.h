@@ -57,15 +57,16 @@ static inline uint32_t tm__meta_tb(uint64_t meta) { return (uint32_t)(meta >> TM
  * locks. Nothing needs initializing, so hooks that run before constructors are safe. */
 
 /* The hash of a key, computed once per operation: it picks the shard, then, in a shard array of
- * TM_WINDOW_MIN_ENTRIES or more, the home slot in it (bits 6 and up). Keys of one 512-byte window of the heap share their shard and a block of 16
- * home slots, four cache lines, chosen by murmur3's 64-bit finalizer of the window; the key's
- * 32-byte granule in the window picks its slot in the block, xor'ed with the window's hash. A
- * program allocates mostly from a few places in the heap at a time (the top of the heap, a bin it
- * just freed into), so consecutive operations meet the same cache lines and pages of the table
- * instead of one cold line each: a process with a million live blocks spends a third less
- * (python3 1.83x -> 1.58x; jq 1.44x -> 1.33x). glibc's chunks are 32 bytes at least, so two
- * blocks of a window never share a home slot; smaller spacings (a custom allocator's objects in a
- * domain) share one per 32 bytes, which linear probing resolves in the same lines. */
+ * TM_WINDOW_MIN_ENTRIES or more, the home slot in it (bits 6 and up). Keys of one 512-byte window
+ * of the heap share their shard and a block of 16 home slots, four cache lines, chosen by
+ * murmur3's 64-bit finalizer of the window; the key's 32-byte granule in the window picks its slot
+ * in the block, xor'ed with the window's hash. A program allocates mostly from a few places in
+ * the heap at a time (the top of the heap, a bin it just freed into), so consecutive operations
+ * meet the same cache lines and pages of the table instead of one cold line each: a process with a
+ * million live blocks spends a third less (python3 1.83x -> 1.58x; jq 1.44x -> 1.33x). glibc's
+ * chunks are 32 bytes at least, so two blocks of a window never share a home slot; smaller
+ * spacings (a custom allocator's objects in a domain) share one per 32 bytes, which linear probing
+ * resolves in the same lines. */
 #define TM_WINDOW_SHIFT 9
 static inline uint64_t tm__hash_ptr(uintptr_t key) {
   uint64_t h = key >> TM_WINDOW_SHIFT;

@@ -264,8 +264,9 @@ uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total)
   /* The home slot's line is on its way while the lock is taken (a prefetch never faults: a stale
    * array, unmapped meanwhile, costs a wasted load). */
   const intern_slot *slots = __atomic_load_n(&s->slots, __ATOMIC_RELAXED);
+  size_t mask = __atomic_load_n(&s->mask, __ATOMIC_RELAXED);
   if (slots != NULL)
-    __builtin_prefetch(&slots[(hash / INTERN_SHARDS) & __atomic_load_n(&s->mask, __ATOMIC_RELAXED)]);
+    __builtin_prefetch(&slots[(hash / INTERN_SHARDS) & mask]);
   tm__lock_acquire(&s->lock);
   /* Checked under the lock, which a reset holds while it frees the stacks. */
   if (scratch != NULL) {

@@ -59,7 +59,7 @@ uint32_t tm__capture_at(uintptr_t ra, uintptr_t cfa, uintptr_t fp) {
   /* The depth past the limit is not walked: it would cost ~7 ns a frame on every allocation.
    * A truncated stack records total_nframe = limit + 1, "more than the limit". */
   uint32_t tb = tm__intern((const uintptr_t *)(buf + SKIP), n, truncated,
-                           (uint32_t)n + (truncated ? 1u : 0u));
+                           (uint32_t)n + (truncated ? 1u : 0u), NULL);
   miss_scrub(true);
   return tb;
 }

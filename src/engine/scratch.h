@@ -11,7 +11,6 @@
 #ifndef TM_SCRATCH_H
 #define TM_SCRATCH_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,7 +32,6 @@ typedef struct tm__scratch {
   uint32_t intern_hash[TM_INTERN_CACHE_SLOTS];         /* traceback_intern.c: hash => id */
   uint32_t intern_id[TM_INTERN_CACHE_SLOTS];
   uint32_t intern_generation;                          /* traceback_intern.c */
-  bool intern_fresh;                                   /* the last tm__intern() made a new id */
   void *capture[TM_SCRATCH_FRAMES];                    /* runtime.h: unw_backtrace's buffer */
 } tm__scratch;
 

@@ -340,12 +340,13 @@ uint32_t tm__stack_cache_miss(tm__scratch *scratch, uintptr_t ra, uintptr_t cfa,
   bool truncated = n > limit;
   if (truncated)
     n = limit;
-  uint32_t tb = tm__intern(ips, n, truncated, (uint32_t)n + (truncated ? 1u : 0u));
+  bool fresh = false;
+  uint32_t tb = tm__intern(ips, n, truncated, (uint32_t)n + (truncated ? 1u : 0u), &fresh);
 #ifdef TM_CAPTURE_STATS
   if (tb > tm__capture_stats[TM_CAPTURE_LAST_ID])
     tm__capture_stats[TM_CAPTURE_LAST_ID] = tb;
 #endif
-  if (tb == 0 || nslots == UINT_MAX || scratch->intern_fresh)
+  if (tb == 0 || nslots == UINT_MAX || fresh)
     return tb;
   tm__stack_entry *t = table_get(scratch);
   if (t == NULL)

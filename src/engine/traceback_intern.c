@@ -255,7 +255,7 @@ static uint32_t intern_unlocked(intern_shard *s, uint32_t hash, const uintptr_t 
   return id;
 }
 
-uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total) {
+uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total, bool *fresh) {
   uint32_t hash = hash_stack(ips, n, truncated, total);
   size_t c = hash % CACHE_SLOTS;
   tm__scratch *scratch = tm__scratch_get(); /* NULL: no cache, still interned */
@@ -279,12 +279,12 @@ uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total)
       id = scratch->intern_id[c];
     }
   }
-  bool fresh = false;
+  bool made = false;
   if (id == 0)
-    id = intern_unlocked(s, hash, ips, n, truncated, total, &fresh);
+    id = intern_unlocked(s, hash, ips, n, truncated, total, &made);
   tm__lock_release(&s->lock);
-  if (scratch != NULL)
-    scratch->intern_fresh = fresh;
+  if (fresh != NULL)
+    *fresh = made;
   if (id != 0 && scratch != NULL) {
     scratch->intern_hash[c] = hash;
     scratch->intern_id[c] = id;

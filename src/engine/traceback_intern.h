@@ -16,8 +16,9 @@
 /* Returns the id of the traceback made of ips[0..n) (most recent first), interning it when new.
  * truncated/total describe the stack. Returns 0 (no id) when the tracer ran out of memory or of
  * ids (2^24 - 2 distinct stacks since the last reset; a warning is written to stderr once):
- * the caller counts a lost trace. Thread-safe; allocates nothing through malloc. */
-uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total);
+ * the caller counts a lost trace. When fresh is not NULL, *fresh tells whether this call made the
+ * id (the stack was not known). Thread-safe; allocates nothing through malloc. */
+uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total, bool *fresh);
 
 /* Locks / unlocks every intern shard (fork handlers). */
 void tm__intern_lock_all(void);

@@ -131,9 +131,28 @@ static void intern_many(uint32_t n, uintptr_t salt) {
   for (uint32_t i = 0; i < n; i++) {
     for (int k = 0; k < 32; k++)
       ips[k] = salt + (uintptr_t)i * 64 + (uintptr_t)k;
-    ck_assert_uint_ne(tm__intern(ips, 32, false, 32), 0);
+    ck_assert_uint_ne(tm__intern(ips, 32, false, 32, NULL), 0);
   }
 }
+
+/* The first intern of a stack makes its id (fresh); later ones, through the thread's cache or the
+ * shard's table, find it. */
+START_TEST(test_fresh_only_when_made) {
+  ck_assert_int_eq(tm_start(1), 0);
+  uintptr_t a[3] = {0xa1, 0xa2, 0xa3}, b[3] = {0xb1, 0xb2, 0xb3};
+  bool fresh = false;
+  uint32_t id = tm__intern(a, 3, false, 3, &fresh);
+  ck_assert_uint_ne(id, 0);
+  ck_assert(fresh);
+  ck_assert_uint_eq(tm__intern(a, 3, false, 3, &fresh), id);
+  ck_assert(!fresh);
+  ck_assert_uint_ne(tm__intern(b, 3, false, 3, &fresh), id);
+  ck_assert(fresh);
+  ck_assert_uint_eq(tm__intern(a, 3, false, 3, &fresh), id);
+  ck_assert(!fresh);
+  tm_stop();
+}
+END_TEST
 
 /* tm_stop() frees the interned tracebacks, as Python's stop() clears its traceback table: the
  * tracer's memory goes back to what it was, and ids start again from 1. */
@@ -151,7 +170,7 @@ START_TEST(test_stop_frees_interned_tracebacks) {
   ck_assert_ptr_null(tm__traceback_lookup(5000));
   ck_assert_int_eq(tm_start(1), 0);
   uintptr_t ips[2] = {0x1234, 0x5678};
-  ck_assert_uint_lt(tm__intern(ips, 2, false, 2), 100); /* ids start again from 1 */
+  ck_assert_uint_lt(tm__intern(ips, 2, false, 2, NULL), 100); /* ids start again from 1 */
   free(p);
 }
 END_TEST
@@ -194,7 +213,7 @@ START_TEST(test_ids_run_out_as_lost_traces) {
   uint32_t old = tm__intern_set_id_limit(64);
   uintptr_t ips[2] = {0x4321, 0x8765};
   int fresh = 0;
-  for (; fresh <= 64 && tm__intern(ips, 2, false, 2) != 0; fresh++)
+  for (; fresh <= 64 && tm__intern(ips, 2, false, 2, NULL) != 0; fresh++)
     ips[0] += 16; /* a new stack each time, until no id is left */
   ck_assert_int_le(fresh, 64);
   size_t lost = tm_get_lost_traces();
@@ -218,6 +237,7 @@ int main(void) {
   Suite *s = suite_create("traceback_intern");
   TCase *tc = tcase_create("capture");
   tcase_add_checked_fixture(tc, NULL, teardown);
+  tcase_add_test(tc, test_fresh_only_when_made);
   tcase_add_test(tc, test_stop_frees_interned_tracebacks);
   tcase_add_test(tc, test_call_site_traced_again_after_stop);
   tcase_add_test(tc, test_ids_run_out_as_lost_traces);

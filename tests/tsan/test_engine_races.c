@@ -144,7 +144,7 @@ static void *intern_worker(void *arg) {
     for (int k = 0; k < 16; k++)
       ips[k] = salt + (uintptr_t)(i % 700) * 32 + (uintptr_t)k; /* stacks seen again and again */
     tm__guard_depth++;
-    uint32_t id = tm__intern(ips, 16, false, 16);
+    uint32_t id = tm__intern(ips, 16, false, 16, NULL);
     tm__guard_depth--;
     (void)id;
     if (i % 8 == 0)

@@ -13,16 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dwfl_reference.h"
 #include "line_table.h"
 #include "run_suite.h"
 
-static char *debuginfo_path;
-static const Dwfl_Callbacks offline = {
-    .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_build_id_find_debuginfo,
-    .section_address = dwfl_offline_section_address,
-    .debuginfo_path = &debuginfo_path,
-};
 
 /* What comparing one file found. */
 typedef struct compared {
@@ -56,11 +50,8 @@ static void compare_pc(Dwarf_Die *cu, const tm__line_table *t, Dwarf_Addr pc, co
 /* Compares every compilation unit of the ELF file at path (or its separate debug file). */
 static compared compare_file(const char *path) {
   compared c = {0};
-  Dwfl *dwfl = dwfl_begin(&offline);
-  ck_assert_ptr_nonnull(dwfl);
-  Dwfl_Module *mod = dwfl_report_offline(dwfl, path, path, -1);
-  ck_assert_msg(mod != NULL, "%s: %s", path, dwfl_errmsg(-1));
-  ck_assert_int_eq(dwfl_report_end(dwfl, NULL, NULL), 0);
+  Dwfl *dwfl;
+  Dwfl_Module *mod = dwfl_reference_open(path, &dwfl);
   Dwarf_Addr bias;
   Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
   if (dw == NULL) {
@@ -182,10 +173,7 @@ END_TEST
  * file's unit may hold a header alone), copied so that it can be cut. */
 static GByteArray *own_unit(tm__line_sections *sec, Dwfl **dwfl) {
   char *exe = g_file_read_link("/proc/self/exe", NULL);
-  *dwfl = dwfl_begin(&offline);
-  Dwfl_Module *mod = dwfl_report_offline(*dwfl, exe, exe, -1);
-  ck_assert_ptr_nonnull(mod);
-  dwfl_report_end(*dwfl, NULL, NULL);
+  Dwfl_Module *mod = dwfl_reference_open(exe, dwfl);
   Dwarf_Addr bias;
   Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
   ck_assert_ptr_nonnull(dw);

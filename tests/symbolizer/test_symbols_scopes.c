@@ -15,19 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dwfl_reference.h"
 #include "engine.h"
 #include "run_suite.h"
 #include "symbols.h"
 
 #define MAX_FRAMES 64
 
-static char *debuginfo_path;
-static const Dwfl_Callbacks offline = {
-    .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_build_id_find_debuginfo,
-    .section_address = dwfl_offline_section_address,
-    .debuginfo_path = &debuginfo_path,
-};
 
 static size_t resolve(uintptr_t ip, tm_frame *out, size_t max) {
   tm__guard_enter();
@@ -130,10 +124,8 @@ static size_t compare_pc(const char *path, uintptr_t base, Dwarf_Die *cu, Dwarf_
  * maps the file a second time (libelf mmap()s it) before the resolver's first look at the module:
  * the resolver takes its modules from the loader, not from the process's mappings. */
 static size_t compare_module(const char *path, uintptr_t base, size_t step, size_t *inlined) {
-  Dwfl *dwfl = dwfl_begin(&offline);
-  Dwfl_Module *mod = dwfl_report_offline(dwfl, path, path, -1);
-  ck_assert_msg(mod != NULL, "%s: %s", path, dwfl_errmsg(-1));
-  dwfl_report_end(dwfl, NULL, NULL);
+  Dwfl *dwfl;
+  Dwfl_Module *mod = dwfl_reference_open(path, &dwfl);
   Dwarf_Addr bias;
   Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
   size_t compared = 0, row = 0;

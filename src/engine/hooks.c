@@ -157,6 +157,8 @@ const char *tm__hooks_malloc_owner(void) {
 }
 
 TM_HOOK void *malloc(size_t size) {
+  if (tracing())
+    tm__capture_prefetch();
   void *p = real.malloc(size);
   if (tracing() && p != NULL)
     tm__record_alloc(p, size);
@@ -164,6 +166,8 @@ TM_HOOK void *malloc(size_t size) {
 }
 
 TM_HOOK void *calloc(size_t nmemb, size_t size) {
+  if (tracing())
+    tm__capture_prefetch();
   void *p = real.calloc(nmemb, size);
   if (tracing() && p != NULL)
     tm__record_alloc(p, nmemb * size); /* no overflow: calloc succeeded */
@@ -195,6 +199,7 @@ TM_HOOK void *realloc(void *ptr, size_t size) {
   uint64_t meta = 0;
   bool traced = ptr != NULL && tm__record_free(ptr, &meta);
   tm__hook_scrub(); /* no stale copy of ptr below (runtime.h) */
+  tm__capture_prefetch();
   void *q = real.realloc(ptr, size);
   return realloc_traced(ptr, size, q, traced, meta);
 }

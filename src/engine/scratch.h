@@ -1,9 +1,9 @@
 /* scratch.h — the tracer's per-thread working memory, outside the thread's stack and TLS. Internal.
  *
- * A capture needs room for TM_MAX_NFRAME + 3 return addresses, and the intern cache keeps 2 KiB
- * per thread (the stack cache's table, mapped apart, grows with the thread's stacks). On the thread's stack the first would grow with the traceback
- * limit (8 KiB at 1024 frames); in static TLS all of it would be carved from every thread's stack
- * by glibc, so that a thread created with a 16 KiB stack (PTHREAD_STACK_MIN) could not even
+ * A capture needs room for TM_MAX_NFRAME + 3 return addresses (the stack cache's table, mapped
+ * apart, grows with the thread's stacks). On the thread's stack that room would grow with the
+ * traceback limit (8 KiB at 1024 frames); in static TLS it would be carved from every thread's
+ * stack by glibc, so that a thread created with a 16 KiB stack (PTHREAD_STACK_MIN) could not even
  * start. Instead each thread gets one block from tm__map() on its first capture, found through a
  * single TLS pointer, and returned to the tracer's free lists when the thread exits (a
  * pthread key destructor). The tracer's own stack use is then bounded, whatever the limit.
@@ -21,7 +21,6 @@
 struct tm__stack_entry;
 
 #define TM_SCRATCH_FRAMES (TM_MAX_NFRAME + 3) /* the limit, the two frames to skip, the truncation probe */
-#define TM_INTERN_CACHE_SLOTS 256
 
 typedef struct tm__scratch {
   struct tm__stack_entry *stack_cache;                 /* stack_cache.h: the thread's table, */
@@ -29,9 +28,6 @@ typedef struct tm__scratch {
   uint32_t stack_cache_mask;                           /* its sets - 1, */
   uint32_t stack_cache_misses;                         /* misses since it was mapped or grew */
   uintptr_t stack_lo, stack_hi;                        /* the thread's stack, once walked */
-  uint32_t intern_hash[TM_INTERN_CACHE_SLOTS];         /* traceback_intern.c: hash => id */
-  uint32_t intern_id[TM_INTERN_CACHE_SLOTS];
-  uint32_t intern_generation;                          /* traceback_intern.c */
   void *capture[TM_SCRATCH_FRAMES];                    /* runtime.h: unw_backtrace's buffer */
 } tm__scratch;
 

@@ -2,13 +2,13 @@
  *
  * id => tracebacks: a two-level directory of mmap'd chunks, filled once per id.
  * hash => id: INTERN_SHARDS open-addressing tables, each with its own lock, over one bump arena.
- * A per-thread direct-mapped cache (in the thread's scratch block) remembers the ids a thread
- * used recently, checked under the shard's lock.
+ * A stack is known by its 128-bit XXH3 hash, 96 bits of it kept in its slot: a lookup never reads
+ * the stored stacks (docs/engine.md, "Interning").
  *
  * Everything is freed by tm__intern_reset() when tracing stops (Python's stop() clears its
  * traceback table too), so a program that traces many distinct stacks gets the memory back, and
- * ids start again from 1. A generation counter tells the per-thread caches (and the stack
- * cache, which caches ids) that their ids are stale. Readers outside the engine hold
+ * ids start again from 1. A generation counter tells the stack cache, which caches ids, that
+ * its ids are stale. Readers outside the engine hold
  * tm__intern_hold() while they turn ids into stacks; a reset waits for them. Large blocks are
  * mapped directly so that unmapping them returns the memory to the system.
  */
@@ -18,9 +18,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "guard.h"
 #include "lock.h"
-#include "scratch.h"
 #include "trace_table.h"
 #include "traceback_intern.h"
 
@@ -30,16 +32,16 @@
 #define DIR_CHUNKS ((TM_TBID_MAX >> DIR_CHUNK_BITS) + 1)
 #define ARENA_SIZE (256u * 1024u) /* at least BIG_BLOCK: mapped and unmapped whole */
 #define BIG_BLOCK (64u * 1024u)   /* shard tables this large are mapped directly too */
-#define CACHE_SLOTS TM_INTERN_CACHE_SLOTS
 /* Largest id handed out: the two above it are the registry's TM_TB_PAUSED and TM_TB_UNTRACED. */
 #define ID_MAX (TM_TB_PAUSED - 1)
 
-/* The stack itself is in the slot, beside its id: a lookup that meets a slot of the same hash
- * compares the stack without a trip through the directory (one cache miss fewer per new stack). */
+/* A slot names a stack by its 128-bit hash (hash_stack): 32 bits place it, 64 more are the check.
+ * A lookup that meets the same 96 bits has found the stack, without reading the stack itself,
+ * which lies in an arena far from the slot: one cache miss instead of two (docs/engine.md). */
 typedef struct intern_slot {
-  uint32_t hash;
-  uint32_t id; /* 0: empty */
-  const tm__interned_tb *tb;
+  uint32_t hash; /* the shard (hash % INTERN_SHARDS) and the home slot (hash / INTERN_SHARDS) */
+  uint32_t id;   /* 0: empty */
+  uint64_t check;
 } intern_slot;
 
 typedef struct intern_shard {
@@ -111,19 +113,19 @@ static void block_unmap(void *p, size_t size) {
     tm__unmap_pages(p, size);
 }
 
-/* A rotate-xor chain (one cheap step per frame; return addresses are already well spread) and
- * murmur3's finalizer once at the end. */
-static uint32_t hash_stack(const uintptr_t *ips, int n, bool truncated, uint32_t total) {
-  uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)n ^ ((uint64_t)truncated << 32) ^
-               ((uint64_t)total << 40);
-  for (int i = 0; i < n; i++)
-    h = ((h << 7) | (h >> 57)) ^ ips[i];
-  h ^= h >> 33;
-  h *= UINT64_C(0xff51afd7ed558ccd);
-  h ^= h >> 33;
-  h *= UINT64_C(0xc4ceb9fe1a85ec53);
-  h ^= h >> 33;
-  return (uint32_t)h;
+typedef struct stack_hash {
+  uint32_t hash;
+  uint64_t check;
+} stack_hash;
+
+/* XXH3's 128-bit hash of the return addresses, with the shape of the stack (truncated, total)
+ * folded into both halves (a bijection of the hash for a given shape: stacks of other shapes get
+ * other hashes). Seed 0: a seeded XXH3 derives a secret per call past 240 bytes. */
+static stack_hash hash_stack(const uintptr_t *ips, int n, bool truncated, uint32_t total) {
+  XXH128_hash_t h = XXH3_128bits(ips, (size_t)n * sizeof *ips);
+  uint64_t shape = ((uint64_t)total << 1) | truncated;
+  return (stack_hash){.hash = (uint32_t)(h.low64 ^ shape * UINT64_C(0x9e3779b97f4a7c15)),
+                      .check = h.high64 ^ shape * UINT64_C(0xc2b2ae3d27d4eb4f)};
 }
 
 const tm__interned_tb *tm__traceback_lookup(uint32_t id) {
@@ -134,12 +136,6 @@ const tm__interned_tb *tm__traceback_lookup(uint32_t id) {
   if (chunk == NULL)
     return NULL;
   return __atomic_load_n(&chunk[id & (DIR_CHUNK - 1)], __ATOMIC_ACQUIRE);
-}
-
-static bool same_stack(const tm__interned_tb *tb, const uintptr_t *ips, int n, bool truncated,
-                       uint32_t total) {
-  return tb != NULL && tb->nframe == n && tb->truncated == truncated &&
-         tb->total_nframe == total && memcmp(tb->ips, ips, (size_t)n * sizeof *ips) == 0;
 }
 
 /* Writes, once per tracing session, that no id is left: new stacks are then lost traces. write(2)
@@ -224,22 +220,19 @@ static bool shard_grow(intern_shard *s) {
   __atomic_store_n(&s->mask, cap - 1, __ATOMIC_RELAXED);
   return true;
 }
-static uint32_t intern_unlocked(intern_shard *s, uint32_t hash, const uintptr_t *ips, int n,
+static uint32_t intern_unlocked(intern_shard *s, stack_hash h, const uintptr_t *ips, int n,
                                 bool truncated, uint32_t total, bool *fresh) {
   if ((s->used + 1) * 2 > (s->slots ? s->mask + 1 : 0) && !shard_grow(s) &&
       (s->slots == NULL || s->used + 1 > s->mask))
     return 0;
-  size_t i = (hash / INTERN_SHARDS) & s->mask;
-  for (; s->slots[i].id != 0; i = (i + 1) & s->mask) {
-    if (s->slots[i].hash != hash)
-      continue;
-    if (same_stack(s->slots[i].tb, ips, n, truncated, total))
+  size_t i = (h.hash / INTERN_SHARDS) & s->mask;
+  for (; s->slots[i].id != 0; i = (i + 1) & s->mask)
+    if (s->slots[i].hash == h.hash && s->slots[i].check == h.check)
       return s->slots[i].id;
-  }
   tm__interned_tb *tb = arena_copy(ips, n);
   if (tb == NULL)
     return 0;
-  tb->hash = hash;
+  tb->hash = h.hash;
   tb->nframe = (uint16_t)n;
   tb->truncated = truncated;
   tb->total_nframe = total;
@@ -247,48 +240,27 @@ static uint32_t intern_unlocked(intern_shard *s, uint32_t hash, const uintptr_t 
   uint32_t id = publish(tb);
   if (id == 0)
     return 0;
-  s->slots[i].hash = hash;
-  s->slots[i].id = id;
-  s->slots[i].tb = tb;
+  s->slots[i] = (intern_slot){.hash = h.hash, .id = id, .check = h.check};
   s->used++;
   *fresh = true;
   return id;
 }
 
 uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total, bool *fresh) {
-  uint32_t hash = hash_stack(ips, n, truncated, total);
-  size_t c = hash % CACHE_SLOTS;
-  tm__scratch *scratch = tm__scratch_get(); /* NULL: no cache, still interned */
-  intern_shard *s = &shards[hash % INTERN_SHARDS];
-  uint32_t id = 0;
+  stack_hash h = hash_stack(ips, n, truncated, total);
+  intern_shard *s = &shards[h.hash % INTERN_SHARDS];
   /* The home slot's line is on its way while the lock is taken (a prefetch never faults: a stale
    * array, unmapped meanwhile, costs a wasted load). */
   const intern_slot *slots = __atomic_load_n(&s->slots, __ATOMIC_RELAXED);
   size_t mask = __atomic_load_n(&s->mask, __ATOMIC_RELAXED);
   if (slots != NULL)
-    __builtin_prefetch(&slots[(hash / INTERN_SHARDS) & mask]);
-  tm__lock_acquire(&s->lock);
-  /* Checked under the lock, which a reset holds while it frees the stacks. */
-  if (scratch != NULL) {
-    unsigned gen = atomic_load_explicit(&tm__intern_generation, memory_order_relaxed);
-    if (scratch->intern_generation != gen) {
-      memset(scratch->intern_id, 0, sizeof scratch->intern_id);
-      scratch->intern_generation = gen;
-    } else if (scratch->intern_hash[c] == hash && scratch->intern_id[c] != 0 &&
-               same_stack(tm__traceback_lookup(scratch->intern_id[c]), ips, n, truncated, total)) {
-      id = scratch->intern_id[c];
-    }
-  }
+    __builtin_prefetch(&slots[(h.hash / INTERN_SHARDS) & mask]);
   bool made = false;
-  if (id == 0)
-    id = intern_unlocked(s, hash, ips, n, truncated, total, &made);
+  tm__lock_acquire(&s->lock);
+  uint32_t id = intern_unlocked(s, h, ips, n, truncated, total, &made);
   tm__lock_release(&s->lock);
   if (fresh != NULL)
     *fresh = made;
-  if (id != 0 && scratch != NULL) {
-    scratch->intern_hash[c] = hash;
-    scratch->intern_id[c] = id;
-  }
   return id;
 }
 

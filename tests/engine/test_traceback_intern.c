@@ -135,8 +135,7 @@ static void intern_many(uint32_t n, uintptr_t salt) {
   }
 }
 
-/* The first intern of a stack makes its id (fresh); later ones, through the thread's cache or the
- * shard's table, find it. */
+/* The first intern of a stack makes its id (fresh); later ones find it. */
 START_TEST(test_fresh_only_when_made) {
   ck_assert_int_eq(tm_start(1), 0);
   uintptr_t a[3] = {0xa1, 0xa2, 0xa3}, b[3] = {0xb1, 0xb2, 0xb3};
@@ -150,6 +149,55 @@ START_TEST(test_fresh_only_when_made) {
   ck_assert(fresh);
   ck_assert_uint_eq(tm__intern(a, 3, false, 3, &fresh), id);
   ck_assert(!fresh);
+  tm_stop();
+}
+END_TEST
+
+static uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+/* Stacks are known by their hash alone (docs/engine.md, "Interning"): stacks that differ only in
+ * their shape, or a prefix of another, or in pairs of frames chosen so that a linear hash (a
+ * rotate-xor chain) would give both the same value, each get their own id, and every id's stored
+ * stack is the one interned under it. */
+START_TEST(test_stacks_told_apart) {
+  ck_assert_int_eq(tm_start(1), 0);
+  uintptr_t a[4] = {0x401a10, 0x401b20, 0x401c30, 0x401d40};
+  uint32_t plain = tm__intern(a, 3, false, 3, NULL);
+  uint32_t cut = tm__intern(a, 3, true, 4, NULL);
+  uint32_t cut_deeper = tm__intern(a, 3, true, 9, NULL);
+  uint32_t longer = tm__intern(a, 4, false, 4, NULL);
+  ck_assert_uint_ne(plain, 0);
+  ck_assert_uint_ne(plain, cut);
+  ck_assert_uint_ne(plain, cut_deeper);
+  ck_assert_uint_ne(cut, cut_deeper);
+  ck_assert_uint_ne(plain, longer);
+  ck_assert_uint_eq(tm__traceback_lookup(cut)->truncated, 1);
+  ck_assert_uint_eq(tm__traceback_lookup(cut_deeper)->total_nframe, 9);
+  ck_assert_uint_eq(tm__traceback_lookup(longer)->nframe, 4);
+
+  enum { PAIRS = 20000, DEPTH = 8 };
+  static uint32_t ids[2 * PAIRS];
+  uintptr_t ips[DEPTH];
+  for (int round = 0; round < 2; round++) /* the second round finds every stack again */
+    for (uint32_t k = 0; k < 2 * PAIRS; k++) {
+      uint64_t d = (k / 2 + 1) * UINT64_C(0x10001);
+      for (int i = 0; i < DEPTH; i++)
+        ips[i] = 0x400000 + (uintptr_t)i * 0x1000 + (k / 2) * 16;
+      if (k % 2 == 1) { /* the same value under h = rotl(h, 7) ^ ip */
+        ips[2] ^= (uintptr_t)d;
+        ips[3] ^= (uintptr_t)rotl64(d, 7);
+      }
+      uint32_t id = tm__intern(ips, DEPTH, false, DEPTH, NULL);
+      ck_assert_uint_ne(id, 0);
+      if (round == 0)
+        ids[k] = id;
+      ck_assert_uint_eq(id, ids[k]);
+      const tm__interned_tb *tb = tm__traceback_lookup(id);
+      ck_assert_uint_eq(tb->nframe, DEPTH);
+      ck_assert_mem_eq(tb->ips, ips, sizeof ips);
+    }
+  for (uint32_t k = 0; k < 2 * PAIRS; k += 2)
+    ck_assert_uint_ne(ids[k], ids[k + 1]);
   tm_stop();
 }
 END_TEST
@@ -238,6 +286,7 @@ int main(void) {
   TCase *tc = tcase_create("capture");
   tcase_add_checked_fixture(tc, NULL, teardown);
   tcase_add_test(tc, test_fresh_only_when_made);
+  tcase_add_test(tc, test_stacks_told_apart);
   tcase_add_test(tc, test_stop_frees_interned_tracebacks);
   tcase_add_test(tc, test_call_site_traced_again_after_stop);
   tcase_add_test(tc, test_ids_run_out_as_lost_traces);

@@ -288,10 +288,28 @@ void tm__unmap_pages(void *ptr, size_t size) {
   atomic_fetch_sub_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
 }
 
+void tm__map_prefault(void *p, size_t size) {
+#ifdef MADV_POPULATE_WRITE
+  uintptr_t first, end;
+  whole_pages((uintptr_t)p, (uintptr_t)p + size, &first, &end);
+  if (end > first) {
+    int saved = errno;
+    madvise((void *)first, end - first, MADV_POPULATE_WRITE); /* EINVAL before Linux 5.14 */
+    errno = saved;
+  }
+#else
+  (void)p, (void)size;
+#endif
+}
+
 void *tm__map_huge(size_t size) {
   const size_t huge = (size_t)2 << 20;
-  if (size < huge || size % huge != 0)
-    return tm__map(size);
+  if (size < huge || size % huge != 0) {
+    void *p = tm__map(size);
+    if (p != NULL)
+      tm__map_prefault(p, size);
+    return p;
+  }
   int saved = errno;
   char *raw = mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) {
@@ -307,6 +325,7 @@ void *tm__map_huge(size_t size) {
   madvise(p, size, MADV_HUGEPAGE);
 #endif
   errno = saved;
+  tm__map_prefault(p, size);
   list_map(p, size);
   atomic_fetch_add_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
   return p;

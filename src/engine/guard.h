@@ -37,9 +37,15 @@ void tm__unmap(void *ptr, size_t size);
 void *tm__map_pages(size_t size);
 void tm__unmap_pages(void *ptr, size_t size);
 
-/* tm__map() for a large table: a multiple of 2 MiB is mapped on a 2 MiB boundary and advised to
- * use transparent huge pages (one TLB entry per 2 MiB for random probes); other sizes go to
- * tm__map(). Give it back with tm__unmap_huge() and the same size. */
+/* Makes the whole pages of [p, p + size) resident and writable now, in one system call
+ * (MADV_POPULATE_WRITE; nothing where the kernel lacks it). For a hash table's array, which is
+ * touched all over: page by page, the first touch is often a read, which maps the zero page, and
+ * the write after it faults a second time. errno unchanged. */
+void tm__map_prefault(void *p, size_t size);
+
+/* tm__map() for a table's array, prefaulted (tm__map_prefault): a multiple of 2 MiB is mapped on a
+ * 2 MiB boundary and advised to use transparent huge pages (one TLB entry per 2 MiB for random
+ * probes); other sizes go to tm__map(). Give it back with tm__unmap_huge() and the same size. */
 void *tm__map_huge(size_t size);
 void tm__unmap_huge(void *ptr, size_t size);
 

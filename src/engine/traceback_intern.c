@@ -206,6 +206,7 @@ static bool shard_grow(intern_shard *s) {
   intern_slot *slots = block_map(cap * sizeof *slots);
   if (slots == NULL)
     return false;
+  tm__map_prefault(slots, cap * sizeof *slots); /* hashed all over: one fault per page, not two */
   for (size_t i = 0; i < old_cap; i++) {
     if (s->slots[i].id == 0)
       continue;

@@ -117,7 +117,8 @@ static inline __attribute__((always_inline)) void tm__record_alloc(void *ptr, si
     }
     return;
   }
-  tm__trace_prefetch(ptr); /* the slot's cache miss overlaps the capture */
+  if (atomic_load_explicit(&tm__tables_large, memory_order_relaxed))
+    tm__trace_prefetch(ptr); /* the slot's cache miss overlaps the capture */
   int saved = errno;
   tm__guard_depth++;
   tm__record_trace(ptr, size, tm__capture());

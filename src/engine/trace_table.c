@@ -13,6 +13,12 @@ static inline size_t slot_of(const tm__shard *s, uintptr_t key, uint64_t hash) {
   return tm__slot_home(s->mask, key, hash);
 }
 
+atomic_bool tm__tables_large;
+
+void tm__tables_small_again(void) {
+  atomic_store_explicit(&tm__tables_large, false, memory_order_relaxed);
+}
+
 /* Moves every entry into a table twice as large. Returns false (nothing changed) when mmap fails. */
 static bool shard_grow(tm__shard *s) {
   size_t old_cap = s->slots ? s->mask + 1 : 0;
@@ -33,6 +39,8 @@ static bool shard_grow(tm__shard *s) {
     slots[j] = old[i];
   }
   tm__unmap_huge(old, old_cap * sizeof *old);
+  if (cap >= TM_WINDOW_MIN_ENTRIES && !atomic_load_explicit(&tm__tables_large, memory_order_relaxed))
+    atomic_store_explicit(&tm__tables_large, true, memory_order_relaxed);
   return true;
 }
 

@@ -8,6 +8,7 @@
 #ifndef TM_TRACE_TABLE_H
 #define TM_TRACE_TABLE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,6 +84,14 @@ _Static_assert(TM_TABLE_SHARDS == 1 << 6, "the granule's bits start above the sh
  * locality buys nothing and their clustering lengthens the probe runs that a removal shifts back:
  * there the home slot comes from a multiplicative hash of the whole address instead. */
 #define TM_WINDOW_MIN_ENTRIES 4096
+
+/* Whether some shard of some table has grown to TM_WINDOW_MIN_ENTRIES entries since the tables
+ * were last cleared (tm__tables_small_again): only then do the hooks prefetch a block's slot,
+ * which in arrays that stay in the cache costs the hash and the prefetch and saves nothing. */
+extern atomic_bool tm__tables_large;
+
+/* Starts tm__tables_large over (every table was cleared). */
+void tm__tables_small_again(void);
 
 /* The home slot of key (hash = tm__hash_ptr(key)) in a shard array of mask + 1 entries. */
 static inline size_t tm__slot_home(size_t mask, uintptr_t key, uint64_t hash) {

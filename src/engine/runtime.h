@@ -63,7 +63,9 @@ static inline __attribute__((always_inline)) uint32_t tm__capture(void) {
  * stale read costs the load and nothing else. Always inlined into the hook, like tm__capture(). */
 static inline __attribute__((always_inline)) void tm__capture_prefetch(void) {
   tm__scratch *s = tm__scratch_self;
-  if (s == NULL || s->stack_cache == NULL || tm__guard_held())
+  /* A table of up to 256 sets (16 KiB) stays in the cache, and a thread whose stacks fit in it
+   * rarely misses: nothing to hide there, and the key would be computed twice. */
+  if (s == NULL || s->stack_cache == NULL || s->stack_cache_mask < 255 || tm__guard_held())
     return;
   uintptr_t ra = (uintptr_t)__builtin_return_address(0);
   uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();

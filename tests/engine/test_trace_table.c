@@ -3,9 +3,13 @@
  * shift probe runs back, replacement, keys closer than glibc's chunks, and the byte counts. Links
  * the internal archive. Fake addresses are fine: the table never dereferences its keys. */
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "guard.h"
 #include "run_suite.h"
 #include "trace_table.h"
 
@@ -15,6 +19,7 @@ static tm__table table;
 static void teardown(void) {
   for (size_t i = 0; i < TM_TABLE_SHARDS; i++)
     tm__shard_clear_unlocked(&table.shards[i]);
+  tm__tables_small_again();
 }
 
 static bool put(uintptr_t key, size_t size, uint32_t tb) {
@@ -92,9 +97,65 @@ START_TEST(test_glibc_spacing_through_growth) {
 END_TEST
 
 START_TEST(test_small_table) {
-  /* A test's few blocks: every shard's array stays small, the address hashed whole. */
+  /* A test's few blocks: every shard's array stays small, the address hashed whole, and the hooks
+   * are told not to prefetch. */
   fill_check_remove(0x55550000a010, 3000, 48);
   ck_assert_uint_lt(table.shards[0].mask + 1, TM_WINDOW_MIN_ENTRIES);
+  ck_assert(!atomic_load(&tm__tables_large));
+}
+END_TEST
+
+/* A shard grown to TM_WINDOW_MIN_ENTRIES tells the hooks to prefetch, until the tables are
+ * cleared. */
+START_TEST(test_large_table_flag) {
+  size_t n = (size_t)TM_TABLE_SHARDS * TM_WINDOW_MIN_ENTRIES;
+  for (size_t i = 0; i < n && !atomic_load(&tm__tables_large); i++)
+    put(0x55550000a010 + i * 48, 32, 1);
+  ck_assert(atomic_load(&tm__tables_large));
+  size_t largest = 0;
+  for (size_t i = 0; i < TM_TABLE_SHARDS; i++)
+    if (table.shards[i].mask + 1 > largest)
+      largest = table.shards[i].mask + 1;
+  ck_assert_uint_eq(largest, TM_WINDOW_MIN_ENTRIES);
+  tm__tables_small_again();
+  ck_assert(!atomic_load(&tm__tables_large));
+}
+END_TEST
+
+/* Counts the resident pages of [p, p + size). */
+static size_t resident_pages(void *p, size_t size) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 0;
+  unsigned char vec[2048];
+  ck_assert_uint_le(size / page, sizeof vec);
+  ck_assert_int_eq(mincore(p, size, vec), 0);
+  for (size_t i = 0; i < size / page; i++)
+    n += vec[i] & 1;
+  return n;
+}
+
+/* A table's array comes back resident and writable before it is touched (one system call, not a
+ * fault or two per page): in the size classes of the tracer's regions and in the huge-page path. */
+START_TEST(test_arrays_prefaulted) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  void *probe = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ck_assert_ptr_ne(probe, MAP_FAILED);
+#ifdef MADV_POPULATE_WRITE
+  bool supported = madvise(probe, page, MADV_POPULATE_WRITE) == 0;
+#else
+  bool supported = false;
+#endif
+  munmap(probe, page);
+  if (!supported)
+    return; /* a kernel before 5.14: the arrays fault in as they are touched */
+  size_t sizes[] = {64 * 1024, 1024 * 1024, 4 * 1024 * 1024};
+  for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+    int saved = errno = 1234;
+    void *p = tm__map_huge(sizes[k]);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(errno, saved);
+    ck_assert_uint_eq(resident_pages(p, sizes[k]), sizes[k] / page);
+    tm__unmap_huge(p, sizes[k]);
+  }
 }
 END_TEST
 
@@ -131,6 +192,8 @@ int main(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_glibc_spacing_through_growth);
   tcase_add_test(tc, test_small_table);
+  tcase_add_test(tc, test_large_table_flag);
+  tcase_add_test(tc, test_arrays_prefaulted);
   tcase_add_test(tc, test_keys_closer_than_a_granule);
   tcase_add_test(tc, test_scattered_keys);
   tcase_add_test(tc, test_replace_keeps_one_entry);

@@ -375,10 +375,9 @@ bool tm__record_free(void *ptr, uint64_t *meta) {
   }
   /* Two cache misses in a large live set: the block's slot, and the block's malloc header that the
    * real free reads next. Asking for both first lets them overlap. */
-  if (atomic_load_explicit(&tm__tables_large, memory_order_relaxed)) {
+  if (atomic_load_explicit(&tm__tables_large, memory_order_relaxed))
     tm__trace_prefetch(ptr);
-    __builtin_prefetch((const char *)ptr - 2 * sizeof(size_t), 1);
-  }
+  __builtin_prefetch((const char *)ptr - 2 * sizeof(size_t), 1);
   bool found = tm__trace_remove(&main_table, (uintptr_t)ptr, meta);
   if (!found && (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) &
                  TM__HOOKS_REGISTRY))

@@ -87,15 +87,19 @@ static void counters_add(size_t size) {
     int armed = 1;
     atomic_compare_exchange_strong(&watch_state, &armed, 2);
   }
-  size_t peak = atomic_load_explicit(&traced_peak, memory_order_relaxed);
-  while (cur > peak && !atomic_compare_exchange_weak_explicit(&traced_peak, &peak, cur,
-                                                              memory_order_relaxed,
-                                                              memory_order_relaxed))
-    ;
 }
 
+/* The peak is raised where the current total falls, not where it rises: every maximum the total
+ * reaches is the value the next decrement finds, and a reader takes the larger of the peak and
+ * the total (tm__counters_get). A program that grows (most allocations, few frees) then pays one
+ * atomic per allocation instead of two. */
 static void counters_sub(size_t size) {
-  atomic_fetch_sub_explicit(&traced_current, size, memory_order_relaxed);
+  size_t before = atomic_fetch_sub_explicit(&traced_current, size, memory_order_relaxed);
+  size_t peak = atomic_load_explicit(&traced_peak, memory_order_relaxed);
+  while (before > peak && !atomic_compare_exchange_weak_explicit(&traced_peak, &peak, before,
+                                                                 memory_order_relaxed,
+                                                                 memory_order_relaxed))
+    ;
 }
 
 /* Accounts for a traced entry leaving (sign -1) or entering (+1) a table. */
@@ -110,10 +114,11 @@ static void count_entry(uint64_t meta, int sign) {
 
 void tm__counters_get(size_t *current, size_t *peak) {
   tm__tables_lock_all(); /* so that current <= peak always holds for the caller */
+  size_t now = atomic_load(&traced_current), highest = atomic_load(&traced_peak);
   if (current)
-    *current = atomic_load(&traced_current);
+    *current = now;
   if (peak)
-    *peak = atomic_load(&traced_peak);
+    *peak = highest > now ? highest : now; /* the total may be at a maximum no free has seen */
   tm__tables_unlock_all();
 }
 

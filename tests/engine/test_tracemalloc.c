@@ -66,6 +66,37 @@ START_TEST(test_stop_clears_traces) {
 }
 END_TEST
 
+/* The peak is exact whichever way the total fell from its maximum: a free, a replaced trace (the
+ * same address tracked again, smaller), or not at all yet (the maximum is the total now). Domain
+ * traces only: no ck_assert allocation moves the counters before they are all read. */
+START_TEST(test_peak_through_replacement) {
+  size_t cur[4], pk[4];
+  ck_assert_int_eq(tm_start(1), 0);
+  tm_track(7, 0x7000, 1000);
+  tm_track(7, 0x8000, 300);
+  tm_get_traced_memory(&cur[0], &pk[0]); /* at the maximum: no decrement has seen it */
+  tm_track(7, 0x7000, 10);               /* replaced, smaller */
+  tm_get_traced_memory(&cur[1], &pk[1]);
+  tm_track(7, 0x9000, 900);
+  tm_get_traced_memory(&cur[2], &pk[2]); /* 1210: under the old maximum */
+  tm_track(7, 0xa000, 200);
+  tm_untrack(7, 0x8000);
+  tm_get_traced_memory(&cur[3], &pk[3]); /* 1410 was reached, then left by the untrack */
+  tm_untrack(7, 0x7000);
+  tm_untrack(7, 0x9000);
+  tm_untrack(7, 0xa000);
+  ck_assert_uint_eq(cur[0], 1300);
+  ck_assert_uint_eq(pk[0], 1300);
+  ck_assert_uint_eq(cur[1], 310);
+  ck_assert_uint_eq(pk[1], 1300);
+  ck_assert_uint_eq(cur[2], 1210);
+  ck_assert_uint_eq(pk[2], 1300);
+  ck_assert_uint_eq(cur[3], 1110);
+  ck_assert_uint_eq(pk[3], 1410);
+  tm_stop();
+}
+END_TEST
+
 START_TEST(test_clear_traces_and_peak) {
   /* Passing ck_asserts allocate (Check packs a message), which would move the peak: read every
    * counter first, assert afterwards. */
@@ -434,6 +465,7 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_start_validates_nframe);
   tcase_add_test(tc, test_stop_clears_traces);
   tcase_add_test(tc, test_clear_traces_and_peak);
+  tcase_add_test(tc, test_peak_through_replacement);
   tcase_add_test(tc, test_track_untrack_domains);
   tcase_add_test(tc, test_track_domain_limit_has_own_error);
   tcase_add_test(tc, test_tracemalloc_memory_grows_with_traces);

@@ -144,11 +144,18 @@ int tm__stack_walk(uintptr_t ra, uintptr_t cfa, uintptr_t fp, uintptr_t *ips, in
   unsigned n_slots = 0;
   bool learn = offsets != NULL;
   int n = 0;
+  /* A recursion repeats its return address frame after frame (an interpreter's eval loop, a
+   * descent): the last rule read is kept, and the same address does not look it up again. */
+  uintptr_t last_ip = 0;
+  tm__frame_rule rule = {0};
   for (;;) {
     ips[n++] = ip;
     if (n == max)
       break;
-    tm__frame_rule rule = tm__frame_rule_of(ip);
+    if (ip != last_ip) {
+      rule = tm__frame_rule_of(ip);
+      last_ip = ip;
+    }
     if (rule.kind == TM_RULE_LAST)
       break;
     if (rule.kind != TM_RULE_STEP)

@@ -8,9 +8,9 @@
  * Everything is freed by tm__intern_reset() when tracing stops (Python's stop() clears its
  * traceback table too), so a program that traces many distinct stacks gets the memory back, and
  * ids start again from 1. A generation counter tells the stack cache, which caches ids, that
- * its ids are stale. Readers outside the engine hold
- * tm__intern_hold() while they turn ids into stacks; a reset waits for them. Large blocks are
- * mapped directly so that unmapping them returns the memory to the system.
+ * its ids are stale. Readers outside the engine hold tm__intern_hold() while they turn ids into
+ * stacks; a reset waits for them. Large blocks are mapped directly so that unmapping them returns
+ * the memory to the system.
  */
 #include <pthread.h>
 #include <stdatomic.h>

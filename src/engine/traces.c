@@ -238,7 +238,15 @@ void tm__fork_unlock(void) {
 
 /* Stores key => meta in table, replacing an entry of the same key. Holds the shard lock. Returns
  * 0, or TM_ENOMEM when the shard is full and cannot grow. */
-static int entry_put(tm__table *table, uintptr_t key, uint64_t meta) {
+static int entry_put(tm__table *table, uintptr_t key, uint64_t meta);
+
+/* A traced block whose insert came after tracing stopped: registered instead. Out of line, so that
+ * entry_put() is not recursive and inlines into its callers on the hot path. */
+static __attribute__((noinline)) int entry_put_late(uintptr_t key, uint64_t meta) {
+  return entry_put(&main_table, key, tm__meta_pack(tm__meta_size(meta), TM_TB_UNTRACED));
+}
+
+static inline int entry_put(tm__table *table, uintptr_t key, uint64_t meta) {
   uint64_t hash = tm__hash_ptr(key);
   bool traced = tm__tb_traced(tm__meta_tb(meta));
   if (!traced) { /* a registered block: the registry's table, when it is on */
@@ -257,9 +265,7 @@ static int entry_put(tm__table *table, uintptr_t key, uint64_t meta) {
   int active = atomic_load(&tm__hooks_active);
   if (traced && !(active & TM__HOOKS_TRACING)) {
     tm__lock_release(&s->lock);
-    return table == &main_table
-             ? entry_put(table, key, tm__meta_pack(tm__meta_size(meta), TM_TB_UNTRACED))
-             : 0;
+    return table == &main_table ? entry_put_late(key, meta) : 0;
   }
   if (traced || (active & TM__HOOKS_REGISTRY)) {
     if (tm__shard_put_unlocked(s, key, hash, meta, &old, &failed))

@@ -97,9 +97,17 @@ void tm__record_trace(void *ptr, size_t size, uint32_t tb);
 /* Registers a block without a traceback when the heap registry is on; does nothing otherwise. */
 void tm__record_untraced(void *ptr, size_t size);
 
+/* The slot prefetch itself (traces.c); call tm__trace_prefetch(). */
+void tm__trace_prefetch_slot(const void *ptr);
+
 /* Starts loading the malloc domain's table slot of ptr into the cache, without a lock: a hint
- * (a stale or racing read costs nothing but the load). Allocates nothing. */
-void tm__trace_prefetch(const void *ptr);
+ * (a stale or racing read costs nothing but the load). Only once the tables are large
+ * (tm__tables_large): in arrays that stay in the cache it would cost the hash and save nothing.
+ * Allocates nothing. */
+static inline void tm__trace_prefetch(const void *ptr) {
+  if (atomic_load_explicit(&tm__tables_large, memory_order_relaxed))
+    tm__trace_prefetch_slot(ptr);
+}
 
 /* Records a block the tracer itself allocated (the guard was held). */
 void tm__record_internal(void *ptr);
@@ -119,8 +127,7 @@ static inline __attribute__((always_inline)) void tm__record_alloc(void *ptr, si
     }
     return;
   }
-  if (atomic_load_explicit(&tm__tables_large, memory_order_relaxed))
-    tm__trace_prefetch(ptr); /* the slot's cache miss overlaps the capture */
+  tm__trace_prefetch(ptr); /* the slot's cache miss overlaps the capture */
   int saved = errno;
   tm__guard_depth++;
   tm__record_trace(ptr, size, tm__capture());

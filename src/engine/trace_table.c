@@ -27,7 +27,7 @@ static bool shard_grow(tm__shard *s) {
   if (slots == NULL)
     return false;
   tm__entry *old = s->slots;
-  /* Atomic stores: tm__trace_prefetch() reads both without the lock. */
+  /* Atomic stores: tm__trace_prefetch_slot() reads both without the lock. */
   __atomic_store_n(&s->slots, slots, __ATOMIC_RELAXED);
   __atomic_store_n(&s->mask, cap - 1, __ATOMIC_RELAXED);
   for (size_t i = 0; i < old_cap; i++) {

@@ -369,7 +369,7 @@ void tm__record_untraced(void *ptr, size_t size) {
               tm__meta_pack(size, tm__pause_depth > 0 ? TM_TB_PAUSED : TM_TB_UNTRACED));
 }
 
-void tm__trace_prefetch(const void *ptr) {
+void tm__trace_prefetch_slot(const void *ptr) {
   uint64_t hash = tm__hash_ptr((uintptr_t)ptr);
   const tm__shard *s = tm__table_shard(&main_table, hash);
   tm__entry *slots = __atomic_load_n(&s->slots, __ATOMIC_RELAXED);
@@ -386,8 +386,7 @@ bool tm__record_free(void *ptr, uint64_t *meta) {
   }
   /* Two cache misses in a large live set: the block's slot, and the block's malloc header that the
    * real free reads next. Asking for both first lets them overlap. */
-  if (atomic_load_explicit(&tm__tables_large, memory_order_relaxed))
-    tm__trace_prefetch(ptr);
+  tm__trace_prefetch(ptr);
   __builtin_prefetch((const char *)ptr - 2 * sizeof(size_t), 1);
   bool found = tm__trace_remove(&main_table, (uintptr_t)ptr, meta);
   if (!found && (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) &

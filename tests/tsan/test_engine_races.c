@@ -55,7 +55,7 @@ static void *table_worker(void *arg) {
   return NULL;
 }
 
-/* What tm__trace_prefetch() (traces.c) does: a shard's array and mask read without its lock. */
+/* What tm__trace_prefetch_slot() (traces.c) does: a shard's array and mask read without its lock. */
 static atomic_bool stop_prefetch;
 
 static void *prefetch_worker(void *arg) {
@@ -68,7 +68,7 @@ static void *prefetch_worker(void *arg) {
       tm__entry *slots = __atomic_load_n(&s->slots, __ATOMIC_RELAXED);
       size_t mask = __atomic_load_n(&s->mask, __ATOMIC_RELAXED);
       if (slots != NULL)
-        __builtin_prefetch(&slots[(hash / TM_TABLE_SHARDS) & mask], 1);
+        __builtin_prefetch(&slots[tm__slot_home(mask, key, hash)], 1);
       sink += mask;
     }
   }

@@ -23,7 +23,6 @@ typedef struct tm__raw_trace {
 /* An interned traceback: return addresses, MOST RECENT FIRST (ips[0] is the allocation site's
  * caller of malloc). Immutable; valid until tracing stops, read under tm__intern_hold(). */
 typedef struct tm__interned_tb {
-  uint32_t hash;
   uint16_t nframe;       /* number of ips stored */
   uint16_t truncated;    /* 1 when the stack had more frames than the limit */
   uint32_t total_nframe; /* frames of the whole stack; == nframe when not truncated */

@@ -233,7 +233,6 @@ static uint32_t intern_unlocked(intern_shard *s, stack_hash h, const uintptr_t *
   tm__interned_tb *tb = arena_copy(ips, n);
   if (tb == NULL)
     return 0;
-  tb->hash = h.hash;
   tb->nframe = (uint16_t)n;
   tb->truncated = truncated;
   tb->total_nframe = total;

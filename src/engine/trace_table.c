@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "guard.h"
+#include "stack_cache.h"
 #include "trace_table.h"
 
 #define INITIAL_CAPACITY 16 /* 256 B: a test that allocates little touches few pages */
@@ -19,8 +20,9 @@ void tm__tables_small_again(void) {
   atomic_store_explicit(&tm__tables_large, false, memory_order_relaxed);
 }
 
-/* Moves every entry into a table twice as large. Returns false (nothing changed) when mmap fails. */
-static bool shard_grow(tm__shard *s) {
+/* Moves every entry into a table twice as large. Returns false (nothing changed) when mmap fails.
+ * Out of line: the insert that calls it stays small. */
+static __attribute__((noinline, cold)) bool shard_grow(tm__shard *s) {
   size_t old_cap = s->slots ? s->mask + 1 : 0;
   size_t cap = old_cap ? old_cap * 2 : INITIAL_CAPACITY;
   tm__entry *slots = tm__map_huge(cap * sizeof *slots);
@@ -52,9 +54,16 @@ bool tm__shard_put_unlocked(tm__shard *s, uintptr_t key, uint64_t hash, uint64_t
    * the probe runs that a removal shifts back), under 3/4 once large (what costs is the miss, and
    * the memory); if growing fails, go on while one slot stays free. */
   size_t limit = cap <= SMALL_CAPACITY ? cap / 2 : cap / 4 * 3;
-  if (s->used + 1 > limit && !shard_grow(s) && s->used + 1 >= cap) {
-    *failed = true;
-    return false;
+  if (s->used + 1 > limit) {
+    bool grown = shard_grow(s);
+    /* Its calls (the region allocator, mmap) ran deeper than the hook's scrub reaches (past 1 KiB
+     * in a UBSan build), with the new block's address saved in their frames: zeroed here, below
+     * this frame (stack_cache.h). */
+    tm__stack_scrub();
+    if (!grown && s->used + 1 >= cap) {
+      *failed = true;
+      return false;
+    }
   }
   size_t i = slot_of(s, key, hash);
   while (s->slots[i].key != 0) {

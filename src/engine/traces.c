@@ -293,6 +293,7 @@ static void peak_watch_take(void) {
   watch_n = copy != NULL ? n : 0;
   watch_tb_limit = limit;
   atomic_store(&watch_state, 0);
+  tm__stack_scrub(); /* the copy's calls held every block's address, deeper than the hook's scrub */
 }
 
 int tm__trace_put(tm__table *table, uintptr_t ptr, size_t size, uint32_t tb) {

@@ -107,28 +107,50 @@ static inline uint64_t tm__stack_mix(uint64_t h, uintptr_t word) {
   return ((h << 7) | (h >> 57)) ^ (word * UINT64_C(0xff51afd7ed558ccd));
 }
 
-/* 8 bits of the first two words of layout l at cfa: the stacks of one key have their first words
- * at the same places (frame 0's rule follows from ra), and usually differ there (the caller's
- * return address), so that an entry of another stack of the key is passed over without hashing. */
-static inline uint32_t tm__stack_fp(const tm__stack_layout *l, uintptr_t cfa) {
-  uint64_t w0 = l->nslots > 0 ? *(const volatile uintptr_t *)(cfa + (uintptr_t)(intptr_t)l->offset[0]) : 0;
-  uint64_t w1 = l->nslots > 1 ? *(const volatile uintptr_t *)(cfa + (uintptr_t)(intptr_t)l->offset[1]) : 0;
-  return (uint32_t)((w0 * UINT64_C(0x9e3779b97f4a7c15) ^ w1 * UINT64_C(0xc2b2ae3d27d4eb4f)) >> 56);
+/* The word at cfa + offset. */
+static inline uintptr_t tm__stack_word(uintptr_t cfa, int16_t offset) {
+  return *(const volatile uintptr_t *)(cfa + (uintptr_t)(intptr_t)offset);
 }
 
-/* The check of the words at cfa + offset[0..n): two interleaved chains, so that a long stack's
- * mixes overlap. */
-static inline __attribute__((always_inline)) uint64_t tm__stack_hash(const int16_t *offset,
-                                                                     unsigned n, uintptr_t cfa) {
-  uint64_t h0 = 0, h1 = 0;
-  unsigned k = 0;
+/* The check of the words at cfa + offset[k..n), two interleaved chains (so that a long stack's
+ * mixes overlap) starting from h0 and h1 at k (even). */
+static inline __attribute__((always_inline)) uint64_t tm__stack_hash_from(const int16_t *offset,
+                                                                          unsigned n, uintptr_t cfa,
+                                                                          uint64_t h0, uint64_t h1,
+                                                                          unsigned k) {
   for (; k + 1 < n; k += 2) {
-    h0 = tm__stack_mix(h0, *(const volatile uintptr_t *)(cfa + (uintptr_t)(intptr_t)offset[k]));
-    h1 = tm__stack_mix(h1, *(const volatile uintptr_t *)(cfa + (uintptr_t)(intptr_t)offset[k + 1]));
+    h0 = tm__stack_mix(h0, tm__stack_word(cfa, offset[k]));
+    h1 = tm__stack_mix(h1, tm__stack_word(cfa, offset[k + 1]));
   }
   if (k < n)
-    h0 = tm__stack_mix(h0, *(const volatile uintptr_t *)(cfa + (uintptr_t)(intptr_t)offset[k]));
+    h0 = tm__stack_mix(h0, tm__stack_word(cfa, offset[k]));
   return h0 ^ ((h1 << 29) | (h1 >> 35));
+}
+
+/* The check of the words at cfa + offset[0..n). */
+static inline __attribute__((always_inline)) uint64_t tm__stack_hash(const int16_t *offset,
+                                                                     unsigned n, uintptr_t cfa) {
+  return tm__stack_hash_from(offset, n, cfa, 0, 0, 0);
+}
+
+/* The first step of both chains of the check of layout l at cfa (*h0, *h1: the mixes of its first
+ * two words, 0 for a word it does not have), and the fingerprint of the stack: 8 bits of those
+ * mixes. The stacks of one key have their first words at the same places (frame 0's rule follows
+ * from ra), and usually differ there (the caller's return address), so that an entry of another
+ * stack of the key is passed over without hashing the rest; a matching one goes on from there. */
+static inline __attribute__((always_inline)) uint32_t tm__stack_fp_start(const tm__stack_layout *l,
+                                                                         uintptr_t cfa,
+                                                                         uint64_t *h0,
+                                                                         uint64_t *h1) {
+  *h0 = l->nslots > 0 ? tm__stack_mix(0, tm__stack_word(cfa, l->offset[0])) : 0;
+  *h1 = l->nslots > 1 ? tm__stack_mix(0, tm__stack_word(cfa, l->offset[1])) : 0;
+  return (uint32_t)((*h0 ^ *h1) >> 56);
+}
+
+/* The fingerprint alone (tm__stack_fp_start). */
+static inline uint32_t tm__stack_fp(const tm__stack_layout *l, uintptr_t cfa) {
+  uint64_t h0, h1;
+  return tm__stack_fp_start(l, cfa, &h0, &h1);
 }
 
 /* A key's third stack and later ones are kept under variant keys, in up to
@@ -163,8 +185,6 @@ static inline __attribute__((always_inline)) uint32_t tm__stack_set_find(tm__sta
                                                                          uintptr_t hi,
                                                                          unsigned *first) {
   uint16_t tag = tm__stack_tag(key);
-  unsigned hashed = 0; /* the layout hashed last, 0: none */
-  uint64_t h = 0;
   *first = 0;
   for (int way = 0; way < TM_STACK_CACHE_WAYS; way++) {
     tm__stack_entry *e = &set[way];
@@ -176,13 +196,10 @@ static inline __attribute__((always_inline)) uint32_t tm__stack_set_find(tm__sta
       continue;
     if (*first == 0)
       *first = id;
-    if ((e->tb >> 24) != tm__stack_fp(l, cfa))
+    uint64_t h0, h1;
+    if ((e->tb >> 24) != tm__stack_fp_start(l, cfa, &h0, &h1))
       continue;
-    if (id != hashed) {
-      h = tm__stack_hash(l->offset, l->nslots, cfa) ^ key;
-      hashed = id;
-    }
-    if (h == e->check) {
+    if ((tm__stack_hash_from(l->offset, l->nslots, cfa, h0, h1, 2) ^ key) == e->check) {
       if (!(e->layout & TM_STACK_USED))
         e->layout |= TM_STACK_USED;
       return e->tb & TM_STACK_TB_MASK;

@@ -24,6 +24,12 @@ static const tm__interned_tb *traceback_of(void *p) {
 }
 
 /* Name of the function holding a return address (the test binary is linked with -rdynamic). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NOINLINE __attribute__((noinline, noclone))
+#else
+#define NOINLINE __attribute__((noinline))
+#endif
+
 static const char *function_of(uintptr_t ip) {
   Dl_info info;
   if (dladdr((void *)(ip - 1), &info) == 0 || info.dli_sname == NULL)
@@ -31,13 +37,14 @@ static const char *function_of(uintptr_t ip) {
   return info.dli_sname;
 }
 
-__attribute__((noinline)) void *alloc_here(size_t n) {
+NOINLINE void *alloc_here(size_t n) {
   void *p = malloc(n);
   __asm__ volatile("" ::: "memory"); /* keeps the call a real call, not a tail call */
   return p;
 }
 
-__attribute__((noinline)) void *alloc_deep(int depth, size_t n) {
+/* noclone: a clone (alloc_deep.constprop.0) is a local symbol, which dladdr() does not name. */
+NOINLINE void *alloc_deep(int depth, size_t n) {
   void *p = depth == 0 ? alloc_here(n) : alloc_deep(depth - 1, n);
   __asm__ volatile("" ::: "memory");
   return p;

@@ -229,8 +229,9 @@ uint32_t tm__stack_cache_find_variant(tm__stack_entry *t, uint32_t mask, uint64_
  * and cfa, the limit in force and the current epoch), else 0. cfa and fp
  * (__builtin_frame_address(0)) are the hook's own. One key may have several stacks (the same
  * call site reached through other callers at the same depth): three are kept in the key's set,
- * each checked when its tag and the fingerprint of its first words match (the words hashed once
- * per distinct layout); the others under their variant keys (tm__stack_variant_key). A hit marks its entry used. A slot at offset -16 is the
+ * each checked when its tag and the fingerprint of its first words match (the check's hash goes on
+ * from the fingerprint's first step); the others under their variant keys
+ * (tm__stack_variant_key). A hit marks its entry used. A slot at offset -16 is the
  * caller's rbp, saved by the hook's prologue at fp == cfa - 16. Call with the guard held. */
 static inline __attribute__((always_inline)) uint32_t tm__stack_cache_find(tm__stack_entry *t,
                                                                            uint32_t mask,

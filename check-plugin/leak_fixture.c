@@ -282,6 +282,69 @@ static tm__leak_group *group_get(GArray *groups, GHashTable *groups_by, const tm
   return &g_array_index(groups, tm__leak_group, index - 1);
 }
 
+/* A group as the report prints it: the class of its blocks, and the file, line and function of
+ * every frame of its traceback. */
+typedef struct printed_key {
+  const tm_traceback *traceback;
+  tm_reach reach;
+} printed_key;
+
+static guint printed_hash(gconstpointer p) {
+  const printed_key *k = p;
+  size_t n = tm_traceback_length(k->traceback);
+  guint h = (guint)k->reach * 31u + (guint)n;
+  for (size_t i = 0; i < n; i++) {
+    const tm_frame *fr = tm_traceback_get(k->traceback, i);
+    h = h * 1000003u ^ g_str_hash(fr->filename) ^ fr->lineno * 2654435761u;
+    if (fr->function != NULL)
+      h ^= g_str_hash(fr->function) << 1;
+  }
+  return h;
+}
+
+static gboolean printed_equal(gconstpointer pa, gconstpointer pb) {
+  const printed_key *a = pa, *b = pb;
+  size_t n = tm_traceback_length(a->traceback);
+  if (a->reach != b->reach || n != tm_traceback_length(b->traceback))
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    const tm_frame *fa = tm_traceback_get(a->traceback, i), *fb = tm_traceback_get(b->traceback, i);
+    if (fa->lineno != fb->lineno || strcmp(fa->filename, fb->filename) != 0 ||
+        g_strcmp0(fa->function, fb->function) != 0)
+      return false;
+  }
+  return true;
+}
+
+/* Merges the charged groups whose tracebacks print the same: the copies of one call that an
+ * optimizer makes (a loop unrolled three times calls malloc from three addresses, all on one line)
+ * are one site to whoever reads the report. The merged group keeps the first one's traceback.
+ * Uncharged reachable groups stay as they are: their tracebacks are not resolved for this. */
+static void groups_merge_printed(GArray *groups, bool charge_reachable) {
+  GHashTable *seen = g_hash_table_new_full(printed_hash, printed_equal, g_free, NULL);
+  guint kept = 0;
+  for (guint i = 0; i < groups->len; i++) {
+    tm__leak_group g = g_array_index(groups, tm__leak_group, i);
+    if (g.reach != TM_REACH_REACHABLE || charge_reachable) {
+      printed_key probe = {g.traceback, g.reach};
+      gpointer at = g_hash_table_lookup(seen, &probe);
+      if (at != NULL) {
+        tm__leak_group *into = &g_array_index(groups, tm__leak_group, GPOINTER_TO_UINT(at) - 1);
+        into->size += g.size;
+        into->blocks += g.blocks;
+        into->owned_size += g.owned_size;
+        into->owned_blocks += g.owned_blocks;
+        into->largest = MAX(into->largest, g.largest);
+        continue;
+      }
+      g_hash_table_insert(seen, g_memdup2(&probe, sizeof probe), GUINT_TO_POINTER(kept + 1));
+    }
+    g_array_index(groups, tm__leak_group, kept++) = g;
+  }
+  g_array_set_size(groups, kept);
+  g_hash_table_unref(seen);
+}
+
 /* Groups: charged lost groups by what they hold, then indirect, then reachable, each largest
  * first. */
 static gint group_order(gconstpointer pa, gconstpointer pb) {
@@ -366,6 +429,7 @@ static void findings_fill(tm__leak_findings *f, const tm_reachability *r) {
       ig->blocks++;
     }
   }
+  groups_merge_printed(f->groups, f->rules.charge_reachable);
   g_array_sort(f->groups, group_order);
   g_hash_table_unref(groups_by);
   g_free(filtered);

@@ -576,8 +576,9 @@ END_TEST
  * the loops (its message would be one more stack). */
 enum { MANY_STACKS = 300 };
 
-/* One round of test_many_stacks: the same call site every round (a loop with a branch on the round
- * may be peeled by the optimizer, and the peeled round's stacks then differ above recurse()). */
+/* One round of test_many_stacks, called from one place every round: a loop with a branch on the
+ * round may be peeled, and an unrolled one has a call site per copy, and the stacks of those
+ * rounds then differ above recurse(). */
 NOINLINE_NOCLONE static void many_stacks_round(uint32_t *ids) {
   for (int depth = 0; depth < MANY_STACKS; depth++) {
     void *p = recurse(depth);
@@ -591,6 +592,12 @@ START_TEST(test_many_stacks) {
   static uint32_t ids[ROUNDS][STACKS];
   static int recurse_frames[STACKS];
   ck_assert_int_eq(tm_start(16), 0);
+  /* Not unrolled: every round calls from the same place. */
+#if defined(__clang__)
+#pragma clang loop unroll(disable)
+#elif defined(__GNUC__)
+#pragma GCC unroll 1
+#endif
   for (int round = 0; round < ROUNDS; round++)
     many_stacks_round(ids[round]);
   for (int depth = 0; depth < STACKS; depth++) {

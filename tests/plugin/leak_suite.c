@@ -128,6 +128,13 @@ START_TEST(test_many_sites) {
 }
 END_TEST
 
+/* Two calls on one line: two return addresses, one site in the report (as are the copies of an
+ * unrolled loop's call). */
+START_TEST(test_one_line_two_calls) {
+  lose(malloc(48)); lose(malloc(48)); /* site:one_line */
+}
+END_TEST
+
 /* The window's memory counts even when the block that preceded it is freed. */
 START_TEST(test_free_old_then_leak) {
   free_old_block();
@@ -352,6 +359,7 @@ static Suite *leak_suite(void) {
   tcase_add_test(leaks, test_under_allowance);
   tcase_add_test(leaks, test_ignored);
   tcase_add_test(leaks, test_many_sites);
+  tcase_add_test(leaks, test_one_line_two_calls);
   tcase_add_test(leaks, test_free_old_then_leak);
   tcase_add_test(leaks, test_fails_and_leaks);
   tcase_add_test(leaks, test_list_leak);

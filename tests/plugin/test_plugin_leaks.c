@@ -40,6 +40,8 @@ static const expectation expected[] = {
   {"Leaks", "test_ignored", 0, 'P', NULL, "Passed"},
   {"Leaks", "test_many_sites", 0, 'S', "site:many_big",
    "leaked 310 B in 4 blocks (allowed 0 B): 3 blocks (300 B) at "},
+  {"Leaks", "test_one_line_two_calls", 0, 'S', "site:one_line",
+   "leaked 96 B in 2 blocks (allowed 0 B): 2 blocks (96 B) at "},
   {"Leaks", "test_free_old_then_leak", 0, 'S', "site:free_old", "leaked 64 B in 1 block (allowed 0 B)"},
   {"Leaks", "test_fails_and_leaks", 0, 'F', "site:fails", "the test itself fails"},
   {"Leaks", "test_list_leak", 0, 'S', "site:list_head",
@@ -80,7 +82,7 @@ END_TEST
 /* Every test has exactly one line, and no other line appears. */
 START_TEST(test_summary) {
   const suite_run *run = runs[_i];
-  ck_assert_msg(strstr(run->out, "Checks: 33, Failures: 20, Errors: 0") != NULL,
+  ck_assert_msg(strstr(run->out, "Checks: 34, Failures: 21, Errors: 0") != NULL,
                 "CK_FORK=%s: unexpected summary in\n%s", run->fork, run->out);
   ck_assert_uint_eq(run->results->len, NEXPECTED);
   ck_assert_msg(WIFEXITED(run->exit_status) && WEXITSTATUS(run->exit_status) == 1,
@@ -203,7 +205,7 @@ START_TEST(test_bad_threshold) {
     ck_assert_msg(r->type == 'S' && g_str_has_prefix(r->message, want), "CK_FORK=%s: %s:%s: %s",
                   run->fork, r->tcase, r->test, r->message);
   }
-  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 33, Failures: 33, Errors: 0"));
+  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 34, Failures: 34, Errors: 0"));
   ck_assert_msg(g_str_has_prefix(run->err, "tracemalloc-check: TM_LEAK_THRESHOLD='4kb'"), "%s",
                 run->err);
   suite_run_free(run);
@@ -214,7 +216,7 @@ END_TEST
 START_TEST(test_disabled) {
   const char *const env[] = {"TM_LEAK_DISABLE=1", NULL};
   suite_run *run = suite_run_new(required_env("LEAK_SUITE"), _i ? "no" : "yes", env);
-  ck_assert_msg(strstr(run->out, "Checks: 33, Failures: 2, Errors: 0") != NULL, "%s", run->out);
+  ck_assert_msg(strstr(run->out, "Checks: 34, Failures: 2, Errors: 0") != NULL, "%s", run->out);
   check_result(run, "Leaks", "test_fails_and_leaks", 0, 'F', NULL, NULL, "the test itself fails");
   suite_run_free(run);
 }

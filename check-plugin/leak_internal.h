@@ -289,7 +289,8 @@ typedef struct tm__leak_findings {
 
 /* Writes the one-line Check message (no newline, at most TM__LEAK_MESSAGE_MAX - 1 bytes, cut on a
  * UTF-8 boundary with "...") into msg, and the file and line to blame into *file (interned: never
- * freed) and *line: the site of the largest lost root, else the test's own START_TEST line, else
+ * freed) and *line: the site of the largest lost root when it has a line number (the program was
+ * built with -g), else the test's own START_TEST line (Check records it), else
  * NULL/0. The message starts with the verdict: "leaked 16 B in 1 block (allowed 0 B): a 16 B
  * block from malloc() at money.c:16 in money_create(), called from check_money.c:41". */
 void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX],

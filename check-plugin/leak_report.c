@@ -78,6 +78,15 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
     return;
   if (callee != NULL && callee->function != NULL)
     g_string_append_printf(s, " from %.*s()", name_len(callee->function), callee->function);
+  if (site->flags & TM_FRAME_NO_DEBUG_INFO) {
+    /* No line to name (the program was built without -g): the function, and what is missing. */
+    if (site->function != NULL)
+      g_string_append_printf(s, " in %.*s()", name_len(site->function), site->function);
+    g_string_append_printf(s, " (%s has no line numbers: build it with -g)", site->filename);
+    if (test != NULL && test != site && test->function != NULL)
+      g_string_append_printf(s, ", called from %.*s()", name_len(test->function), test->function);
+    return;
+  }
   g_string_append_printf(s, " at %s:%u", tm__leak_display_path(site->filename), site->lineno);
   if (site == test)
     return; /* the site is the test's own line */
@@ -161,10 +170,10 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
   cut(s, TM__LEAK_MESSAGE_MAX);
   memcpy(msg, s->str, s->len + 1);
   g_string_free(s, true);
-  if (site != NULL) {
+  if (site != NULL && !(site->flags & TM_FRAME_NO_DEBUG_INFO)) {
     *file = tm__leak_display_path(site->filename);
     *line = (int)site->lineno;
-  } else if (f->test.file != NULL) {
+  } else if (f->test.file != NULL) { /* Check's own record of START_TEST needs no debug info */
     *file = tm__leak_display_path(f->test.file);
     *line = f->test.line;
   } else {

@@ -19,9 +19,11 @@
 #include "engine.h"
 #include "roots.h"
 
-/* glibc's struct pthread on x86_64 (glibc 2.34 to 2.38: 2304 bytes), above the thread pointer. A
- * larger value only scans a few more words of the same mapping. */
-#define THREAD_DESCRIPTOR_SIZE 2304
+/* How much of glibc's struct pthread, above the thread pointer, to scan when libc does not say
+ * (thread_descriptor_size()): more than any glibc's (2368 bytes in Debian 12's 2.36, whose
+ * per-thread strerror() and strsignal() buffers sit at its end); the range is clipped to its
+ * mapping, and a larger value only scans a few more words of it. */
+#define THREAD_DESCRIPTOR_FALLBACK 4096
 /* glibc's struct malloc_state (main_arena) on 64-bit targets, and the offset of its unsorted bin
  * head bin_at(av, 1) (glibc 2.26 and later). */
 #define MALLOC_STATE_SIZE 2200
@@ -181,6 +183,20 @@ static size_t static_tls_size(void) {
   return size;
 }
 
+/* The size of glibc's struct pthread, the thread descriptor above the thread pointer: what libc
+ * tells libthread_db (_thread_db_sizeof_pthread, in libc itself since glibc 2.34), else
+ * THREAD_DESCRIPTOR_FALLBACK. */
+static size_t thread_descriptor_size(void) {
+  static size_t size;
+  if (size == 0) {
+    const uint32_t *sizeof_pthread = dlsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread");
+    size = sizeof_pthread != NULL && *sizeof_pthread >= 1024 && *sizeof_pthread <= 65536
+               ? *sizeof_pthread
+               : THREAD_DESCRIPTOR_FALLBACK;
+  }
+  return size;
+}
+
 /* The stack pointer of thread tid, from /proc/self/task/TID/syscall (a thread blocked in a system
  * call, or stopped, reports its registers there; a running one says "running"): 0 when unknown. */
 static uintptr_t thread_sp(const char *tid) {
@@ -267,7 +283,7 @@ GArray *tm__roots_collect(const void *stack_from) {
   }
   if (top > sp)
     ranges_add(ranges, maps, sp, top);
-  ranges_add(ranges, maps, tp - (tls != 0 ? tls : 4096), tp + THREAD_DESCRIPTOR_SIZE);
+  ranges_add(ranges, maps, tp - (tls != 0 ? tls : 4096), tp + thread_descriptor_size());
   other_stacks_add(ranges, maps, sp);
   g_array_unref(maps);
   return ranges;

@@ -1,5 +1,6 @@
 /* world_suite.c — clean tests that touch what real suites touch (environment, thread keys, a
- * thread still running, regex, iconv, locale and time, NSS and the resolver, syslog, dlopen, GLib
+ * thread still running, regex, iconv, locale and time, texts of unknown errno and signal values,
+ * NSS and the resolver, syslog, dlopen, GLib
  * and GObject, a GLib thread pool, stdio, caches kept in statics), each of which must pass, and
  * three real leaks, each of which must fail at its line. test_plugin_world.c runs it in both fork
  * modes. "site:NAME" marks a failure's line. */
@@ -55,6 +56,10 @@ END_TEST
 static void pool_free(gpointer data, gpointer user_data) { (void)user_data; g_free(data); }
 START_TEST(t_thread_pool) { GThreadPool *p = g_thread_pool_new(pool_free, NULL, 2, FALSE, NULL); for (int i = 0; i < 10; i++) g_thread_pool_push(p, g_strdup("x"), NULL); g_thread_pool_free(p, FALSE, TRUE); }
 END_TEST
+/* An errno and a signal glibc has no text for: it formats one into a per-thread buffer kept in
+ * the thread descriptor, freed by the next such call. */
+START_TEST(t_unknown_errno) { ck_assert_ptr_nonnull(strerror(12345)); ck_assert_ptr_nonnull(strsignal(77)); }
+END_TEST
 START_TEST(t_stdio) { FILE *f = tmpfile(); fprintf(f, "%ls %d\n", L"wide", 3); fclose(f); printf("%s\n", "hello"); fflush(stdout); }
 END_TEST
 START_TEST(t_live_pool_thread) { pthread_t t; pthread_create(&t, NULL, pool_worker, NULL); pthread_detach(t); usleep(20000); }
@@ -84,6 +89,7 @@ int main(void) {
   tcase_add_test(c, t_regex); tcase_add_test(c, t_iconv); tcase_add_test(c, t_locale_time); tcase_add_test(c, t_nss);
   tcase_add_test(c, t_syslog); tcase_add_test(c, t_dlopen); tcase_add_test(c, t_glib_misc); tcase_add_test(c, t_gobject);
   tcase_add_test(c, t_thread_pool); tcase_add_test(c, t_stdio); tcase_add_test(c, t_live_pool_thread);
+  tcase_add_test(c, t_unknown_errno);
   tcase_add_loop_test(c, t_realloc_growth, 0, 3); tcase_add_loop_test(c, t_glib_hash_global, 0, 3);
   suite_add_tcase(s, c);
   TCase *l = tcase_create("Leaks");

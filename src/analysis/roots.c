@@ -197,6 +197,36 @@ static size_t thread_descriptor_size(void) {
   return size;
 }
 
+/* Adds the calling thread's dynamic thread vector: glibc's array of dtv_t (16 bytes each: the
+ * address of a module's TLS block and the block malloc returned for it), which x86_64's TCB
+ * points to at the thread pointer + 8, one entry past its length slot. A library loaded with
+ * dlopen() gets its TLS block from malloc on the thread's first access, and the vector is all
+ * that points to it; the main thread's vector was allocated by the loader before malloc existed,
+ * in memory no segment covers, so without this a cache kept in a __thread variable of a dlopen'ed
+ * library looked lost. Other threads' vectors are reached from their descriptors, which lie in
+ * their scanned stack mappings. */
+static void dtv_add(GArray *ranges, const GArray *maps, uintptr_t tp) {
+#if defined(__x86_64__) && defined(__GLIBC__)
+  enum { ENTRY = 16, MAX_ENTRIES = 1 << 16 };
+  uintptr_t dtv = ((const uintptr_t *)tp)[1];
+  bool readable = false;
+  for (guint i = 0; i < maps->len && !readable; i++) {
+    const mapping *m = &g_array_index(maps, mapping, i);
+    readable = m->readable && dtv >= m->lo + ENTRY && dtv + ENTRY <= m->hi;
+  }
+  if (!readable || dtv % 8 != 0)
+    return;
+  size_t entries = *(const size_t *)(dtv - ENTRY); /* the highest module id it has room for */
+  if (entries == 0 || entries > MAX_ENTRIES)
+    return;
+  ranges_add(ranges, maps, dtv - ENTRY, dtv + (entries + 1) * ENTRY);
+#else
+  (void)ranges;
+  (void)maps;
+  (void)tp;
+#endif
+}
+
 /* The stack pointer of thread tid, from /proc/self/task/TID/syscall (a thread blocked in a system
  * call, or stopped, reports its registers there; a running one says "running"): 0 when unknown. */
 static uintptr_t thread_sp(const char *tid) {
@@ -284,6 +314,7 @@ GArray *tm__roots_collect(const void *stack_from) {
   if (top > sp)
     ranges_add(ranges, maps, sp, top);
   ranges_add(ranges, maps, tp - (tls != 0 ? tls : 4096), tp + thread_descriptor_size());
+  dtv_add(ranges, maps, tp);
   other_stacks_add(ranges, maps, sp);
   g_array_unref(maps);
   return ranges;

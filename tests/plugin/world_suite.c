@@ -1,7 +1,7 @@
 /* world_suite.c — clean tests that touch what real suites touch (environment, thread keys, a
  * thread still running, regex, iconv, locale and time, texts of unknown errno and signal values,
- * NSS and the resolver, syslog, dlopen, GLib
- * and GObject, a GLib thread pool, stdio, caches kept in statics), each of which must pass, and
+ * NSS and the resolver, syslog, dlopen, a __thread cache in a dlopen'ed library, GLib and
+ * GObject, a GLib thread pool, stdio, caches kept in statics), each of which must pass, and
  * three real leaks, each of which must fail at its line. test_plugin_world.c runs it in both fork
  * modes. "site:NAME" marks a failure's line. */
 #include <check.h>
@@ -56,6 +56,15 @@ END_TEST
 static void pool_free(gpointer data, gpointer user_data) { (void)user_data; g_free(data); }
 START_TEST(t_thread_pool) { GThreadPool *p = g_thread_pool_new(pool_free, NULL, 2, FALSE, NULL); for (int i = 0; i < 10; i++) g_thread_pool_push(p, g_strdup("x"), NULL); g_thread_pool_free(p, FALSE, TRUE); }
 END_TEST
+/* A library loaded with dlopen() keeps a cache in a __thread variable (tls_cache_module.c). */
+START_TEST(t_dlopen_tls) {
+  void *h = dlopen(TLS_CACHE_MODULE, RTLD_NOW);
+  ck_assert_ptr_nonnull(h);
+  const char *(*get)(void) = (const char *(*)(void))dlsym(h, "tls_cache_get");
+  ck_assert_ptr_nonnull(get);
+  ck_assert_str_eq(get(), "cached");
+}
+END_TEST
 /* An errno and a signal glibc has no text for: it formats one into a per-thread buffer kept in
  * the thread descriptor, freed by the next such call. */
 START_TEST(t_unknown_errno) { ck_assert_ptr_nonnull(strerror(12345)); ck_assert_ptr_nonnull(strsignal(77)); }
@@ -89,7 +98,7 @@ int main(void) {
   tcase_add_test(c, t_regex); tcase_add_test(c, t_iconv); tcase_add_test(c, t_locale_time); tcase_add_test(c, t_nss);
   tcase_add_test(c, t_syslog); tcase_add_test(c, t_dlopen); tcase_add_test(c, t_glib_misc); tcase_add_test(c, t_gobject);
   tcase_add_test(c, t_thread_pool); tcase_add_test(c, t_stdio); tcase_add_test(c, t_live_pool_thread);
-  tcase_add_test(c, t_unknown_errno);
+  tcase_add_test(c, t_unknown_errno); tcase_add_test(c, t_dlopen_tls);
   tcase_add_loop_test(c, t_realloc_growth, 0, 3); tcase_add_loop_test(c, t_glib_hash_global, 0, 3);
   suite_add_tcase(s, c);
   TCase *l = tcase_create("Leaks");

@@ -286,8 +286,12 @@ void tm__intern_reset(void) {
   users_lock();
   tm__intern_lock_all();
   tm__lock_acquire(&arena_lock);
+  /* Only what holds something is written: in a forked Check child that stops tracing, every
+   * page written is a page copied. */
   for (size_t i = 0; i < INTERN_SHARDS; i++) {
     intern_shard *s = &shards[i];
+    if (s->slots == NULL && s->used == 0)
+      continue;
     block_unmap(s->slots, s->slots ? (s->mask + 1) * sizeof *s->slots : 0);
     __atomic_store_n(&s->slots, NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&s->mask, 0, __ATOMIC_RELAXED);
@@ -302,6 +306,8 @@ void tm__intern_reset(void) {
   arena_left = 0;
   /* Every lookup runs under a shard lock or tm__intern_hold(): no reader is left. */
   for (size_t c = 0; c < DIR_CHUNKS; c++) {
+    if (atomic_load_explicit(&directory[c], memory_order_relaxed) == NULL)
+      continue;
     const tm__interned_tb **chunk = atomic_exchange(&directory[c], NULL);
     block_unmap((void *)chunk, DIR_CHUNK * sizeof *chunk);
   }

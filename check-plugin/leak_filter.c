@@ -357,10 +357,16 @@ const tm_frame *tm__leak_test_frame(const tm_traceback *tb, const char *test_nam
   len = strlen(test_name);
   for (size_t i = n; i-- > 0;) {
     const tm_frame *frame = tm_traceback_get(tb, i);
+    const char *name = frame->function;
+    if (name == NULL)
+      continue;
+    /* A C++ suite's test is a C++ function: demangled "test_x_fn(int)", maybe in a namespace. */
+    const char *params = strchr(name, '(');
+    for (const char *q = name; (q = strstr(q, "::")) != NULL && (params == NULL || q < params);)
+      name = q += 2;
     /* gcc may add a clone suffix to the symbol: test_x_fn.constprop.0 */
-    if (frame->function != NULL && strncmp(frame->function, test_name, len) == 0 &&
-        strncmp(frame->function + len, "_fn", 3) == 0 &&
-        (frame->function[len + 3] == '\0' || frame->function[len + 3] == '.'))
+    if (strncmp(name, test_name, len) == 0 && strncmp(name + len, "_fn", 3) == 0 &&
+        strchr(".( ", name[len + 3]) != NULL)
       return frame;
   }
   return NULL;

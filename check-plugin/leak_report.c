@@ -53,9 +53,29 @@ static char *verdict_text(const tm__leak_findings *f) {
   return g_string_free(s, false);
 }
 
-/* A function name without gcc's clone suffix (deep.constprop.0). */
+/* How much of a function's name to print before "()": without gcc's clone suffix (C's
+ * deep.constprop.0, C++'s "f(int) [clone .constprop.0]") and, for a demangled C++ name, without
+ * its parameter list and qualifiers ("operator new(unsigned long)", "S::get() const"), which the
+ * caller's "()" stands for. */
 static int name_len(const char *function) {
-  return (int)strcspn(function, ".");
+  const char *clone = strstr(function, " [clone ");
+  size_t n = clone != NULL ? (size_t)(clone - function) : strlen(function);
+  const char *open = memchr(function, '(', n);
+  if (open == NULL) /* C: a clone suffix starts with a dot */
+    return (int)strcspn(function, ".");
+  /* The parameter list is the last parenthesized group at depth 0: "operator()(int)" keeps
+   * "operator()", "{lambda(int)#1}::operator()() const" keeps what precedes its last group. */
+  size_t end = n;
+  while (end > 0 && function[end - 1] != ')')
+    end--;
+  int depth = 0;
+  for (size_t i = end; i-- > 0;) {
+    if (function[i] == ')')
+      depth++;
+    else if (function[i] == '(' && --depth == 0)
+      return (int)i;
+  }
+  return (int)(open - function);
 }
 
 /* The frame of tb just more recent than site: the function the site's line called. */

@@ -109,7 +109,9 @@ const char *tm__leak_filters_match_kind(const tm__leak_filters *filters, const t
 
 /* Returns the allocation site of tb: the most recent frame that is neither an allocator wrapper
  * nor in a system library (/lib, /usr/lib) nor unknown; when every frame is one of those, the most
- * recent frame. NULL only for an empty traceback. Borrowed from tb. */
+ * recent frame. NULL for an empty traceback, and when the first such frame is Check's runner (the
+ * test called the allocator in a tail call, which took its frame away) and no wrapper was looked
+ * through. Borrowed from tb. */
 const tm_frame *tm__leak_site(const tm__leak_filters *filters, const tm_traceback *tb);
 
 /* Returns the frame of the test function `test_name` (Check's START_TEST names it test_name_fn),

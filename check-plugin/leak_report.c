@@ -94,17 +94,24 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
   const tm_frame *callee = site != NULL ? callee_of(tb, site) : NULL;
   const tm_frame *test = tm__leak_test_frame(tb, f->test.test);
 
-  if (site == NULL)
+  if (site == NULL) { /* the test's frame went in a tail call: its START_TEST line */
+    if (f->test.file != NULL)
+      g_string_append_printf(s, " in test %s at %s:%d", f->test.test,
+                             tm__leak_display_path(f->test.file), f->test.line);
     return;
+  }
   if (callee != NULL && callee->function != NULL)
     g_string_append_printf(s, " from %.*s()", name_len(callee->function), callee->function);
   if (site->flags & TM_FRAME_NO_DEBUG_INFO) {
-    /* No line to name (the program was built without -g): the function, and what is missing. */
+    /* No line to name (code built without -g): the function, and what is missing. */
     if (site->function != NULL)
       g_string_append_printf(s, " in %.*s()", name_len(site->function), site->function);
-    g_string_append_printf(s, " (%s has no line numbers: build it with -g)", site->filename);
+    g_string_append_printf(s, " (no line number: no debug info for it in %s)", site->filename);
     if (test != NULL && test != site && test->function != NULL)
       g_string_append_printf(s, ", called from %.*s()", name_len(test->function), test->function);
+    else if (test == NULL && f->test.file != NULL) /* a tail call took the test's frame away */
+      g_string_append_printf(s, ", in test %s at %s:%d", f->test.test,
+                             tm__leak_display_path(f->test.file), f->test.line);
     return;
   }
   g_string_append_printf(s, " at %s:%u", tm__leak_display_path(site->filename), site->lineno);
@@ -223,9 +230,13 @@ static void print_group_line(FILE *out, const tm__leak_findings *f, size_t rank,
   char *total = tm_format_size((int64_t)size, false);
   char *average = tm_format_size(blocks ? (int64_t)llround((double)size / (double)blocks) : 0,
                                  false);
-  fprintf(out, "#%zu %s:%u: size=%s, count=%zu, average=%s", rank,
-          site != NULL ? tm__leak_display_path(site->filename) : "?",
-          site != NULL ? site->lineno : 0, total, blocks, average);
+  /* No site (the test's frame went in a tail call): the test's START_TEST line. */
+  const char *file = site != NULL ? tm__leak_display_path(site->filename)
+                     : f->test.file != NULL ? tm__leak_display_path(f->test.file)
+                                            : "?";
+  unsigned line = site != NULL ? site->lineno : f->test.file != NULL ? (unsigned)f->test.line : 0;
+  fprintf(out, "#%zu %s:%u: size=%s, count=%zu, average=%s", rank, file, line, total, blocks,
+          average);
   g_free(total);
   g_free(average);
 }

@@ -128,6 +128,13 @@ START_TEST(test_many_sites) {
 }
 END_TEST
 
+/* A test whose last act is the allocation, through a pointer: optimized, a tail call, which takes
+ * the test's frame off the stack; the message still names the test's line (one line here, so
+ * that every optimization level names the same one). */
+static void *(*volatile tail_alloc)(size_t) = malloc;
+START_TEST(test_tail_call_leak) { tail_alloc(40); /* site:tail_call */ }
+END_TEST
+
 /* Two calls on one line: two return addresses, one site in the report (as are the copies of an
  * unrolled loop's call). */
 START_TEST(test_one_line_two_calls) {
@@ -360,6 +367,7 @@ static Suite *leak_suite(void) {
   tcase_add_test(leaks, test_ignored);
   tcase_add_test(leaks, test_many_sites);
   tcase_add_test(leaks, test_one_line_two_calls);
+  tcase_add_test(leaks, test_tail_call_leak);
   tcase_add_test(leaks, test_free_old_then_leak);
   tcase_add_test(leaks, test_fails_and_leaks);
   tcase_add_test(leaks, test_list_leak);

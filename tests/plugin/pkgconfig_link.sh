@@ -38,7 +38,7 @@ done
 # Built without -g, as above: the message names the function and says what is missing, and
 # Check's location is the test's START_TEST line (Check records it; no debug info needed).
 want='check_money\.c:[0-9]+:S:Limits:test_money_create_zero:0: leaked 16 B in 1 block \(allowed 0 B\): '
-want="${want}a 16 B block in money_create\(\) \(check_money has no line numbers: build it with -g\), "
+want="${want}a 16 B block in money_create\(\) \(no line number: no debug info for it in check_money\), "
 want="${want}called from test_money_create_zero_fn\(\); full report on stderr"
 for fork in yes no; do
   if CK_FORK=$fork CK_VERBOSITY=normal "$out/check_money" 2>/dev/null | grep -qE "$want"; then

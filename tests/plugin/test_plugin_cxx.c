@@ -27,7 +27,7 @@ START_TEST(test_leaks_fail) {
   check_result(run, "Leaks", "l_helper", 0, 'S', suite_src, "site:make_node",
                "leaked 83 B in 2 blocks (allowed 0 B): a 40 B block from operator new() at ");
   const ck_result *r = suite_run_find(run, "Leaks", "l_helper", 0);
-  ck_assert_ptr_nonnull(strstr(r->message, " in make_node() called from "));
+  ck_assert_ptr_nonnull(strstr(r->message, "make_node() called from ")); /* maybe "(anonymous namespace)::" */
   ck_assert_msg(strstr(run->out, "Checks: 8, Failures: 2, Errors: 0") != NULL, "CK_FORK=%s:\n%s",
                 run->fork, run->out);
 }

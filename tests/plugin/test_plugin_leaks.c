@@ -40,6 +40,8 @@ static const expectation expected[] = {
   {"Leaks", "test_ignored", 0, 'P', NULL, "Passed"},
   {"Leaks", "test_many_sites", 0, 'S', "site:many_big",
    "leaked 310 B in 4 blocks (allowed 0 B): 3 blocks (300 B) at "},
+  {"Leaks", "test_tail_call_leak", 0, 'S', "site:tail_call",
+   "leaked 40 B in 1 block (allowed 0 B): a 40 B block "},
   {"Leaks", "test_one_line_two_calls", 0, 'S', "site:one_line",
    "leaked 96 B in 2 blocks (allowed 0 B): 2 blocks (96 B) at "},
   {"Leaks", "test_free_old_then_leak", 0, 'S', "site:free_old", "leaked 64 B in 1 block (allowed 0 B)"},
@@ -82,7 +84,7 @@ END_TEST
 /* Every test has exactly one line, and no other line appears. */
 START_TEST(test_summary) {
   const suite_run *run = runs[_i];
-  ck_assert_msg(strstr(run->out, "Checks: 34, Failures: 21, Errors: 0") != NULL,
+  ck_assert_msg(strstr(run->out, "Checks: 35, Failures: 22, Errors: 0") != NULL,
                 "CK_FORK=%s: unexpected summary in\n%s", run->fork, run->out);
   ck_assert_uint_eq(run->results->len, NEXPECTED);
   ck_assert_msg(WIFEXITED(run->exit_status) && WEXITSTATUS(run->exit_status) == 1,
@@ -122,6 +124,19 @@ START_TEST(test_called_from) {
   ck_assert_ptr_nonnull(r);
   ck_assert_msg(strstr(r->message, want) != NULL, "CK_FORK=%s: no '%s' in '%s'", run->fork, want,
                 r->message);
+  g_free(want);
+}
+END_TEST
+
+/* A test that ends with a tail call to the allocator (no frame of its own left, once optimized)
+ * is named with its line, not with Check's runner that called it. */
+START_TEST(test_tail_call_named) {
+  const suite_run *run = runs[_i];
+  const ck_result *r = suite_run_find(run, "Leaks", "test_tail_call_leak", 0);
+  char *want = g_strdup_printf("leak_suite.c:%d;", source_marker_line(suite_src, "site:tail_call"));
+  ck_assert_ptr_nonnull(r);
+  ck_assert_msg(strstr(r->message, want) != NULL && strstr(r->message, "srunner") == NULL,
+                "CK_FORK=%s: no '%s' in '%s'", run->fork, want, r->message);
   g_free(want);
 }
 END_TEST
@@ -205,7 +220,7 @@ START_TEST(test_bad_threshold) {
     ck_assert_msg(r->type == 'S' && g_str_has_prefix(r->message, want), "CK_FORK=%s: %s:%s: %s",
                   run->fork, r->tcase, r->test, r->message);
   }
-  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 34, Failures: 34, Errors: 0"));
+  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 35, Failures: 35, Errors: 0"));
   ck_assert_msg(g_str_has_prefix(run->err, "tracemalloc-check: TM_LEAK_THRESHOLD='4kb'"), "%s",
                 run->err);
   suite_run_free(run);
@@ -216,7 +231,7 @@ END_TEST
 START_TEST(test_disabled) {
   const char *const env[] = {"TM_LEAK_DISABLE=1", NULL};
   suite_run *run = suite_run_new(required_env("LEAK_SUITE"), _i ? "no" : "yes", env);
-  ck_assert_msg(strstr(run->out, "Checks: 34, Failures: 2, Errors: 0") != NULL, "%s", run->out);
+  ck_assert_msg(strstr(run->out, "Checks: 35, Failures: 2, Errors: 0") != NULL, "%s", run->out);
   check_result(run, "Leaks", "test_fails_and_leaks", 0, 'F', NULL, NULL, "the test itself fails");
   suite_run_free(run);
 }
@@ -266,6 +281,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_verdict, 0, NEXPECTED * 2);
   tcase_add_loop_test(tc, test_summary, 0, 2);
   tcase_add_loop_test(tc, test_called_from, 0, 2);
+  tcase_add_loop_test(tc, test_tail_call_named, 0, 2);
   tcase_add_loop_test(tc, test_stderr_report, 0, 2);
   tcase_add_loop_test(tc, test_stderr_quiet, 0, 2);
   tcase_add_loop_test(tc, test_root_report, 0, 2);

@@ -21,32 +21,24 @@ cc -o "$out/check_stack" "$examples/zero-edit/stack.c" "$examples/zero-edit/chec
   $(pkg-config --cflags --libs tracemalloc-check-auto) $rpath $extra
 
 status=0
-for fork in yes no; do
-  for case in "check_money:Limits:test_money_create_zero:0: leaked 16 B in 1 block (allowed 0 B)" \
-              "check_stack:Core:test_push_pop_forgets:0: leaked 56 B in 2 blocks (allowed 0 B)"; do
-    exe=${case%%:*}
-    line=${case#*:}
-    if CK_FORK=$fork CK_VERBOSITY=normal "$out/$exe" 2>/dev/null | grep -qF ":S:$line"; then
-      echo "ok: $exe CK_FORK=$fork"
-    else
-      echo "FAIL: $exe CK_FORK=$fork: no ':S:$line' in:"
-      CK_FORK=$fork "$out/$exe" 2>&1 || true
-      status=1
-    fi
-  done
-done
+# expect EXE FORK GREP_OPTION PATTERN: some line EXE prints in that fork mode matches PATTERN
+# (grep -F: a fixed string, grep -E: an extended regular expression).
+expect() {
+  if CK_FORK=$2 CK_VERBOSITY=normal "$out/$1" 2>/dev/null | grep -q "$3" -- "$4"; then
+    echo "ok: $1 CK_FORK=$2"
+  else
+    echo "FAIL: $1 CK_FORK=$2: no match for '$4' in:"
+    CK_FORK=$2 "$out/$1" 2>&1 || true
+    status=1
+  fi
+}
 # Built without -g, as above: the message names the function and says what is missing, and
 # Check's location is the test's START_TEST line (Check records it; no debug info needed).
 want='check_money\.c:[0-9]+:S:Limits:test_money_create_zero:0: leaked 16 B in 1 block \(allowed 0 B\): '
 want="${want}a 16 B block in money_create\(\) \(no line number: no debug info for it in check_money\), "
 want="${want}called from test_money_create_zero_fn\(\); full report on stderr"
 for fork in yes no; do
-  if CK_FORK=$fork CK_VERBOSITY=normal "$out/check_money" 2>/dev/null | grep -qE "$want"; then
-    echo "ok: check_money without debug info CK_FORK=$fork"
-  else
-    echo "FAIL: check_money without debug info CK_FORK=$fork: no match for '$want' in:"
-    CK_FORK=$fork "$out/check_money" 2>&1 || true
-    status=1
-  fi
+  expect check_money $fork -E "$want"
+  expect check_stack $fork -F ":S:Core:test_push_pop_forgets:0: leaked 56 B in 2 blocks (allowed 0 B)"
 done
 exit $status

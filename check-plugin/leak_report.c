@@ -87,6 +87,14 @@ static const tm_frame *callee_of(const tm_traceback *tb, const tm_frame *site) {
   return NULL;
 }
 
+/* Appends "SEP in test NAME at FILE:LINE", the test's START_TEST line (which Check records), when
+ * it is known: what names a site whose frame a tail call took away, or no site at all. */
+static void append_test_line(GString *s, const tm__leak_findings *f, const char *sep) {
+  if (f->test.file != NULL)
+    g_string_append_printf(s, "%s in test %s at %s:%d", sep, f->test.test,
+                           tm__leak_display_path(f->test.file), f->test.line);
+}
+
 /* Appends what names a group's origin: "from g_hash_table_new() at t.c:59 in helper(), called
  * from check_t.c:41". */
 static void append_origin(GString *s, const tm__leak_findings *f, const tm_traceback *tb) {
@@ -94,10 +102,8 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
   const tm_frame *callee = site != NULL ? callee_of(tb, site) : NULL;
   const tm_frame *test = tm__leak_test_frame(tb, f->test.test);
 
-  if (site == NULL) { /* the test's frame went in a tail call: its START_TEST line */
-    if (f->test.file != NULL)
-      g_string_append_printf(s, " in test %s at %s:%d", f->test.test,
-                             tm__leak_display_path(f->test.file), f->test.line);
+  if (site == NULL) { /* the test's frame went in a tail call */
+    append_test_line(s, f, "");
     return;
   }
   if (callee != NULL && callee->function != NULL)
@@ -109,9 +115,8 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
     g_string_append_printf(s, " (no line number: no debug info for it in %s)", site->filename);
     if (test != NULL && test != site && test->function != NULL)
       g_string_append_printf(s, ", called from %.*s()", name_len(test->function), test->function);
-    else if (test == NULL && f->test.file != NULL) /* a tail call took the test's frame away */
-      g_string_append_printf(s, ", in test %s at %s:%d", f->test.test,
-                             tm__leak_display_path(f->test.file), f->test.line);
+    else if (test == NULL) /* a tail call took the test's frame away */
+      append_test_line(s, f, ",");
     return;
   }
   g_string_append_printf(s, " at %s:%u", tm__leak_display_path(site->filename), site->lineno);
@@ -122,9 +127,8 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
   if (test != NULL)
     g_string_append_printf(s, " called from %s:%u", tm__leak_display_path(test->filename),
                            test->lineno);
-  else if (f->test.file != NULL) /* a tail call took the test's frame away */
-    g_string_append_printf(s, ", in test %s at %s:%d", f->test.test,
-                           tm__leak_display_path(f->test.file), f->test.line);
+  else /* a tail call took the test's frame away */
+    append_test_line(s, f, ",");
 }
 
 /* The first group that is charged, or NULL. */
@@ -189,9 +193,8 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
     }
     if (others > 0)
       g_string_append_printf(s, "; %zu more site%s", others, plural(others));
-  } else if (f->test.file != NULL) {
-    g_string_append_printf(s, " in test %s at %s:%d", f->test.test,
-                           tm__leak_display_path(f->test.file), f->test.line);
+  } else {
+    append_test_line(s, f, "");
   }
   g_string_append(s, "; full report on stderr");
   cut(s, TM__LEAK_MESSAGE_MAX);

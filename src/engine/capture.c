@@ -26,12 +26,7 @@ uint32_t tm__capture_at(uintptr_t ra, uintptr_t cfa, uintptr_t fp) {
   tm__scratch *scratch = tm__scratch_get();
   if (scratch == NULL)
     return 0; /* out of memory: a lost trace */
-  /* Cached ids name nothing once tm_stop() freed the interned tracebacks, and learned walks may
-   * be wrong once a library is unloaded (other code may come at its addresses): either changes
-   * the epoch, and entries of older epochs stop answering. */
-  uint32_t epoch = atomic_load_explicit(&tm__intern_generation, memory_order_relaxed) +
-                   atomic_load_explicit(&tm__unload_count, memory_order_relaxed);
-  uint64_t key = tm__stack_key(ra, cfa, (uint32_t)limit, epoch);
+  uint64_t key = tm__stack_key(ra, cfa, (uint32_t)limit, tm__stack_epoch());
   uint32_t cached = tm__stack_cache_find(scratch->stack_cache, scratch->stack_cache_mask, key,
                                          cfa, fp, scratch->stack_lo, scratch->stack_hi);
   if (cached != 0) {

@@ -37,6 +37,14 @@ extern atomic_int tm__traceback_limit;
 /* The number of libraries dlclose() unloaded (unload.c): part of the stack cache's epoch. */
 extern atomic_uint tm__unload_count;
 
+/* The stack cache's epoch (tm__stack_key): cached ids name nothing once tm_stop() freed the
+ * interned tracebacks, and learned walks may be wrong once a library is unloaded (other code may
+ * come at its addresses); either changes it, and entries of older epochs stop answering. */
+static inline uint32_t tm__stack_epoch(void) {
+  return atomic_load_explicit(&tm__intern_generation, memory_order_relaxed) +
+         atomic_load_explicit(&tm__unload_count, memory_order_relaxed);
+}
+
 /* The capture itself (capture.c), out of line so that the hook's own frame stays small and holds
  * no copy of the new block's address: ra, cfa and fp are the hook's, as tm__capture() passes them.
  * Returns the interned id, 0 when out of memory. Call with the guard held, from tm__capture()
@@ -69,10 +77,8 @@ static inline __attribute__((always_inline)) void tm__capture_prefetch(void) {
     return;
   uintptr_t ra = (uintptr_t)__builtin_return_address(0);
   uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
-  uint32_t epoch = atomic_load_explicit(&tm__intern_generation, memory_order_relaxed) +
-                   atomic_load_explicit(&tm__unload_count, memory_order_relaxed);
   int limit = atomic_load_explicit(&tm__traceback_limit, memory_order_relaxed);
-  uint64_t key = tm__stack_key(ra, cfa, (uint32_t)limit, epoch);
+  uint64_t key = tm__stack_key(ra, cfa, (uint32_t)limit, tm__stack_epoch());
   __builtin_prefetch(tm__stack_set(s->stack_cache, s->stack_cache_mask, key));
   tm__rule_slot *rules = atomic_load_explicit(&tm__rule_table, memory_order_relaxed);
   if (rules != NULL)

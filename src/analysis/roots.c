@@ -59,6 +59,16 @@ static GArray *mappings_read(void) {
   return maps;
 }
 
+/* The mapping of maps that holds addr, or NULL. */
+static const mapping *mapping_of(const GArray *maps, uintptr_t addr) {
+  for (guint i = 0; i < maps->len; i++) {
+    const mapping *m = &g_array_index(maps, mapping, i);
+    if (addr >= m->lo && addr < m->hi)
+      return m;
+  }
+  return NULL;
+}
+
 /* Appends [lo, hi) to ranges, cut to the readable mappings it overlaps and aligned to words. */
 static void ranges_add(GArray *ranges, const GArray *maps, uintptr_t lo, uintptr_t hi) {
   lo = (lo + 7) & ~(uintptr_t)7;
@@ -209,12 +219,8 @@ static void dtv_add(GArray *ranges, const GArray *maps, uintptr_t tp) {
 #if defined(__x86_64__) && defined(__GLIBC__)
   enum { ENTRY = 16, MAX_ENTRIES = 1 << 16 };
   uintptr_t dtv = ((const uintptr_t *)tp)[1];
-  bool readable = false;
-  for (guint i = 0; i < maps->len && !readable; i++) {
-    const mapping *m = &g_array_index(maps, mapping, i);
-    readable = m->readable && dtv >= m->lo + ENTRY && dtv + ENTRY <= m->hi;
-  }
-  if (!readable || dtv % 8 != 0)
+  const mapping *m = dtv >= ENTRY ? mapping_of(maps, dtv - ENTRY) : NULL; /* its length slot */
+  if (m == NULL || !m->readable || dtv + ENTRY > m->hi || dtv % 8 != 0)
     return;
   size_t entries = *(const size_t *)(dtv - ENTRY); /* the highest module id it has room for */
   if (entries == 0 || entries > MAX_ENTRIES)
@@ -306,11 +312,9 @@ GArray *tm__roots_collect(const void *stack_from) {
   size_t tls = static_tls_size();
 
   dl_iterate_phdr(segment_add, &ctx);
-  for (guint i = 0; top == 0 && i < maps->len; i++) { /* pthread_getattr_np failed: the mapping */
-    const mapping *m = &g_array_index(maps, mapping, i);
-    if (sp >= m->lo && sp < m->hi)
-      top = m->hi;
-  }
+  const mapping *stack = top == 0 ? mapping_of(maps, sp) : NULL;
+  if (stack != NULL) /* pthread_getattr_np failed: the mapping */
+    top = stack->hi;
   if (top > sp)
     ranges_add(ranges, maps, sp, top);
   ranges_add(ranges, maps, tp - (tls != 0 ? tls : 4096), tp + thread_descriptor_size());

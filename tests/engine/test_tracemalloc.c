@@ -31,6 +31,23 @@ static size_t traced(void) {
 
 static void teardown(void) { tm_stop(); }
 
+/* What tm_get_traced_memory() said at one point of a test. A passing ck_assert allocates (Check
+ * packs a message), which would move the counters: a test takes every reading first and checks
+ * them all afterwards. */
+typedef struct reading {
+  size_t current, peak;
+} reading;
+
+static void reading_take(reading *r) { tm_get_traced_memory(&r->current, &r->peak); }
+
+/* Asserts readings got[0..n) against want[0..n). */
+static void readings_assert(const reading *got, const reading *want, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    ck_assert_msg(got[i].current == want[i].current && got[i].peak == want[i].peak,
+                  "reading %zu: current %zu, peak %zu; want %zu, %zu", i, got[i].current,
+                  got[i].peak, want[i].current, want[i].peak);
+}
+
 START_TEST(test_start_validates_nframe) {
   ck_assert_int_eq(tm_start(0), TM_EINVAL);
   ck_assert_int_eq(tm_start(-3), TM_EINVAL);
@@ -70,67 +87,49 @@ END_TEST
  * same address tracked again, smaller), or not at all yet (the maximum is the total now). Domain
  * traces only: no ck_assert allocation moves the counters before they are all read. */
 START_TEST(test_peak_through_replacement) {
-  size_t cur[4], pk[4];
+  reading r[4];
   ck_assert_int_eq(tm_start(1), 0);
   tm_track(7, 0x7000, 1000);
   tm_track(7, 0x8000, 300);
-  tm_get_traced_memory(&cur[0], &pk[0]); /* at the maximum: no decrement has seen it */
-  tm_track(7, 0x7000, 10);               /* replaced, smaller */
-  tm_get_traced_memory(&cur[1], &pk[1]);
+  reading_take(&r[0]); /* at the maximum: no decrement has seen it */
+  tm_track(7, 0x7000, 10); /* replaced, smaller */
+  reading_take(&r[1]);
   tm_track(7, 0x9000, 900);
-  tm_get_traced_memory(&cur[2], &pk[2]); /* 1210: under the old maximum */
+  reading_take(&r[2]); /* 1210: under the old maximum */
   tm_track(7, 0xa000, 200);
   tm_untrack(7, 0x8000);
-  tm_get_traced_memory(&cur[3], &pk[3]); /* 1410 was reached, then left by the untrack */
+  reading_take(&r[3]); /* 1410 was reached, then left by the untrack */
   tm_untrack(7, 0x7000);
   tm_untrack(7, 0x9000);
   tm_untrack(7, 0xa000);
-  ck_assert_uint_eq(cur[0], 1300);
-  ck_assert_uint_eq(pk[0], 1300);
-  ck_assert_uint_eq(cur[1], 310);
-  ck_assert_uint_eq(pk[1], 1300);
-  ck_assert_uint_eq(cur[2], 1210);
-  ck_assert_uint_eq(pk[2], 1300);
-  ck_assert_uint_eq(cur[3], 1110);
-  ck_assert_uint_eq(pk[3], 1410);
+  readings_assert(r, (const reading[]){{1300, 1300}, {310, 1300}, {1210, 1300}, {1110, 1410}}, 4);
   tm_stop();
 }
 END_TEST
 
 START_TEST(test_clear_traces_and_peak) {
-  /* Passing ck_asserts allocate (Check packs a message), which would move the peak: read every
-   * counter first, assert afterwards. */
-  size_t cur[6], pk[6];
+  reading r[6]; /* taken first, asserted afterwards (reading) */
   ck_assert_int_eq(tm_start(1), 0);
   void *a = escape(malloc(10000));
   void *b = escape(malloc(3000));
-  tm_get_traced_memory(&cur[0], &pk[0]);
+  reading_take(&r[0]);
   free(a);
-  tm_get_traced_memory(&cur[1], &pk[1]);
+  reading_take(&r[1]);
   tm_reset_peak();
-  tm_get_traced_memory(&cur[2], &pk[2]);
+  reading_take(&r[2]);
   void *c = escape(malloc(100));
-  tm_get_traced_memory(&cur[3], &pk[3]);
+  reading_take(&r[3]);
   free(c);
   tm_clear_traces();
-  tm_get_traced_memory(&cur[4], &pk[4]);
+  reading_take(&r[4]);
   free(b); /* cleared: freeing it changes nothing */
   void *d = escape(malloc(42));
-  tm_get_traced_memory(&cur[5], &pk[5]);
+  reading_take(&r[5]);
   free(d);
-  ck_assert_uint_eq(cur[0], 13000);
-  ck_assert_uint_eq(pk[0], 13000);
-  ck_assert_uint_eq(cur[1], 3000);
-  ck_assert_uint_eq(pk[1], 13000);
-  ck_assert_uint_eq(cur[2], 3000);
-  ck_assert_uint_eq(pk[2], 3000);
-  ck_assert_uint_eq(cur[3], 3100);
-  ck_assert_uint_eq(pk[3], 3100);
-  ck_assert_uint_eq(cur[4], 0);
-  ck_assert_uint_eq(pk[4], 0);
   ck_assert(tm_is_tracing());
-  ck_assert_uint_eq(cur[5], 42);
-  ck_assert_uint_eq(pk[5], 42);
+  readings_assert(r, (const reading[]){{13000, 13000}, {3000, 13000}, {3000, 3000}, {3100, 3100},
+                                       {0, 0}, {42, 42}},
+                  6);
 }
 END_TEST
 

@@ -1072,11 +1072,14 @@ static void cu_table_build_unlocked(Dwfl_Module *mod, modinfo *info) {
 }
 
 /* Returns the CU holding addr (ip - 1) in mod and stores the module's DWARF bias in *bias, or NULL
- * when there is no DWARF for it. Requires lock. */
+ * when there is no DWARF for it. libdwfl's answer is checked against the CU's own ranges: it
+ * takes an address in a gap between two .debug_aranges entries for the first one's CU, and a
+ * unit without them (clang's, in a module that also holds gcc's) lies in such a gap. Requires
+ * lock. */
 static Dwarf_Die *cu_find_unlocked(Dwfl_Module *mod, modinfo *info, Dwarf_Addr addr,
                                    Dwarf_Addr *bias) {
   Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, bias);
-  if (cu != NULL)
+  if (cu != NULL && dwarf_haspc(cu, addr - *bias) > 0)
     return cu;
   if (dwfl_module_getdwarf(mod, bias) == NULL)
     return NULL;

@@ -20,6 +20,16 @@ cc -o "$out/check_money" "$examples/money/money.c" "$examples/money/check_money.
 cc -o "$out/check_stack" "$examples/zero-edit/stack.c" "$examples/zero-edit/check_stack.c" \
   $(pkg-config --cflags --libs tracemalloc-check-auto) $rpath $extra
 
+# The same suite built by clang with -g, linked with the gcc-built plugin: clang's units have no
+# .debug_aranges, gcc's do, and the lines of clang's code must still be found. Not in a sanitizer
+# build, whose archives need gcc's runtime.
+clang_built=no
+if [ -z "$extra" ] && command -v clang >/dev/null 2>&1; then
+  clang -g -O2 -o "$out/check_money_clang" "$examples/money/money.c" \
+    "$examples/money/check_money.c" $(pkg-config --cflags --libs tracemalloc-check) $rpath
+  clang_built=yes
+fi
+
 status=0
 # expect EXE FORK GREP_OPTION PATTERN: some line EXE prints in that fork mode matches PATTERN
 # (grep -F: a fixed string, grep -E: an extended regular expression).
@@ -41,4 +51,14 @@ for fork in yes no; do
   expect check_money $fork -E "$want"
   expect check_stack $fork -F ":S:Core:test_push_pop_forgets:0: leaked 56 B in 2 blocks (allowed 0 B)"
 done
+want='money/money\.c:16:S:Limits:test_money_create_zero:0: leaked 16 B in 1 block \(allowed 0 B\): '
+want="${want}a 16 B block at [^ ]*money/money\.c:16 in money_create\(\) called from "
+want="${want}[^ ]*money/check_money\.c:[0-9]+; full report on stderr"
+if [ $clang_built = yes ]; then
+  for fork in yes no; do
+    expect check_money_clang $fork -E "$want"
+  done
+else
+  echo "clang not installed or a sanitizer build: the clang-built suite is not checked"
+fi
 exit $status

@@ -42,6 +42,7 @@
  * was inside dlopen, resolution blocks, as dlopen itself would there.
  */
 #include "symbols.h"
+#include "debug_link.h"
 #include "line_table.h"
 #include "symbols_module.h"
 
@@ -142,8 +143,9 @@ static GHashTable *function_scopes;
 static size_t memory_bytes;
 
 /* Separate debug files are looked up by build-id under /usr/lib/debug (where Debian's -dbg and
- * -dbgsym packages put them), never through debuginfod: Debian 12 sets DEBUGINFOD_URLS in login
- * shells, and a download inside a failing test's report would blow Check's timeout. Set
+ * -dbgsym packages put them), then by the name a .gnu_debuglink section gives (debug_link.h),
+ * never through debuginfod: Debian 12 sets DEBUGINFOD_URLS in login shells, and a download
+ * inside a failing test's report would blow Check's timeout. Set
  * TM_DEBUGINFOD=1 to let libdw use its standard search, debuginfod included. */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
                           const char *file_name, const char *debuglink_file,
@@ -156,8 +158,11 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
   if (use_standard)
     return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
                                         debuglink_crc, debuginfo_file_name);
-  return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
-                                      debuglink_crc, debuginfo_file_name);
+  int fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                        debuglink_crc, debuginfo_file_name);
+  if (fd < 0)
+    fd = tm__debug_link_find(mod, file_name, debuglink_file, debuglink_crc, debuginfo_file_name);
+  return fd;
 }
 
 /* Opens the module's file as dwfl_linux_proc_find_elf does (the vDSO from memory), but refuses a

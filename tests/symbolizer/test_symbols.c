@@ -203,22 +203,31 @@ START_TEST(test_libc_frame) {
 }
 END_TEST
 
-/* A library built without any DWARF: module name, ELF symbol, no file or line. */
+/* A library built without any DWARF: module name, ELF symbol, no file or line. The same for a
+ * stripped library whose .gnu_debuglink names a file that is another build's debug file. */
 START_TEST(test_no_debug_info_frame) {
-  void *handle;
-  helper_fn call = helper_open("libtm_symbols_helper_nodebug.so", &handle);
-  unsigned int line;
-  uintptr_t ip = call(capture_ip, &line);
-  tm_frame f[MAX_FRAMES];
-  size_t n = resolve(ip, f, MAX_FRAMES);
-  ck_assert_uint_eq(n, 1);
-  ck_assert_uint_eq(f[0].flags, TM_FRAME_NO_DEBUG_INFO);
-  ck_assert_str_eq(f[0].filename, "libtm_symbols_helper_nodebug.so");
-  ck_assert_uint_eq(f[0].lineno, 0);
-  ck_assert_str_eq(f[0].function, "symbols_helper_call");
-  ck_assert_msg(ends_with(f[0].module, "/libtm_symbols_helper_nodebug.so"), "module %s",
-                f[0].module);
-  dlclose(handle);
+  static const char *const names[] = {"libtm_symbols_helper_nodebug.so",
+                                      "libtm_symbols_helper_debuglink_stale.so"};
+  for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+    char *path = helper_path(names[i]);
+    bool built = g_file_test(path, G_FILE_TEST_EXISTS);
+    g_free(path);
+    if (!built) /* objcopy missing at build time */
+      continue;
+    void *handle;
+    helper_fn call = helper_open(names[i], &handle);
+    unsigned int line;
+    uintptr_t ip = call(capture_ip, &line);
+    tm_frame f[MAX_FRAMES];
+    size_t n = resolve(ip, f, MAX_FRAMES);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_msg(f[0].flags == TM_FRAME_NO_DEBUG_INFO, "%s: flags %u", names[i], f[0].flags);
+    ck_assert_str_eq(f[0].filename, names[i]);
+    ck_assert_uint_eq(f[0].lineno, 0);
+    ck_assert_str_eq(f[0].function, "symbols_helper_call");
+    ck_assert_msg(ends_with(f[0].module, names[i]), "module %s", f[0].module);
+    dlclose(handle);
+  }
 }
 END_TEST
 
@@ -250,13 +259,15 @@ typedef uintptr_t (*helper_inline_fn)(uintptr_t (*cb)(void), unsigned int *inl_l
 /* The helper library as gcc (-O2, -O0, DWARF 4) and clang (-O2, -O0) build it: each call resolves
  * to its exact file and line, and an inlined call to the callee at its line, then its caller at
  * the line of the inlined call. Also as a unit without any inlined call, whose DIEs are not
- * walked, and as a unit without .debug_aranges between two units with them. */
+ * walked, as a unit without .debug_aranges between two units with them, and stripped with its
+ * DWARF in the file its .gnu_debuglink names (with a build-id, and without one). */
 START_TEST(test_compilers_and_levels) {
   static const char *const names[] = {
       "libtm_symbols_helper.so",          "libtm_symbols_helper_O0.so",
       "libtm_symbols_helper_dwarf4.so",   "libtm_symbols_helper_clang_O2.so",
       "libtm_symbols_helper_clang_O0.so", "libtm_symbols_helper_noaranges.so",
-      "libtm_symbols_helper_noinline.so", "libtm_symbols_helper_mixed.so"};
+      "libtm_symbols_helper_noinline.so", "libtm_symbols_helper_mixed.so",
+      "libtm_symbols_helper_debuglink.so", "libtm_symbols_helper_debuglink_crc.so"};
   size_t checked = 0;
   for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
     char *path = helper_path(names[i]);

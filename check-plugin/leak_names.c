@@ -8,6 +8,9 @@
  * the test's __FILE__ and __LINE__: a failure that has no allocation site (a peak limit, a
  * configuration error) is reported there, in the user's code.
  *
+ * TM_LEAK_FIXTURE passed to tcase_add_unchecked_fixture is added as a checked fixture (with a
+ * note on stderr): unchecked, no leak could fail a test.
+ *
  * The __real_ references are weak: a program linked without the flags never calls the wraps, and
  * still links. The zero-edit mode (leak_auto.c) defines tm__leak_auto_fixture, which makes the
  * tcase_create wrap add TM_LEAK_FIXTURE to every TCase.
@@ -15,6 +18,7 @@
  * The suite is built on one thread before it runs; lookups happen in fixtures, after.
  */
 #include <check.h>
+#include <stdio.h>
 
 #include "leak_internal.h"
 #include "tracemalloc-check.h"
@@ -24,11 +28,14 @@ void __real_suite_add_tcase(Suite *s, TCase *tc) __attribute__((weak));
 TCase *__real_tcase_create(const char *name) __attribute__((weak));
 void __real__tcase_add_test(TCase *tc, const TTest *ttest, int _signal, int allowed_exit_value,
                             int start, int end) __attribute__((weak));
+void __real_tcase_add_unchecked_fixture(TCase *tc, SFun setup, SFun teardown)
+  __attribute__((weak));
 Suite *__wrap_suite_create(const char *name);
 void __wrap_suite_add_tcase(Suite *s, TCase *tc);
 TCase *__wrap_tcase_create(const char *name);
 void __wrap__tcase_add_test(TCase *tc, const TTest *ttest, int _signal, int allowed_exit_value,
                             int start, int end);
+void __wrap_tcase_add_unchecked_fixture(TCase *tc, SFun setup, SFun teardown);
 
 /* Defined by leak_auto.c, in the zero-edit archive. */
 extern const int tm__leak_auto_fixture __attribute__((weak));
@@ -124,4 +131,23 @@ tm__leak_test_info tm__leak_test_lookup(const char *test_name) {
   const tm__leak_test_info *info =
     tests != NULL && test_name != NULL ? g_hash_table_lookup(tests, test_name) : NULL;
   return info != NULL ? *info : none;
+}
+
+/* TM_LEAK_FIXTURE as an unchecked fixture would run once around the whole TCase, in the runner,
+ * where Check drops a teardown's failure: no leak could ever fail a test. It is added as a
+ * checked fixture instead, which is what the user meant, and stderr says so. */
+void __wrap_tcase_add_unchecked_fixture(TCase *tc, SFun setup, SFun teardown) {
+  if (setup == tm_leak_setup && teardown == tm_leak_teardown) {
+    tables_init();
+    const tcase_entry *e = g_hash_table_lookup(tcases, tc);
+    fprintf(stderr,
+            "tracemalloc-check: TCase %s%s%s: TM_LEAK_FIXTURE added with "
+            "tcase_add_unchecked_fixture(), where a leak could never fail a test; it checks "
+            "each test instead, as with tcase_add_checked_fixture()\n",
+            e != NULL && e->name != NULL ? "\"" : "", e != NULL && e->name != NULL ? e->name : "?",
+            e != NULL && e->name != NULL ? "\"" : "");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    return;
+  }
+  __real_tcase_add_unchecked_fixture(tc, setup, teardown);
 }

@@ -346,6 +346,12 @@ START_TEST(test_clean_glib) {
 }
 END_TEST
 
+/* In a TCase whose TM_LEAK_FIXTURE was added with tcase_add_unchecked_fixture: it still fails. */
+START_TEST(test_unchecked_leak) {
+  lose(malloc(28)); /* site:unchecked */
+}
+END_TEST
+
 static Suite *leak_suite(void) {
   Suite *s = suite_create("Plugin");
   TCase *leaks = tcase_create("Leaks");
@@ -391,6 +397,14 @@ static Suite *leak_suite(void) {
   tcase_add_checked_fixture(fixture_leak, fixture_alloc, NULL);
   tcase_add_test(fixture_leak, test_with_fixture);
   suite_add_tcase(s, fixture_leak);
+
+  /* The fixture given as an unchecked one, which would run once around the TCase: it is made a
+   * checked one, and each test is checked. */
+  TCase *unchecked = tcase_create("Unchecked");
+  tcase_add_unchecked_fixture(unchecked, TM_LEAK_FIXTURE);
+  tcase_add_test(unchecked, test_unchecked_leak);
+  tcase_add_test(unchecked, test_clean_malloc);
+  suite_add_tcase(s, unchecked);
 
   tcase_add_checked_fixture(clean, TM_LEAK_FIXTURE);
   tcase_add_unchecked_fixture(clean, make_old_block, NULL);

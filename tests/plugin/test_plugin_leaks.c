@@ -63,6 +63,9 @@ static const expectation expected[] = {
   {"FixtureClean", "test_with_fixture", 0, 'P', NULL, "Passed"},
   /* A cache kept in a static pointer is still reachable: not charged by default. */
   {"FixtureLeak", "test_with_fixture", 0, 'P', NULL, "Passed"},
+  {"Unchecked", "test_unchecked_leak", 0, 'S', "site:unchecked",
+   "leaked 28 B in 1 block (allowed 0 B): a 28 B block at "},
+  {"Unchecked", "test_clean_malloc", 0, 'P', NULL, "Passed"},
   {"Clean", "test_clean_malloc", 0, 'P', NULL, "Passed"},
   {"Clean", "test_clean_free_old", 0, 'P', NULL, "Passed"},
   {"Clean", "test_clean_print", 0, 'P', NULL, "Passed"},
@@ -81,12 +84,17 @@ START_TEST(test_verdict) {
 }
 END_TEST
 
-/* Every test has exactly one line, and no other line appears. */
+/* Every test has exactly one line, and no other line appears; stderr notes the fixture given as
+ * an unchecked one. */
 START_TEST(test_summary) {
   const suite_run *run = runs[_i];
-  ck_assert_msg(strstr(run->out, "Checks: 35, Failures: 22, Errors: 0") != NULL,
+  ck_assert_msg(strstr(run->out, "Checks: 37, Failures: 23, Errors: 0") != NULL,
                 "CK_FORK=%s: unexpected summary in\n%s", run->fork, run->out);
   ck_assert_uint_eq(run->results->len, NEXPECTED);
+  ck_assert_msg(strstr(run->err, "tracemalloc-check: TCase \"Unchecked\": TM_LEAK_FIXTURE added "
+                                 "with tcase_add_unchecked_fixture(), where a leak could never "
+                                 "fail a test; it checks each test instead") != NULL,
+                "CK_FORK=%s: no note of the unchecked fixture in\n%s", run->fork, run->err);
   ck_assert_msg(WIFEXITED(run->exit_status) && WEXITSTATUS(run->exit_status) == 1,
                 "CK_FORK=%s: exit status %d", run->fork, run->exit_status);
 }
@@ -220,7 +228,7 @@ START_TEST(test_bad_threshold) {
     ck_assert_msg(r->type == 'S' && g_str_has_prefix(r->message, want), "CK_FORK=%s: %s:%s: %s",
                   run->fork, r->tcase, r->test, r->message);
   }
-  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 35, Failures: 35, Errors: 0"));
+  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 37, Failures: 37, Errors: 0"));
   ck_assert_msg(g_str_has_prefix(run->err, "tracemalloc-check: TM_LEAK_THRESHOLD='4kb'"), "%s",
                 run->err);
   suite_run_free(run);
@@ -231,7 +239,7 @@ END_TEST
 START_TEST(test_disabled) {
   const char *const env[] = {"TM_LEAK_DISABLE=1", NULL};
   suite_run *run = suite_run_new(required_env("LEAK_SUITE"), _i ? "no" : "yes", env);
-  ck_assert_msg(strstr(run->out, "Checks: 35, Failures: 2, Errors: 0") != NULL, "%s", run->out);
+  ck_assert_msg(strstr(run->out, "Checks: 37, Failures: 2, Errors: 0") != NULL, "%s", run->out);
   check_result(run, "Leaks", "test_fails_and_leaks", 0, 'F', NULL, NULL, "the test itself fails");
   suite_run_free(run);
 }

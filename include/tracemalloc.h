@@ -437,9 +437,10 @@ typedef struct tm_reach_block {
   size_t size;
   tm_traceback *traceback; /* borrowed: valid while the result lives */
   tm_reach reach;
-  /* Unreachable blocks are grouped under a root: a lost block, or for a cycle of blocks that only
-   * point to each other, its largest block. The index of this block's root in the result; for a
-   * root, its own index; SIZE_MAX for a reachable block. */
+  /* Unreachable blocks are grouped under a root: a block no other unreachable block points to,
+   * or for blocks that point to each other and that nothing else points to, the one allocated
+   * first (its traceback seen first; then the largest). The index of this block's root in the
+   * result; for a root, its own index; SIZE_MAX for a reachable block. */
   size_t root;
   size_t owned_size, owned_blocks; /* a root: itself plus every block it owns; else 0 */
 } tm_reach_block;

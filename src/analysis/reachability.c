@@ -4,9 +4,10 @@
  * A conservative mark, as LeakSanitizer's: the graph holds every live block (the heap registry),
  * traced or not, sorted by address; a word points to a block when it falls in [ptr, ptr + size)
  * (or equals ptr for an empty block). Marked from the roots (roots.c), the reachable blocks are
- * scanned in turn. The traced blocks left unmarked are unreachable; those pointed to by another
- * unreachable traced block are indirect, the rest are lost, and each lost block owns what it
- * leads to among the unreachable ones. Registered blocks that are unreachable are older leaks:
+ * scanned in turn. The traced blocks left unmarked are unreachable. Among them, a root is a block
+ * nothing else unreachable points to, or for blocks that point to each other (a strongly
+ * connected component) that nothing outside points to, the one allocated first; each root is
+ * lost and owns what it leads to, which is indirectly lost. Registered blocks that are unreachable are older leaks:
  * they are not scanned, so a new block whose only pointer sits in one counts as lost, not
  * indirect (the test made that leak).
  *
@@ -24,7 +25,6 @@ enum {
   REACHED = 1u << 0,  /* reached from a root */
   TRACED = 1u << 1,   /* a traced block: classified in the result */
   OPAQUE = 1u << 4,   /* registered by a paused thread: not the program's, never read */
-  INDIRECT = 1u << 2, /* unreachable, pointed to by another unreachable traced block */
   OWNED = 1u << 3,    /* unreachable, already counted under a root */
 };
 
@@ -150,21 +150,6 @@ static void graph_mark_reachable(graph *g, const GArray *roots, const tm_reach_o
   }
 }
 
-/* Flags INDIRECT every unreachable traced block that another one points to. */
-static void graph_mark_indirect(graph *g) {
-  for (size_t i = 0; i < g->n; i++) {
-    if ((g->flags[i] & (REACHED | TRACED)) != TRACED)
-      continue;
-    uintptr_t lo, hi;
-    block_words(&g->blocks[i], &lo, &hi);
-    for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
-      size_t j = graph_find(g, *(const uintptr_t *)p);
-      if (j != SIZE_MAX && j != i && (g->flags[j] & (REACHED | TRACED)) == TRACED)
-        g->flags[j] |= INDIRECT;
-    }
-  }
-}
-
 /* Gives root (a graph index) every unreachable traced block it leads to that no root owns yet;
  * stores the totals in its result entry. out_index maps graph indices to result indices. */
 static void graph_own(graph *g, size_t root, const size_t *out_index, tm_reach_block *out) {
@@ -199,24 +184,160 @@ static int by_size_desc(const void *a, const void *b, void *blocks) {
   return (x->ptr > y->ptr) - (x->ptr < y->ptr);
 }
 
-/* Classifies the graph's traced blocks into out (out_index: graph index => result index). Lost
- * roots own first, largest first; then what is left is cycles, whose largest block becomes their
- * root. */
+/* The index among the unreachable traced blocks (local: graph index => that index, SIZE_MAX for
+ * any other block) of the block that the word v points into, or SIZE_MAX. */
+static size_t unreached_find(const graph *g, const size_t *local, uintptr_t v) {
+  size_t i = graph_find(g, v);
+  return i != SIZE_MAX ? local[i] : SIZE_MAX;
+}
+
+/* The strongly connected components of the unreachable traced blocks (unreached: nu graph
+ * indices; local as above), under the pointers between them: Tarjan's algorithm, with explicit
+ * stacks. Stores the component of unreached[k] in comp[k] and returns how many there are, or
+ * SIZE_MAX when out of memory. */
+static size_t unreached_components(const graph *g, const size_t *unreached, size_t nu,
+                                   const size_t *local, size_t *comp) {
+  size_t *num = calloc(nu ? nu : 1, sizeof *num); /* 0: not visited yet */
+  size_t *low = malloc((nu ? nu : 1) * sizeof *low);
+  size_t *open = malloc((nu ? nu : 1) * sizeof *open);  /* visited, no component yet */
+  size_t *frame = malloc((nu ? nu : 1) * sizeof *frame); /* the walk's path */
+  uintptr_t *next = malloc((nu ? nu : 1) * sizeof *next); /* each frame's next word */
+  size_t count = 0, ncomp = 0, nopen = 0;
+  if (num == NULL || low == NULL || open == NULL || frame == NULL || next == NULL) {
+    ncomp = SIZE_MAX;
+    goto out;
+  }
+  for (size_t k = 0; k < nu; k++)
+    comp[k] = SIZE_MAX;
+  for (size_t start = 0; start < nu; start++) {
+    if (num[start] != 0)
+      continue;
+    size_t depth = 0;
+    num[start] = low[start] = ++count;
+    open[nopen++] = start;
+    frame[depth] = start;
+    next[depth++] = g->blocks[unreached[start]].ptr;
+    while (depth > 0) {
+      size_t v = frame[depth - 1];
+      uintptr_t lo, hi, p;
+      block_words(&g->blocks[unreached[v]], &lo, &hi);
+      for (p = next[depth - 1]; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
+        size_t w = unreached_find(g, local, *(const uintptr_t *)p);
+        if (w == SIZE_MAX)
+          continue;
+        if (num[w] == 0)
+          break; /* descend into w */
+        if (comp[w] == SIZE_MAX)
+          low[v] = MIN(low[v], num[w]);
+      }
+      if (p + sizeof(uintptr_t) <= hi) {
+        size_t w = unreached_find(g, local, *(const uintptr_t *)p);
+        next[depth - 1] = p + sizeof(uintptr_t);
+        num[w] = low[w] = ++count;
+        open[nopen++] = w;
+        frame[depth] = w;
+        next[depth++] = g->blocks[unreached[w]].ptr;
+        continue;
+      }
+      if (low[v] == num[v]) { /* v heads a component: what is open above it */
+        size_t w;
+        do {
+          w = open[--nopen];
+          comp[w] = ncomp;
+        } while (w != v);
+        ncomp++;
+      }
+      if (--depth > 0)
+        low[frame[depth - 1]] = MIN(low[frame[depth - 1]], low[v]);
+    }
+  }
+out:
+  free(num);
+  free(low);
+  free(open);
+  free(frame);
+  free(next);
+  return ncomp;
+}
+
+/* Whether unreachable block a stands before b as its component's root: its traceback was seen
+ * first (ids are given in the order stacks first appear), then the larger, then the lower. */
+static bool root_before(const tm__raw_trace *a, const tm__raw_trace *b) {
+  if (a->tb_id != b->tb_id)
+    return a->tb_id < b->tb_id;
+  if (a->size != b->size)
+    return a->size > b->size;
+  return a->ptr < b->ptr;
+}
+
+/* Chooses the roots among the unreachable blocks (sorted largest first): root[k] is true for the
+ * root of unreached[k]'s component when no other component points into that one. Such a
+ * component is a lost block that nothing points to, or blocks that point to each other (a tree
+ * with parent pointers, a doubly linked list, an object and its back-references), of which the
+ * one allocated first by its site's order is the root. Returns false when out of memory. */
+static bool roots_choose(const graph *g, const size_t *unreached, size_t nu, bool *root) {
+  size_t *local = malloc((g->n ? g->n : 1) * sizeof *local);
+  size_t *comp = malloc((nu ? nu : 1) * sizeof *comp);
+  size_t ncomp = local != NULL && comp != NULL ? 0 : SIZE_MAX;
+  if (ncomp == 0) {
+    for (size_t i = 0; i < g->n; i++)
+      local[i] = SIZE_MAX;
+    for (size_t k = 0; k < nu; k++)
+      local[unreached[k]] = k;
+    ncomp = unreached_components(g, unreached, nu, local, comp);
+  }
+  bool *entered = ncomp != SIZE_MAX ? calloc(ncomp ? ncomp : 1, sizeof *entered) : NULL;
+  size_t *best = ncomp != SIZE_MAX ? malloc((ncomp ? ncomp : 1) * sizeof *best) : NULL;
+  bool ok = entered != NULL && best != NULL;
+  for (size_t k = 0; ok && k < nu; k++) {
+    uintptr_t lo, hi;
+    block_words(&g->blocks[unreached[k]], &lo, &hi);
+    for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
+      size_t w = unreached_find(g, local, *(const uintptr_t *)p);
+      if (w != SIZE_MAX && comp[w] != comp[k])
+        entered[comp[w]] = true;
+    }
+  }
+  for (size_t c = 0; ok && c < ncomp; c++)
+    best[c] = SIZE_MAX;
+  for (size_t k = 0; ok && k < nu; k++) {
+    size_t c = comp[k];
+    if (!entered[c] && (best[c] == SIZE_MAX || root_before(&g->blocks[unreached[k]],
+                                                           &g->blocks[unreached[best[c]]])))
+      best[c] = k;
+  }
+  for (size_t k = 0; ok && k < nu; k++)
+    root[k] = best[comp[k]] == k;
+  free(local);
+  free(comp);
+  free(entered);
+  free(best);
+  return ok;
+}
+
+/* Classifies the graph's traced blocks into out (out_index: graph index => result index). The
+ * roots (roots_choose()) own what they lead to, largest first; a block no root leads to, only
+ * when memory ran out, becomes a root in turn. */
 static void graph_classify(graph *g, const size_t *out_index, tm_reach_block *out) {
   size_t nu = 0;
-  size_t *unreached = malloc(g->n * sizeof *unreached);
-  if (unreached == NULL)
+  size_t *unreached = malloc((g->n ? g->n : 1) * sizeof *unreached);
+  bool *root = malloc((g->n ? g->n : 1) * sizeof *root);
+  if (unreached == NULL || root == NULL) {
+    free(unreached);
+    free(root);
     return;
+  }
   for (size_t i = 0; i < g->n; i++)
     if ((g->flags[i] & (REACHED | TRACED)) == TRACED)
       unreached[nu++] = i;
   qsort_r(unreached, nu, sizeof *unreached, by_size_desc, g->blocks);
+  bool chosen = roots_choose(g, unreached, nu, root);
   for (int pass = 0; pass < 2; pass++) {
     for (size_t k = 0; k < nu; k++) {
       size_t i = unreached[k];
       if (g->flags[i] & OWNED)
         continue;
-      if (pass == 0 && (g->flags[i] & INDIRECT))
+      if (pass == 0 && !(chosen && root[k]))
         continue;
       out[out_index[i]].reach = TM_REACH_LOST;
       graph_own(g, i, out_index, out);
@@ -228,6 +349,7 @@ static void graph_classify(graph *g, const size_t *out_index, tm_reach_block *ou
       b->reach = TM_REACH_INDIRECT;
   }
   free(unreached);
+  free(root);
 }
 
 /* Fills r from the graph: the traced blocks, classified. Returns false when out of memory. */
@@ -284,7 +406,6 @@ static bool scan_locked(tm_reachability *r, const GArray *roots, const tm_reach_
     }
   }
   graph_mark_reachable(&g, roots, options);
-  graph_mark_indirect(&g);
   ok = result_fill(r, &g);
 out:
   free(g.blocks);

@@ -50,7 +50,8 @@ static tm_reachability *scan(void) {
  * (complemented) so that the globals holding them are not pointers to the blocks themselves. */
 #define HIDE(p) (~(uintptr_t)(p))
 #define SHOW(h) ((void *)~(h))
-static uintptr_t lost_one, list_head, list_second, list_third, cycle_big, cycle_small, freed_target;
+static uintptr_t lost_one, list_head, list_second, list_third, cycle_first, cycle_second, freed_target;
+static uintptr_t owner, back_ref, owned_big;
 static uintptr_t kept_global, kept_inside, kept_by_old, behind_paused;
 static void **volatile paused_holder; /* allocated by a paused thread: never read */
 
@@ -62,7 +63,15 @@ __attribute__((noinline)) static void make_graph(void) {
   list_head = HIDE(a), list_second = HIDE(b), list_third = HIDE(c);
   node *x = malloc(sizeof *x), *y = malloc(64);
   x->next = (node *)y, ((node *)y)->next = x; /* a cycle: each points to the other */
-  cycle_small = HIDE(x), cycle_big = HIDE(y);
+  cycle_first = HIDE(x), cycle_second = HIDE(y);
+  /* An object and its back-reference, pointing to a larger block allocated before them (as a
+   * parsed document points back and forth to its nodes, and to its older dictionary). */
+  void **big = malloc(512);
+  big[0] = NULL;
+  void **o = malloc(4 * sizeof *o), **back = malloc(3 * sizeof *back);
+  o[0] = back, o[1] = big, back[0] = o;
+  owner = HIDE(o), back_ref = HIDE(back), owned_big = HIDE(big);
+  o = back = big = NULL;
   void *volatile *holder = malloc(4 * sizeof *holder);
   holder[2] = malloc(24);
   freed_target = HIDE(holder[2]);
@@ -111,10 +120,19 @@ START_TEST(test_classes_and_roots) {
   size_t head_index = (size_t)(head - tm_reachability_get(r, 0));
   ck_assert_int_eq(block_of(r, SHOW(list_second))->reach, TM_REACH_INDIRECT);
   ck_assert_uint_eq(block_of(r, SHOW(list_third))->root, head_index);
-  /* A cycle has no lost block of its own: its largest block stands as the root. */
-  ck_assert_int_eq(block_of(r, SHOW(cycle_big))->reach, TM_REACH_LOST);
-  ck_assert_uint_eq(block_of(r, SHOW(cycle_big))->owned_blocks, 2);
-  ck_assert_int_eq(block_of(r, SHOW(cycle_small))->reach, TM_REACH_INDIRECT);
+  /* A cycle has no lost block of its own: the block allocated first stands as the root. */
+  ck_assert_int_eq(block_of(r, SHOW(cycle_first))->reach, TM_REACH_LOST);
+  ck_assert_uint_eq(block_of(r, SHOW(cycle_first))->owned_blocks, 2);
+  ck_assert_int_eq(block_of(r, SHOW(cycle_second))->reach, TM_REACH_INDIRECT);
+  /* Only blocks that nothing outside their cycle points to can be roots: the larger, older
+   * block the cycle points to is owned by it. */
+  const tm_reach_block *o = block_of(r, SHOW(owner));
+  ck_assert_int_eq(o->reach, TM_REACH_LOST);
+  ck_assert_uint_eq(o->owned_blocks, 3);
+  ck_assert_uint_eq(o->owned_size, 512 + 7 * sizeof(void *));
+  ck_assert_int_eq(block_of(r, SHOW(back_ref))->reach, TM_REACH_INDIRECT);
+  ck_assert_int_eq(block_of(r, SHOW(owned_big))->reach, TM_REACH_INDIRECT);
+  ck_assert_uint_eq(block_of(r, SHOW(owned_big))->root, (size_t)(o - tm_reachability_get(r, 0)));
   ck_assert_int_eq(block_of(r, SHOW(freed_target))->reach, TM_REACH_LOST);
   /* Reachable: from a global, through an interior pointer, through a block from before. */
   ck_assert_int_eq(block_of(r, SHOW(kept_inside))->reach, TM_REACH_REACHABLE);
@@ -125,7 +143,7 @@ START_TEST(test_classes_and_roots) {
   ck_assert_int_eq(block_of(r, SHOW(behind_paused))->reach, TM_REACH_LOST);
   size_t size, blocks;
   tm_reachability_totals(r, TM_REACH_INDIRECT, &size, &blocks);
-  ck_assert_uint_eq(blocks, 3);
+  ck_assert_uint_eq(blocks, 5);
   tm_reachability_free(r);
   tm_stop();
 }

@@ -178,6 +178,18 @@ START_TEST(test_list_leak) {
 }
 END_TEST
 
+/* A document and its node point to each other, and the document to a larger dictionary made
+ * before it: nothing else points into the pair, so the document, allocated first of the two, is
+ * the root, named at its own line (not the dictionary, the largest). */
+START_TEST(test_back_reference_leak) {
+  void **dict = calloc(128, sizeof *dict);
+  void **doc = calloc(4, sizeof *doc); /* site:document */
+  void **node = calloc(2, sizeof *node);
+  doc[0] = node, doc[1] = dict, node[0] = doc;
+  lose(doc);
+}
+END_TEST
+
 /* The only pointer to the block sat in a block that was freed: freed memory is never scanned. */
 START_TEST(test_freed_holder_leak) {
   void *volatile *holder = malloc(4 * sizeof *holder);
@@ -377,6 +389,7 @@ static Suite *leak_suite(void) {
   tcase_add_test(leaks, test_free_old_then_leak);
   tcase_add_test(leaks, test_fails_and_leaks);
   tcase_add_test(leaks, test_list_leak);
+  tcase_add_test(leaks, test_back_reference_leak);
   tcase_add_test(leaks, test_freed_holder_leak);
   tcase_add_test(leaks, test_global_list);
   tcase_add_test(leaks, test_wrapper_leak);

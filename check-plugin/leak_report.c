@@ -113,7 +113,10 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
     if (site->function != NULL)
       g_string_append_printf(s, " in %.*s()", name_len(site->function), site->function);
     g_string_append_printf(s, " (no line number: no debug info for it in %s)", site->filename);
-    if (test != NULL && test != site && test->function != NULL)
+    if (test != NULL && test != site && !(test->flags & TM_FRAME_NO_DEBUG_INFO))
+      g_string_append_printf(s, ", called from %s:%u", tm__leak_display_path(test->filename),
+                             test->lineno); /* the test has lines: its line says more */
+    else if (test != NULL && test != site && test->function != NULL)
       g_string_append_printf(s, ", called from %.*s()", name_len(test->function), test->function);
     else if (test == NULL) /* a tail call took the test's frame away */
       append_test_line(s, f, ",");
@@ -200,9 +203,19 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
   cut(s, TM__LEAK_MESSAGE_MAX);
   memcpy(msg, s->str, s->len + 1);
   g_string_free(s, true);
+  /* Where Check puts the failure: the site's line; for a site without one, the test's line that
+   * called it when the test has lines. */
+  const tm_frame *test = site != NULL && (site->flags & TM_FRAME_NO_DEBUG_INFO)
+                             ? tm__leak_test_frame(top->traceback, f->test.test)
+                             : NULL;
+  if (test != NULL && (test->flags & TM_FRAME_NO_DEBUG_INFO))
+    test = NULL;
   if (site != NULL && !(site->flags & TM_FRAME_NO_DEBUG_INFO)) {
     *file = tm__leak_display_path(site->filename);
     *line = (int)site->lineno;
+  } else if (test != NULL) {
+    *file = tm__leak_display_path(test->filename);
+    *line = (int)test->lineno;
   } else if (f->test.file != NULL) { /* Check's own record of START_TEST needs no debug info */
     *file = tm__leak_display_path(f->test.file);
     *line = f->test.line;

@@ -209,6 +209,15 @@ START_TEST(test_global_list) {
 }
 END_TEST
 
+void *nodebug_make(size_t n); /* nodebug_lib.c, built without debug information */
+
+/* The site is in a library without debug information: no line there, so the message names the
+ * function and the test's line it was called from. */
+START_TEST(test_nodebug_library_leak) {
+  lose(nodebug_make(44)); /* site:nodebug */
+}
+END_TEST
+
 /* A project's own allocation wrapper is looked through: the site is its caller's line. */
 __attribute__((noinline)) static void *project_xmalloc(size_t n) {
   void *p = malloc(n);
@@ -393,6 +402,7 @@ static Suite *leak_suite(void) {
   tcase_add_test(leaks, test_freed_holder_leak);
   tcase_add_test(leaks, test_global_list);
   tcase_add_test(leaks, test_wrapper_leak);
+  tcase_add_test(leaks, test_nodebug_library_leak);
   tcase_add_test(leaks, test_get_type_leak);
   tcase_add_test(leaks, test_paused_then_fails);
   tcase_add_test(leaks, test_after_pause_leak);

@@ -381,8 +381,12 @@ void tm__trace_prefetch_slot(const void *ptr) {
 }
 
 bool tm__record_free(void *ptr, uint64_t *meta) {
-  if (tm__guard_held()) {
-    internal_remove(ptr);
+  /* With the guard held, a free is most often of the tracer's own block; but code the tracer
+   * calls also frees the program's blocks (the loader reallocating its scope arrays in a dlopen()
+   * of ours, libc's caches): those are forgotten as below, or a registered or traced address would
+   * stay behind the free and shadow the next block malloc puts there. */
+  if (tm__guard_held() && tm__bitmap_contains(&internal_blocks, (uintptr_t)ptr)) {
+    tm__bitmap_remove(&internal_blocks, (uintptr_t)ptr, malloc_usable_size(ptr));
     return false;
   }
   /* Two cache misses in a large live set: the block's slot, and the block's malloc header that the

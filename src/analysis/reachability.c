@@ -90,6 +90,23 @@ static bool blocks_sort(tm__raw_trace *blocks, size_t n) {
   return true;
 }
 
+/* Keeps one block per address in sorted blocks and returns how many are left. Two live blocks
+ * cannot share an address: one is a stale entry whose free went unseen, and the traced one, which
+ * malloc returned last, is kept (a stale entry taken instead would leave the traced block's
+ * pointers to itself, and the block lost). */
+static size_t blocks_dedup(tm__raw_trace *blocks, size_t n) {
+  size_t out = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (out > 0 && blocks[out - 1].ptr == blocks[i].ptr) {
+      if (blocks[i].tb_id < TM__TB_PAUSED) /* traced: it replaces the one kept */
+        blocks[out - 1] = blocks[i];
+      continue;
+    }
+    blocks[out++] = blocks[i];
+  }
+  return out;
+}
+
 /* Returns the index of the block that v points into, or SIZE_MAX. */
 static size_t graph_find(const graph *g, uintptr_t v) {
   if (v < g->lo || v >= g->hi)
@@ -391,6 +408,7 @@ static bool scan_locked(tm_reachability *r, const GArray *roots, const tm_reach_
     return false;
   if (!blocks_sort(g.blocks, g.n))
     goto out;
+  g.n = blocks_dedup(g.blocks, g.n);
   g.flags = calloc(g.n ? g.n : 1, 1);
   g.stack = malloc((g.n ? g.n : 1) * sizeof *g.stack);
   if (g.flags == NULL || g.stack == NULL)

@@ -185,7 +185,10 @@ TM_HOOK void free(void *ptr) {
 
 /* realloc and reallocarray: the old trace leaves before the real call and comes back on failure. */
 static inline __attribute__((always_inline)) void *realloc_traced(void *ptr, size_t size, void *q, bool traced, uint64_t meta) {
-  if (q != NULL)
+  if (q != NULL && traced && tm__guard_held())
+    tm__record_trace(q, size, tm__meta_tb(meta)); /* the program's block, grown by code the
+                                                     tracer called: still the program's */
+  else if (q != NULL)
     tm__record_alloc(q, size);
   else if (traced && size != 0)
     tm__record_restore(ptr, meta); /* failed: ptr is still the program's */

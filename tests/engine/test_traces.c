@@ -4,6 +4,7 @@
  * puts there: the scan would take pointers to that block for the stale one's, and call it lost.
  * Links the internal archive for the guard. */
 #include <check.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -59,6 +60,42 @@ START_TEST(test_free_under_guard_forgets_block) {
 }
 END_TEST
 
+/* A program's block that code the tracer calls grows (with the guard held) stays the program's:
+ * scanned, so what only it points to stays reachable. Built on a thread that is gone by the scan,
+ * so that no live frame holds a copy of the pointer. */
+static uintptr_t hidden_target; /* complemented: not a pointer to the block */
+
+static void *grow_under_guard(void *registered) {
+  void **p = malloc(4 * sizeof *p);
+  if (registered != NULL)
+    tm_clear_traces();
+  void *target = malloc(48); /* traced; only p points to it */
+  p[0] = target;
+  hidden_target = ~(uintptr_t)target;
+  tm__guard_enter();
+  p = realloc(p, 4096);
+  tm__guard_leave();
+  kept = p;
+  return NULL;
+}
+
+/* Loop index 0: the block grown was traced in the window; 1: registered before it. */
+START_TEST(test_realloc_under_guard_stays_programs) {
+  ck_assert_int_eq(tm_start(8), 0);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, grow_under_guard, _i ? &t : NULL), 0);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  size_t listed;
+  ck_assert_int_eq(reach_of((void *)~hidden_target, &listed), TM_REACH_REACHABLE);
+  ck_assert_uint_eq(listed, 1);
+  void **p = kept;
+  kept = NULL;
+  free(p[0]);
+  free(p);
+  tm_stop();
+}
+END_TEST
+
 /* Should a free ever go unseen (a library's own allocator under malloc, a path no hook covers), a
  * registered entry is left at an address that malloc hands out again: the scan takes the traced
  * block, the newer, and not the stale entry, for that address. */
@@ -80,6 +117,7 @@ int main(void) {
   Suite *s = suite_create("traces");
   TCase *tc = tcase_create("registry");
   tcase_add_loop_test(tc, test_free_under_guard_forgets_block, 0, 2);
+  tcase_add_loop_test(tc, test_realloc_under_guard_stays_programs, 0, 2);
   tcase_add_test(tc, test_stale_entry_does_not_shadow);
   suite_add_tcase(s, tc);
   return run_suite(s);

@@ -172,7 +172,6 @@ void tm__leak_symbols_note(bool failed) {
  * the setup and of Check's srunner_run_setup afresh. */
 static void mark_on_fork(void) {
   if (!window.open && getpid() == runner_pid)
-    if (getpid() == runner_pid) /* CK_FORK=no; a test's child has the runner's mark (mark_on_fork) */
     tm_stack_mark_take(&window.mark);
 }
 

@@ -24,6 +24,7 @@
  */
 #include <limits.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -628,23 +629,45 @@ void tm_leak_teardown(void) {
   judge_candidate(&test, &rules, peak, regs, stack_from);
 }
 
+/* Says, once per process, that an in-test call came with no window open: from main(), or from a
+ * test whose TCase has no TM_LEAK_FIXTURE. The call changes nothing. Returns whether one is open. */
+static bool window_expected(const char *fn) {
+  static atomic_bool said;
+  if (window.open)
+    return true;
+  if (!atomic_exchange(&said, true))
+    fprintf(stderr,
+            "tracemalloc-check: %s() called with no leak window open (outside a test, or in a "
+            "TCase without TM_LEAK_FIXTURE): it does nothing\n",
+            fn);
+  return false;
+}
+
 void tm_leak_allow(size_t bytes) {
+  if (!window_expected("tm_leak_allow"))
+    return;
   if (!window.has_allowance || bytes > window.allowance)
     window.allowance = bytes;
   window.has_allowance = true;
 }
 
 void tm_leak_allow_blocks(size_t blocks) {
+  if (!window_expected("tm_leak_allow_blocks"))
+    return;
   if (!window.has_allowance_blocks || blocks > window.allowance_blocks)
     window.allowance_blocks = blocks;
   window.has_allowance_blocks = true;
 }
 
 void tm_leak_ignore(void) {
+  if (!window_expected("tm_leak_ignore"))
+    return;
   window.ignore = true;
 }
 
 void tm_leak_limit_peak(size_t bytes) {
+  if (!window_expected("tm_leak_limit_peak"))
+    return;
   window.peak_limit = bytes;
   window.has_peak_limit = true;
   if (window.open && tm_is_tracing() && bytes != 0 &&

@@ -72,7 +72,9 @@ void tm_leak_teardown(void);
 
 /* Raises the running test's allowance to at least `bytes`: the test passes while what it loses
  * (after the filters) is at most that many bytes. Lasts until the test's teardown.
- * Allocates nothing; call it from the test (any of its threads). */
+ * Allocates nothing; call it from the test (any of its threads). This and the three calls below
+ * do nothing with no window open (from main(), or in a TCase without TM_LEAK_FIXTURE), and the
+ * first such call of the process says so on stderr. */
 void tm_leak_allow(size_t bytes);
 
 /* Raises the running test's allowance in blocks to at least `blocks`: the test fails when it

@@ -373,6 +373,13 @@ START_TEST(test_unchecked_leak) {
 }
 END_TEST
 
+/* In a TCase without the fixture: the in-test calls do nothing, and stderr says so. */
+START_TEST(test_allow_without_fixture) {
+  tm_leak_allow(64);
+  lose(malloc(20));
+}
+END_TEST
+
 static Suite *leak_suite(void) {
   Suite *s = suite_create("Plugin");
   TCase *leaks = tcase_create("Leaks");
@@ -428,6 +435,10 @@ static Suite *leak_suite(void) {
   tcase_add_test(unchecked, test_unchecked_leak);
   tcase_add_test(unchecked, test_clean_malloc);
   suite_add_tcase(s, unchecked);
+
+  TCase *no_fixture = tcase_create("NoFixture");
+  tcase_add_test(no_fixture, test_allow_without_fixture);
+  suite_add_tcase(s, no_fixture);
 
   tcase_add_checked_fixture(clean, TM_LEAK_FIXTURE);
   tcase_add_unchecked_fixture(clean, make_old_block, NULL);

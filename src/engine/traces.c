@@ -351,6 +351,15 @@ static void internal_remove(void *ptr) {
     tm__bitmap_remove(&internal_blocks, (uintptr_t)ptr, malloc_usable_size(ptr));
 }
 
+/* Forgets ptr when it is one of the tracer's blocks; returns whether it was. Out of line: the
+ * free hook's path stays as short as before the guard's case asked for it. */
+static __attribute__((noinline)) bool internal_forget(void *ptr) {
+  if (!tm__bitmap_contains(&internal_blocks, (uintptr_t)ptr))
+    return false;
+  tm__bitmap_remove(&internal_blocks, (uintptr_t)ptr, malloc_usable_size(ptr));
+  return true;
+}
+
 void tm__record_internal(void *ptr) {
   tm__bitmap_add(&internal_blocks, (uintptr_t)ptr, malloc_usable_size(ptr));
 }
@@ -385,10 +394,8 @@ bool tm__record_free(void *ptr, uint64_t *meta) {
    * calls also frees the program's blocks (the loader reallocating its scope arrays in a dlopen()
    * of ours, libc's caches): those are forgotten as below, or a registered or traced address would
    * stay behind the free and shadow the next block malloc puts there. */
-  if (tm__guard_held() && tm__bitmap_contains(&internal_blocks, (uintptr_t)ptr)) {
-    tm__bitmap_remove(&internal_blocks, (uintptr_t)ptr, malloc_usable_size(ptr));
+  if (tm__guard_held() && internal_forget(ptr))
     return false;
-  }
   /* Two cache misses in a large live set: the block's slot, and the block's malloc header that the
    * real free reads next. Asking for both first lets them overlap. */
   tm__trace_prefetch(ptr);

@@ -34,6 +34,15 @@ static tm_reach reach_of(void *p, size_t *listed) {
   return reach;
 }
 
+/* Keeps p in a global and checks that the scan calls it reachable and lists one block there. */
+static void assert_reachable_once(void *p) {
+  kept = p;
+  size_t listed;
+  ck_assert_int_eq(reach_of(p, &listed), TM_REACH_REACHABLE);
+  ck_assert_uint_eq(listed, 1);
+  kept = NULL;
+}
+
 /* Loop index 0: the block was registered (from before the window); 1: traced in it. */
 START_TEST(test_free_under_guard_forgets_block) {
   ck_assert_int_eq(tm_start(8), 0);
@@ -50,11 +59,7 @@ START_TEST(test_free_under_guard_forgets_block) {
   ck_assert_uint_eq(traced_after, _i == 0 ? traced_before : traced_before - 1000);
   void *q = malloc(1000); /* glibc's tcache hands the same chunk back */
   ck_assert_ptr_eq(q, p);
-  kept = q;
-  size_t listed;
-  ck_assert_int_eq(reach_of(q, &listed), TM_REACH_REACHABLE);
-  ck_assert_uint_eq(listed, 1);
-  kept = NULL;
+  assert_reachable_once(q);
   free(q);
   tm_stop();
 }
@@ -103,11 +108,7 @@ START_TEST(test_stale_entry_does_not_shadow) {
   ck_assert_int_eq(tm_start(8), 0);
   void *p = malloc(200);
   tm__record_untraced(p, 200); /* as a stale registration at the same address would be */
-  kept = p;
-  size_t listed;
-  ck_assert_int_eq(reach_of(p, &listed), TM_REACH_REACHABLE);
-  ck_assert_uint_eq(listed, 1);
-  kept = NULL;
+  assert_reachable_once(p);
   free(p);
   tm_stop();
 }

@@ -367,6 +367,12 @@ START_TEST(test_clean_glib) {
 }
 END_TEST
 
+/* An empty block is a block lost: it fails with nothing allowed. */
+START_TEST(test_empty_block_leak) {
+  lose(malloc(0)); /* site:empty */
+}
+END_TEST
+
 /* In a TCase whose TM_LEAK_FIXTURE was added with tcase_add_unchecked_fixture: it still fails. */
 START_TEST(test_unchecked_leak) {
   lose(malloc(28)); /* site:unchecked */
@@ -410,6 +416,7 @@ static Suite *leak_suite(void) {
   tcase_add_test(leaks, test_global_list);
   tcase_add_test(leaks, test_wrapper_leak);
   tcase_add_test(leaks, test_nodebug_library_leak);
+  tcase_add_test(leaks, test_empty_block_leak);
   tcase_add_test(leaks, test_get_type_leak);
   tcase_add_test(leaks, test_paused_then_fails);
   tcase_add_test(leaks, test_after_pause_leak);

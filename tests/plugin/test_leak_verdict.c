@@ -24,7 +24,8 @@ static const struct {
   {{0, 0, (size_t)1 << 40}, R(0, 0, false), TM__LEAK_PASS}, /* 0: no peak limit */
   {{100, 2, 9000}, R(50, 4096, false), TM__LEAK_LEAKED | TM__LEAK_PEAK_EXCEEDED},
   {{100, 2, 9000}, R(50, 4096, true), TM__LEAK_PASS},       /* ignored */
-  {{0, 3, 0}, R(0, 0, false), TM__LEAK_PASS},               /* three malloc(0): no bytes */
+  {{0, 3, 0}, R(0, 0, false), TM__LEAK_LEAKED},             /* three malloc(0): blocks lost */
+  {{0, 3, 0}, R(16, 0, false), TM__LEAK_PASS},              /* an allowance in bytes: they fit */
   {{SIZE_MAX, 1, SIZE_MAX}, {SIZE_MAX, SIZE_MAX, SIZE_MAX, false, false}, TM__LEAK_PASS},
   {{0, 3, 0}, RB(0, 2), TM__LEAK_LEAKED},                   /* three malloc(0): over 2 blocks */
   {{64, 2, 0}, RB(64, 2), TM__LEAK_PASS},                   /* at both allowances */

@@ -51,6 +51,8 @@ static const expectation expected[] = {
   {"Leaks", "test_nodebug_library_leak", 0, 'S', "site:nodebug",
    "leaked 44 B in 1 block (allowed 0 B): a 44 B block in nodebug_make() (no line number: no "
    "debug info for it in libtm_leak_nodebug.so), called from "},
+  {"Leaks", "test_empty_block_leak", 0, 'S', "site:empty",
+   "leaked 0 B in 1 block (allowed 0 B): a 0 B block at "},
   {"Leaks", "test_list_leak", 0, 'S', "site:list_head",
    "leaked 112 B in 4 blocks (allowed 0 B): a 16 B block at "},
   {"Leaks", "test_freed_holder_leak", 0, 'S', "site:freed_holder",
@@ -94,7 +96,7 @@ END_TEST
  * an unchecked one, and the in-test call made where no fixture opened a window. */
 START_TEST(test_summary) {
   const suite_run *run = runs[_i];
-  ck_assert_msg(strstr(run->out, "Checks: 40, Failures: 25, Errors: 0") != NULL,
+  ck_assert_msg(strstr(run->out, "Checks: 41, Failures: 26, Errors: 0") != NULL,
                 "CK_FORK=%s: unexpected summary in\n%s", run->fork, run->out);
   ck_assert_uint_eq(run->results->len, NEXPECTED);
   ck_assert_msg(strstr(run->err, "tracemalloc-check: TCase \"Unchecked\": TM_LEAK_FIXTURE added "
@@ -246,7 +248,7 @@ START_TEST(test_bad_threshold) {
     ck_assert_msg(r->type == 'S' && g_str_has_prefix(r->message, want), "CK_FORK=%s: %s:%s: %s",
                   run->fork, r->tcase, r->test, r->message);
   }
-  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 40, Failures: 39, Errors: 0"));
+  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 41, Failures: 40, Errors: 0"));
   ck_assert_msg(g_str_has_prefix(run->err, "tracemalloc-check: TM_LEAK_THRESHOLD='4kb'"), "%s",
                 run->err);
   suite_run_free(run);
@@ -257,7 +259,7 @@ END_TEST
 START_TEST(test_disabled) {
   const char *const env[] = {"TM_LEAK_DISABLE=1", NULL};
   suite_run *run = suite_run_new(required_env("LEAK_SUITE"), _i ? "no" : "yes", env);
-  ck_assert_msg(strstr(run->out, "Checks: 40, Failures: 2, Errors: 0") != NULL, "%s", run->out);
+  ck_assert_msg(strstr(run->out, "Checks: 41, Failures: 2, Errors: 0") != NULL, "%s", run->out);
   check_result(run, "Leaks", "test_fails_and_leaks", 0, 'F', NULL, NULL, "the test itself fails");
   suite_run_free(run);
 }

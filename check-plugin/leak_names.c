@@ -141,11 +141,10 @@ void __wrap_tcase_add_unchecked_fixture(TCase *tc, SFun setup, SFun teardown) {
     tables_init();
     const tcase_entry *e = g_hash_table_lookup(tcases, tc);
     fprintf(stderr,
-            "tracemalloc-check: TCase %s%s%s: TM_LEAK_FIXTURE added with "
+            "tracemalloc-check: TCase \"%s\": TM_LEAK_FIXTURE added with "
             "tcase_add_unchecked_fixture(), where a leak could never fail a test; it checks "
             "each test instead, as with tcase_add_checked_fixture()\n",
-            e != NULL && e->name != NULL ? "\"" : "", e != NULL && e->name != NULL ? e->name : "?",
-            e != NULL && e->name != NULL ? "\"" : "");
+            e != NULL && e->name != NULL ? e->name : "(unnamed)");
     tcase_add_checked_fixture(tc, setup, teardown);
     return;
   }

@@ -7,9 +7,9 @@
  * scanned in turn. The traced blocks left unmarked are unreachable. Among them, a root is a block
  * nothing else unreachable points to, or for blocks that point to each other (a strongly
  * connected component) that nothing outside points to, the one allocated first; each root is
- * lost and owns what it leads to, which is indirectly lost. Registered blocks that are unreachable are older leaks:
- * they are not scanned, so a new block whose only pointer sits in one counts as lost, not
- * indirect (the test made that leak).
+ * lost and owns what it leads to, which is indirectly lost. Registered blocks that are
+ * unreachable are older leaks: they are not scanned, so a new block whose only pointer sits in
+ * one counts as lost, not indirect (the test made that leak).
  *
  * The whole mark runs between tm__blocks_lock() and tm__blocks_unlock(): no block can be freed,
  * and no memory unmapped by free(), while it reads them. It allocates with the guard held only.
@@ -235,11 +235,11 @@ static size_t unreached_components(const graph *g, const size_t *unreached, size
     frame[depth] = start;
     next[depth++] = g->blocks[unreached[start]].ptr;
     while (depth > 0) {
-      size_t v = frame[depth - 1];
+      size_t v = frame[depth - 1], w = SIZE_MAX;
       uintptr_t lo, hi, p;
       block_words(&g->blocks[unreached[v]], &lo, &hi);
       for (p = next[depth - 1]; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
-        size_t w = unreached_find(g, local, *(const uintptr_t *)p);
+        w = unreached_find(g, local, *(const uintptr_t *)p);
         if (w == SIZE_MAX)
           continue;
         if (num[w] == 0)
@@ -247,8 +247,7 @@ static size_t unreached_components(const graph *g, const size_t *unreached, size
         if (comp[w] == SIZE_MAX)
           low[v] = MIN(low[v], num[w]);
       }
-      if (p + sizeof(uintptr_t) <= hi) {
-        size_t w = unreached_find(g, local, *(const uintptr_t *)p);
+      if (p + sizeof(uintptr_t) <= hi) { /* stopped at w, not visited yet */
         next[depth - 1] = p + sizeof(uintptr_t);
         num[w] = low[w] = ++count;
         open[nopen++] = w;
@@ -257,7 +256,6 @@ static size_t unreached_components(const graph *g, const size_t *unreached, size
         continue;
       }
       if (low[v] == num[v]) { /* v heads a component: what is open above it */
-        size_t w;
         do {
           w = open[--nopen];
           comp[w] = ncomp;

@@ -95,6 +95,16 @@ static void append_test_line(GString *s, const tm__leak_findings *f, const char 
                            tm__leak_display_path(f->test.file), f->test.line);
 }
 
+/* The frame whose line names a group: its site, or for a site without debug info, the test's
+ * frame that called into it when that one has a line; NULL when neither has one. */
+static const tm_frame *line_frame(const tm__leak_findings *f, const tm_traceback *tb,
+                                  const tm_frame *site) {
+  if (site == NULL || !(site->flags & TM_FRAME_NO_DEBUG_INFO))
+    return site;
+  const tm_frame *test = tm__leak_test_frame(tb, f->test.test);
+  return test != NULL && test != site && !(test->flags & TM_FRAME_NO_DEBUG_INFO) ? test : NULL;
+}
+
 /* Appends what names a group's origin: "from g_hash_table_new() at t.c:59 in helper(), called
  * from check_t.c:41". */
 static void append_origin(GString *s, const tm__leak_findings *f, const tm_traceback *tb) {
@@ -113,9 +123,10 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
     if (site->function != NULL)
       g_string_append_printf(s, " in %.*s()", name_len(site->function), site->function);
     g_string_append_printf(s, " (no line number: no debug info for it in %s)", site->filename);
-    if (test != NULL && test != site && !(test->flags & TM_FRAME_NO_DEBUG_INFO))
-      g_string_append_printf(s, ", called from %s:%u", tm__leak_display_path(test->filename),
-                             test->lineno); /* the test has lines: its line says more */
+    const tm_frame *caller = line_frame(f, tb, site);
+    if (caller != NULL) /* the test has lines: its line says more than its name */
+      g_string_append_printf(s, ", called from %s:%u", tm__leak_display_path(caller->filename),
+                             caller->lineno);
     else if (test != NULL && test != site && test->function != NULL)
       g_string_append_printf(s, ", called from %.*s()", name_len(test->function), test->function);
     else if (test == NULL) /* a tail call took the test's frame away */
@@ -203,19 +214,10 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
   cut(s, TM__LEAK_MESSAGE_MAX);
   memcpy(msg, s->str, s->len + 1);
   g_string_free(s, true);
-  /* Where Check puts the failure: the site's line; for a site without one, the test's line that
-   * called it when the test has lines. */
-  const tm_frame *test = site != NULL && (site->flags & TM_FRAME_NO_DEBUG_INFO)
-                             ? tm__leak_test_frame(top->traceback, f->test.test)
-                             : NULL;
-  if (test != NULL && (test->flags & TM_FRAME_NO_DEBUG_INFO))
-    test = NULL;
-  if (site != NULL && !(site->flags & TM_FRAME_NO_DEBUG_INFO)) {
-    *file = tm__leak_display_path(site->filename);
-    *line = (int)site->lineno;
-  } else if (test != NULL) {
-    *file = tm__leak_display_path(test->filename);
-    *line = (int)test->lineno;
+  const tm_frame *at = top != NULL ? line_frame(f, top->traceback, site) : NULL;
+  if (at != NULL) {
+    *file = tm__leak_display_path(at->filename);
+    *line = (int)at->lineno;
   } else if (f->test.file != NULL) { /* Check's own record of START_TEST needs no debug info */
     *file = tm__leak_display_path(f->test.file);
     *line = f->test.line;

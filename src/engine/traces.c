@@ -345,14 +345,8 @@ bool tm__trace_remove(tm__table *table, uintptr_t ptr, uint64_t *meta) {
   return found;
 }
 
-/* Forgets ptr when it is one of the tracer's blocks. Lock-free; allocates nothing. */
-static void internal_remove(void *ptr) {
-  if (tm__bitmap_contains(&internal_blocks, (uintptr_t)ptr))
-    tm__bitmap_remove(&internal_blocks, (uintptr_t)ptr, malloc_usable_size(ptr));
-}
-
-/* Forgets ptr when it is one of the tracer's blocks; returns whether it was. Out of line: the
- * free hook's path stays as short as before the guard's case asked for it. */
+/* Forgets ptr when it is one of the tracer's blocks; returns whether it was. Lock-free; allocates
+ * nothing. Out of line: the free hook's common path stays short. */
 static __attribute__((noinline)) bool internal_forget(void *ptr) {
   if (!tm__bitmap_contains(&internal_blocks, (uintptr_t)ptr))
     return false;
@@ -406,7 +400,7 @@ bool tm__record_free(void *ptr, uint64_t *meta) {
     found = tm__trace_remove(&registry_table, (uintptr_t)ptr, meta); /* restored as registered */
   /* A block the tracer allocated and handed to the program (a formatted string, say). */
   if (!found)
-    internal_remove(ptr);
+    (void)internal_forget(ptr);
   return found;
 }
 

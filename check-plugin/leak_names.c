@@ -15,7 +15,9 @@
  * still links. The zero-edit mode (leak_auto.c) defines tm__leak_auto_fixture, which makes the
  * tcase_create wrap add TM_LEAK_FIXTURE to every TCase.
  *
- * The suite is built on one thread before it runs; lookups happen in fixtures, after.
+ * The suite is built on one thread before it runs; lookups happen in fixtures, after. The tables
+ * are the plugin's own memory, kept with the thread paused (tm_thread_pause()): a test that builds
+ * a suite of its own (Check's own tests do) is not charged with them.
  */
 #include <check.h>
 #include <stdio.h>
@@ -73,13 +75,16 @@ static const char *file_path(const char *file) {
 
 Suite *__wrap_suite_create(const char *name) {
   Suite *s = __real_suite_create(name);
+  tm_thread_pause(); /* the plugin's tables, not the suite's memory (see the top) */
   tables_init();
   if (s != NULL && name != NULL)
     g_hash_table_insert(suite_names, s, (gpointer)g_intern_string(name));
+  tm_thread_resume();
   return s;
 }
 
 void __wrap_suite_add_tcase(Suite *s, TCase *tc) {
+  tm_thread_pause();
   tables_init();
   tcase_entry *e = g_hash_table_lookup(tcases, tc);
   if (e != NULL && e->suite == NULL)
@@ -93,24 +98,28 @@ void __wrap_suite_add_tcase(Suite *s, TCase *tc) {
     if (info->tcase == e->name && info->suite == NULL)
       info->suite = e->suite;
   }
+  tm_thread_resume();
   __real_suite_add_tcase(s, tc);
 }
 
 TCase *__wrap_tcase_create(const char *name) {
   TCase *tc = __real_tcase_create(name);
+  tm_thread_pause();
   tables_init();
   if (tc != NULL) {
     tcase_entry *e = g_new0(tcase_entry, 1);
     e->name = name != NULL ? g_intern_string(name) : NULL;
     g_hash_table_insert(tcases, tc, e);
-    if (&tm__leak_auto_fixture != NULL && tm__leak_auto_fixture)
-      tcase_add_checked_fixture(tc, TM_LEAK_FIXTURE);
   }
+  tm_thread_resume();
+  if (tc != NULL && &tm__leak_auto_fixture != NULL && tm__leak_auto_fixture)
+    tcase_add_checked_fixture(tc, TM_LEAK_FIXTURE); /* the TCase's own list: the suite's memory */
   return tc;
 }
 
 void __wrap__tcase_add_test(TCase *tc, const TTest *ttest, int _signal, int allowed_exit_value,
                             int start, int end) {
+  tm_thread_pause();
   tables_init();
   if (ttest != NULL && ttest->name != NULL) {
     const tcase_entry *e = g_hash_table_lookup(tcases, tc);
@@ -123,6 +132,7 @@ void __wrap__tcase_add_test(TCase *tc, const TTest *ttest, int _signal, int allo
     info->loop_start = start;
     g_hash_table_insert(tests, (gpointer)info->test, info); /* the last one added wins */
   }
+  tm_thread_resume();
   __real__tcase_add_test(tc, ttest, _signal, allowed_exit_value, start, end);
 }
 
@@ -138,8 +148,10 @@ tm__leak_test_info tm__leak_test_lookup(const char *test_name) {
  * checked fixture instead, which is what the user meant, and stderr says so. */
 void __wrap_tcase_add_unchecked_fixture(TCase *tc, SFun setup, SFun teardown) {
   if (setup == tm_leak_setup && teardown == tm_leak_teardown) {
+    tm_thread_pause();
     tables_init();
     const tcase_entry *e = g_hash_table_lookup(tcases, tc);
+    tm_thread_resume();
     fprintf(stderr,
             "tracemalloc-check: TCase \"%s\": TM_LEAK_FIXTURE added with "
             "tcase_add_unchecked_fixture(), where a leak could never fail a test; it checks "

@@ -386,6 +386,22 @@ START_TEST(test_allow_without_fixture) {
 }
 END_TEST
 
+/* Never run: the suite that test_builds_suite builds, as Check's own tests do. */
+START_TEST(test_inner) {
+}
+END_TEST
+
+/* Builds and frees a suite of its own: clean, even when reachable growth is charged (the plugin
+ * keeps the names it learns in its own memory, not the test's). */
+START_TEST(test_builds_suite) {
+  Suite *s = suite_create("Inner");
+  TCase *tc = tcase_create("Inner");
+  tcase_add_test(tc, test_inner);
+  suite_add_tcase(s, tc);
+  srunner_free(srunner_create(s));
+}
+END_TEST
+
 static Suite *leak_suite(void) {
   Suite *s = suite_create("Plugin");
   TCase *leaks = tcase_create("Leaks");
@@ -455,6 +471,7 @@ static Suite *leak_suite(void) {
   tcase_add_test(clean, test_clean_files);
   tcase_add_test(clean, test_clean_threads);
   tcase_add_test(clean, test_clean_glib);
+  tcase_add_test(clean, test_builds_suite);
   suite_add_tcase(s, clean);
   return s;
 }

@@ -300,8 +300,9 @@ static bool in_system_library(const tm_frame *frame) {
 
 /* A project's own allocation wrappers (o_malloc, cork_alloc_xmalloc, xstrdup, buf_alloc): the
  * function that called the allocator, named like one, is looked through when its caller is in
- * the program too. Only the frame that called the allocator itself: a wrapper returns what the
- * allocator returned, while a function deeper in the stack did other work. */
+ * the program too, and so is each caller in turn that is named like one (gnulib's xstrdup calls
+ * xmemdup, which calls xmalloc). Only an unbroken chain from the allocator: a wrapper returns
+ * what the allocator returned, while a function further out, named otherwise, did other work. */
 static const char *const wrapper_names[] = {
   "*malloc", "*calloc", "*realloc", "*zalloc", "*xalloc", "*_alloc", "*strdup", "*strndup",
   "*memdup", NULL,
@@ -346,8 +347,7 @@ const tm_frame *tm__leak_site(const tm__leak_filters *filters, const tm_tracebac
       continue;
     if (in_check_runner(frame))
       return wrapper; /* the test's frame is gone (a tail call): no site of its own to name */
-    if (wrapper == NULL && i > 0 && !(frame->flags & TM_FRAME_INLINED) &&
-        looks_like_wrapper(frame)) {
+    if (i > 0 && !(frame->flags & TM_FRAME_INLINED) && looks_like_wrapper(frame)) {
       wrapper = frame; /* the site is its caller, when that is the program's own code */
       continue;
     }

@@ -231,6 +231,25 @@ START_TEST(test_wrapper_leak) {
 }
 END_TEST
 
+/* Wrappers that call wrappers (gnulib's xstrdup, xmemdup and xmalloc) are looked through too: the
+ * site is the line that called the outermost. Not tail calls, so that each keeps its frame. */
+__attribute__((noinline)) static void *project_xmemdup(const void *p, size_t n) {
+  void *copy = project_xmalloc(n);
+  memcpy(copy, p, n);
+  return copy;
+}
+
+__attribute__((noinline)) static char *project_xstrdup(const char *s) {
+  char *copy = project_xmemdup(s, strlen(s) + 1);
+  __asm__ volatile("" ::: "memory");
+  return copy;
+}
+
+START_TEST(test_wrapper_chain_leak) {
+  lose(project_xstrdup("wrapped twice")); /* site:wrapper_chain */
+}
+END_TEST
+
 /* A user function that ends in _get_type is no GLib type registration: its leak counts. */
 __attribute__((noinline)) static char *mime_get_type(void) {
   char *type = strdup("text/plain"); /* site:get_type */
@@ -431,6 +450,7 @@ static Suite *leak_suite(void) {
   tcase_add_test(leaks, test_freed_holder_leak);
   tcase_add_test(leaks, test_global_list);
   tcase_add_test(leaks, test_wrapper_leak);
+  tcase_add_test(leaks, test_wrapper_chain_leak);
   tcase_add_test(leaks, test_nodebug_library_leak);
   tcase_add_test(leaks, test_empty_block_leak);
   tcase_add_test(leaks, test_get_type_leak);

@@ -347,7 +347,7 @@ const tm_frame *tm__leak_site(const tm__leak_filters *filters, const tm_tracebac
       continue;
     if (in_check_runner(frame))
       return wrapper; /* the test's frame is gone (a tail call): no site of its own to name */
-    if (i > 0 && !(frame->flags & TM_FRAME_INLINED) && looks_like_wrapper(frame)) {
+    if (i > 0 && looks_like_wrapper(frame)) {
       wrapper = frame; /* the site is its caller, when that is the program's own code */
       continue;
     }

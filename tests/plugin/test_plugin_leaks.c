@@ -61,7 +61,7 @@ static const expectation expected[] = {
   {"Leaks", "test_wrapper_leak", 0, 'S', "site:wrapper",
    "leaked 33 B in 1 block (allowed 0 B): a 33 B block from project_xmalloc() at "},
   {"Leaks", "test_wrapper_chain_leak", 0, 'S', "site:wrapper_chain",
-   "leaked 14 B in 1 block (allowed 0 B): a 14 B block from project_xstrdup() at "},
+   "leaked 14 B in 1 block (allowed 0 B): a 14 B block from project_inline_strdup() at "},
   {"Leaks", "test_get_type_leak", 0, 'S', "site:get_type",
    "leaked 11 B in 1 block (allowed 0 B): an 11 B block from "},
   {"Leaks", "test_paused_then_fails", 0, 'F', "site:paused", "fails while paused"},

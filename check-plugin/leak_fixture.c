@@ -454,6 +454,8 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
     .roots = (const uintptr_t *)(const void *)regs,
     .nroots = sizeof(jmp_buf) / (sizeof(uintptr_t)),
     .runner_frames_skipped = true, /* Check's frames between it and main() hold none of the test's */
+    /* CK_FORK=yes: the runner forked this child just before the setup, and waits for it. */
+    .since_fork = getpid() != runner_pid,
   };
   GError *error = NULL;
   tm__leak_findings f = {

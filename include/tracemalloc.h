@@ -478,6 +478,14 @@ typedef struct tm_reach_options {
    * only, in slots they never wrote, what earlier calls left there, such as the address of a
    * block the runner freed and the test then got again. Off, the shared frame's callers count. */
   bool runner_frames_skipped;
+  /* The calling process is a fork() child that started tracing just after the fork, its parent
+   * still alive (Check's runner waiting for a CK_FORK=yes test). A word of memory older than the
+   * traces (a root, an untraced block) on a page this process still shares with its parent has
+   * not been written since the fork: when it points to a block traced since, it is stale (a
+   * dangling pointer, the unused capacity of an old array, whose freed chunk the block reuses)
+   * and does not make the block reachable. Read from /proc/self/pagemap; without it, or while the
+   * process has child processes of its own (they share its pages too), every word counts. */
+  bool since_fork;
 } tm_reach_options;
 
 typedef struct tm_reachability tm_reachability;

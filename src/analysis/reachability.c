@@ -20,6 +20,7 @@
 #include "engine.h"
 #include "model.h"
 #include "roots.h"
+#include "shared_pages.h"
 
 enum {
   REACHED = 1u << 0,  /* reached from a root */
@@ -42,6 +43,7 @@ typedef struct graph {
   size_t *stack; /* blocks to scan; each is pushed at most once per pass */
   size_t depth;
   uintptr_t lo, hi; /* no block lies outside [lo, hi) */
+  tm__shared_pages *unwritten; /* tm_reach_options.since_fork: pages not written since; or NULL */
 } graph;
 
 /* Sorts blocks by address: an LSD radix sort on (ptr - lowest) / 16, 11 bits a pass, as many
@@ -126,11 +128,17 @@ static size_t graph_find(const graph *g, uintptr_t v) {
 }
 
 /* Marks with `flag` every block that a word of [lo, hi) points into and that has none of the
- * `stop` flags, and pushes it. */
-static void graph_scan(graph *g, uintptr_t lo, uintptr_t hi, uint8_t flag, uint8_t stop) {
+ * `stop` flags, and pushes it. old: [lo, hi) is memory older than the traces (a root, an
+ * untraced block), where a word on a page unwritten since the fork cannot point to a traced
+ * block but by a stale value (tm_reach_options.since_fork). */
+static void graph_scan(graph *g, uintptr_t lo, uintptr_t hi, uint8_t flag, uint8_t stop,
+                       bool old) {
   for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
     size_t i = graph_find(g, *(const uintptr_t *)p);
     if (i != SIZE_MAX && !(g->flags[i] & (flag | stop))) {
+      if (old && g->unwritten != NULL && (g->flags[i] & TRACED) &&
+          tm__shared_pages_unwritten(g->unwritten, p))
+        continue;
       g->flags[i] |= flag;
       if (!(g->flags[i] & OPAQUE))
         g->stack[g->depth++] = i;
@@ -147,9 +155,10 @@ static void block_words(const tm__raw_trace *b, uintptr_t *lo, uintptr_t *hi) {
 /* Scans what the stack holds, and what that reaches, with flag, until nothing is left. */
 static void graph_drain(graph *g, uint8_t flag, uint8_t stop) {
   while (g->depth > 0) {
+    size_t i = g->stack[--g->depth];
     uintptr_t lo, hi;
-    block_words(&g->blocks[g->stack[--g->depth]], &lo, &hi);
-    graph_scan(g, lo, hi, flag, stop);
+    block_words(&g->blocks[i], &lo, &hi);
+    graph_scan(g, lo, hi, flag, stop, !(g->flags[i] & TRACED));
   }
 }
 
@@ -157,12 +166,12 @@ static void graph_drain(graph *g, uint8_t flag, uint8_t stop) {
 static void graph_mark_reachable(graph *g, const GArray *roots, const tm_reach_options *options) {
   for (guint i = 0; i < roots->len; i++) {
     const tm__range *r = &g_array_index(roots, tm__range, i);
-    graph_scan(g, r->lo, r->hi, REACHED, 0);
+    graph_scan(g, r->lo, r->hi, REACHED, 0, true);
     graph_drain(g, REACHED, 0);
   }
-  if (options != NULL && options->roots != NULL) {
+  if (options != NULL && options->roots != NULL) { /* registers: live now, never stale */
     graph_scan(g, (uintptr_t)options->roots,
-               (uintptr_t)(options->roots + options->nroots), REACHED, 0);
+               (uintptr_t)(options->roots + options->nroots), REACHED, 0, false);
     graph_drain(g, REACHED, 0);
   }
 }
@@ -421,7 +430,12 @@ static bool scan_locked(tm_reachability *r, const GArray *roots, const tm_reach_
         g.flags[i] |= OPAQUE;
     }
   }
+  tm__shared_pages pages;
+  if (options != NULL && options->since_fork && tm__shared_pages_open(&pages))
+    g.unwritten = &pages;
   graph_mark_reachable(&g, roots, options);
+  if (g.unwritten != NULL)
+    tm__shared_pages_close(g.unwritten);
   ok = result_fill(r, &g);
 out:
   free(g.blocks);

@@ -301,6 +301,19 @@ START_TEST(test_logs) {
 }
 END_TEST
 
+/* CK_FORK=yes: a word the runner left pointing to a chunk it freed does not keep the test's block
+ * at that address reachable, on a page the test's child never wrote; the same value written
+ * again by the test does. */
+START_TEST(test_stale_words) {
+  suite_run *run = suite_run_new(required_env("STALE_SUITE"), "yes", NULL);
+  const char *src = required_env("STALE_SUITE_SRC");
+  check_result(run, "Stale", "test_leak_over_stale_word", 0, 'S', src, "site:stale",
+               "leaked 1000 B in 1 block (allowed 0 B): a 1000 B block at ");
+  check_result(run, "Stale", "test_same_value_rewritten", 0, 'P', NULL, NULL, "Passed");
+  suite_run_free(run);
+}
+END_TEST
+
 int main(void) {
   const char *exe = required_env("LEAK_SUITE");
   Suite *s = suite_create("plugin-leaks");
@@ -321,6 +334,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_bad_threshold, 0, 2);
   tcase_add_loop_test(tc, test_disabled, 0, 2);
   tcase_add_loop_test(tc, test_logs, 0, 2);
+  tcase_add_test(tc, test_stale_words);
   suite_add_tcase(s, tc);
   failed = run_suite(s) != EXIT_SUCCESS;
   suite_run_free(runs[0]);

@@ -96,12 +96,10 @@ static void append_test_line(GString *s, const tm__leak_findings *f, const char 
 }
 
 /* The frame whose line names a group: its site, or for a site without debug info, the test's
- * frame that called into it when that one has a line; NULL when neither has one. */
-static const tm_frame *line_frame(const tm__leak_findings *f, const tm_traceback *tb,
-                                  const tm_frame *site) {
+ * frame (test, or NULL) that called into it when that one has a line; NULL when neither has one. */
+static const tm_frame *line_frame(const tm_frame *site, const tm_frame *test) {
   if (site == NULL || !(site->flags & TM_FRAME_NO_DEBUG_INFO))
     return site;
-  const tm_frame *test = tm__leak_test_frame(tb, f->test.test);
   return test != NULL && test != site && !(test->flags & TM_FRAME_NO_DEBUG_INFO) ? test : NULL;
 }
 
@@ -123,7 +121,7 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
     if (site->function != NULL)
       g_string_append_printf(s, " in %.*s()", name_len(site->function), site->function);
     g_string_append_printf(s, " (no line number: no debug info for it in %s)", site->filename);
-    const tm_frame *caller = line_frame(f, tb, site);
+    const tm_frame *caller = line_frame(site, test);
     if (caller != NULL) /* the test has lines: its line says more than its name */
       g_string_append_printf(s, ", called from %s:%u", tm__leak_display_path(caller->filename),
                              caller->lineno);
@@ -214,7 +212,8 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
   cut(s, TM__LEAK_MESSAGE_MAX);
   memcpy(msg, s->str, s->len + 1);
   g_string_free(s, true);
-  const tm_frame *at = top != NULL ? line_frame(f, top->traceback, site) : NULL;
+  const tm_frame *at =
+      top != NULL ? line_frame(site, tm__leak_test_frame(top->traceback, f->test.test)) : NULL;
   if (at != NULL) {
     *file = tm__leak_display_path(at->filename);
     *line = (int)at->lineno;

@@ -224,6 +224,7 @@ void tm_leak_setup(void) {
    * afresh. A test that paused its thread and failed before resuming left it paused. */
   while (tm_thread_is_paused())
     tm_thread_resume();
+  tm__leak_pass_pause_forget();
   paused_between = false;
   window.ignore = window.has_allowance = window.has_allowance_blocks = false;
   window.has_peak_limit = false;
@@ -578,6 +579,7 @@ void tm_leak_teardown(void) {
    * nowhere; and its window is judged from a thread that is not paused. */
   while (tm_thread_is_paused())
     tm_thread_resume();
+  tm__leak_pass_pause_forget();
   tm_get_traced_memory(&current, &peak); /* first: before this function allocates anything */
   blocks = tm_get_traced_blocks();
   tm_thread_pause(); /* from here on, what the plugin allocates is not the test's */

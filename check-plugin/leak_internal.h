@@ -368,6 +368,13 @@ bool tm__leak_records_init(char **envp, GError **error);
  * (leak_fixture.c and docs/symbolizer.md say more). Not thread-safe. */
 void tm__leak_symbols_note(bool failed);
 
+/* The pause a passing result of receive_test_result() leaves behind (leak_quiet.c), for Check's
+ * strdup("Passed"): ended at Check's next message and by log_test_end(); forgotten (the flag
+ * dropped, not the pause) by a setup or teardown that has just resumed the thread completely.
+ * Check's thread only. */
+void tm__leak_pass_pause_end(void);
+void tm__leak_pass_pause_forget(void);
+
 /* Whether test windows need a full record (TM_LEAK_JSON or TM_LEAK_BASELINE set): then every
  * window that leaves memory allocated is classified, not only the ones over their allowance. */
 bool tm__leak_records_wanted(void);

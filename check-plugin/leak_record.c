@@ -62,6 +62,7 @@ void __real_log_test_end(SRunner *sr, TestResult *tr) __attribute__((weak));
 void __wrap_log_test_end(SRunner *sr, TestResult *tr);
 
 void __wrap_log_test_end(SRunner *sr, TestResult *tr) {
+  tm__leak_pass_pause_end(); /* the result is complete: "Passed" is in it */
   if (tr != NULL && srunner_fork_status(sr) == CK_FORK)
     tm__leak_symbols_note(tr_rtype(tr) == CK_FAILURE || tr_rtype(tr) == CK_ERROR);
 #if CHECK_MAJOR_VERSION == 0 && CHECK_MINOR_VERSION == 15

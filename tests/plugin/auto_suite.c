@@ -1,6 +1,6 @@
 /* auto_suite.c — zero-edit mode (linked with tracemalloc-check-auto) on a suite where one TCase
  * has no fixture and another already adds TM_LEAK_FIXTURE itself: every test is judged exactly
- * once. Run by test_plugin_auto.c. "site:NAME" marks the line each failure must name. */
+ * once, and a test that allocates nothing peaks at 0 B. Run by test_plugin_auto.c. "site:NAME" marks the line each failure must name. */
 #include <stdlib.h>
 
 #include <check.h>
@@ -15,6 +15,10 @@ END_TEST
 
 START_TEST(test_auto_clean) {
   free(malloc(40));
+}
+END_TEST
+
+START_TEST(test_auto_nothing) {
 }
 END_TEST
 
@@ -37,6 +41,7 @@ int main(void) {
 
   tcase_add_test(plain, test_auto_leak);
   tcase_add_test(plain, test_auto_clean);
+  tcase_add_test(plain, test_auto_nothing);
   suite_add_tcase(s, plain);
   tcase_add_checked_fixture(twice, TM_LEAK_FIXTURE); /* the wrap added it already */
   tcase_add_test(twice, test_twice_leak);

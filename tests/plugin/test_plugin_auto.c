@@ -1,5 +1,6 @@
 /* test_plugin_auto.c — zero-edit mode judges every test once, also where the suite adds the
- * fixture itself. Runs auto_suite in both fork modes. */
+ * fixture itself; a test that allocates nothing passes the smallest peak limit (Check's own
+ * messages are not the test's, in either fork mode). Runs auto_suite in both fork modes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +10,7 @@
 
 #include "harness.h"
 
-static suite_run *runs[2];
+static suite_run *runs[2], *peak_runs[2];
 
 static int count(const char *haystack, const char *needle) {
   int n = 0;
@@ -24,11 +25,24 @@ START_TEST(test_verdicts) {
   check_result(run, "Plain", "test_auto_leak", 0, 'S', src, "site:auto",
                "leaked 40 B in 1 block (allowed 0 B)");
   check_result(run, "Plain", "test_auto_clean", 0, 'P', NULL, NULL, "Passed");
+  check_result(run, "Plain", "test_auto_nothing", 0, 'P', NULL, NULL, "Passed");
   check_result(run, "Twice", "test_twice_leak", 0, 'S', src, "site:twice",
                "leaked 24 B in 1 block (allowed 0 B)");
   check_result(run, "Twice", "test_twice_clean", 0, 'P', NULL, NULL, "Passed");
-  ck_assert_uint_eq(run->results->len, 4);
-  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 4, Failures: 2, Errors: 0"));
+  ck_assert_uint_eq(run->results->len, 5);
+  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 5, Failures: 2, Errors: 0"));
+}
+END_TEST
+
+START_TEST(test_peak_limit_of_one_byte) {
+  const suite_run *run = peak_runs[_i];
+  const char *src = required_env("AUTO_SUITE_SRC");
+  check_result(run, "Plain", "test_auto_nothing", 0, 'P', NULL, NULL, "Passed");
+  check_result(run, "Plain", "test_auto_leak", 0, 'S', src, "site:auto",
+               "leaked 40 B in 1 block (allowed 0 B); peak 40 B over the limit of 1 B: ");
+  check_result(run, "Twice", "test_twice_leak", 0, 'S', src, "site:twice",
+               "leaked 24 B in 1 block (allowed 0 B); peak 24 B over the limit of 1 B: ");
+  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 5, Failures: 2, Errors: 0"));
 }
 END_TEST
 
@@ -47,11 +61,17 @@ int main(void) {
 
   runs[0] = suite_run_new(exe, "yes", NULL);
   runs[1] = suite_run_new(exe, "no", NULL);
+  const char *const peak_env[] = {"TM_LEAK_PEAK_LIMIT=1", NULL};
+  peak_runs[0] = suite_run_new(exe, "yes", peak_env);
+  peak_runs[1] = suite_run_new(exe, "no", peak_env);
   tcase_add_loop_test(tc, test_verdicts, 0, 2);
   tcase_add_loop_test(tc, test_one_report_each, 0, 2);
+  tcase_add_loop_test(tc, test_peak_limit_of_one_byte, 0, 2);
   suite_add_tcase(s, tc);
   failed = run_suite(s) != EXIT_SUCCESS;
   suite_run_free(runs[0]);
   suite_run_free(runs[1]);
+  suite_run_free(peak_runs[0]);
+  suite_run_free(peak_runs[1]);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -418,11 +418,12 @@ TM_EXTERN tm_snapshot *tm_snapshot_load(const char *path, GError **error);
  * Roots: the writable segments of every loaded object (dl_iterate_phdr; glibc's malloc state is
  * left out, since its free lists point into live blocks), the calling thread's stack from
  * options->stack_from up, its static TLS and thread descriptor (pthread_setspecific values live
- * there), the words of options->roots (registers the caller saved), and the whole stacks of the
- * process's other threads (from their stack pointers where /proc says them). Limits: pointers
- * hidden by tagging or XOR, or held only in another thread's registers, memory the program maps
- * itself (mmap) and that holds the only pointer to a block, and a block whose only pointer sits in
- * a block allocated by the dynamic loader before relocation are all outside the graph.
+ * there), the words of options->roots (registers the caller saved), the whole stacks of the
+ * process's other threads (from their stack pointers where /proc says them), and the resident
+ * pages of the anonymous memory the program mapped itself with mmap() (a pool, an arena). Limits:
+ * pointers hidden by tagging or XOR, or held only in another thread's registers, file mappings
+ * and memory mapped by a raw system call, and a block whose only pointer sits in a block
+ * allocated by the dynamic loader before relocation are all outside the graph.
  * ---------------------------------------------------------------------------------------------- */
 
 typedef enum tm_reach {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -257,13 +258,13 @@ static uintptr_t thread_sp(const char *tid) {
  * (its TLS and descriptor sit there). A thread whose stack pointer cannot be read (running on
  * another CPU) makes every anonymous writable mapping just above a guard page count whole, as
  * glibc lays out the stacks it creates: conservative, since the stacks glibc keeps from joined
- * threads look the same. Stacks of joined threads are never scanned otherwise. */
-static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_sp) {
+ * threads look the same. Stacks of joined threads are never scanned otherwise. The stack pointers
+ * read are appended to sps. */
+static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_sp, GArray *sps) {
   char self[32];
   GDir *dir = g_dir_open("/proc/self/task", 0, NULL);
   const char *tid;
   bool unknown = false;
-  GArray *sps = g_array_new(false, false, sizeof(uintptr_t));
 
   if (dir == NULL)
     return;
@@ -296,7 +297,59 @@ static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_s
         !tm__mapped_by_tracer(m->lo, m->hi))
       ranges_add(ranges, maps, m->lo, m->hi);
   }
-  g_array_unref(sps);
+}
+
+/* Appends the resident pages of [lo, hi) (page-aligned), cut to the readable mappings. A page
+ * never touched holds nothing: a reservation of gigabytes costs what it holds, not its size. */
+static void resident_add(GArray *ranges, const GArray *maps, uintptr_t lo, uintptr_t hi) {
+  enum { PAGES = 4096 };
+  unsigned char vec[PAGES];
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  for (uintptr_t at = lo; at < hi;) {
+    uintptr_t end = hi - at > PAGES * page ? at + PAGES * page : hi;
+    if (mincore((void *)at, end - at, vec) != 0) { /* partly unmapped since: clipped below */
+      ranges_add(ranges, maps, at, end);
+      at = end;
+      continue;
+    }
+    for (uintptr_t p = at; p < end;) {
+      uintptr_t run = p;
+      while (run < end && (vec[(run - at) / page] & 1))
+        run += page;
+      if (run > p)
+        ranges_add(ranges, maps, p, run);
+      p = run;
+      while (p < end && !(vec[(p - at) / page] & 1))
+        p += page;
+    }
+    at = end;
+  }
+}
+
+/* Adds the anonymous memory the program mapped itself (a pool, an arena, an interpreter's object
+ * heap: tm__program_maps_copy()), except a mapping that holds a thread's stack pointer (sps): a
+ * stack the program mapped (a coroutine's, or one given to pthread_attr_setstack) is scanned from
+ * its stack pointer up like any stack, since below it lie dead frames. */
+static void program_maps_add(GArray *ranges, const GArray *maps, const GArray *sps) {
+  size_t room = 64, n;
+  uintptr_t(*list)[2] = NULL;
+  for (;;) {
+    list = g_realloc(list, room * sizeof *list);
+    n = tm__program_maps_copy(list, room);
+    if (n <= room)
+      break;
+    room = n + 64; /* the program mapped more meanwhile */
+  }
+  for (size_t i = 0; i < n; i++) {
+    bool stack = false;
+    for (guint k = 0; k < sps->len && !stack; k++) {
+      uintptr_t sp = g_array_index(sps, uintptr_t, k);
+      stack = sp >= list[i][0] && sp < list[i][1];
+    }
+    if (!stack)
+      resident_add(ranges, maps, list[i][0], list[i][1]);
+  }
+  g_free(list);
 }
 
 GArray *tm__roots_collect(const void *stack_from) {
@@ -319,7 +372,11 @@ GArray *tm__roots_collect(const void *stack_from) {
     ranges_add(ranges, maps, sp, top);
   ranges_add(ranges, maps, tp - (tls != 0 ? tls : 4096), tp + thread_descriptor_size());
   dtv_add(ranges, maps, tp);
-  other_stacks_add(ranges, maps, sp);
+  GArray *sps = g_array_new(false, false, sizeof(uintptr_t));
+  g_array_append_val(sps, sp);
+  other_stacks_add(ranges, maps, sp, sps);
+  program_maps_add(ranges, maps, sps);
+  g_array_unref(sps);
   g_array_unref(maps);
   return ranges;
 }

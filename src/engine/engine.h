@@ -82,6 +82,16 @@ void tm__blocks_unlock(void);
 /* Whether memory the tracer mapped for itself (tables, interned stacks) overlaps [lo, hi). */
 bool tm__mapped_by_tracer(uintptr_t lo, uintptr_t hi);
 
+/* The anonymous mappings the program made itself (mmap), as sorted, disjoint [lo, hi) pairs:
+ * copies up to max of them into out and returns how many there are (call again with more room
+ * when that is more than max). Not clipped to what is still readable. Thread-safe; allocates
+ * nothing. */
+size_t tm__program_maps_copy(uintptr_t (*out)[2], size_t max);
+
+/* Hold and drop the list's lock, around fork() (before the region allocator's lock). */
+void tm__program_maps_lock(void);
+void tm__program_maps_unlock(void);
+
 /* Copies every block of the malloc domain, traced or not, into a new array (free() it, guard
  * held), storing the count in *n. Call between tm__blocks_lock() and tm__blocks_unlock(), with the
  * guard held. NULL with *n = 0 when there is none or on failure. */

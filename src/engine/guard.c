@@ -94,7 +94,7 @@ static void list_map(void *p, size_t size) {
 
 static void *map_pages(size_t size) {
   int saved = errno;
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void *p = tm__real_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   errno = saved;
   if (p == MAP_FAILED)
     return NULL;
@@ -104,7 +104,7 @@ static void *map_pages(size_t size) {
 
 static void unmap_pages(void *ptr, size_t size) {
   int saved = errno;
-  munmap(ptr, size);
+  tm__real_munmap(ptr, size);
   errno = saved;
   bool listed = false;
   tm__lock_acquire(&maps_lock);
@@ -311,16 +311,17 @@ void *tm__map_huge(size_t size) {
     return p;
   }
   int saved = errno;
-  char *raw = mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  char *raw =
+      tm__real_mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) {
     errno = saved;
     return NULL;
   }
   char *p = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
   if (p > raw)
-    munmap(raw, (size_t)(p - raw));
+    tm__real_munmap(raw, (size_t)(p - raw));
   if (p + size < raw + size + huge)
-    munmap(p + size, (size_t)(raw + size + huge - (p + size)));
+    tm__real_munmap(p + size, (size_t)(raw + size + huge - (p + size)));
 #ifdef MADV_HUGEPAGE
   madvise(p, size, MADV_HUGEPAGE);
 #endif

@@ -138,11 +138,13 @@ bool tm_heap_registry_is_on(void) {
 static void fork_prepare(void) {
   tm__intern_lock_all();
   tm__fork_lock();
+  tm__program_maps_lock();
   tm__region_lock();
 }
 
 static void fork_release(void) {
   tm__region_unlock();
+  tm__program_maps_unlock();
   tm__fork_unlock();
   tm__intern_unlock_all();
 }

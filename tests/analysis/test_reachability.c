@@ -4,8 +4,10 @@
  * shared library as programs do, with the heap registry asked for. */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -224,6 +226,73 @@ START_TEST(test_stacks_are_roots) {
 }
 END_TEST
 
+/* Anonymous memory the program maps itself (a pool, an arena) is a root while it is mapped, and
+ * only then: moved by mremap() it still is; unmapped, or replaced by a file mapping, it is not.
+ * Memory reserved and never touched costs nothing. */
+static uintptr_t in_pool;
+
+__attribute__((noinline)) static void **pool_fill(void **pool) {
+  void *volatile p = malloc(48);
+  in_pool = HIDE(p);
+  pool[3] = p;
+  p = NULL;
+  return pool;
+}
+
+__attribute__((noinline)) static void pool_store(void *page) {
+  ((void *volatile *)page)[3] = SHOW(in_pool);
+}
+
+__attribute__((noinline)) static void pool_free(void) { free(SHOW(in_pool)); }
+
+__attribute__((noinline)) static tm_reach pool_reach(void) {
+  tm_reachability *r = scan();
+  tm_reach reach = block_of(r, SHOW(in_pool))->reach;
+  tm_reachability_free(r);
+  return reach;
+}
+
+START_TEST(test_program_maps_are_roots) {
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  /* Every slot of this frame written before the first scan: an unwritten one would hold whatever
+   * an earlier call left there, perhaps the address of a freed block that the pool's reuses. */
+  char *volatile reserve = NULL, *volatile moved = NULL, *volatile file = NULL,
+                 *volatile again = NULL;
+  FILE *f = NULL;
+  ck_assert_int_eq(tm_start(8), 0);
+  tm_clear_traces();
+  tm_stack_mark_take(&mark);
+  /* 64 GiB reserved, one page written: the scan reads the page, not the reservation. */
+  reserve = mmap(NULL, (size_t)64 << 30, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ck_assert_ptr_ne(reserve, MAP_FAILED);
+  void **pool = pool_fill((void **)(reserve + ((size_t)32 << 30)));
+  ck_assert_int_eq(pool_reach(), TM_REACH_REACHABLE);
+  /* Moved elsewhere by mremap(): still the program's. */
+  moved = mremap(pool, page, 2 * page, MREMAP_MAYMOVE | MREMAP_FIXED, reserve + page);
+  ck_assert_ptr_eq(moved, reserve + page);
+  ck_assert_int_eq(pool_reach(), TM_REACH_REACHABLE);
+  /* Replaced by a file mapping at the same place: its bytes are the file's. */
+  f = tmpfile();
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(ftruncate(fileno(f), (off_t)(2 * page)), 0);
+  file = mmap(moved, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fileno(f), 0);
+  ck_assert_ptr_eq(file, moved);
+  pool_store(file); /* the file's copy holds it: not a root */
+  ck_assert_int_eq(pool_reach(), TM_REACH_LOST);
+  fclose(f);
+  /* Anonymous again, then unmapped. */
+  again = mmap(moved, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  ck_assert_ptr_eq(again, moved);
+  pool_store(again);
+  ck_assert_int_eq(pool_reach(), TM_REACH_REACHABLE);
+  ck_assert_int_eq(munmap(reserve, (size_t)64 << 30), 0);
+  ck_assert_int_eq(pool_reach(), TM_REACH_LOST);
+  pool_free();
+  tm_stop();
+}
+END_TEST
+
 /* The peak watch keeps the traces of the moment traced memory first passed its limit. */
 START_TEST(test_peak_watch) {
   GError *error = NULL;
@@ -282,6 +351,7 @@ int main(void) {
   tcase_add_test(tc, test_classes_and_roots);
   tcase_add_test(tc, test_stacks_are_roots);
   tcase_add_test(tc, test_runner_frames_skipped);
+  tcase_add_test(tc, test_program_maps_are_roots);
   tcase_add_test(tc, test_peak_watch);
   tcase_add_test(tc, test_errors); /* last: CK_FORK=no shares the process, and this one disables */
   suite_add_tcase(s, tc);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "run_suite.h"
@@ -233,6 +234,45 @@ START_TEST(test_not_tracing_records_nothing) {
 }
 END_TEST
 
+/* mmap(), munmap() and mremap() are interposed too (the program's own anonymous memory is a root
+ * of the reachability scan): what they return, errno, and the memory itself stay the system's. */
+START_TEST(test_mapping_calls_unchanged) {
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  ck_assert_int_eq(tm_start(4), 0);
+  size_t before = traced();
+  errno = 0;
+  ck_assert_ptr_eq(mmap(NULL, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), MAP_FAILED);
+  ck_assert_int_eq(errno, EINVAL);
+  errno = 0;
+  ck_assert_ptr_eq(mmap(NULL, page, PROT_READ, MAP_PRIVATE, -1, 0), MAP_FAILED); /* no file */
+  ck_assert_int_eq(errno, EBADF);
+  errno = 0;
+  ck_assert_int_eq(munmap((void *)1, page), -1); /* not page-aligned */
+  ck_assert_int_eq(errno, EINVAL);
+  errno = 0;
+  ck_assert_ptr_eq(mremap((void *)1, page, 2 * page, MREMAP_MAYMOVE), MAP_FAILED);
+  ck_assert_int_eq(errno, EINVAL);
+  errno = 12345;
+  char *p = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ck_assert_ptr_ne(p, MAP_FAILED);
+  ck_assert_int_eq(errno, 12345); /* a success leaves errno alone */
+  ck_assert_uint_eq((uintptr_t)p % page, 0);
+  memset(p, 0x5a, 3 * page);
+  ck_assert_int_eq(munmap(p + page, page), 0); /* a hole in the middle */
+  ck_assert_int_eq(p[0], 0x5a);
+  ck_assert_int_eq(p[2 * page], 0x5a);
+  char *q = mremap(p, page, 4 * page, MREMAP_MAYMOVE);
+  ck_assert_ptr_ne(q, MAP_FAILED);
+  ck_assert_int_eq(q[page - 1], 0x5a); /* moved with its contents */
+  ck_assert_int_eq(q[4 * page - 1], 0);
+  ck_assert_int_eq(errno, 12345);
+  ck_assert_int_eq(munmap(q, 4 * page), 0);
+  ck_assert_int_eq(munmap(p + 2 * page, page), 0);
+  ck_assert_uint_eq(traced(), before); /* mappings are not blocks */
+  tm_stop();
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("hooks");
   TCase *tc = tcase_create("entry_points");
@@ -247,6 +287,7 @@ int main(void) {
   tcase_add_test(tc, test_untraced_blocks_freed_while_tracing);
   tcase_add_test(tc, test_not_tracing_records_nothing);
   tcase_add_test(tc, test_small_stack_thread_traced_with_max_frames);
+  tcase_add_test(tc, test_mapping_calls_unchanged);
   suite_add_tcase(s, tc);
   return run_suite(s);
 }

@@ -1,7 +1,8 @@
 /* world_suite.c — clean tests that touch what real suites touch (environment, thread keys, a
  * thread still running, regex, iconv, locale and time, texts of unknown errno and signal values,
  * NSS and the resolver, syslog, dlopen, a __thread cache in a dlopen'ed library, GLib and
- * GObject, a GLib thread pool, stdio, caches kept in statics), each of which must pass, and
+ * GObject, a GLib thread pool, stdio, caches kept in statics, a pool in memory the suite maps
+ * itself), each of which must pass, and
  * three real leaks, each of which must fail at its line. test_plugin_world.c runs it in both fork
  * modes. "site:NAME" marks a failure's line. */
 #include <check.h>
@@ -18,6 +19,7 @@
 #include <pwd.h>
 #include <syslog.h>
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <glib.h>
 #include <glib-object.h>
@@ -65,6 +67,16 @@ START_TEST(t_dlopen_tls) {
   ck_assert_str_eq(get(), "cached");
 }
 END_TEST
+/* A pool carved out of memory the suite maps itself, as allocators and interpreters do: the
+ * strings it holds are reachable through it, and it lives across tests. */
+static char **mapped_pool;
+START_TEST(t_mmap_pool) {
+  if (mapped_pool == NULL)
+    mapped_pool = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ck_assert_ptr_ne(mapped_pool, MAP_FAILED);
+  mapped_pool[1000] = strdup("kept in the pool");
+}
+END_TEST
 /* An errno and a signal glibc has no text for: it formats one into a per-thread buffer kept in
  * the thread descriptor, freed by the next such call. */
 START_TEST(t_unknown_errno) { ck_assert_ptr_nonnull(strerror(12345)); ck_assert_ptr_nonnull(strsignal(77)); }
@@ -99,6 +111,7 @@ int main(void) {
   tcase_add_test(c, t_syslog); tcase_add_test(c, t_dlopen); tcase_add_test(c, t_glib_misc); tcase_add_test(c, t_gobject);
   tcase_add_test(c, t_thread_pool); tcase_add_test(c, t_stdio); tcase_add_test(c, t_live_pool_thread);
   tcase_add_test(c, t_unknown_errno); tcase_add_test(c, t_dlopen_tls);
+  tcase_add_test(c, t_mmap_pool);
   tcase_add_loop_test(c, t_realloc_growth, 0, 3); tcase_add_loop_test(c, t_glib_hash_global, 0, 3);
   suite_add_tcase(s, c);
   TCase *l = tcase_create("Leaks");

@@ -1,0 +1,266 @@
+/* program_maps.c — the anonymous memory the program maps for itself, kept as roots of the scan.
+ *
+ * A pool, an arena or an interpreter's object heap carved out of mmap() memory holds pointers to
+ * malloc blocks that nothing else points to: without its pages among the roots, every such block
+ * would look lost (Valgrind scans them; LeakSanitizer needs them registered). mmap(), mmap64(),
+ * munmap() and mremap() are interposed like malloc: the real call runs first and its result is
+ * returned untouched; then the ranges of anonymous mappings the program made are kept in a sorted
+ * list of disjoint ranges, cut by munmap(), moved by mremap(), replaced by a MAP_FIXED mapping over
+ * them. What the tracer maps for itself (guard held), or a paused thread maps, is not listed; nor
+ * is what glibc maps inside malloc or pthread_create(), which call the kernel through internal
+ * entry points that never reach these symbols. A file mapping is not listed: its bytes are the
+ * file's. The scan clips every range to what /proc/self/maps says is readable and skips pages that
+ * are not resident (a reservation of gigabytes costs what it holds).
+ */
+/* mmap() is defined here under its own name; with 64-bit file offsets the headers would rename it
+ * mmap64 (the same function on 64-bit targets, which are the ones served: mmap64 is an alias). */
+#undef _FILE_OFFSET_BITS
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "guard.h"
+#include "lock.h"
+
+_Static_assert(sizeof(off_t) == 8, "mmap64 is an alias of mmap only where off_t has 64 bits");
+
+#define TM_HOOK __attribute__((visibility("default")))
+#define INITIAL_RANGES 256 /* 4 KiB */
+
+typedef struct map_range {
+  uintptr_t lo, hi;
+} map_range;
+
+static tm__lock list_lock;
+static map_range *ranges; /* sorted by lo, disjoint; from tm__map() */
+static size_t nranges, capacity;
+
+/* ---- the real calls -------------------------------------------------------------------------- */
+
+static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
+static int (*real_munmap)(void *, size_t);
+static void *(*real_mremap)(void *, size_t, size_t, int, ...);
+
+/* Finds the next definitions once. While dlsym() runs (it could map memory), or where it finds
+ * none, the system calls serve. */
+static void resolve(void) {
+  static __thread int resolving __attribute__((tls_model("initial-exec")));
+  static int done;
+  if (__atomic_load_n(&done, __ATOMIC_ACQUIRE) || resolving)
+    return;
+  int saved = errno;
+  resolving = 1;
+  tm__guard_depth++;
+  void *m = dlsym(RTLD_NEXT, "mmap"), *u = dlsym(RTLD_NEXT, "munmap"),
+       *r = dlsym(RTLD_NEXT, "mremap");
+  tm__guard_depth--;
+  if (m != NULL)
+    __atomic_store_n((void **)&real_mmap, m, __ATOMIC_RELAXED);
+  if (u != NULL)
+    __atomic_store_n((void **)&real_munmap, u, __ATOMIC_RELAXED);
+  if (r != NULL)
+    __atomic_store_n((void **)&real_mremap, r, __ATOMIC_RELAXED);
+  resolving = 0;
+  __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+  errno = saved;
+}
+
+void *tm__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  resolve();
+  void *(*fn)(void *, size_t, int, int, int, off_t) = __atomic_load_n(&real_mmap, __ATOMIC_RELAXED);
+  if (fn != NULL)
+    return fn(addr, len, prot, flags, fd, off);
+  return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+int tm__real_munmap(void *addr, size_t len) {
+  resolve();
+  int (*fn)(void *, size_t) = __atomic_load_n(&real_munmap, __ATOMIC_RELAXED);
+  if (fn != NULL)
+    return fn(addr, len);
+  return (int)syscall(SYS_munmap, addr, len);
+}
+
+/* ---- the list -------------------------------------------------------------------------------- */
+
+/* Whether this thread's calls are the program's own: not the tracer's, not a paused thread's. */
+static bool program_calling(void) { return !tm__guard_held() && tm__pause_depth == 0; }
+
+/* Room for `more` ranges. Lock held. Returns false (the list unchanged) when none can be had. */
+static bool list_reserve(size_t more) {
+  if (nranges + more <= capacity)
+    return true;
+  size_t cap = capacity ? capacity * 2 : INITIAL_RANGES;
+  while (cap < nranges + more)
+    cap *= 2;
+  tm__guard_depth++;
+  map_range *fresh = tm__map(cap * sizeof *fresh);
+  tm__guard_depth--;
+  if (fresh == NULL)
+    return false;
+  if (nranges != 0)
+    memcpy(fresh, ranges, nranges * sizeof *fresh);
+  tm__guard_depth++;
+  tm__unmap(ranges, capacity * sizeof *ranges);
+  tm__guard_depth--;
+  ranges = fresh;
+  capacity = cap;
+  return true;
+}
+
+/* The index of the first range that ends after addr. Lock held. */
+static size_t list_find(uintptr_t addr) {
+  size_t lo = 0, hi = nranges;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (ranges[mid].hi <= addr)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* Takes [lo, hi) out of the list, splitting a range that spans it. Lock held. */
+static void list_cut(uintptr_t lo, uintptr_t hi) {
+  size_t i = list_find(lo);
+  if (i < nranges && ranges[i].lo < lo && ranges[i].hi > hi) { /* inside one range: split it */
+    if (!list_reserve(1)) {
+      ranges[i].hi = lo; /* cannot split: keep the lower part only */
+      return;
+    }
+    memmove(&ranges[i + 2], &ranges[i + 1], (nranges - i - 1) * sizeof *ranges);
+    ranges[i + 1] = (map_range){hi, ranges[i].hi};
+    ranges[i].hi = lo;
+    nranges++;
+    return;
+  }
+  if (i < nranges && ranges[i].lo < lo) { /* keep its part below lo */
+    ranges[i].hi = lo;
+    i++;
+  }
+  size_t j = i;
+  while (j < nranges && ranges[j].hi <= hi)
+    j++;
+  if (j < nranges && ranges[j].lo < hi)
+    ranges[j].lo = hi; /* keep its part above hi */
+  memmove(&ranges[i], &ranges[j], (nranges - j) * sizeof *ranges);
+  nranges -= j - i;
+}
+
+/* Adds [lo, hi), which no range overlaps. Lock held. */
+static void list_add(uintptr_t lo, uintptr_t hi) {
+  if (lo >= hi || !list_reserve(1))
+    return;
+  size_t i = list_find(lo);
+  memmove(&ranges[i + 1], &ranges[i], (nranges - i) * sizeof *ranges);
+  ranges[i] = (map_range){lo, hi};
+  nranges++;
+}
+
+static uintptr_t page_round(size_t len) {
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  return ((uintptr_t)len + page - 1) & ~(page - 1);
+}
+
+/* After a mapping at p of len bytes: listed when anonymous, and whatever it replaced is not. */
+static void note_mapped(void *p, size_t len, int flags) {
+  if (p == MAP_FAILED || len == 0)
+    return;
+  uintptr_t lo = (uintptr_t)p, hi = lo + page_round(len);
+  tm__lock_acquire(&list_lock);
+  list_cut(lo, hi);
+  if (flags & MAP_ANONYMOUS)
+    list_add(lo, hi);
+  tm__lock_release(&list_lock);
+}
+
+static void note_unmapped(void *p, size_t len) {
+  uintptr_t lo = (uintptr_t)p, hi = lo + page_round(len);
+  tm__lock_acquire(&list_lock);
+  list_cut(lo, hi);
+  tm__lock_release(&list_lock);
+}
+
+/* ---- the interposed calls -------------------------------------------------------------------- */
+
+TM_HOOK void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  void *p = tm__real_mmap(addr, len, prot, flags, fd, off);
+  if (p != MAP_FAILED && program_calling()) {
+    int saved = errno;
+    note_mapped(p, len, flags);
+    errno = saved;
+  }
+  return p;
+}
+
+TM_HOOK void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+    __attribute__((alias("mmap")));
+
+TM_HOOK int munmap(void *addr, size_t len) {
+  int rc = tm__real_munmap(addr, len);
+  /* Whoever unmaps: a range the tracer's own call took back is no longer the program's either. */
+  if (rc == 0) {
+    int saved = errno;
+    note_unmapped(addr, len);
+    errno = saved;
+  }
+  return rc;
+}
+
+TM_HOOK void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
+  void *want = NULL;
+  if (flags & MREMAP_FIXED) {
+    va_list ap;
+    va_start(ap, flags);
+    want = va_arg(ap, void *);
+    va_end(ap);
+  }
+  resolve();
+  void *(*fn)(void *, size_t, size_t, int, ...) = __atomic_load_n(&real_mremap, __ATOMIC_RELAXED);
+  void *p = fn != NULL ? fn(old, old_len, new_len, flags, want)
+                       : (void *)syscall(SYS_mremap, old, old_len, new_len, flags, want);
+  if (p == MAP_FAILED)
+    return p;
+  int saved = errno;
+  uintptr_t lo = (uintptr_t)old, hi = lo + page_round(old_len);
+  tm__lock_acquire(&list_lock);
+  size_t i = list_find(lo);
+  /* Whether the old range is the program's anonymous memory. */
+  bool listed = i < nranges && ranges[i].lo < hi;
+  if (listed) {
+#ifdef MREMAP_DONTUNMAP
+    if (!(flags & MREMAP_DONTUNMAP))
+#endif
+      list_cut(lo, hi);
+    list_cut((uintptr_t)p, (uintptr_t)p + page_round(new_len));
+    list_add((uintptr_t)p, (uintptr_t)p + page_round(new_len));
+  } else {
+    list_cut((uintptr_t)p, (uintptr_t)p + page_round(new_len)); /* a file mapping moved there */
+  }
+  tm__lock_release(&list_lock);
+  errno = saved;
+  return p;
+}
+
+/* ---- what the scan reads --------------------------------------------------------------------- */
+
+size_t tm__program_maps_copy(uintptr_t (*out)[2], size_t max) {
+  tm__lock_acquire(&list_lock);
+  size_t n = nranges;
+  for (size_t i = 0; i < n && i < max; i++) {
+    out[i][0] = ranges[i].lo;
+    out[i][1] = ranges[i].hi;
+  }
+  tm__lock_release(&list_lock);
+  return n;
+}
+
+void tm__program_maps_lock(void) { tm__lock_acquire(&list_lock); }
+
+void tm__program_maps_unlock(void) { tm__lock_release(&list_lock); }

@@ -6,9 +6,12 @@
  * The source root is, in this order:
  *   1. TM_LEAK_SOURCE_ROOT, when set and not empty;
  *   2. MESON_SOURCE_ROOT, when set (meson sets it for run targets and scripts, not for tests);
- *   3. walking up from the working directory, the first folder that is a meson build directory
- *      (its meson-info/meson-info.json names the source folder: `meson test` runs tests from
- *      the build directory, wherever it is) or holds a .git entry (a git checkout or worktree);
+ *   3. walking up from the working directory, the first folder that is a build directory that
+ *      names its source folder (meson's meson-info/meson-info.json: `meson test` runs tests from
+ *      the build directory, wherever it is; CMake's CMakeCache.txt, CMAKE_HOME_DIRECTORY: ctest
+ *      runs them from a folder of the build tree; autoconf's config.status, srcdir: `make check`
+ *      runs them from a folder of the build tree, which is the source tree in a release tarball
+ *      built in place) or holds a .git entry (a git checkout or worktree);
  *   4. the working directory.
  * A relative TM_LEAK_SOURCE_ROOT or MESON_SOURCE_ROOT is taken from the working directory. The
  * root is found once per process, in the runner before Check forks.
@@ -40,14 +43,48 @@ static char *meson_source_dir(const char *build_dir) {
   return source;
 }
 
-/* Walking up from dir (absolute, canonical): the source folder of the nearest meson build
- * directory, or the nearest folder with a .git entry, whichever comes first; NULL when none.
+/* The first capture of pattern (a regex with one group, anchored per line) in dir/file, or NULL.
+ * g_free(). */
+static char *file_field(const char *dir, const char *file, const char *pattern) {
+  char *path = g_build_filename(dir, file, NULL);
+  char *text = NULL, *field = NULL;
+  GMatchInfo *match = NULL;
+  GRegex *re = g_regex_new(pattern, G_REGEX_MULTILINE, 0, NULL);
+
+  if (re != NULL && g_file_get_contents(path, &text, NULL, NULL) &&
+      g_regex_match(re, text, 0, &match))
+    field = g_match_info_fetch(match, 1);
+  g_match_info_free(match);
+  if (re != NULL)
+    g_regex_unref(re);
+  g_free(text);
+  g_free(path);
+  return field;
+}
+
+/* The source folder that the build directory dir names (CMake's cache, autoconf's config.status:
+ * srcdir, relative to dir or absolute), or NULL. g_free(). */
+static char *build_source_dir(const char *dir) {
+  char *source = meson_source_dir(dir);
+  if (source == NULL)
+    source = file_field(dir, "CMakeCache.txt", "^CMAKE_HOME_DIRECTORY:INTERNAL=(/.+)$");
+  if (source == NULL) {
+    char *srcdir = file_field(dir, "config.status", "^srcdir='([^'\\\\]+)'$");
+    if (srcdir != NULL)
+      source = g_canonicalize_filename(srcdir, dir);
+    g_free(srcdir);
+  }
+  return source;
+}
+
+/* Walking up from dir (absolute, canonical): the source folder of the nearest build directory
+ * that names one, or the nearest folder with a .git entry, whichever comes first; NULL when none.
  * g_free(). */
 static char *enclosing_root(const char *dir) {
   char *d = g_strdup(dir);
 
   for (;;) {
-    char *source = meson_source_dir(d);
+    char *source = build_source_dir(d);
     if (source != NULL) {
       g_free(d);
       char *root = g_canonicalize_filename(source, "/");

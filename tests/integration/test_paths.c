@@ -1,5 +1,5 @@
-/* test_paths.c — the source root (TM_LEAK_SOURCE_ROOT, MESON_SOURCE_ROOT, a meson build
- * directory's source, the git toplevel, the working directory) and paths shown relative to it;
+/* test_paths.c — the source root (TM_LEAK_SOURCE_ROOT, MESON_SOURCE_ROOT, the source folder a
+ * meson, CMake or autoconf build directory names, the git toplevel, the working directory) and paths shown relative to it;
  * then one suite run from three working directories (and a fourth outside any project), whose
  * failure line and stderr report must be the same byte for byte. */
 #include <check.h>
@@ -59,6 +59,38 @@ START_TEST(test_root_precedence) {
   root = tm__leak_source_root_find(env_empty, run);
   ck_assert_str_eq(root, proj);
   g_free(root);
+  /* So does a CMake build directory (ctest runs a test in its folder of the build tree)... */
+  char *cmake = g_build_filename(tmp, "cm", "tests", NULL);
+  ck_assert_int_eq(g_mkdir_with_parents(cmake, 0755), 0);
+  char *cache = g_strdup_printf("# This is the CMakeCache file.\nCMAKE_BUILD_TYPE:STRING=\n"
+                                "CMAKE_HOME_DIRECTORY:INTERNAL=%s\n", proj);
+  char *cache_path = g_build_filename(tmp, "cm", "CMakeCache.txt", NULL);
+  ck_assert(g_file_set_contents(cache_path, cache, -1, NULL));
+  root = tm__leak_source_root_find(env_empty, cmake);
+  ck_assert_str_eq(root, proj);
+  g_free(root);
+  /* ... and autoconf's config.status, whose srcdir is relative to it: `make check` in a release
+   * tarball, built in place (srcdir='.') or in a folder of its own. */
+  char *tarball = g_build_filename(tmp, "pkg-1.0", "tests", NULL);
+  ck_assert_int_eq(g_mkdir_with_parents(tarball, 0755), 0);
+  char *status_path = g_build_filename(tmp, "pkg-1.0", "config.status", NULL);
+  ck_assert(g_file_set_contents(status_path, "#! /bin/sh\nac_pwd='/x'\nsrcdir='.'\n", -1, NULL));
+  root = tm__leak_source_root_find(env_empty, tarball);
+  char *pkg = g_build_filename(tmp, "pkg-1.0", NULL);
+  ck_assert_str_eq(root, pkg);
+  g_free(root);
+  ck_assert(g_file_set_contents(status_path, "srcdir='../proj'\n", -1, NULL));
+  root = tm__leak_source_root_find(env_empty, tarball);
+  char *beside = g_build_filename(tmp, "proj", NULL);
+  ck_assert_str_eq(root, beside);
+  g_free(root);
+  g_free(beside);
+  g_free(pkg);
+  g_free(status_path);
+  g_free(tarball);
+  g_free(cache_path);
+  g_free(cache);
+  g_free(cmake);
   g_free(json_path);
   g_free(json);
   g_free(run);

@@ -39,6 +39,22 @@ typedef struct map_range {
 static tm__lock list_lock;
 static map_range *ranges; /* sorted by lo, disjoint; from tm__map() */
 static size_t nranges, capacity;
+/* Whether this thread holds list_lock: a mapping call made meanwhile (a sanitizer's report, say,
+ * from inside the list's own code) is not listed, rather than waiting for itself forever. */
+static __thread bool holding __attribute__((tls_model("initial-exec")));
+
+static bool list_lock_take(void) {
+  if (holding)
+    return false;
+  tm__lock_acquire(&list_lock);
+  holding = true;
+  return true;
+}
+
+static void list_lock_drop(void) {
+  holding = false;
+  tm__lock_release(&list_lock);
+}
 
 /* ---- the real calls -------------------------------------------------------------------------- */
 
@@ -128,6 +144,8 @@ static size_t list_find(uintptr_t addr) {
 
 /* Takes [lo, hi) out of the list, splitting a range that spans it. Lock held. */
 static void list_cut(uintptr_t lo, uintptr_t hi) {
+  if (nranges == 0)
+    return;
   size_t i = list_find(lo);
   if (i < nranges && ranges[i].lo < lo && ranges[i].hi > hi) { /* inside one range: split it */
     if (!list_reserve(1)) {
@@ -173,18 +191,20 @@ static void note_mapped(void *p, size_t len, int flags) {
   if (p == MAP_FAILED || len == 0)
     return;
   uintptr_t lo = (uintptr_t)p, hi = lo + page_round(len);
-  tm__lock_acquire(&list_lock);
+  if (!list_lock_take())
+    return;
   list_cut(lo, hi);
   if (flags & MAP_ANONYMOUS)
     list_add(lo, hi);
-  tm__lock_release(&list_lock);
+  list_lock_drop();
 }
 
 static void note_unmapped(void *p, size_t len) {
   uintptr_t lo = (uintptr_t)p, hi = lo + page_round(len);
-  tm__lock_acquire(&list_lock);
+  if (!list_lock_take())
+    return;
   list_cut(lo, hi);
-  tm__lock_release(&list_lock);
+  list_lock_drop();
 }
 
 /* ---- the interposed calls -------------------------------------------------------------------- */
@@ -229,7 +249,10 @@ TM_HOOK void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) 
     return p;
   int saved = errno;
   uintptr_t lo = (uintptr_t)old, hi = lo + page_round(old_len);
-  tm__lock_acquire(&list_lock);
+  if (!list_lock_take()) {
+    errno = saved;
+    return p;
+  }
   size_t i = list_find(lo);
   /* Whether the old range is the program's anonymous memory. */
   bool listed = i < nranges && ranges[i].lo < hi;
@@ -243,7 +266,7 @@ TM_HOOK void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) 
   } else {
     list_cut((uintptr_t)p, (uintptr_t)p + page_round(new_len)); /* a file mapping moved there */
   }
-  tm__lock_release(&list_lock);
+  list_lock_drop();
   errno = saved;
   return p;
 }
@@ -251,13 +274,14 @@ TM_HOOK void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) 
 /* ---- what the scan reads --------------------------------------------------------------------- */
 
 size_t tm__program_maps_copy(uintptr_t (*out)[2], size_t max) {
-  tm__lock_acquire(&list_lock);
+  if (!list_lock_take())
+    return 0;
   size_t n = nranges;
   for (size_t i = 0; i < n && i < max; i++) {
     out[i][0] = ranges[i].lo;
     out[i][1] = ranges[i].hi;
   }
-  tm__lock_release(&list_lock);
+  list_lock_drop();
   return n;
 }
 

@@ -298,6 +298,22 @@ static bool in_system_library(const tm_frame *frame) {
   return false;
 }
 
+/* Where the compiler and the system keep their headers: a frame in one of them, with a line, is an
+ * inline function of a library (glibc's getline() in <bits/stdio.h> once optimized), not the
+ * program's own code, even though it was compiled into the program. */
+static const char *const system_header_prefixes[] = {
+    "/usr/include/", "/usr/local/include/", "/usr/lib/gcc/", "/usr/lib/llvm-", NULL,
+};
+
+static bool in_system_header(const tm_frame *frame) {
+  if (frame->filename == NULL || (frame->flags & TM_FRAME_NO_DEBUG_INFO))
+    return false;
+  for (const char *const *p = system_header_prefixes; *p != NULL; p++)
+    if (g_str_has_prefix(frame->filename, *p))
+      return true;
+  return false;
+}
+
 /* A project's own allocation wrappers (o_malloc, cork_alloc_xmalloc, xstrdup, buf_alloc): the
  * function that called the allocator, named like one, is looked through when its caller is in
  * the program too, and so is each caller in turn that is named like one (gnulib's xstrdup calls
@@ -343,7 +359,7 @@ const tm_frame *tm__leak_site(const tm__leak_filters *filters, const tm_tracebac
       continue;
     if (pattern_set_match(&filters->allocators, frame->function) != NULL)
       continue;
-    if (in_system_library(frame))
+    if (in_system_library(frame) || in_system_header(frame))
       continue;
     if (in_check_runner(frame))
       return wrapper; /* the test's frame is gone (a tail call): no site of its own to name */

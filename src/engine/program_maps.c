@@ -171,14 +171,27 @@ static void list_cut(uintptr_t lo, uintptr_t hi) {
   nranges -= j - i;
 }
 
-/* Adds [lo, hi), which no range overlaps. Lock held. */
+/* Adds [lo, hi), which no range overlaps, joined to the ranges it touches: the kernel places a new
+ * mapping next to the last one, so a program that maps page after page keeps one range, not a
+ * list that every insert shifts. Lock held. */
 static void list_add(uintptr_t lo, uintptr_t hi) {
-  if (lo >= hi || !list_reserve(1))
+  if (lo >= hi)
     return;
-  size_t i = list_find(lo);
-  memmove(&ranges[i + 1], &ranges[i], (nranges - i) * sizeof *ranges);
-  ranges[i] = (map_range){lo, hi};
-  nranges++;
+  size_t i = list_find(lo); /* the first range above lo */
+  bool below = i > 0 && ranges[i - 1].hi == lo, above = i < nranges && ranges[i].lo == hi;
+  if (below && above) {
+    ranges[i - 1].hi = ranges[i].hi;
+    memmove(&ranges[i], &ranges[i + 1], (nranges - i - 1) * sizeof *ranges);
+    nranges--;
+  } else if (below) {
+    ranges[i - 1].hi = hi;
+  } else if (above) {
+    ranges[i].lo = lo;
+  } else if (list_reserve(1)) {
+    memmove(&ranges[i + 1], &ranges[i], (nranges - i) * sizeof *ranges);
+    ranges[i] = (map_range){lo, hi};
+    nranges++;
+  }
 }
 
 static uintptr_t page_round(size_t len) {

@@ -288,6 +288,21 @@ START_TEST(test_program_maps_are_roots) {
   ck_assert_int_eq(pool_reach(), TM_REACH_REACHABLE);
   ck_assert_int_eq(munmap(reserve, (size_t)64 << 30), 0);
   ck_assert_int_eq(pool_reach(), TM_REACH_LOST);
+  /* Page after page, as a bump allocator maps them (the kernel puts each next to the last), then
+   * every other one unmapped: the page that holds the pointer is a root until it goes. */
+  enum { PAGES = 4000 };
+  static char *pages[PAGES];
+  for (int i = 0; i < PAGES; i++) {
+    pages[i] = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(pages[i], MAP_FAILED);
+  }
+  pool_store(pages[PAGES / 2 + 1]);
+  for (int i = 0; i < PAGES; i += 2)
+    ck_assert_int_eq(munmap(pages[i], page), 0);
+  ck_assert_int_eq(pool_reach(), TM_REACH_REACHABLE);
+  for (int i = 1; i < PAGES; i += 2)
+    ck_assert_int_eq(munmap(pages[i], page), 0);
+  ck_assert_int_eq(pool_reach(), TM_REACH_LOST);
   pool_free();
   tm_stop();
 }

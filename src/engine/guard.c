@@ -2,11 +2,21 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "engine.h"
 #include "guard.h"
 #include "lock.h"
+
+/* The tracer's own pages come straight from the kernel, never through the mmap() and munmap()
+ * symbols: program_maps.c interposes those to list the program's own mappings, and the tracer's
+ * are not the program's memory. */
+static void *own_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+static int own_munmap(void *addr, size_t len) { return (int)syscall(SYS_munmap, addr, len); }
 
 __thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
 
@@ -94,7 +104,7 @@ static void list_map(void *p, size_t size) {
 
 static void *map_pages(size_t size) {
   int saved = errno;
-  void *p = tm__real_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void *p = own_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   errno = saved;
   if (p == MAP_FAILED)
     return NULL;
@@ -104,7 +114,7 @@ static void *map_pages(size_t size) {
 
 static void unmap_pages(void *ptr, size_t size) {
   int saved = errno;
-  tm__real_munmap(ptr, size);
+  own_munmap(ptr, size);
   errno = saved;
   bool listed = false;
   tm__lock_acquire(&maps_lock);
@@ -312,16 +322,16 @@ void *tm__map_huge(size_t size) {
   }
   int saved = errno;
   char *raw =
-      tm__real_mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      own_mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) {
     errno = saved;
     return NULL;
   }
   char *p = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
   if (p > raw)
-    tm__real_munmap(raw, (size_t)(p - raw));
+    own_munmap(raw, (size_t)(p - raw));
   if (p + size < raw + size + huge)
-    tm__real_munmap(p + size, (size_t)(raw + size + huge - (p + size)));
+    own_munmap(p + size, (size_t)(raw + size + huge - (p + size)));
 #ifdef MADV_HUGEPAGE
   madvise(p, size, MADV_HUGEPAGE);
 #endif

@@ -11,7 +11,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/types.h>
 
 extern __thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
 
@@ -23,12 +22,6 @@ extern __thread int tm__pause_depth __attribute__((tls_model("initial-exec")));
 
 /* Bytes of tracer memory handed out by tm__map() and not yet returned. Atomic; never traced. */
 extern atomic_size_t tm__mapped_bytes;
-
-/* mmap() and munmap() as the next definitions serve them (libc's), never the interposed ones of
- * program_maps.c: the tracer's own mappings are not the program's memory. Same contracts as the
- * system's; thread-safe. */
-void *tm__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
-int tm__real_munmap(void *addr, size_t len);
 
 /* Returns size bytes of zeroed memory for the tracer, never through malloc: blocks up to 256 KiB
  * (rounded up to a power of two, 256 B at least) from recycled regions, larger ones straight from mmap. NULL on failure, errno unchanged.

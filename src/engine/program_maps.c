@@ -6,7 +6,8 @@
  * munmap() and mremap() are interposed like malloc: the real call runs first and its result is
  * returned untouched; then the ranges of anonymous mappings the program made are kept in a sorted
  * list of disjoint ranges, cut by munmap(), moved by mremap(), replaced by a MAP_FIXED mapping over
- * them. What the tracer maps for itself (guard held), or a paused thread maps, is not listed; nor
+ * them. What a paused thread or the tracer's libraries map (guard held) is not listed, nor the
+ * tracer's own pages (guard.c maps them with system calls, not through these symbols); nor
  * is what glibc maps inside malloc or pthread_create(), which call the kernel through internal
  * entry points that never reach these symbols. A file mapping is not listed: its bytes are the
  * file's. The scan clips every range to what /proc/self/maps says is readable and skips pages that
@@ -86,7 +87,7 @@ static void resolve(void) {
   errno = saved;
 }
 
-void *tm__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+static void *next_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   resolve();
   void *(*fn)(void *, size_t, int, int, int, off_t) = __atomic_load_n(&real_mmap, __ATOMIC_RELAXED);
   if (fn != NULL)
@@ -94,7 +95,7 @@ void *tm__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t o
   return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
-int tm__real_munmap(void *addr, size_t len) {
+static int next_munmap(void *addr, size_t len) {
   resolve();
   int (*fn)(void *, size_t) = __atomic_load_n(&real_munmap, __ATOMIC_RELAXED);
   if (fn != NULL)
@@ -223,7 +224,7 @@ static void note_unmapped(void *p, size_t len) {
 /* ---- the interposed calls -------------------------------------------------------------------- */
 
 TM_HOOK void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
-  void *p = tm__real_mmap(addr, len, prot, flags, fd, off);
+  void *p = next_mmap(addr, len, prot, flags, fd, off);
   if (p != MAP_FAILED && program_calling()) {
     int saved = errno;
     note_mapped(p, len, flags);
@@ -236,7 +237,7 @@ TM_HOOK void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t 
     __attribute__((alias("mmap")));
 
 TM_HOOK int munmap(void *addr, size_t len) {
-  int rc = tm__real_munmap(addr, len);
+  int rc = next_munmap(addr, len);
   /* Whoever unmaps: a range the tracer's own call took back is no longer the program's either. */
   if (rc == 0) {
     int saved = errno;

@@ -42,7 +42,11 @@ START_TEST(test_peak_limit_of_one_byte) {
                "leaked 40 B in 1 block (allowed 0 B); peak 40 B over the limit of 1 B: ");
   check_result(run, "Twice", "test_twice_leak", 0, 'S', src, "site:twice",
                "leaked 24 B in 1 block (allowed 0 B); peak 24 B over the limit of 1 B: ");
-  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 5, Failures: 2, Errors: 0"));
+  check_result(run, "Plain", "test_auto_clean", 0, 'S', NULL, NULL,
+               "peak 40 B over the limit of 1 B in test test_auto_clean at ");
+  check_result(run, "Twice", "test_twice_clean", 0, 'S', NULL, NULL,
+               "peak 24 B over the limit of 1 B in test test_twice_clean at ");
+  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 5, Failures: 4, Errors: 0"));
 }
 END_TEST
 

@@ -24,6 +24,25 @@ static void teardown(void) {
   g_free(tmp);
 }
 
+/* Runs the search from BUILD/tests under tmp, with BUILD/FILE holding contents: the root found
+ * must be expected. */
+static void expect_root_from(const char *build, const char *file, const char *contents,
+                             const char *expected) {
+  char *env_empty[] = {"TM_LEAK_SOURCE_ROOT=", NULL};
+  char *run = g_build_filename(tmp, build, "tests", NULL);
+  char *path = g_build_filename(tmp, build, file, NULL);
+  char *dir = g_path_get_dirname(path);
+  ck_assert_int_eq(g_mkdir_with_parents(run, 0755), 0);
+  ck_assert_int_eq(g_mkdir_with_parents(dir, 0755), 0);
+  ck_assert(g_file_set_contents(path, contents, -1, NULL));
+  char *root = tm__leak_source_root_find(env_empty, run);
+  ck_assert_str_eq(root, expected);
+  g_free(root);
+  g_free(dir);
+  g_free(path);
+  g_free(run);
+}
+
 START_TEST(test_root_precedence) {
   char *proj = g_build_filename(tmp, "proj", NULL);
   char *sub = g_build_filename(proj, "build", "x", NULL);
@@ -47,54 +66,21 @@ START_TEST(test_root_precedence) {
   root = tm__leak_source_root_find(env_empty, sub);
   ck_assert_str_eq(root, proj);
   g_free(root);
-  /* A meson build directory anywhere names its source folder (meson test runs tests there). */
-  char *info = g_build_filename(tmp, "out", "meson-info", NULL);
-  char *run = g_build_filename(tmp, "out", "tests", NULL);
-  ck_assert_int_eq(g_mkdir_with_parents(info, 0755), 0);
-  ck_assert_int_eq(g_mkdir_with_parents(run, 0755), 0);
+  /* A build directory anywhere names its source folder: meson's (meson test runs tests there),
+   * CMake's cache (ctest runs a test in its folder of the build tree), autoconf's config.status,
+   * whose srcdir is relative to it (make check in a release tarball, built in place or apart). */
   char *json = g_strdup_printf("{\"meson_version\": {}, \"directories\": {\"source\": \"%s\", "
                                "\"build\": \"%s/out\"}}", proj, tmp);
-  char *json_path = g_build_filename(info, "meson-info.json", NULL);
-  ck_assert(g_file_set_contents(json_path, json, -1, NULL));
-  root = tm__leak_source_root_find(env_empty, run);
-  ck_assert_str_eq(root, proj);
-  g_free(root);
-  /* So does a CMake build directory (ctest runs a test in its folder of the build tree)... */
-  char *cmake = g_build_filename(tmp, "cm", "tests", NULL);
-  ck_assert_int_eq(g_mkdir_with_parents(cmake, 0755), 0);
+  expect_root_from("out", "meson-info/meson-info.json", json, proj);
   char *cache = g_strdup_printf("# This is the CMakeCache file.\nCMAKE_BUILD_TYPE:STRING=\n"
                                 "CMAKE_HOME_DIRECTORY:INTERNAL=%s\n", proj);
-  char *cache_path = g_build_filename(tmp, "cm", "CMakeCache.txt", NULL);
-  ck_assert(g_file_set_contents(cache_path, cache, -1, NULL));
-  root = tm__leak_source_root_find(env_empty, cmake);
-  ck_assert_str_eq(root, proj);
-  g_free(root);
-  /* ... and autoconf's config.status, whose srcdir is relative to it: `make check` in a release
-   * tarball, built in place (srcdir='.') or in a folder of its own. */
-  char *tarball = g_build_filename(tmp, "pkg-1.0", "tests", NULL);
-  ck_assert_int_eq(g_mkdir_with_parents(tarball, 0755), 0);
-  char *status_path = g_build_filename(tmp, "pkg-1.0", "config.status", NULL);
-  ck_assert(g_file_set_contents(status_path, "#! /bin/sh\nac_pwd='/x'\nsrcdir='.'\n", -1, NULL));
-  root = tm__leak_source_root_find(env_empty, tarball);
+  expect_root_from("cm", "CMakeCache.txt", cache, proj);
   char *pkg = g_build_filename(tmp, "pkg-1.0", NULL);
-  ck_assert_str_eq(root, pkg);
-  g_free(root);
-  ck_assert(g_file_set_contents(status_path, "srcdir='../proj'\n", -1, NULL));
-  root = tm__leak_source_root_find(env_empty, tarball);
-  char *beside = g_build_filename(tmp, "proj", NULL);
-  ck_assert_str_eq(root, beside);
-  g_free(root);
-  g_free(beside);
+  expect_root_from("pkg-1.0", "config.status", "#! /bin/sh\nac_pwd='/x'\nsrcdir='.'\n", pkg);
+  expect_root_from("pkg-1.0", "config.status", "srcdir='../proj'\n", proj);
   g_free(pkg);
-  g_free(status_path);
-  g_free(tarball);
-  g_free(cache_path);
   g_free(cache);
-  g_free(cmake);
-  g_free(json_path);
   g_free(json);
-  g_free(run);
-  g_free(info);
   g_free(git);
   g_free(sub);
   g_free(proj);

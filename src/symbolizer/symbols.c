@@ -441,15 +441,17 @@ static Dwfl_Module *module_find_unlocked(Dwarf_Addr addr, uint64_t adds) {
   return mod;
 }
 
-/* Ranks aliases at one address: global before weak before local, then the name with the fewest
- * leading underscores ("malloc" over "__libc_malloc"), then the shorter. Lower is better; fits in
- * SYM_RANK_BITS. */
+/* Ranks aliases at one address: exported (global or weak) before local, then the name with the
+ * fewest leading underscores, which is the one programs call ("malloc" over "__libc_malloc";
+ * "strdup", a weak alias, over glibc's global "__strdup"), then global before weak, then the
+ * shorter. Lower is better; fits in SYM_RANK_BITS. */
 #define SYM_RANK_BITS 23
 static uint32_t sym_rank(const GElf_Sym *s, const char *name) {
   int bind = GELF_ST_BIND(s->st_info);
-  uint32_t rank = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
+  uint32_t local = bind != STB_GLOBAL && bind != STB_WEAK, weak = bind == STB_WEAK;
   size_t underscores = strspn(name, "_");
-  return rank << 21 | (uint32_t)MIN(underscores, 127) << 14 | (uint32_t)MIN(strlen(name), 16383);
+  return local << 22 | (uint32_t)MIN(underscores, 127) << 15 | weak << 14 |
+         (uint32_t)MIN(strlen(name), 16383);
 }
 
 typedef struct sym_build {

@@ -390,7 +390,24 @@ static uintptr_t vdso_function(const char *name) {
   return found;
 }
 
-/* The vDSO has no file: its module is read from memory, and its functions are named. */
+/* Aliases at one address are named as programs call them: glibc defines strdup and getdelim as
+ * weak aliases of its global __strdup and __getdelim, and a leak through strdup() reads "from
+ * strdup()". */
+START_TEST(test_weak_alias_named) {
+  const char *names[] = {"strdup", "getdelim"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    uintptr_t fn = (uintptr_t)dlsym(RTLD_DEFAULT, names[i]);
+    ck_assert_msg(fn != 0, "%s", names[i]);
+    tm_frame f[MAX_FRAMES];
+    ck_assert_uint_ge(resolve(fn + 2, f, MAX_FRAMES), 1);
+    ck_assert_str_eq(f[0].function, names[i]);
+  }
+}
+END_TEST
+
+/* The vDSO has no file: its module is read from memory, and its functions are named, by the name
+ * programs call (its weak clock_gettime, rather than the global __vdso_clock_gettime at the same
+ * address). */
 START_TEST(test_vdso_frame) {
   uintptr_t fn = vdso_function("__vdso_clock_gettime");
   if (fn == 0) {
@@ -399,7 +416,7 @@ START_TEST(test_vdso_frame) {
   }
   tm_frame f[MAX_FRAMES];
   ck_assert_uint_eq(resolve(fn + 2, f, MAX_FRAMES), 1); /* the resolver looks up ip - 1 */
-  ck_assert_str_eq(f[0].function, "__vdso_clock_gettime");
+  ck_assert_str_eq(f[0].function, "clock_gettime");
   ck_assert_str_eq(f[0].filename, "linux-vdso.so.1");
   ck_assert_uint_eq(f[0].flags, TM_FRAME_NO_DEBUG_INFO);
   printf("test_vdso_frame: module %s\n", f[0].module);
@@ -724,6 +741,7 @@ static Suite *symbols_suite(void) {
   tcase_add_test(tc, test_no_debug_info_frame);
   tcase_add_test(tc, test_glib_frame);
   tcase_add_test(tc, test_vdso_frame);
+  tcase_add_test(tc, test_weak_alias_named);
   tcase_add_test(tc, test_replaced_library_file);
   tcase_add_test(tc, test_dlopen_after_first_resolution);
   tcase_add_test(tc, test_dlclose_then_other_library);

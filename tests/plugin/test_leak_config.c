@@ -50,6 +50,30 @@ START_TEST(test_defaults) {
 }
 END_TEST
 
+/* A setting set to the empty string is unset, whichever it is. */
+START_TEST(test_empty_is_unset) {
+  const char *const env[] = {"TM_LEAK_THRESHOLD=",        "TM_LEAK_THRESHOLD_BLOCKS=",
+                             "TM_LEAK_REACHABLE=",        "TM_LEAK_ACCEPT_UNCHECKED=",
+                             "TM_LEAK_PEAK_LIMIT=",       "TM_LEAK_NFRAME=",
+                             "TM_LEAK_TOP=",              "TM_LEAK_DEFAULT_FILTERS=",
+                             "TM_LEAK_DISABLE=",
+                             "TM_LEAK_CONFIG=", "TM_LEAK_SUPPRESSIONS=", NULL};
+  GError *error = NULL;
+  tm__leak_config *c = load(env, &error);
+  tm__leak_rules r;
+  ck_assert_msg(c != NULL, "%s", error != NULL ? error->message : "?");
+  ck_assert(!c->disabled);
+  ck_assert_int_eq(c->nframe, 0);
+  ck_assert_uint_eq(c->top, 10);
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){.test = "test_anything"}, &r);
+  ck_assert_uint_eq(r.allowance, 0);
+  ck_assert_uint_eq(r.allowance_blocks, SIZE_MAX);
+  ck_assert_uint_eq(r.peak_limit, 0);
+  ck_assert(!r.charge_reachable);
+  tm__leak_config_free(c);
+}
+END_TEST
+
 START_TEST(test_environment) {
   const char *const env[] = {"TM_LEAK_THRESHOLD=4 KiB", "TM_LEAK_PEAK_LIMIT=1MiB",
                              "TM_LEAK_NFRAME=16", "TM_LEAK_TOP=3", "TM_LEAK_DISABLE=yes", NULL};
@@ -68,7 +92,6 @@ static const struct {
   const char *setting, *message;
 } bad_env[] = {
   {"TM_LEAK_THRESHOLD=4kb", "TM_LEAK_THRESHOLD='4kb' is not a size"},
-  {"TM_LEAK_THRESHOLD=", "TM_LEAK_THRESHOLD='' is not a size"},
   {"TM_LEAK_PEAK_LIMIT=lots", "TM_LEAK_PEAK_LIMIT='lots' is not a size"},
   {"TM_LEAK_NFRAME=0", "TM_LEAK_NFRAME='0' is not a whole number from 1 to 1024"},
   {"TM_LEAK_NFRAME=2000", "TM_LEAK_NFRAME='2000' is not a whole number from 1 to 1024"},
@@ -282,6 +305,7 @@ int main(void) {
   tcase_add_checked_fixture(tc, NULL, teardown);
   tcase_add_test(tc, test_defaults);
   tcase_add_test(tc, test_environment);
+  tcase_add_test(tc, test_empty_is_unset);
   tcase_add_loop_test(tc, test_bad_environment, 0, G_N_ELEMENTS(bad_env));
   tcase_add_test(tc, test_key_file_rules);
   tcase_add_test(tc, test_precedence);

@@ -143,11 +143,16 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
     append_test_line(s, f, ",");
 }
 
+/* Whether the window is charged for group g: lost, or reachable when reachable growth is. */
+static bool charged(const tm__leak_findings *f, const tm__leak_group *g) {
+  return g->reach == TM_REACH_LOST || (g->reach == TM_REACH_REACHABLE && f->rules.charge_reachable);
+}
+
 /* The first group that is charged, or NULL. */
 static const tm__leak_group *top_group(const tm__leak_findings *f) {
   for (guint i = 0; i < f->groups->len; i++) {
     const tm__leak_group *g = &g_array_index(f->groups, tm__leak_group, i);
-    if (g->reach == TM_REACH_LOST || (g->reach == TM_REACH_REACHABLE && f->rules.charge_reachable))
+    if (charged(f, g))
       return g;
   }
   return NULL;
@@ -201,7 +206,9 @@ void tm__leak_message(const tm__leak_findings *f, char msg[TM__LEAK_MESSAGE_MAX]
     append_top(s, f, top);
     for (guint i = 0; i < f->groups->len; i++) {
       const tm__leak_group *g = &g_array_index(f->groups, tm__leak_group, i);
-      others += g != top && g->reach == top->reach;
+      /* Every other entry of the report's charged sections: lost ones, and reachable ones when
+       * reachable growth is charged. */
+      others += g != top && charged(f, g);
     }
     if (others > 0)
       g_string_append_printf(s, "; %zu more site%s", others, plural(others));

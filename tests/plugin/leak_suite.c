@@ -292,6 +292,16 @@ __attribute__((noinline)) static void fill_or_lose(int keep) {
     lose(p);
 }
 
+/* A leak at one site and a cache kept at another: by default only the leak is charged; with
+ * reachable growth charged, the message counts the cache as one more site. */
+static void *volatile kept_cache; /* volatile: the store and the calloc stay */
+
+START_TEST(test_lost_and_kept) {
+  lose(malloc(16)); /* site:lost_and_kept */
+  kept_cache = calloc(1, 1000);
+}
+END_TEST
+
 START_TEST(test_shared_key) {
   for (int i = 0; i < 2; i++)
     fill_or_lose(i == 0);
@@ -463,6 +473,7 @@ static Suite *leak_suite(void) {
   tcase_add_test(leaks, test_paused_then_fails);
   tcase_add_test(leaks, test_after_pause_leak);
   tcase_add_test(leaks, test_shared_key);
+  tcase_add_test(leaks, test_lost_and_kept);
   suite_add_tcase(s, leaks);
 
   TCase *fixture_ok = tcase_create("FixtureClean");

@@ -433,9 +433,7 @@ static bool load_key_file(tm__leak_config *config, bool *default_filters, GError
   return ok;
 }
 
-/* The value of a setting in env, or NULL when it is unset or empty: an empty value means unset,
- * as TRACEMALLOC= does (and Python's PYTHON* variables, and a CI matrix entry left blank). */
-static const char *setting_get(char **env, const char *name) {
+const char *tm__leak_env_get(char **env, const char *name) {
   const char *value = g_environ_getenv(env, name);
   return value != NULL && value[0] != '\0' ? value : NULL;
 }
@@ -448,19 +446,19 @@ tm__leak_config *tm__leak_config_load(char **envp, GError **error) {
   bool secure = envp == NULL && getauxval(AT_SECURE) != 0;
   char **own_env = envp == NULL && !secure ? g_get_environ() : NULL;
   char **env = envp != NULL ? envp : secure ? no_env : own_env;
-  const char *path = setting_get(env, "TM_LEAK_CONFIG");
-  const char *suppressions = setting_get(env, "TM_LEAK_SUPPRESSIONS");
+  const char *path = tm__leak_env_get(env, "TM_LEAK_CONFIG");
+  const char *suppressions = tm__leak_env_get(env, "TM_LEAK_SUPPRESSIONS");
   bool default_filters = true;
   settings s = {
-    .threshold = setting_get(env, "TM_LEAK_THRESHOLD"),
-    .threshold_blocks = setting_get(env, "TM_LEAK_THRESHOLD_BLOCKS"),
-    .reachable = setting_get(env, "TM_LEAK_REACHABLE"),
-    .accept_unchecked = setting_get(env, "TM_LEAK_ACCEPT_UNCHECKED"),
-    .peak_limit = setting_get(env, "TM_LEAK_PEAK_LIMIT"),
-    .nframe = setting_get(env, "TM_LEAK_NFRAME"),
-    .top = setting_get(env, "TM_LEAK_TOP"),
-    .default_filters = setting_get(env, "TM_LEAK_DEFAULT_FILTERS"),
-    .disable = setting_get(env, "TM_LEAK_DISABLE"),
+    .threshold = tm__leak_env_get(env, "TM_LEAK_THRESHOLD"),
+    .threshold_blocks = tm__leak_env_get(env, "TM_LEAK_THRESHOLD_BLOCKS"),
+    .reachable = tm__leak_env_get(env, "TM_LEAK_REACHABLE"),
+    .accept_unchecked = tm__leak_env_get(env, "TM_LEAK_ACCEPT_UNCHECKED"),
+    .peak_limit = tm__leak_env_get(env, "TM_LEAK_PEAK_LIMIT"),
+    .nframe = tm__leak_env_get(env, "TM_LEAK_NFRAME"),
+    .top = tm__leak_env_get(env, "TM_LEAK_TOP"),
+    .default_filters = tm__leak_env_get(env, "TM_LEAK_DEFAULT_FILTERS"),
+    .disable = tm__leak_env_get(env, "TM_LEAK_DISABLE"),
   };
   bool ok = true;
 

@@ -215,6 +215,11 @@ typedef struct tm__leak_config {
 #define TM__LEAK_DEFAULT_NFRAME 32
 #define TM__LEAK_DEFAULT_TOP 10
 
+/* The value of the setting name in env (a NULL-terminated "NAME=value" array), or NULL when it is
+ * unset or empty: an empty value means unset, as TRACEMALLOC= does (and Python's PYTHON*
+ * variables; a CI matrix entry left blank). Borrowed from env. */
+const char *tm__leak_env_get(char **env, const char *name);
+
 /* Builds the configuration from a key file (NULL for none) and an environment (a NULL-terminated
  * "NAME=value" array as g_get_environ() gives; the real one when NULL). Returns NULL and sets
  * *error, whose message names the variable or the file, group and key at fault. The result is

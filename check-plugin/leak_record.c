@@ -159,13 +159,9 @@ bool tm__leak_records_init(char **envp, GError **error) {
 }
 
 static bool records_init(char **envp, GError **error) {
-  /* Empty means unset, as for every TM_LEAK_* setting (leak_config.c). */
-  const char *json = g_environ_getenv(envp, "TM_LEAK_JSON");
-  const char *baseline = g_environ_getenv(envp, "TM_LEAK_BASELINE");
-  const char *update = g_environ_getenv(envp, "TM_LEAK_BASELINE_UPDATE");
-  json = json != NULL && json[0] != '\0' ? json : NULL;
-  baseline = baseline != NULL && baseline[0] != '\0' ? baseline : NULL;
-  update = update != NULL && update[0] != '\0' ? update : NULL;
+  const char *json = tm__leak_env_get(envp, "TM_LEAK_JSON");
+  const char *baseline = tm__leak_env_get(envp, "TM_LEAK_BASELINE");
+  const char *update = tm__leak_env_get(envp, "TM_LEAK_BASELINE_UPDATE");
   const char *github = g_environ_getenv(envp, "GITHUB_ACTIONS");
 
   records.github = github != NULL && g_str_equal(github, "true");

@@ -17,7 +17,8 @@ typedef struct tm__range {
 /* Collects the roots of the calling process, readable and 8-byte aligned, into a new array of
  * tm__range (g_array_unref()): the writable segments of every loaded object except glibc's malloc
  * state, the calling thread's stack from stack_from up to its top, its static TLS and thread
- * descriptor, and the stacks of the other threads from their stack pointers. Call with the guard
+ * descriptor, the stacks of the other threads from their stack pointers, and the resident pages of
+ * the anonymous memory the program mapped itself (tm__program_maps_copy()). Call with the guard
  * held, before
  * tm__blocks_lock(): it takes the dynamic loader's lock and reads /proc/self/maps. */
 GArray *tm__roots_collect(const void *stack_from);

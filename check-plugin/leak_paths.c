@@ -24,25 +24,6 @@
 
 static char *source_root; /* canonical, without a trailing '/'; NULL until first needed */
 
-/* The source folder that a meson build directory names in meson-info/meson-info.json
- * ("directories": {"source": "..."}), or NULL. g_free(). */
-static char *meson_source_dir(const char *build_dir) {
-  char *path = g_build_filename(build_dir, "meson-info", "meson-info.json", NULL);
-  char *text = NULL, *source = NULL;
-  GMatchInfo *match = NULL;
-  GRegex *re = g_regex_new("\"source\":\\s*\"([^\"\\\\]+)\"", 0, 0, NULL);
-
-  if (g_file_get_contents(path, &text, NULL, NULL) && g_regex_match(re, text, 0, &match))
-    source = g_match_info_fetch(match, 1);
-  if (source != NULL && !g_path_is_absolute(source))
-    g_clear_pointer(&source, g_free);
-  g_match_info_free(match);
-  g_regex_unref(re);
-  g_free(text);
-  g_free(path);
-  return source;
-}
-
 /* The first capture of pattern (a regex with one group, anchored per line) in dir/file, or NULL.
  * g_free(). */
 static char *file_field(const char *dir, const char *file, const char *pattern) {
@@ -60,6 +41,16 @@ static char *file_field(const char *dir, const char *file, const char *pattern) 
   g_free(text);
   g_free(path);
   return field;
+}
+
+/* The source folder that a meson build directory names in meson-info/meson-info.json
+ * ("directories": {"source": "..."}), or NULL. g_free(). */
+static char *meson_source_dir(const char *build_dir) {
+  char *source = file_field(build_dir, "meson-info/meson-info.json",
+                            "\"source\":\\s*\"([^\"\\\\]+)\"");
+  if (source != NULL && !g_path_is_absolute(source))
+    g_clear_pointer(&source, g_free);
+  return source;
 }
 
 /* The source folder that the build directory dir names (CMake's cache, autoconf's config.status:

@@ -308,7 +308,9 @@ static void print_section(FILE *out, const tm__leak_findings *f, tm_reach reach,
       g_free(owned);
     }
     fputc('\n', out);
-    if (reach == TM_REACH_LOST || (reach == TM_REACH_REACHABLE && f->rules.charge_reachable))
+    /* Every charged group shows its traceback: two indirect groups at one line, reached through
+     * different callers, would read the same otherwise. */
+    if (reach != TM_REACH_REACHABLE || f->rules.charge_reachable)
       print_traceback(out, f, g->traceback);
   }
   if (rest > 0) {

@@ -169,7 +169,7 @@ struct list {
 START_TEST(test_list_leak) {
   struct list *l = calloc(1, sizeof *l); /* site:list_head */
   for (int i = 0; i < 3; i++) {
-    struct node *n = calloc(1, sizeof *n);
+    struct node *n = calloc(1, sizeof *n); /* site:list_node */
     n->next = l->first;
     l->first = n;
     l->length++;

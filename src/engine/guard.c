@@ -9,14 +9,11 @@
 #include "guard.h"
 #include "lock.h"
 
-/* The tracer's own pages come straight from the kernel, never through the mmap() and munmap()
- * symbols: program_maps.c interposes those to list the program's own mappings, and the tracer's
- * are not the program's memory. */
-static void *own_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+void *tm__sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
-static int own_munmap(void *addr, size_t len) { return (int)syscall(SYS_munmap, addr, len); }
+int tm__sys_munmap(void *addr, size_t len) { return (int)syscall(SYS_munmap, addr, len); }
 
 __thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
 
@@ -104,7 +101,7 @@ static void list_map(void *p, size_t size) {
 
 static void *map_pages(size_t size) {
   int saved = errno;
-  void *p = own_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void *p = tm__sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   errno = saved;
   if (p == MAP_FAILED)
     return NULL;
@@ -114,7 +111,7 @@ static void *map_pages(size_t size) {
 
 static void unmap_pages(void *ptr, size_t size) {
   int saved = errno;
-  own_munmap(ptr, size);
+  tm__sys_munmap(ptr, size);
   errno = saved;
   bool listed = false;
   tm__lock_acquire(&maps_lock);
@@ -322,16 +319,16 @@ void *tm__map_huge(size_t size) {
   }
   int saved = errno;
   char *raw =
-      own_mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      tm__sys_mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) {
     errno = saved;
     return NULL;
   }
   char *p = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
   if (p > raw)
-    own_munmap(raw, (size_t)(p - raw));
+    tm__sys_munmap(raw, (size_t)(p - raw));
   if (p + size < raw + size + huge)
-    own_munmap(p + size, (size_t)(raw + size + huge - (p + size)));
+    tm__sys_munmap(p + size, (size_t)(raw + size + huge - (p + size)));
 #ifdef MADV_HUGEPAGE
   madvise(p, size, MADV_HUGEPAGE);
 #endif

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 extern __thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
 
@@ -22,6 +23,13 @@ extern __thread int tm__pause_depth __attribute__((tls_model("initial-exec")));
 
 /* Bytes of tracer memory handed out by tm__map() and not yet returned. Atomic; never traced. */
 extern atomic_size_t tm__mapped_bytes;
+
+/* mmap() and munmap() as system calls, never through the symbols (program_maps.c interposes
+ * those to list the program's own mappings): the tracer's own pages are not the program's memory,
+ * and the interposers fall back on these before they know the next definitions. Same contracts
+ * as the system's; thread-safe. */
+void *tm__sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int tm__sys_munmap(void *addr, size_t len);
 
 /* Returns size bytes of zeroed memory for the tracer, never through malloc: blocks up to 256 KiB
  * (rounded up to a power of two, 256 B at least) from recycled regions, larger ones straight from mmap. NULL on failure, errno unchanged.

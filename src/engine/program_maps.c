@@ -92,7 +92,7 @@ static void *next_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
   void *(*fn)(void *, size_t, int, int, int, off_t) = __atomic_load_n(&real_mmap, __ATOMIC_RELAXED);
   if (fn != NULL)
     return fn(addr, len, prot, flags, fd, off);
-  return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+  return tm__sys_mmap(addr, len, prot, flags, fd, off);
 }
 
 static int next_munmap(void *addr, size_t len) {
@@ -100,7 +100,7 @@ static int next_munmap(void *addr, size_t len) {
   int (*fn)(void *, size_t) = __atomic_load_n(&real_munmap, __ATOMIC_RELAXED);
   if (fn != NULL)
     return fn(addr, len);
-  return (int)syscall(SYS_munmap, addr, len);
+  return tm__sys_munmap(addr, len);
 }
 
 /* ---- the list -------------------------------------------------------------------------------- */
@@ -117,14 +117,14 @@ static bool list_reserve(size_t more) {
     cap *= 2;
   tm__guard_depth++;
   map_range *fresh = tm__map(cap * sizeof *fresh);
+  if (fresh != NULL) {
+    if (nranges != 0)
+      memcpy(fresh, ranges, nranges * sizeof *fresh);
+    tm__unmap(ranges, capacity * sizeof *ranges);
+  }
   tm__guard_depth--;
   if (fresh == NULL)
     return false;
-  if (nranges != 0)
-    memcpy(fresh, ranges, nranges * sizeof *fresh);
-  tm__guard_depth++;
-  tm__unmap(ranges, capacity * sizeof *ranges);
-  tm__guard_depth--;
   ranges = fresh;
   capacity = cap;
   return true;
@@ -202,7 +202,7 @@ static uintptr_t page_round(size_t len) {
 
 /* After a mapping at p of len bytes: listed when anonymous, and whatever it replaced is not. */
 static void note_mapped(void *p, size_t len, int flags) {
-  if (p == MAP_FAILED || len == 0)
+  if (len == 0)
     return;
   uintptr_t lo = (uintptr_t)p, hi = lo + page_round(len);
   if (!list_lock_take())

@@ -16,6 +16,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "guard.h"
 #include "hooks.h"
@@ -156,12 +158,59 @@ const char *tm__hooks_malloc_owner(void) {
   return name != NULL ? name : "another malloc interposer";
 }
 
+/* Spans of at least this many bytes get their whole pages zeroed by the kernel (block_zero()). */
+enum { BLOCK_ZERO_PAGES_MIN = 64 * 1024 };
+
+/* Zeroes [p, p + n). Large spans give their whole pages back instead (MADV_DONTNEED: they read as
+ * zeros again), so that pages the program never touches are not faulted in. Never changes errno. */
+static void block_zero(char *p, size_t n) {
+  if (n < BLOCK_ZERO_PAGES_MIN) {
+    memset(p, 0, n);
+    return;
+  }
+  uintptr_t page = (uintptr_t)getpagesize();
+  uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + n) & ~(page - 1);
+  int saved = errno;
+  memset(p, 0, lo - (uintptr_t)p);
+  memset((char *)hi, 0, (uintptr_t)p + n - hi);
+  if (madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0)
+    memset((void *)lo, 0, hi - lo);
+  errno = saved;
+}
+
+/* Whether the reachability scan will read a block the program gets now: the heap registry is on,
+ * and the block is the program's own (not the tracer's, not a paused thread's, which the scan
+ * never reads). */
+static inline bool block_scanned(void) {
+  return (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) & TM__HOOKS_REGISTRY) &&
+         !tm__guard_held() && tm__pause_depth == 0;
+}
+
+/* Whether p is a chunk glibc mapped on its own: fresh from the kernel, zero already. */
+static inline bool chunk_mapped(const void *p) {
+  return real.free == __libc_free && (((const size_t *)p)[-1] & 2) != 0; /* IS_MMAPPED */
+}
+
+/* What every hook but calloc does with a new block of size bytes: zeroes it when the scan will
+ * read it, then records it (tm__record_alloc()). malloc hands out a chunk as its last owner left
+ * it, and a block the program never writes in full (a string buffer, an array's spare capacity, a
+ * struct with a field left unset) would keep the words it held: a pointer to a chunk freed since,
+ * which the test's leak then got, kept the leak reachable, and a leaking test passed. Zeroed, a
+ * block holds only what the program wrote to it, as Valgrind's definedness bits give it
+ * (docs/plugin.md#reachability). Reading memory malloc has not initialized is undefined: the
+ * program loses nothing it could count on. */
+static inline __attribute__((always_inline)) void record_new(void *p, size_t size) {
+  if (block_scanned() && !chunk_mapped(p))
+    block_zero(p, size);
+  tm__record_alloc(p, size);
+}
+
 TM_HOOK void *malloc(size_t size) {
   if (tracing())
     tm__capture_prefetch();
   void *p = real.malloc(size);
   if (tracing() && p != NULL)
-    tm__record_alloc(p, size);
+    record_new(p, size);
   return p;
 }
 
@@ -185,6 +234,11 @@ TM_HOOK void free(void *ptr) {
 
 /* realloc and reallocarray: the old trace leaves before the real call and comes back on failure. */
 static inline __attribute__((always_inline)) void *realloc_traced(void *ptr, size_t size, void *q, bool traced, uint64_t meta) {
+  /* What the block gained is zeroed as a new block is (record_new()); the size of a block the
+   * tables did not know is unknown, and all of it taken as the program's. */
+  size_t old = ptr == NULL ? 0 : traced ? tm__meta_size(meta) : size;
+  if (q != NULL && size > old && block_scanned() && !chunk_mapped(q))
+    block_zero((char *)q + old, size - old);
   if (q != NULL && traced && tm__guard_held())
     tm__record_trace(q, size, tm__meta_tb(meta)); /* the program's block, grown by code the
                                                      tracer called: still the program's */
@@ -224,34 +278,34 @@ TM_HOOK void *reallocarray(void *ptr, size_t nmemb, size_t size) {
 TM_HOOK int posix_memalign(void **memptr, size_t alignment, size_t size) {
   int rc = real.posix_memalign(memptr, alignment, size);
   if (tracing() && rc == 0 && *memptr != NULL)
-    tm__record_alloc(*memptr, size);
+    record_new(*memptr, size);
   return rc;
 }
 
 TM_HOOK void *aligned_alloc(size_t alignment, size_t size) {
   void *p = real.aligned_alloc(alignment, size);
   if (tracing() && p != NULL)
-    tm__record_alloc(p, size);
+    record_new(p, size);
   return p;
 }
 
 TM_HOOK void *memalign(size_t alignment, size_t size) {
   void *p = real.memalign(alignment, size);
   if (tracing() && p != NULL)
-    tm__record_alloc(p, size);
+    record_new(p, size);
   return p;
 }
 
 TM_HOOK void *valloc(size_t size) {
   void *p = real.valloc(size);
   if (tracing() && p != NULL)
-    tm__record_alloc(p, size);
+    record_new(p, size);
   return p;
 }
 
 TM_HOOK void *pvalloc(size_t size) {
   void *p = real.pvalloc(size);
   if (tracing() && p != NULL)
-    tm__record_alloc(p, size);
+    record_new(p, size);
   return p;
 }

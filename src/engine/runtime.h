@@ -143,8 +143,9 @@ static inline __attribute__((always_inline)) void tm__record_alloc(void *ptr, si
 }
 
 /* Forgets the block at ptr before the real free runs (so a concurrent malloc that reuses the
- * address cannot lose its trace). Returns true when it was a traced block of the malloc domain, and
- * then stores its meta (see trace_table.h) in *meta so that realloc can restore it. */
+ * address cannot lose its trace). Returns true when it was a block of the malloc domain, traced or
+ * registered, and then stores its meta (see trace_table.h) in *meta so that realloc can restore
+ * it. */
 bool tm__record_free(void *ptr, uint64_t *meta);
 
 /* Puts back a trace removed by tm__record_free() (a realloc that failed). */

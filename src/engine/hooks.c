@@ -186,22 +186,29 @@ static inline bool block_scanned(void) {
          !tm__guard_held() && tm__pause_depth == 0;
 }
 
-/* Whether p is a chunk glibc mapped on its own: fresh from the kernel, zero already. */
-static inline bool chunk_mapped(const void *p) {
-  return real.free == __libc_free && (((const size_t *)p)[-1] & 2) != 0; /* IS_MMAPPED */
+/* What the program may use of the block at p (malloc_usable_size()), or 0 for a chunk glibc
+ * mapped on its own: fresh from the kernel, zero already, and grown by mremap() with zero pages.
+ * Read from the chunk's header when glibc serves malloc. */
+static inline size_t block_usable(const void *p) {
+  if (real.free != __libc_free)
+    return malloc_usable_size((void *)p);
+  size_t head = ((const size_t *)p)[-1];
+  return (head & 2) != 0 ? 0 : (head & ~(size_t)7) - sizeof(size_t); /* IS_MMAPPED; in use */
 }
 
-/* What every hook but calloc does with a new block of size bytes: zeroes it when the scan will
- * read it, then records it (tm__record_alloc()). malloc hands out a chunk as its last owner left
- * it, and a block the program never writes in full (a string buffer, an array's spare capacity, a
- * struct with a field left unset) would keep the words it held: a pointer to a chunk freed since,
- * which the test's leak then got, kept the leak reachable, and a leaking test passed. Zeroed, a
- * block holds only what the program wrote to it, as Valgrind's definedness bits give it
- * (docs/plugin.md#reachability). Reading memory malloc has not initialized is undefined: the
- * program loses nothing it could count on. */
+/* What every hook but calloc does with a new block: zeroes it when the scan will read it, then
+ * records it (tm__record_alloc()). malloc hands out a chunk as its last owner left it, and a block
+ * the program never writes in full (a string buffer, an array's spare capacity, a struct with a
+ * field left unset) would keep the words it held: a pointer to a chunk freed since, which the
+ * test's leak then got, kept the leak reachable, and a leaking test passed. Zeroed, a block holds
+ * only what the program wrote to it, as Valgrind's definedness bits give it
+ * (docs/plugin.md#reachability). All of what malloc_usable_size() reports is zeroed, not only the
+ * size asked for: a program that writes there (a string library that grows into it) keeps what it
+ * wrote across a realloc, which zeroes only beyond it. Reading memory malloc has not initialized is
+ * undefined: the program loses nothing it could count on. */
 static inline __attribute__((always_inline)) void record_new(void *p, size_t size) {
-  if (block_scanned() && !chunk_mapped(p))
-    block_zero(p, size);
+  if (block_scanned())
+    block_zero(p, block_usable(p));
   tm__record_alloc(p, size);
 }
 
@@ -232,13 +239,21 @@ TM_HOOK void free(void *ptr) {
   real.free(ptr);
 }
 
-/* realloc and reallocarray: the old trace leaves before the real call and comes back on failure. */
-static inline __attribute__((always_inline)) void *realloc_traced(void *ptr, size_t size, void *q, bool traced, uint64_t meta) {
-  /* What the block gained is zeroed as a new block is (record_new()); the size of a block the
-   * tables did not know is unknown, and all of it taken as the program's. */
-  size_t old = ptr == NULL ? 0 : traced ? tm__meta_size(meta) : size;
-  if (q != NULL && size > old && block_scanned() && !chunk_mapped(q))
-    block_zero((char *)q + old, size - old);
+/* What a block the scan will read had for the program before a realloc (block_usable()), or
+ * SIZE_MAX when nothing is to be zeroed after it. */
+static inline size_t realloc_usable_before(void *ptr) {
+  return !block_scanned() ? SIZE_MAX : ptr == NULL ? 0 : block_usable(ptr);
+}
+
+/* realloc and reallocarray: the old trace leaves before the real call and comes back on failure.
+ * What the block gained past the old usable size (before, from realloc_usable_before()) is zeroed,
+ * as a new block is (record_new()): glibc copied or kept everything before it. */
+static inline __attribute__((always_inline)) void *realloc_traced(void *ptr, size_t size, void *q, bool traced, uint64_t meta, size_t before) {
+  if (q != NULL && before != SIZE_MAX) {
+    size_t after = block_usable(q);
+    if (after > before)
+      block_zero((char *)q + before, after - before);
+  }
   if (q != NULL && traced && tm__guard_held())
     tm__record_trace(q, size, tm__meta_tb(meta)); /* the program's block, grown by code the
                                                      tracer called: still the program's */
@@ -254,11 +269,12 @@ TM_HOOK void *realloc(void *ptr, size_t size) {
   if (!tracing())
     return real.realloc(ptr, size);
   uint64_t meta = 0;
+  size_t before = realloc_usable_before(ptr);
   bool traced = ptr != NULL && tm__record_free(ptr, &meta);
   tm__hook_scrub(); /* no stale copy of ptr below (runtime.h) */
   tm__capture_prefetch();
   void *q = real.realloc(ptr, size);
-  return realloc_traced(ptr, size, q, traced, meta);
+  return realloc_traced(ptr, size, q, traced, meta, before);
 }
 
 TM_HOOK void *reallocarray(void *ptr, size_t nmemb, size_t size) {
@@ -268,11 +284,12 @@ TM_HOOK void *reallocarray(void *ptr, size_t nmemb, size_t size) {
   if (__builtin_mul_overflow(nmemb, size, &total))
     return real.reallocarray(ptr, nmemb, size); /* fails with ENOMEM; ptr untouched */
   uint64_t meta = 0;
+  size_t before = realloc_usable_before(ptr);
   bool traced = ptr != NULL && tm__record_free(ptr, &meta);
   tm__hook_scrub(); /* no stale copy of ptr below (runtime.h) */
   void *q = real.reallocarray(ptr, nmemb, size);
   /* total == 0 frees like realloc(p, 0) in glibc; restoring only on a non-zero failed size. */
-  return realloc_traced(ptr, total, q, traced, meta);
+  return realloc_traced(ptr, total, q, traced, meta, before);
 }
 
 TM_HOOK int posix_memalign(void **memptr, size_t alignment, size_t size) {

@@ -1,5 +1,6 @@
 /* test_block_zero.c — with the heap registry on, every hook but calloc hands the program its new
- * block zeroed, and realloc zeroes what a block gained, whether tracing or not; without the
+ * block zeroed, all that malloc_usable_size() reports, and realloc zeroes only what lies past the
+ * old block's usable size, whether tracing or not; without the
  * registry the hooks leave the memory as malloc gives it (docs/engine.md, "A block the scan will
  * read starts zeroed"). Links the shared library, as users do, and asks for the registry as the
  * Check plugin does.
@@ -106,11 +107,30 @@ START_TEST(test_realloc_gain_zeroed) {
   q = call_realloc(q, 10); /* shrinks: keeps its first bytes */
   for (size_t i = 0; i < 10; i++)
     ck_assert_uint_eq(q[i], 0x22);
-  q = call_realloc(q, 60);
-  ck_assert_uint_eq(nonzero_bytes(q + 10, 50), 0);
+  size_t usable = malloc_usable_size(q); /* what is left of the old block: the program's still */
+  q = call_realloc(q, 600);
+  for (size_t i = 0; i < usable; i++)
+    ck_assert_uint_eq(q[i], 0x22);
+  ck_assert_uint_eq(nonzero_bytes(q + usable, 600 - usable), 0);
   call_free(q);
   q = call_realloc(NULL, 56); /* realloc(NULL, n) is malloc(n) */
   ck_assert_uint_eq(nonzero_bytes(q, 56), 0);
+  call_free(q);
+}
+END_TEST
+
+/* A program may use all that malloc_usable_size() reports (a string library growing into it):
+ * what it wrote there is still there after a realloc; only what lies beyond is zeroed. */
+START_TEST(test_realloc_keeps_usable_bytes) {
+  unsigned char *p = call_malloc(10);
+  size_t usable = malloc_usable_size(p);
+  ck_assert_uint_ge(usable, 10);
+  memset(p, 0x44, usable);
+  (void)pattern_freed(1000); /* the chunk the realloc below gets */
+  unsigned char *q = call_realloc(p, 1000);
+  for (size_t i = 0; i < usable; i++)
+    ck_assert_uint_eq(q[i], 0x44);
+  ck_assert_uint_eq(nonzero_bytes(q + usable, 1000 - usable), 0);
   call_free(q);
 }
 END_TEST
@@ -165,6 +185,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_malloc_zeroed, 0, 8);
   tcase_add_test(tc, test_aligned_zeroed);
   tcase_add_test(tc, test_realloc_gain_zeroed);
+  tcase_add_test(tc, test_realloc_keeps_usable_bytes);
   tcase_add_test(tc, test_large_zeroed);
   tcase_add_test(tc, test_zeroed_while_not_tracing);
   suite_add_tcase(s, tc);

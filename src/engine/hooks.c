@@ -49,10 +49,11 @@ static struct {
   void *(*memalign)(size_t, size_t);
   void *(*valloc)(size_t);
   void *(*pvalloc)(size_t);
+  size_t (*usable_size)(void *); /* the allocator's malloc_usable_size(), or NULL: it has none */
 } real = {
     __libc_malloc,  __libc_calloc,           __libc_realloc,  fallback_reallocarray,
     __libc_free,    fallback_posix_memalign, __libc_memalign, __libc_memalign,
-    __libc_valloc,  __libc_pvalloc,
+    __libc_valloc,  __libc_pvalloc,          malloc_usable_size,
 };
 
 static void *fallback_reallocarray(void *ptr, size_t nmemb, size_t size) {
@@ -101,6 +102,15 @@ void tm__hooks_resolve(void) {
   RESOLVE(valloc);
   RESOLVE(pvalloc);
   RESOLVE(free); /* last: blocks from the fallbacks are glibc's either way */
+  /* Another allocator in front of glibc's: its own malloc_usable_size(), or none (glibc's would
+   * read a header that is not there). */
+  Dl_info of_free, of_size;
+  void *size_sym = dlsym(RTLD_NEXT, "malloc_usable_size");
+  if (real.free != __libc_free &&
+      (size_sym == NULL || dladdr((void *)real.free, &of_free) == 0 ||
+       dladdr(size_sym, &of_size) == 0 || of_free.dli_fbase != of_size.dli_fbase))
+    size_sym = NULL;
+  __atomic_store_n((void **)&real.usable_size, size_sym, __ATOMIC_RELAXED);
   tm__guard_depth--;
   resolving = 0;
   atomic_store_explicit(&done, 1, memory_order_release);
@@ -188,10 +198,18 @@ static inline bool block_scanned(void) {
 
 /* What the program may use of the block at p (malloc_usable_size()), or 0 for a chunk glibc
  * mapped on its own: fresh from the kernel, zero already, and grown by mremap() with zero pages.
- * Read from the chunk's header when glibc serves malloc. */
-static inline size_t block_usable(const void *p) {
+ * Read from the chunk's header when glibc serves malloc; `unknown` when the allocator in front of
+ * glibc's tells no usable size. */
+size_t tm__hooks_usable_size(void *ptr) {
+  size_t (*usable_size)(void *) = __atomic_load_n(&real.usable_size, __ATOMIC_RELAXED);
+  return usable_size != NULL ? usable_size(ptr) : 0;
+}
+
+static inline size_t block_usable(const void *p, size_t unknown) {
   if (real.free != __libc_free)
-    return malloc_usable_size((void *)p);
+    return __atomic_load_n(&real.usable_size, __ATOMIC_RELAXED) != NULL
+               ? tm__hooks_usable_size((void *)p)
+               : unknown;
   size_t head = ((const size_t *)p)[-1];
   return (head & 2) != 0 ? 0 : (head & ~(size_t)7) - sizeof(size_t); /* IS_MMAPPED; in use */
 }
@@ -208,7 +226,7 @@ static inline size_t block_usable(const void *p) {
  * undefined: the program loses nothing it could count on. */
 static inline __attribute__((always_inline)) void record_new(void *p, size_t size) {
   if (block_scanned())
-    block_zero(p, block_usable(p));
+    block_zero(p, block_usable(p, size));
   tm__record_alloc(p, size);
 }
 
@@ -242,7 +260,7 @@ TM_HOOK void free(void *ptr) {
 /* What a block the scan will read had for the program before a realloc (block_usable()), or
  * SIZE_MAX when nothing is to be zeroed after it. */
 static inline size_t realloc_usable_before(void *ptr) {
-  return !block_scanned() ? SIZE_MAX : ptr == NULL ? 0 : block_usable(ptr);
+  return !block_scanned() ? SIZE_MAX : ptr == NULL ? 0 : block_usable(ptr, SIZE_MAX);
 }
 
 /* realloc and reallocarray: the old trace leaves before the real call and comes back on failure.
@@ -250,7 +268,7 @@ static inline size_t realloc_usable_before(void *ptr) {
  * as a new block is (record_new()): glibc copied or kept everything before it. */
 static inline __attribute__((always_inline)) void *realloc_traced(void *ptr, size_t size, void *q, bool traced, uint64_t meta, size_t before) {
   if (q != NULL && before != SIZE_MAX) {
-    size_t after = block_usable(q);
+    size_t after = block_usable(q, 0);
     if (after > before)
       block_zero((char *)q + before, after - before);
   }

@@ -21,6 +21,7 @@
 #include "addr_bitmap.h"
 #include "engine.h"
 #include "guard.h"
+#include "hooks.h"
 #include "runtime.h"
 #include "trace_table.h"
 #include "tracemalloc.h"
@@ -350,12 +351,12 @@ bool tm__trace_remove(tm__table *table, uintptr_t ptr, uint64_t *meta) {
 static __attribute__((noinline)) bool internal_forget(void *ptr) {
   if (!tm__bitmap_contains(&internal_blocks, (uintptr_t)ptr))
     return false;
-  tm__bitmap_remove(&internal_blocks, (uintptr_t)ptr, malloc_usable_size(ptr));
+  tm__bitmap_remove(&internal_blocks, (uintptr_t)ptr, tm__hooks_usable_size(ptr));
   return true;
 }
 
 void tm__record_internal(void *ptr) {
-  tm__bitmap_add(&internal_blocks, (uintptr_t)ptr, malloc_usable_size(ptr));
+  tm__bitmap_add(&internal_blocks, (uintptr_t)ptr, tm__hooks_usable_size(ptr));
 }
 
 bool tm__internal_contains(void *ptr) {

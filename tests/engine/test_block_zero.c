@@ -135,11 +135,13 @@ START_TEST(test_realloc_keeps_usable_bytes) {
 }
 END_TEST
 
-/* A large block from the heap (mmap threshold raised): zeroed through its pages given back, errno
- * kept, and the block still usable to its last byte. */
+/* Large blocks from the heap (mmap threshold raised): one zeroed by memset, one through its pages
+ * given back; errno kept, and each block still usable to its last byte. */
 START_TEST(test_large_zeroed) {
-  size_t size = 600 * 1024 + 40;
+  static const size_t sizes[] = {200 * 1024 + 40, 3 * 1024 * 1024 + 40};
+  size_t size = sizes[_i];
   ck_assert_int_eq(mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024), 1);
+  ck_assert_int_eq(mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024), 1); /* the freed block stays */
   void *old = pattern_freed(size);
   errno = 1234;
   unsigned char *p = call_malloc(size);
@@ -186,7 +188,7 @@ int main(void) {
   tcase_add_test(tc, test_aligned_zeroed);
   tcase_add_test(tc, test_realloc_gain_zeroed);
   tcase_add_test(tc, test_realloc_keeps_usable_bytes);
-  tcase_add_test(tc, test_large_zeroed);
+  tcase_add_loop_test(tc, test_large_zeroed, 0, 2);
   tcase_add_test(tc, test_zeroed_while_not_tracing);
   suite_add_tcase(s, tc);
   /* Switches the registry off for the rest of the process: its own forked test, last. */

@@ -237,6 +237,21 @@ static void dtv_add(GArray *ranges, const GArray *maps, uintptr_t tp) {
 /* How often, and how far apart, a thread seen running is asked again for its stack pointer. */
 enum { THREAD_SP_RETRIES = 50, THREAD_SP_RETRY_US = 1000 };
 
+/* Threads that were still running after every retry of an earlier scan (a thread that computes
+ * all along): asked only once more after that, so that each window does not wait 50 ms for them.
+ * A few ids, process-wide; a thread id can be reused, which costs one short wait at most. */
+enum { BUSY_THREADS_KEPT = 16 };
+static long busy_threads[BUSY_THREADS_KEPT];
+static unsigned busy_threads_next;
+
+static bool thread_known_busy(const char *tid) {
+  long id = atol(tid);
+  for (unsigned i = 0; i < BUSY_THREADS_KEPT; i++)
+    if (busy_threads[i] == id)
+      return true;
+  return false;
+}
+
 /* The stack pointer of thread tid, from /proc/self/task/TID/syscall (a thread blocked in a system
  * call, or stopped, reports its registers there; a running one says "running"): 0 when unknown. */
 static uintptr_t thread_sp(const char *tid) {
@@ -259,7 +274,8 @@ static uintptr_t thread_sp(const char *tid) {
 
 /* Adds the stacks of the other threads, from each one's stack pointer to the top of its mapping
  * (its TLS and descriptor sit there). A thread seen running is asked again, every millisecond for
- * up to 50 ms. One whose stack pointer still cannot be read (computing all that time) makes every
+ * up to 50 ms (once, for threads that stayed running through an earlier scan's retries). One whose
+ * stack pointer still cannot be read (computing all that time) makes every
  * anonymous writable mapping just above a guard page count whole, as
  * glibc lays out the stacks it creates: conservative, since the stacks glibc keeps from joined
  * threads look the same. Stacks of joined threads are never scanned otherwise. The stack pointers
@@ -288,7 +304,11 @@ static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_s
    * test its result): asked again a little later, it tells its stack pointer, and only the frames
    * above it are read, not the dead ones below, which hold what its deeper calls left (the test's
    * leak among them, once kept reachable that way in one run out of three). */
-  for (int attempt = 0; running->len > 0 && attempt < THREAD_SP_RETRIES; attempt++) {
+  bool all_busy = true;
+  for (guint k = 0; k < running->len && all_busy; k++)
+    all_busy = thread_known_busy(g_ptr_array_index(running, k));
+  int retries = all_busy ? 1 : THREAD_SP_RETRIES;
+  for (int attempt = 0; running->len > 0 && attempt < retries; attempt++) {
     g_usleep(THREAD_SP_RETRY_US);
     for (guint k = running->len; k-- > 0;) {
       uintptr_t sp = thread_sp(g_ptr_array_index(running, k));
@@ -298,6 +318,9 @@ static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_s
       }
     }
   }
+  for (guint k = 0; k < running->len; k++)
+    if (!thread_known_busy(g_ptr_array_index(running, k)))
+      busy_threads[busy_threads_next++ % BUSY_THREADS_KEPT] = atol(g_ptr_array_index(running, k));
   unknown = running->len > 0;
   g_ptr_array_free(running, TRUE);
   for (guint i = 0; i < maps->len; i++) {

@@ -66,6 +66,8 @@ static struct {
   tm_stack_mark mark;    /* the setup's call chain: the teardown scans from the frame it shares */
   size_t peak_watch;     /* the limit the peak watch is armed at */
   char *start_error;     /* why tracing could not start, or NULL */
+  bool traced;           /* tracing runs for the window: generation below is meaningful */
+  unsigned long generation; /* tm_get_traces_generation() once the window's traces started */
 } window;
 
 volatile int tm__leak_test_failed;
@@ -229,6 +231,7 @@ void tm_leak_setup(void) {
   window.ignore = window.has_allowance = window.has_allowance_blocks = false;
   window.has_peak_limit = false;
   window.unchecked = NULL;
+  window.traced = false;
   g_clear_pointer(&window.start_error, g_free);
   tm__leak_test_failed = 0;
   window.open = true; /* a configuration error is reported by the teardown, at the test */
@@ -247,6 +250,8 @@ void tm_leak_setup(void) {
   if (!fresh)
     tm_clear_traces(); /* a fresh start holds no trace and a zero peak already */
   started_tracing = started_tracing || fresh;
+  window.traced = true;
+  window.generation = tm_get_traces_generation();
   window.peak_watch = config->watch_peak;
   tm_peak_watch(window.peak_watch); /* names the sites of a peak over a limit */
   if (getpid() == runner_pid) /* CK_FORK=no; a test's child has the runner's mark (mark_on_fork) */
@@ -603,6 +608,26 @@ void tm_leak_teardown(void) {
             "tracemalloc-check: not checked for leaks: malloc is served by %s, which hides every "
             "allocation; run without it, or set TM_LEAK_ACCEPT_UNCHECKED=1 to accept unchecked "
             "tests", tool);
+  }
+  if (!config->disabled && !tm__leak_test_failed && !window.ignore && window.traced &&
+      (!tm_is_tracing() || tm_get_traces_generation() != window.generation)) {
+    /* The test stopped tracing, or made it forget its traces: what it allocated before is not
+     * known, and a leak would pass unseen. */
+    const char *what = !tm_is_tracing()
+                           ? "stopped tracing (tm_stop())"
+                           : "made the tracer forget its traces (tm_clear_traces(), or tm_stop() "
+                             "and tm_start())";
+    window_close();
+    tm_thread_resume();
+    if (config->accept_foreign) {
+      fprintf(stderr, "tracemalloc-check: %s: not checked for leaks: the test %s\n",
+              test.test != NULL ? test.test : "(test)", what);
+      return;
+    }
+    FAIL_AT(test_file(&test), test.line,
+            "tracemalloc-check: not checked for leaks: the test %s, so what it allocated before "
+            "is not known; do that outside the tests that TM_LEAK_FIXTURE checks, or set "
+            "TM_LEAK_ACCEPT_UNCHECKED=1 to accept unchecked tests", what);
   }
   if (config->disabled || tm__leak_test_failed || window.ignore || !tm_is_tracing()) {
     if (!config->disabled && tm__leak_records_wanted() && tm_is_tracing())

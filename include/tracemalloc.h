@@ -80,6 +80,13 @@ TM_EXTERN bool tm_is_tracing(void);
 /* Forgets every trace; tracing goes on (Python's clear_traces()). Resets traced memory and peak. */
 TM_EXTERN void tm_clear_traces(void);
 
+/* Returns a count of the times the traces were forgotten: by tm_start() when tracing was off, by
+ * tm_stop() when it was on, by tm_clear_traces() while tracing (not in Python's module). A caller
+ * that noted it can tell later whether the traces it expects are still there: the Check plugin
+ * does, to say that a test which stopped or cleared tracing could not be checked. Thread-safe;
+ * valid at any time, 0 before the first start. */
+TM_EXTERN unsigned long tm_get_traces_generation(void);
+
 /* Returns the traceback limit given to tm_start(), or the last one used (1 before any start). */
 TM_EXTERN int tm_get_traceback_limit(void);
 

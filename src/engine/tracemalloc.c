@@ -16,6 +16,9 @@
 
 /* ---- public runtime API ------------------------------------------------------------------------ */
 
+/* How many times the traces were forgotten (tm_get_traces_generation()). */
+static atomic_ulong traces_generation;
+
 int tm_start(int nframe) {
   if (nframe < 1 || nframe > TM_MAX_NFRAME)
     return TM_EINVAL;
@@ -36,6 +39,7 @@ int tm_start(int nframe) {
   atomic_store(&tm__traceback_limit, nframe);
   if (!tm__is_tracing()) {
     tm__traces_clear(); /* drop anything a racing hook slipped in after the last stop */
+    atomic_fetch_add(&traces_generation, 1);
     atomic_fetch_or(&tm__hooks_active, TM__HOOKS_TRACING);
     /* Under valgrind or a sanitizer, malloc is theirs: nothing would ever be traced, and a leak
      * checker that sees nothing passes every leak. Say so instead. */
@@ -51,6 +55,7 @@ void tm_stop(void) {
   if (!(atomic_fetch_and(&tm__hooks_active, ~TM__HOOKS_TRACING) & TM__HOOKS_TRACING))
     return;
   tm__traces_clear();
+  atomic_fetch_add(&traces_generation, 1);
   tm__internal_clear();
   tm__intern_reset(); /* no trace holds a traceback id now */
 }
@@ -58,9 +63,13 @@ void tm_stop(void) {
 bool tm_is_tracing(void) { return tm__is_tracing(); }
 
 void tm_clear_traces(void) {
-  if (tm__is_tracing())
+  if (tm__is_tracing()) {
     tm__traces_clear();
+    atomic_fetch_add(&traces_generation, 1);
+  }
 }
+
+unsigned long tm_get_traces_generation(void) { return atomic_load(&traces_generation); }
 
 int tm_get_traceback_limit(void) { return atomic_load(&tm__traceback_limit); }
 

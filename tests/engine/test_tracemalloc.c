@@ -452,6 +452,27 @@ START_TEST(test_env_variable_starts_tracing) {
 }
 END_TEST
 
+/* The traces generation moves each time the traces are forgotten, and only then. */
+START_TEST(test_traces_generation) {
+  tm_stop();
+  unsigned long g = tm_get_traces_generation();
+  tm_clear_traces(); /* not tracing: nothing to forget */
+  tm_stop();
+  ck_assert_uint_eq(tm_get_traces_generation(), g);
+  ck_assert_int_eq(tm_start(1), 0);
+  ck_assert_uint_eq(tm_get_traces_generation(), g + 1);
+  ck_assert_int_eq(tm_start(5), 0); /* already tracing: the traces stay */
+  void *p = escape(malloc(10));
+  tm_reset_peak();
+  ck_assert_uint_eq(tm_get_traces_generation(), g + 1);
+  tm_clear_traces();
+  ck_assert_uint_eq(tm_get_traces_generation(), g + 2);
+  tm_stop();
+  ck_assert_uint_eq(tm_get_traces_generation(), g + 3);
+  free(p);
+}
+END_TEST
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--report-env") == 0) {
     printf("tracing=%d limit=%d\n", tm_is_tracing(), tm_get_traceback_limit());
@@ -464,6 +485,7 @@ int main(int argc, char **argv) {
   tcase_add_test(tc, test_start_validates_nframe);
   tcase_add_test(tc, test_stop_clears_traces);
   tcase_add_test(tc, test_clear_traces_and_peak);
+  tcase_add_test(tc, test_traces_generation);
   tcase_add_test(tc, test_peak_through_replacement);
   tcase_add_test(tc, test_track_untrack_domains);
   tcase_add_test(tc, test_track_domain_limit_has_own_error);

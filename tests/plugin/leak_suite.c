@@ -421,6 +421,20 @@ START_TEST(test_allow_without_fixture) {
 }
 END_TEST
 
+/* A test that stops tracing, or makes the tracer forget its traces, cannot be checked: what it
+ * allocated before is gone from the traces. It fails saying so, not passing with its leak. */
+START_TEST(test_stops_tracing) { /* site:stops */
+  lose(malloc(30));
+  tm_stop();
+}
+END_TEST
+
+START_TEST(test_clears_traces) { /* site:clears */
+  lose(malloc(30));
+  tm_clear_traces();
+}
+END_TEST
+
 /* Never run: the suite that test_builds_suite builds, as Check's own tests do. */
 START_TEST(test_inner) {
 }
@@ -495,6 +509,12 @@ static Suite *leak_suite(void) {
   tcase_add_test(unchecked, test_unchecked_leak);
   tcase_add_test(unchecked, test_clean_malloc);
   suite_add_tcase(s, unchecked);
+
+  TCase *misuse = tcase_create("Misuse");
+  tcase_add_checked_fixture(misuse, TM_LEAK_FIXTURE);
+  tcase_add_test(misuse, test_stops_tracing);
+  tcase_add_test(misuse, test_clears_traces);
+  suite_add_tcase(s, misuse);
 
   TCase *no_fixture = tcase_create("NoFixture");
   tcase_add_test(no_fixture, test_allow_without_fixture);

@@ -77,6 +77,12 @@ static const expectation expected[] = {
   {"Unchecked", "test_unchecked_leak", 0, 'S', "site:unchecked",
    "leaked 28 B in 1 block (allowed 0 B): a 28 B block at "},
   {"Unchecked", "test_clean_malloc", 0, 'P', NULL, "Passed"},
+  {"Misuse", "test_stops_tracing", 0, 'S', "site:stops",
+   "tracemalloc-check: not checked for leaks: the test stopped tracing (tm_stop()), so what it "
+   "allocated before is not known"},
+  {"Misuse", "test_clears_traces", 0, 'S', "site:clears",
+   "tracemalloc-check: not checked for leaks: the test made the tracer forget its traces "
+   "(tm_clear_traces(), or tm_stop() and tm_start())"},
   {"NoFixture", "test_allow_without_fixture", 0, 'P', NULL, "Passed"},
   {"Clean", "test_clean_malloc", 0, 'P', NULL, "Passed"},
   {"Clean", "test_clean_free_old", 0, 'P', NULL, "Passed"},
@@ -101,7 +107,7 @@ END_TEST
  * an unchecked one, and the in-test call made where no fixture opened a window. */
 START_TEST(test_summary) {
   const suite_run *run = runs[_i];
-  ck_assert_msg(strstr(run->out, "Checks: 44, Failures: 28, Errors: 0") != NULL,
+  ck_assert_msg(strstr(run->out, "Checks: 46, Failures: 30, Errors: 0") != NULL,
                 "CK_FORK=%s: unexpected summary in\n%s", run->fork, run->out);
   ck_assert_uint_eq(run->results->len, NEXPECTED);
   ck_assert_msg(strstr(run->err, "tracemalloc-check: TCase \"Unchecked\": TM_LEAK_FIXTURE added "
@@ -268,7 +274,7 @@ START_TEST(test_bad_threshold) {
     ck_assert_msg(r->type == 'S' && g_str_has_prefix(r->message, want), "CK_FORK=%s: %s:%s: %s",
                   run->fork, r->tcase, r->test, r->message);
   }
-  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 44, Failures: 43, Errors: 0"));
+  ck_assert_ptr_nonnull(strstr(run->out, "Checks: 46, Failures: 45, Errors: 0"));
   ck_assert_msg(g_str_has_prefix(run->err, "tracemalloc-check: TM_LEAK_THRESHOLD='4kb'"), "%s",
                 run->err);
   suite_run_free(run);
@@ -279,7 +285,7 @@ END_TEST
 START_TEST(test_disabled) {
   const char *const env[] = {"TM_LEAK_DISABLE=1", NULL};
   suite_run *run = suite_run_new(required_env("LEAK_SUITE"), _i ? "no" : "yes", env);
-  ck_assert_msg(strstr(run->out, "Checks: 44, Failures: 2, Errors: 0") != NULL, "%s", run->out);
+  ck_assert_msg(strstr(run->out, "Checks: 46, Failures: 2, Errors: 0") != NULL, "%s", run->out);
   check_result(run, "Leaks", "test_fails_and_leaks", 0, 'F', NULL, NULL, "the test itself fails");
   suite_run_free(run);
 }

@@ -102,34 +102,81 @@ static void ranges_add_except(GArray *ranges, const GArray *maps, uintptr_t lo, 
     ranges_add(ranges, maps, cut_hi, hi);
 }
 
+/* The writable segment of the object that holds glibc's malloc (libc.so.6), where main_arena
+ * lives: stores it in [*lo, *hi) and returns true, or false when not found. */
+typedef struct writable_of {
+  uintptr_t base, lo, hi;
+} writable_of;
+
+static int writable_segment_find(struct dl_phdr_info *info, size_t size, void *data) {
+  writable_of *w = data;
+  (void)size;
+  if (info->dlpi_addr != w->base)
+    return 0;
+  for (size_t i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
+      w->lo = info->dlpi_addr + ph->p_vaddr;
+      w->hi = w->lo + ph->p_memsz;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static bool malloc_data_segment(uintptr_t *lo, uintptr_t *hi) {
+  extern void *__libc_malloc(size_t);
+  Dl_info info;
+  writable_of w = {0, 0, 0};
+  if (dladdr((void *)__libc_malloc, &info) == 0 || info.dli_fbase == NULL)
+    return false;
+  /* dl_iterate_phdr gives load biases: an object's is its base for the shared objects here. */
+  w.base = (uintptr_t)info.dli_fbase;
+  if (dl_iterate_phdr(writable_segment_find, &w) == 0 || w.hi <= w.lo)
+    return false;
+  *lo = w.lo;
+  *hi = w.hi;
+  return true;
+}
+
 /* Where glibc's main arena lies, or 0. Its bins and fast bins point at chunk headers, which sit in
- * the last bytes of the blocks before them: scanned, they would make those blocks reachable. A
- * block too large for the tcache and fast bins, freed between two blocks in use, lands at the
- * head of the unsorted bin, whose list head it then points back to. Three blocks carved one after
- * the other from the top of the heap are such a sandwich. Read once; forks inherit it. */
+ * the last bytes of the blocks before them, and its top pointer at the chunk after the last block
+ * carved from the heap: scanned, they would make those blocks reachable (a leaked 24-byte block
+ * at the top of the heap passed so). A block too large for the tcache and fast bins, freed
+ * between two blocks in use, lands at the head of the unsorted bin, whose list head it then
+ * points back to. In a fragmented heap (a library's initialisation freed much) the blocks of a
+ * probe are rarely carved one after the other, so adjacency is not required: a candidate is taken
+ * only when it lies, with the whole struct, in libc's writable segment, which a word left in a
+ * block that merged with a free neighbour never does. Read once; forks inherit it. */
 static uintptr_t malloc_state_address(void) {
-  enum { SIZE = 4096, CHUNK = SIZE + 16, TRIES = 8 };
+  enum { TRIES = 16 };
+  static const size_t sizes[] = {4096, 2064, 8192, 16400};
   static uintptr_t found;
   static bool probed;
   /* Through pointers the compiler cannot see through: it would pair and drop the calls. */
   void *(*volatile alloc)(size_t) = malloc;
   void (*volatile release)(void *) = free;
   void *held[TRIES * 3] = {0};
+  uintptr_t lo, hi;
 
   if (probed)
     return found;
   probed = true;
+  if (!malloc_data_segment(&lo, &hi))
+    return 0;
   for (int t = 0; t < TRIES && found == 0; t++) {
-    uintptr_t *a = held[3 * t] = alloc(SIZE), *b = held[3 * t + 1] = alloc(SIZE);
-    uintptr_t *c = held[3 * t + 2] = alloc(SIZE);
-    if (a == NULL || b == NULL || c == NULL || (uintptr_t)b != (uintptr_t)a + CHUNK ||
-        (uintptr_t)c != (uintptr_t)b + CHUNK)
+    size_t size = sizes[t % G_N_ELEMENTS(sizes)];
+    uintptr_t *a = held[3 * t] = alloc(size), *b = held[3 * t + 1] = alloc(size);
+    held[3 * t + 2] = alloc(size);
+    if (a == NULL || b == NULL || held[3 * t + 2] == NULL)
       continue;
     held[3 * t + 1] = NULL;
     release(b);
     uintptr_t fd = ((volatile uintptr_t *)b)[0], bk = ((volatile uintptr_t *)b)[1];
-    if (fd != 0 && bk > UNSORTED_BIN_OFFSET)
-      found = bk - UNSORTED_BIN_OFFSET;
+    uintptr_t candidate = bk - UNSORTED_BIN_OFFSET;
+    if (fd != 0 && bk > UNSORTED_BIN_OFFSET && candidate % sizeof(uintptr_t) == 0 &&
+        candidate >= lo && candidate + MALLOC_STATE_SIZE <= hi)
+      found = candidate;
   }
   for (size_t i = 0; i < G_N_ELEMENTS(held); i++)
     release(held[i]);

@@ -47,7 +47,9 @@ START_TEST(test_leaks_fail) {
                "leaked 28 B in 1 block (allowed 0 B): a 28 B block at ");
   check_result(run, "Leaks", "l_worker_leak", 0, 'S', suite_src, "site:worker",
                "leaked 15 B in 1 block (allowed 0 B): a 15 B block from ");
-  ck_assert_msg(strstr(run->out, "Checks: 30, Failures: 6, Errors: 0") != NULL, "CK_FORK=%s:\n%s",
+  check_result(run, "Leaks", "l_fragmented_heap", 0, 'S', suite_src, "site:fragmented",
+               "leaked 97.7 KiB in 1 block (allowed 0 B): a 97.7 KiB block at ");
+  ck_assert_msg(strstr(run->out, "Checks: 31, Failures: 7, Errors: 0") != NULL, "CK_FORK=%s:\n%s",
                 run->fork, run->out);
 }
 END_TEST

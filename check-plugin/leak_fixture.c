@@ -564,6 +564,23 @@ out:
     FAIL_AT(file, line, "%s", msg);
 }
 
+/* Closes a window that could not be checked, and says why: why (a short reason) on stderr when
+ * TM_LEAK_ACCEPT_UNCHECKED accepts unchecked tests, else fails the test at its START_TEST line with
+ * failure (the reason and what to do). Call paused, with the window open; returns resumed, or not
+ * at all when the test fails in CK_FORK=no mode (Check jumps out). */
+static void window_unchecked(const tm__leak_test_info *test, const char *why, const char *failure) {
+  window_close();
+  tm_thread_resume();
+  if (config->accept_foreign) {
+    fprintf(stderr, "tracemalloc-check: %s: not checked for leaks: %s\n",
+            test->test != NULL ? test->test : "(test)", why);
+    return;
+  }
+  FAIL_AT(test_file(test), test->line,
+          "tracemalloc-check: not checked for leaks: %s, or set TM_LEAK_ACCEPT_UNCHECKED=1 to "
+          "accept unchecked tests", failure);
+}
+
 void tm_leak_teardown(void) {
   /* The callee-saved registers, as this fixture was called: the only copy of a pointer may sit in
    * one. Scanned as roots, with the stack from the caller's frame up: this fixture's own frames
@@ -596,38 +613,26 @@ void tm_leak_teardown(void) {
     FAIL_AT(test_file(&test), test.line, "%s", why);
   }
   if (window.unchecked != NULL) {
-    const char *tool = window.unchecked;
-    window_close();
-    tm_thread_resume();
-    if (config->accept_foreign) {
-      fprintf(stderr, "tracemalloc-check: %s: not checked for leaks: malloc is served by %s\n",
-              test.test != NULL ? test.test : "(test)", tool);
-      return;
-    }
-    FAIL_AT(test_file(&test), test.line,
-            "tracemalloc-check: not checked for leaks: malloc is served by %s, which hides every "
-            "allocation; run without it, or set TM_LEAK_ACCEPT_UNCHECKED=1 to accept unchecked "
-            "tests", tool);
+    char why[256], failure[512];
+    snprintf(why, sizeof why, "malloc is served by %s", window.unchecked);
+    snprintf(failure, sizeof failure, "%s, which hides every allocation; run without it", why);
+    window_unchecked(&test, why, failure);
+    return;
   }
   if (!config->disabled && !tm__leak_test_failed && !window.ignore && window.traced &&
       (!tm_is_tracing() || tm_get_traces_generation() != window.generation)) {
     /* The test stopped tracing, or made it forget its traces: what it allocated before is not
      * known, and a leak would pass unseen. */
-    const char *what = !tm_is_tracing()
-                           ? "stopped tracing (tm_stop())"
-                           : "made the tracer forget its traces (tm_clear_traces(), or tm_stop() "
-                             "and tm_start())";
-    window_close();
-    tm_thread_resume();
-    if (config->accept_foreign) {
-      fprintf(stderr, "tracemalloc-check: %s: not checked for leaks: the test %s\n",
-              test.test != NULL ? test.test : "(test)", what);
-      return;
-    }
-    FAIL_AT(test_file(&test), test.line,
-            "tracemalloc-check: not checked for leaks: the test %s, so what it allocated before "
-            "is not known; do that outside the tests that TM_LEAK_FIXTURE checks, or set "
-            "TM_LEAK_ACCEPT_UNCHECKED=1 to accept unchecked tests", what);
+    char why[256], failure[512];
+    snprintf(why, sizeof why, "the test %s",
+             !tm_is_tracing() ? "stopped tracing (tm_stop())"
+                              : "made the tracer forget its traces (tm_clear_traces(), or "
+                                "tm_stop() and tm_start())");
+    snprintf(failure, sizeof failure,
+             "%s, so what it allocated before is not known; do that outside the tests that "
+             "TM_LEAK_FIXTURE checks", why);
+    window_unchecked(&test, why, failure);
+    return;
   }
   if (config->disabled || tm__leak_test_failed || window.ignore || !tm_is_tracing()) {
     if (!config->disabled && tm__leak_records_wanted() && tm_is_tracing())

@@ -202,22 +202,26 @@ static inline bool block_scanned(void) {
          !tm__guard_held() && tm__pause_depth == 0;
 }
 
-/* What the program may use of the block at p (malloc_usable_size()), or 0 for a chunk glibc
- * mapped on its own: fresh from the kernel, zero already, and grown by mremap() with zero pages.
- * Read from the chunk's header when glibc serves malloc; `unknown` when the allocator in front of
- * glibc's tells no usable size. */
 size_t tm__hooks_usable_size(void *ptr) {
   size_t (*usable_size)(void *) = __atomic_load_n(&real.usable_size, __ATOMIC_RELAXED);
   return usable_size != NULL ? usable_size(ptr) : 0;
 }
 
+/* What the program may use of the block at p (malloc_usable_size()): read from the chunk's header
+ * when glibc serves malloc; `unknown` when the allocator in front of glibc's tells none. */
 static inline size_t block_usable(const void *p, size_t unknown) {
   if (real.free != __libc_free)
     return __atomic_load_n(&real.usable_size, __ATOMIC_RELAXED) != NULL
                ? tm__hooks_usable_size((void *)p)
                : unknown;
   size_t head = ((const size_t *)p)[-1];
-  return (head & 2) != 0 ? 0 : (head & ~(size_t)7) - sizeof(size_t); /* IS_MMAPPED; in use */
+  return (head & ~(size_t)7) - ((head & 2) != 0 ? 2 : 1) * sizeof(size_t); /* IS_MMAPPED */
+}
+
+/* Whether p is a chunk glibc mapped on its own: fresh from the kernel, zero already, and grown by
+ * mremap() with zero pages. */
+static inline bool chunk_mapped(const void *p) {
+  return real.free == __libc_free && (((const size_t *)p)[-1] & 2) != 0; /* IS_MMAPPED */
 }
 
 /* What every hook but calloc does with a new block: zeroes it when the scan will read it, then
@@ -231,7 +235,7 @@ static inline size_t block_usable(const void *p, size_t unknown) {
  * wrote across a realloc, which zeroes only beyond it. Reading memory malloc has not initialized is
  * undefined: the program loses nothing it could count on. */
 static inline __attribute__((always_inline)) void record_new(void *p, size_t size) {
-  if (block_scanned())
+  if (block_scanned() && !chunk_mapped(p))
     block_zero(p, block_usable(p, size));
   tm__record_alloc(p, size);
 }
@@ -273,7 +277,7 @@ static inline size_t realloc_usable_before(void *ptr) {
  * What the block gained past the old usable size (before, from realloc_usable_before()) is zeroed,
  * as a new block is (record_new()): glibc copied or kept everything before it. */
 static inline __attribute__((always_inline)) void *realloc_traced(void *ptr, size_t size, void *q, bool traced, uint64_t meta, size_t before) {
-  if (q != NULL && before != SIZE_MAX) {
+  if (q != NULL && before != SIZE_MAX && !chunk_mapped(q)) {
     size_t after = block_usable(q, 0);
     if (after > before)
       block_zero((char *)q + before, after - before);

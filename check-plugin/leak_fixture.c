@@ -66,7 +66,6 @@ static struct {
   tm_stack_mark mark;    /* the setup's call chain: the teardown scans from the frame it shares */
   size_t peak_watch;     /* the limit the peak watch is armed at */
   char *start_error;     /* why tracing could not start, or NULL */
-  bool traced;           /* tracing runs for the window: generation below is meaningful */
   unsigned long generation; /* tm_get_traces_generation() once the window's traces started */
 } window;
 
@@ -231,7 +230,6 @@ void tm_leak_setup(void) {
   window.ignore = window.has_allowance = window.has_allowance_blocks = false;
   window.has_peak_limit = false;
   window.unchecked = NULL;
-  window.traced = false;
   g_clear_pointer(&window.start_error, g_free);
   tm__leak_test_failed = 0;
   window.open = true; /* a configuration error is reported by the teardown, at the test */
@@ -250,7 +248,6 @@ void tm_leak_setup(void) {
   if (!fresh)
     tm_clear_traces(); /* a fresh start holds no trace and a zero peak already */
   started_tracing = started_tracing || fresh;
-  window.traced = true;
   window.generation = tm_get_traces_generation();
   window.peak_watch = config->watch_peak;
   tm_peak_watch(window.peak_watch); /* names the sites of a peak over a limit */
@@ -619,7 +616,10 @@ void tm_leak_teardown(void) {
     window_unchecked(&test, why, failure);
     return;
   }
-  if (!config->disabled && !tm__leak_test_failed && !window.ignore && window.traced &&
+  /* Reached only when the setup started the window's traces: a configuration error, a failed
+   * start and another tool serving malloc were reported above, and a disabled plugin never
+   * starts them. */
+  if (!config->disabled && !tm__leak_test_failed && !window.ignore &&
       (!tm_is_tracing() || tm_get_traces_generation() != window.generation)) {
     /* The test stopped tracing, or made it forget its traces: what it allocated before is not
      * known, and a leak would pass unseen. */

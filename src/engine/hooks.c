@@ -210,10 +210,10 @@ size_t tm__hooks_usable_size(void *ptr) {
 /* What the program may use of the block at p (malloc_usable_size()): read from the chunk's header
  * when glibc serves malloc; `unknown` when the allocator in front of glibc's tells none. */
 static inline size_t block_usable(const void *p, size_t unknown) {
-  if (real.free != __libc_free)
-    return __atomic_load_n(&real.usable_size, __ATOMIC_RELAXED) != NULL
-               ? tm__hooks_usable_size((void *)p)
-               : unknown;
+  if (real.free != __libc_free) {
+    size_t (*usable_size)(void *) = __atomic_load_n(&real.usable_size, __ATOMIC_RELAXED);
+    return usable_size != NULL ? usable_size((void *)p) : unknown;
+  }
   size_t head = ((const size_t *)p)[-1];
   return (head & ~(size_t)7) - ((head & 2) != 0 ? 2 : 1) * sizeof(size_t); /* IS_MMAPPED */
 }

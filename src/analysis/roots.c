@@ -241,18 +241,42 @@ static size_t static_tls_size(void) {
   return size;
 }
 
-/* The size of glibc's struct pthread, the thread descriptor above the thread pointer: what libc
- * tells libthread_db (_thread_db_sizeof_pthread, in libc itself since glibc 2.34), else
- * THREAD_DESCRIPTOR_FALLBACK. */
-static size_t thread_descriptor_size(void) {
+/* The size of glibc's struct pthread, the thread descriptor above the thread pointer, as libc
+ * tells libthread_db (_thread_db_sizeof_pthread, in libc itself since glibc 2.34), or 0 when it
+ * does not. */
+static size_t thread_descriptor_told(void) {
   static size_t size;
-  if (size == 0) {
+  static bool asked;
+  if (!asked) {
+    asked = true;
     const uint32_t *sizeof_pthread = dlsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread");
-    size = sizeof_pthread != NULL && *sizeof_pthread >= 1024 && *sizeof_pthread <= 65536
-               ? *sizeof_pthread
-               : THREAD_DESCRIPTOR_FALLBACK;
+    if (sizeof_pthread != NULL && *sizeof_pthread >= 1024 && *sizeof_pthread <= 65536)
+      size = *sizeof_pthread;
   }
   return size;
+}
+
+/* The size of the thread descriptor: libc's (thread_descriptor_told()), else
+ * THREAD_DESCRIPTOR_FALLBACK. */
+static size_t thread_descriptor_size(void) {
+  size_t size = thread_descriptor_told();
+  return size != 0 ? size : THREAD_DESCRIPTOR_FALLBACK;
+}
+
+/* The low end of the calling thread's static TLS block, which ends at the thread pointer tp.
+ * _dl_get_tls_static_info's size (tls, 0: unknown) counts the thread descriptor above tp too, so
+ * the block starts that much higher than tp - tls. A thread other than main's has its TLS block at
+ * the top of its own stack mapping, right above its first frames: where the stack scanned from sp
+ * up to top already covers the block, the range never reaches below sp either, since what lies
+ * there are dead frames, the very words that made a leak of the test look reachable when the
+ * runner ran shallow on such a thread. */
+static uintptr_t static_tls_low(uintptr_t tp, size_t tls, uintptr_t sp, uintptr_t top) {
+  size_t descriptor = thread_descriptor_told(); /* a guess would cut the block short */
+  size_t below = tls == 0 ? 4096 : tls > descriptor ? tls - descriptor : tls;
+  uintptr_t lo = tp >= below ? tp - below : 0;
+  if (sp <= tp && tp < top && lo < sp)
+    lo = sp;
+  return lo;
 }
 
 /* Adds the calling thread's dynamic thread vector: glibc's array of dtv_t (16 bytes each: the
@@ -462,7 +486,7 @@ GArray *tm__roots_collect(const void *stack_from) {
     top = stack->hi;
   if (top > sp)
     ranges_add(ranges, maps, sp, top);
-  ranges_add(ranges, maps, tp - (tls != 0 ? tls : 4096), tp + thread_descriptor_size());
+  ranges_add(ranges, maps, static_tls_low(tp, tls, sp, top), tp + thread_descriptor_size());
   dtv_add(ranges, maps, tp);
   GArray *sps = g_array_new(false, false, sizeof(uintptr_t));
   g_array_append_val(sps, sp);

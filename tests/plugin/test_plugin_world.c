@@ -1,6 +1,6 @@
 /* test_plugin_world.c — runs world_suite in both fork modes: every clean test passes, whatever
  * caches the C library, GLib and the test itself keep, with threads still running; every leak
- * fails at its line. */
+ * fails at its line; the same with the suite run on a thread other than main's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +10,8 @@
 
 #include "harness.h"
 
-static suite_run *runs[2];
+/* CK_FORK=yes, no; then the same with the suite run on a thread of its own (WORLD_SUITE_THREAD). */
+static suite_run *runs[4];
 static const char *suite_src;
 
 static const char *const clean[] = {
@@ -20,7 +21,7 @@ static const char *const clean[] = {
 };
 
 START_TEST(test_clean_passes) {
-  check_result(runs[_i % 2], "Clean", clean[_i / 2], 0, 'P', NULL, NULL, "Passed");
+  check_result(runs[_i % 4], "Clean", clean[_i / 4], 0, 'P', NULL, NULL, "Passed");
 }
 END_TEST
 
@@ -49,8 +50,8 @@ START_TEST(test_leaks_fail) {
                "leaked 15 B in 1 block (allowed 0 B): a 15 B block from ");
   check_result(run, "Leaks", "l_fragmented_heap", 0, 'S', suite_src, "site:fragmented",
                "leaked 97.7 KiB in 1 block (allowed 0 B): a 97.7 KiB block at ");
-  ck_assert_msg(strstr(run->out, "Checks: 31, Failures: 7, Errors: 0") != NULL, "CK_FORK=%s:\n%s",
-                run->fork, run->out);
+  ck_assert_msg(strstr(run->out, "Checks: 31, Failures: 7, Errors: 0") != NULL, "run %d, CK_FORK=%s:\n%s",
+                _i, run->fork, run->out);
 }
 END_TEST
 
@@ -61,14 +62,17 @@ int main(void) {
   int failed;
 
   suite_src = required_env("WORLD_SUITE_SRC");
+  static const char *const threaded[] = {"WORLD_SUITE_THREAD=1", NULL};
   runs[0] = suite_run_new(exe, "yes", NULL);
   runs[1] = suite_run_new(exe, "no", NULL);
-  tcase_add_loop_test(tc, test_clean_passes, 0, (int)G_N_ELEMENTS(clean) * 2);
-  tcase_add_loop_test(tc, test_static_caches_pass, 0, 2);
-  tcase_add_loop_test(tc, test_leaks_fail, 0, 2);
+  runs[2] = suite_run_new(exe, "yes", threaded);
+  runs[3] = suite_run_new(exe, "no", threaded);
+  tcase_add_loop_test(tc, test_clean_passes, 0, (int)G_N_ELEMENTS(clean) * 4);
+  tcase_add_loop_test(tc, test_static_caches_pass, 0, 4);
+  tcase_add_loop_test(tc, test_leaks_fail, 0, 4);
   suite_add_tcase(s, tc);
   failed = run_suite(s) != EXIT_SUCCESS;
-  suite_run_free(runs[0]);
-  suite_run_free(runs[1]);
+  for (size_t i = 0; i < G_N_ELEMENTS(runs); i++)
+    suite_run_free(runs[i]);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

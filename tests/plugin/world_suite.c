@@ -6,7 +6,8 @@
  * seven real leaks, each of which must fail at its line (one through an inline function of a
  * system header, one whose address a reused chunk still holds, one whose address a running
  * worker thread left in its dead frames, one carved from a heap full of free chunks). test_plugin_world.c runs it in both fork
- * modes. "site:NAME" marks a failure's line. */
+ * modes, on main's thread and on a thread of its own (WORLD_SUITE_THREAD=1). "site:NAME" marks a
+ * failure's line. */
 #include <check.h>
 #include <tracemalloc-check.h>
 #include <stdlib.h>
@@ -198,8 +199,8 @@ END_TEST
 START_TEST(l_thread_leak) { pthread_t t; pthread_create(&t, NULL, thread_strdup, "thread leak"); void *r; pthread_join(t, &r); }
 END_TEST
 
-int main(void) {
-  heap_fragment();
+/* Runs the suite; returns the process's exit status. */
+static int suite_main(void) {
   Suite *s = suite_create("Zoo");
   TCase *c = tcase_create("Clean");
   tcase_add_checked_fixture(c, TM_LEAK_FIXTURE);
@@ -222,4 +223,24 @@ int main(void) {
   int f = srunner_ntests_failed(sr);
   srunner_free(sr);
   return f == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static void *suite_thread(void *status) {
+  *(int *)status = suite_main();
+  return NULL;
+}
+
+/* WORLD_SUITE_THREAD=1 runs the whole suite on a thread of its own, as a program that wants a
+ * larger stack for its tests does: the runner's frames then lie just below that thread's static
+ * TLS block, at the top of the same mapping. */
+int main(void) {
+  heap_fragment();
+  const char *threaded = getenv("WORLD_SUITE_THREAD");
+  if (threaded == NULL || strcmp(threaded, "1") != 0)
+    return suite_main();
+  pthread_t t;
+  int status = EXIT_FAILURE;
+  if (pthread_create(&t, NULL, suite_thread, &status) != 0 || pthread_join(t, NULL) != 0)
+    return EXIT_FAILURE;
+  return status;
 }

@@ -46,7 +46,7 @@ void tm__leak_dump_window(const tm_snapshot *after, const char *test_name) {
       g_free(path);
       path = NULL;
       if (err != EEXIST) {
-        fprintf(stderr, "tracemalloc-check: TM_LEAK_DUMP_DIR=%s: cannot write %s.dump there: %s\n",
+        fprintf(tm__leak_stderr(), "tracemalloc-check: TM_LEAK_DUMP_DIR=%s: cannot write %s.dump there: %s\n",
                 dir, name, g_strerror(err));
         break;
       }
@@ -54,16 +54,16 @@ void tm__leak_dump_window(const tm_snapshot *after, const char *test_name) {
   }
   if (path != NULL) {
     if (tm_snapshot_dump((tm_snapshot *)after, path, &error)) {
-      fprintf(stderr, "tracemalloc-check: the window's blocks are in %s (tracemalloc stats, "
+      fprintf(tm__leak_stderr(), "tracemalloc-check: the window's blocks are in %s (tracemalloc stats, "
                       "tracemalloc flamegraph)\n",
               path);
     } else {
-      fprintf(stderr, "tracemalloc-check: %s\n", error->message);
+      fprintf(tm__leak_stderr(), "tracemalloc-check: %s\n", error->message);
       g_error_free(error);
       unlink(path);
     }
   }
-  fflush(stderr);
+  fflush(tm__leak_stderr());
   g_free(path);
   g_free(name);
 }

@@ -188,7 +188,7 @@ __attribute__((constructor)) static void leak_init(void) {
   if (config == NULL) {
     config_error = g_strdup(error->message);
     g_error_free(error);
-    fprintf(stderr, "tracemalloc-check: %s (every test will fail)\n", config_error);
+    fprintf(tm__leak_stderr(), "tracemalloc-check: %s (every test will fail)\n", config_error);
     return;
   }
   if (config->disabled) {
@@ -198,7 +198,7 @@ __attribute__((constructor)) static void leak_init(void) {
   if (!tm__leak_records_init(NULL, &error)) { /* leak_record.c: JSON, annotations, baseline */
     config_error = g_strdup(error->message);
     g_error_free(error);
-    fprintf(stderr, "tracemalloc-check: %s (every test will fail)\n", config_error);
+    fprintf(tm__leak_stderr(), "tracemalloc-check: %s (every test will fail)\n", config_error);
     return;
   }
   pthread_atfork(warm_unwinder_on_fork, NULL, NULL);
@@ -210,7 +210,7 @@ __attribute__((constructor)) static void leak_init(void) {
 #define FAIL_AT(file, line, ...)                                                                   \
   do {                                                                                             \
     fflush(stdout);                                                                                \
-    fflush(stderr);                                                                                \
+    fflush(tm__leak_stderr());                                                                     \
     if ((file) != NULL)                                                                            \
       _ck_assert_failed((file), (line), NULL, __VA_ARGS__);                                        \
     _ck_assert_failed(__FILE__, __LINE__, NULL, __VA_ARGS__);                                      \
@@ -510,7 +510,7 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
   if (!full && tm__leak_judge(&f.growth, rules) == TM__LEAK_PASS) {
     if (f.reachable_size > 0 && !rules->charge_reachable) {
       char *size = tm_format_size((int64_t)f.reachable_size, true);
-      fprintf(stderr, "tracemalloc-check: %s: %s in %zu block%s still reachable, not charged\n",
+      fprintf(tm__leak_stderr(), "tracemalloc-check: %s: %s in %zu block%s still reachable, not charged\n",
               test->test != NULL ? test->test : "(test)", size, f.reachable_blocks,
               f.reachable_blocks == 1 ? "" : "s");
       g_free(size);
@@ -536,7 +536,7 @@ static void judge_candidate(const tm__leak_test_info *test, const tm__leak_rules
   tm__leak_message(&f, msg, &file, &line);
   tm__leak_message_append(msg, why->str);
   fflush(stdout);
-  tm__leak_report(&f, stderr);
+  tm__leak_report(&f, tm__leak_stderr());
   if (tm__leak_dump_wanted()) {
     tm_snapshot *after = tm_take_snapshot(NULL);
     tm__leak_dump_window(after, test->test);
@@ -569,7 +569,7 @@ static void window_unchecked(const tm__leak_test_info *test, const char *why, co
   window_close();
   tm_thread_resume();
   if (config->accept_foreign) {
-    fprintf(stderr, "tracemalloc-check: %s: not checked for leaks: %s\n",
+    fprintf(tm__leak_stderr(), "tracemalloc-check: %s: not checked for leaks: %s\n",
             test->test != NULL ? test->test : "(test)", why);
     return;
   }
@@ -670,7 +670,7 @@ static bool window_expected(const char *fn) {
   if (window.open)
     return true;
   if (!atomic_exchange(&said, true))
-    fprintf(stderr,
+    fprintf(tm__leak_stderr(),
             "tracemalloc-check: %s() called with no leak window open (outside a test, or in a "
             "TCase without TM_LEAK_FIXTURE): it does nothing\n",
             fn);

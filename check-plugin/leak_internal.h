@@ -12,6 +12,7 @@
  *   leak_github.c   GitHub Actions annotations
  *   leak_baseline.c the baseline ratchet: what each test leaked when it was recorded
  *   leak_report.c   the one-line Check message and the stderr report
+ *   leak_stderr.c   the stream those go to: stderr, in bytes even when the program made it wide
  *   leak_dump.c     TM_LEAK_DUMP_DIR: the dump of each failing window
  *   leak_fixture.c  setup/teardown plumbing, the in-test calls, the constructor
  *   leak_assert.c   __wrap__ck_assert_failed: notes that the running test has failed
@@ -253,6 +254,15 @@ typedef struct tm__leak_test_info {
 /* Returns what is known of the test named test_name (tcase_name()); every field NULL/0 when
  * nothing is (a link without the wraps). Borrowed, valid for the life of the process. */
 tm__leak_test_info tm__leak_test_lookup(const char *test_name);
+
+/* ---- leak_stderr.c --------------------------------------------------------------------------- */
+
+/* The stream for the plugin's notes and reports: stderr, unless the program made stderr
+ * wide-oriented (fwide(), a wprintf to it), where bytes written to it are dropped without an error
+ * anyone sees; then a byte stream, line-buffered, that writes to stderr's descriptor, after
+ * flushing what the program put in stderr. Borrowed: never closed. Not thread-safe on its first
+ * call; the plugin calls it from the runner's thread only. */
+FILE *tm__leak_stderr(void);
 
 /* ---- leak_report.c --------------------------------------------------------------------------- */
 

@@ -152,7 +152,7 @@ void __wrap_tcase_add_unchecked_fixture(TCase *tc, SFun setup, SFun teardown) {
     tables_init();
     const tcase_entry *e = g_hash_table_lookup(tcases, tc);
     tm_thread_resume();
-    fprintf(stderr,
+    fprintf(tm__leak_stderr(),
             "tracemalloc-check: TCase \"%s\": TM_LEAK_FIXTURE added with "
             "tcase_add_unchecked_fixture(), where a leak could never fail a test; it checks "
             "each test instead, as with tcase_add_checked_fixture()\n",

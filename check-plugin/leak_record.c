@@ -268,7 +268,7 @@ bool tm__leak_records_apply_baseline(tm__leak_record *r, GString *why) {
     return r->leaked;
   if (records.baseline_update) {
     if (!tm__leak_baseline_update(records.baseline_path, r, &error)) {
-      fprintf(stderr, "tracemalloc-check: TM_LEAK_BASELINE: %s\n", error->message);
+      fprintf(tm__leak_stderr(), "tracemalloc-check: TM_LEAK_BASELINE: %s\n", error->message);
       g_error_free(error);
       return r->leaked;
     }
@@ -305,11 +305,11 @@ bool tm__leak_records_apply_baseline(tm__leak_record *r, GString *why) {
   }
   if (!r->over_baseline && r->charged.size < base) {
     char *less = tm_format_size((int64_t)(base - r->charged.size), false);
-    fprintf(stderr,
+    fprintf(tm__leak_stderr(),
             "tracemalloc-check: %s: %s below its baseline: run with TM_LEAK_BASELINE_UPDATE=1 "
             "to tighten\n",
             r->test != NULL ? r->test : key, less);
-    fflush(stderr);
+    fflush(tm__leak_stderr());
     g_free(less);
   }
   g_free(new_site);
@@ -347,7 +347,7 @@ void tm__leak_records_emit(const tm__leak_record *r) {
     /* stderr: on stdout the line would break a TAP stream (CK_TAP_LOG_FILE_NAME=-); GitHub reads
      * workflow commands from both. */
     fflush(stdout);
-    tm__leak_github_error(stderr, r->file, r->line, title, r->message);
+    tm__leak_github_error(tm__leak_stderr(), r->file, r->line, title, r->message);
     g_free(title);
   }
   if (records.json != NULL) {
@@ -356,7 +356,7 @@ void tm__leak_records_emit(const tm__leak_record *r) {
     char *line = g_strconcat(text, "\n", NULL);
     if (!json_append(line, &error)) {
       if (!records.json_error_said)
-        fprintf(stderr, "tracemalloc-check: TM_LEAK_JSON: %s\n", error->message);
+        fprintf(tm__leak_stderr(), "tracemalloc-check: TM_LEAK_JSON: %s\n", error->message);
       records.json_error_said = true;
       g_error_free(error);
     }

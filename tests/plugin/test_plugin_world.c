@@ -1,6 +1,7 @@
 /* test_plugin_world.c — runs world_suite in both fork modes: every clean test passes, whatever
  * caches the C library, GLib and the test itself keep, with threads still running; every leak
- * fails at its line; the same with the suite run on a thread other than main's. */
+ * fails at its line; the same with the suite run on a thread other than main's; and the report of a
+ * test that made stderr wide-oriented still reaches it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 
 /* CK_FORK=yes, no; then the same with the suite run on a thread of its own (WORLD_SUITE_THREAD). */
 static suite_run *runs[4];
+static suite_run *wide_runs[2]; /* TCase Wide alone, CK_FORK=yes and no */
 static const char *suite_src;
 
 static const char *const clean[] = {
@@ -50,8 +52,22 @@ START_TEST(test_leaks_fail) {
                "leaked 15 B in 1 block (allowed 0 B): a 15 B block from ");
   check_result(run, "Leaks", "l_fragmented_heap", 0, 'S', suite_src, "site:fragmented",
                "leaked 97.7 KiB in 1 block (allowed 0 B): a 97.7 KiB block at ");
-  ck_assert_msg(strstr(run->out, "Checks: 31, Failures: 7, Errors: 0") != NULL, "run %d, CK_FORK=%s:\n%s",
+  check_result(run, "Wide", "l_wide_stderr", 0, 'S', suite_src, "site:wide",
+               "leaked 21 B in 1 block (allowed 0 B): a 21 B block at ");
+  ck_assert_msg(strstr(run->out, "Checks: 32, Failures: 8, Errors: 0") != NULL, "run %d, CK_FORK=%s:\n%s",
                 _i, run->fork, run->out);
+}
+END_TEST
+
+/* TCase Wide alone: its test makes stderr wide-oriented, and the plugin's report still reaches it,
+ * in bytes, after the test's wide text. */
+START_TEST(test_wide_stderr_report) {
+  const suite_run *run = wide_runs[_i];
+  check_result(run, "Wide", "l_wide_stderr", 0, 'S', suite_src, "site:wide",
+               "leaked 21 B in 1 block (allowed 0 B): a 21 B block at ");
+  ck_assert_msg(strstr(run->err, "wide stderr\ntracemalloc-check: l_wide_stderr: leaked 21 B") != NULL,
+                "CK_FORK=%s: no report after the test's wide text on stderr (%zu bytes there)",
+                run->fork, strlen(run->err));
 }
 END_TEST
 
@@ -69,10 +85,16 @@ int main(void) {
   runs[3] = suite_run_new(exe, "no", threaded);
   tcase_add_loop_test(tc, test_clean_passes, 0, (int)G_N_ELEMENTS(clean) * 4);
   tcase_add_loop_test(tc, test_static_caches_pass, 0, 4);
+  static const char *const wide_alone[] = {"CK_RUN_CASE=Wide", NULL};
+  wide_runs[0] = suite_run_new(exe, "yes", wide_alone);
+  wide_runs[1] = suite_run_new(exe, "no", wide_alone);
   tcase_add_loop_test(tc, test_leaks_fail, 0, 4);
+  tcase_add_loop_test(tc, test_wide_stderr_report, 0, 2);
   suite_add_tcase(s, tc);
   failed = run_suite(s) != EXIT_SUCCESS;
   for (size_t i = 0; i < G_N_ELEMENTS(runs); i++)
     suite_run_free(runs[i]);
+  for (size_t i = 0; i < G_N_ELEMENTS(wide_runs); i++)
+    suite_run_free(wide_runs[i]);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

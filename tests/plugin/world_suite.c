@@ -3,9 +3,10 @@
  * NSS and the resolver, syslog, dlopen, a __thread cache in a dlopen'ed library, GLib and
  * GObject, a GLib thread pool, stdio, caches kept in statics, a pool in memory the suite maps
  * itself), each of which must pass, and
- * seven real leaks, each of which must fail at its line (one through an inline function of a
+ * eight real leaks, each of which must fail at its line (one through an inline function of a
  * system header, one whose address a reused chunk still holds, one whose address a running
- * worker thread left in its dead frames, one carved from a heap full of free chunks). test_plugin_world.c runs it in both fork
+ * worker thread left in its dead frames, one carved from a heap full of free chunks, one after
+ * the test made stderr wide-oriented). test_plugin_world.c runs it in both fork
  * modes, on main's thread and on a thread of its own (WORLD_SUITE_THREAD=1). "site:NAME" marks a
  * failure's line. */
 #include <check.h>
@@ -196,6 +197,14 @@ START_TEST(l_fragmented_heap) {
   (void)leak;
 }
 END_TEST
+/* A test that makes stderr wide-oriented, when nothing was written to it before (run alone, in
+ * TCase Wide): byte output to it would be dropped, the plugin's report with it. */
+START_TEST(l_wide_stderr) {
+  fwprintf(stderr, L"%ls\n", L"wide stderr");
+  char *volatile leak = malloc(21); /* site:wide */
+  (void)leak;
+}
+END_TEST
 START_TEST(l_thread_leak) { pthread_t t; pthread_create(&t, NULL, thread_strdup, "thread leak"); void *r; pthread_join(t, &r); }
 END_TEST
 
@@ -218,6 +227,10 @@ static int suite_main(void) {
   tcase_add_test(l, l_getline); tcase_add_test(l, l_stale_word); tcase_add_test(l, l_worker_leak);
   tcase_add_test(l, l_fragmented_heap);
   suite_add_tcase(s, l);
+  TCase *w = tcase_create("Wide");
+  tcase_add_checked_fixture(w, TM_LEAK_FIXTURE);
+  tcase_add_test(w, l_wide_stderr);
+  suite_add_tcase(s, w);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);
   int f = srunner_ntests_failed(sr);

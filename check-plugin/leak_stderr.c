@@ -1,0 +1,38 @@
+/* leak_stderr.c — the stream the plugin writes its notes and reports to. See leak_internal.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include "leak_internal.h"
+
+/* Writes to the descriptor behind stderr at the time of the write (a test may have redirected
+ * it), all of buf or an error. */
+static ssize_t descriptor_write(void *cookie, const char *buf, size_t n) {
+  (void)cookie;
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = write(fileno(stderr), buf + done, n - done);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return done > 0 ? (ssize_t)done : -1;
+    done += (size_t)w;
+  }
+  return (ssize_t)n;
+}
+
+FILE *tm__leak_stderr(void) {
+  static FILE *bytes;
+  if (fwide(stderr, 0) <= 0)
+    return stderr;
+  if (bytes == NULL) {
+    cookie_io_functions_t io = {.write = descriptor_write};
+    bytes = fopencookie(NULL, "w", io);
+    if (bytes == NULL)
+      return stderr;
+    setvbuf(bytes, NULL, _IOLBF, 0);
+  }
+  fflush(stderr); /* what the program wrote comes first */
+  return bytes;
+}

@@ -43,8 +43,23 @@ typedef struct verdict {
   const char *answer[4];
 } verdict;
 
-/* stdio buffers: allocated on a stream's first read or write and kept until fclose/exit. */
-static const char *const stdio_functions[] = {"_IO_file_doallocate", NULL};
+/* stdio buffers: allocated on a stream's first read or write and kept until fclose/exit; a
+ * wide-oriented stream's second buffer, and the locale's conversion functions that wide output
+ * loads once (printf("%ls"), fwprintf). The wide output functions return nothing to free. */
+static const char *const stdio_functions[] = {
+  "_IO_file_doallocate", "_IO_wfile_doallocate", "__wcsmbs_load_conv", "fwprintf", "vfwprintf",
+  "wprintf", "vwprintf", "fputwc", "putwc", "putwchar", "fputws", NULL,
+};
+
+/* The text of an unknown errno or signal value: a buffer glibc keeps per thread and replaces on
+ * the next call. Neither function returns memory to free. */
+static const char *const strerror_functions[] = {
+  "strerror", "strerror_l", "__strerror_r", "strsignal", NULL,
+};
+
+/* iconv's loaded conversion modules (gconv_dl.c), kept after iconv_close() for the next
+ * iconv_open(): only the module records, not the descriptor iconv_open() returns. */
+static const char *const iconv_functions[] = {"__gconv_find_shlib", NULL};
 
 /* Time zone, locale and message catalogs: loaded once per process. With glibc's debug symbols
  * the frames are glibc's internal functions (localtime_r tail-calls __tz_convert), so those are
@@ -65,7 +80,9 @@ static const char *const nss_functions[] = {
   "getpwent", "getpwnam_r", "getpwuid_r", "getgrnam", "getgrgid", "getgrent", "getgrnam_r",
   "getgrgid_r", "getgrouplist", "initgroups", "getspnam", "getlogin", "getlogin_r",
   "gethostbyname", "gethostbyname2", "gethostbyaddr", "getservbyname", "getservbyport",
-  "getprotobyname", "getprotobynumber", "getnetbyname", NULL,
+  "getprotobyname", "getprotobynumber", "getnetbyname",
+  "__check_pf", /* what getaddrinfo() learnt about the interfaces, kept for the next call */
+  NULL,
 };
 
 /* The dynamic loader (link maps, dlerror buffers) and glibc's thread TLS: pthread_create callocs
@@ -210,6 +227,8 @@ static bool gslice_uses_malloc(void) {
 void tm__leak_filters_add_defaults(tm__leak_filters *filters) {
   g_hash_table_remove_all(filters->verdicts);
   pattern_set_add_all(&filters->functions, stdio_functions);
+  pattern_set_add_all(&filters->functions, strerror_functions);
+  pattern_set_add_all(&filters->functions, iconv_functions);
   pattern_set_add_all(&filters->functions, tz_locale_functions);
   pattern_set_add_all(&filters->functions, nss_functions);
   pattern_set_add_all(&filters->functions, loader_functions);

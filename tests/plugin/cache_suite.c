@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <glib-object.h>
 #include <tracemalloc-check.h>
@@ -118,6 +119,17 @@ static void gslice_cache(void) {
   g_slist_free(l);
 }
 
+/* A wide-oriented stderr: its wide buffer, and the locale's conversion functions it loads. */
+static void wide_cache(void) {
+  fwprintf(stderr, L"%ls\n", L"wide stderr");
+}
+
+/* The text of an unknown errno and of an unknown signal value: a buffer per thread. */
+static void errno_text_cache(void) {
+  (void)strerror(9999);
+  (void)strsignal(45);
+}
+
 static void check_file_cache(void) {
   /* Nothing: in CK_FORK=no mode Check itself replaces its message FILE inside the window. */
 }
@@ -141,6 +153,8 @@ CACHE_TESTS(check_file)
 CACHE_TESTS(localtime)
 CACHE_TESTS(strerror)
 CACHE_TESTS(getaddrinfo)
+CACHE_TESTS(errno_text)
+CACHE_TESTS(wide)
 
 /* The twins: one per line, so that each site marker names its own line. */
 START_TEST(test_stdio_leak) { stdio_cache(); lose(g_strdup("leak")); /* site:stdio */ }
@@ -168,6 +182,10 @@ END_TEST
 START_TEST(test_strerror_leak) { strerror_cache(); lose(g_strdup("leak")); /* site:strerror */ }
 END_TEST
 START_TEST(test_getaddrinfo_leak) { getaddrinfo_cache(); lose(g_strdup("leak")); /* site:getaddrinfo */ }
+END_TEST
+START_TEST(test_errno_text_leak) { errno_text_cache(); lose(g_strdup("leak")); /* site:errno_text */ }
+END_TEST
+START_TEST(test_wide_leak) { wide_cache(); lose(g_strdup("leak")); /* site:wide */ }
 END_TEST
 
 int main(void) {
@@ -204,6 +222,11 @@ int main(void) {
   tcase_add_test(tc, test_strerror_leak);
   tcase_add_test(tc, test_getaddrinfo);
   tcase_add_test(tc, test_getaddrinfo_leak);
+  tcase_add_test(tc, test_errno_text);
+  tcase_add_test(tc, test_errno_text_leak);
+  /* Last: in CK_FORK=no mode stderr stays wide-oriented for every later test. */
+  tcase_add_test(tc, test_wide);
+  tcase_add_test(tc, test_wide_leak);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,6 +469,18 @@ static void program_maps_add(GArray *ranges, const GArray *maps, const GArray *s
   g_free(list);
 }
 
+/* The calling thread's alternate signal stack (sigaltstack()), which only the kernel points to once
+ * it is installed: a program that allocates one with malloc() and keeps it installed still has it.
+ * Its address is copied into a word the scan then reads. Other threads' are not known. */
+static void altstack_add(GArray *ranges, const GArray *maps) {
+  static uintptr_t altstack_word;
+  stack_t ss;
+  if (sigaltstack(NULL, &ss) != 0 || (ss.ss_flags & SS_DISABLE) != 0 || ss.ss_sp == NULL)
+    return;
+  altstack_word = (uintptr_t)ss.ss_sp;
+  ranges_add(ranges, maps, (uintptr_t)&altstack_word, (uintptr_t)(&altstack_word + 1));
+}
+
 GArray *tm__roots_collect(const void *stack_from) {
   GArray *ranges = g_array_new(false, false, sizeof(tm__range));
   GArray *maps = mappings_read();
@@ -488,6 +501,7 @@ GArray *tm__roots_collect(const void *stack_from) {
     ranges_add(ranges, maps, sp, top);
   ranges_add(ranges, maps, static_tls_low(tp, tls, sp, top), tp + thread_descriptor_size());
   dtv_add(ranges, maps, tp);
+  altstack_add(ranges, maps);
   GArray *sps = g_array_new(false, false, sizeof(uintptr_t));
   g_array_append_val(sps, sp);
   other_stacks_add(ranges, maps, sp, sps);

@@ -16,7 +16,8 @@ typedef struct tm__range {
 
 /* Collects the roots of the calling process, readable and 8-byte aligned, into a new array of
  * tm__range (g_array_unref()): the writable segments of every loaded object except glibc's malloc
- * state, the calling thread's stack from stack_from up to its top, its static TLS and thread
+ * state, the calling thread's stack from stack_from up to its top, its alternate signal stack's
+ * address, its static TLS and thread
  * descriptor, the stacks of the other threads from their stack pointers, and the resident pages of
  * the anonymous memory the program mapped itself (tm__program_maps_copy()). Call with the guard
  * held, before

@@ -2,7 +2,7 @@
  * thread still running, regex, iconv, locale and time, texts of unknown errno and signal values,
  * NSS and the resolver, syslog, dlopen, a __thread cache in a dlopen'ed library, GLib and
  * GObject, a GLib thread pool, stdio, caches kept in statics, a pool in memory the suite maps
- * itself), each of which must pass, and
+ * itself, an alternate signal stack left installed), each of which must pass, and
  * eight real leaks, each of which must fail at its line (one through an inline function of a
  * system header, one whose address a reused chunk still holds, one whose address a running
  * worker thread left in its dead frames, one carved from a heap full of free chunks, one after
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <regex.h>
 #include <iconv.h>
 #include <locale.h>
@@ -70,6 +71,12 @@ START_TEST(t_dlopen_tls) {
   const char *(*get)(void) = (const char *(*)(void))dlsym(h, "tls_cache_get");
   ck_assert_ptr_nonnull(get);
   ck_assert_str_eq(get(), "cached");
+}
+END_TEST
+/* An alternate signal stack from malloc(), left installed: only the kernel points to it. */
+START_TEST(t_sigaltstack) {
+  stack_t ss = {.ss_sp = malloc(4 * SIGSTKSZ), .ss_size = 4 * SIGSTKSZ, .ss_flags = 0};
+  ck_assert_int_eq(sigaltstack(&ss, NULL), 0);
 }
 END_TEST
 /* A pool carved out of memory the suite maps itself, as allocators and interpreters do: the
@@ -218,7 +225,7 @@ static int suite_main(void) {
   tcase_add_test(c, t_syslog); tcase_add_test(c, t_dlopen); tcase_add_test(c, t_glib_misc); tcase_add_test(c, t_gobject);
   tcase_add_test(c, t_thread_pool); tcase_add_test(c, t_stdio); tcase_add_test(c, t_live_pool_thread);
   tcase_add_test(c, t_unknown_errno); tcase_add_test(c, t_dlopen_tls);
-  tcase_add_test(c, t_mmap_pool);
+  tcase_add_test(c, t_mmap_pool); tcase_add_test(c, t_sigaltstack);
   tcase_add_loop_test(c, t_realloc_growth, 0, 3); tcase_add_loop_test(c, t_glib_hash_global, 0, 3);
   suite_add_tcase(s, c);
   TCase *l = tcase_create("Leaks");

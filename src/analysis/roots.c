@@ -12,10 +12,13 @@
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -344,6 +347,111 @@ static uintptr_t thread_sp(const char *tid) {
   return sp;
 }
 
+/* The registers of threads that compute all along (no system call says where their stack pointer
+ * or their registers are), caught by a signal whose handler copies its context: a block such a
+ * thread holds in a register alone would look lost. Only threads still running after every retry
+ * get the signal, so that none is woken from a blocking call; its handler is installed only while
+ * the program has none for it, and stays (a late delivery must not find the default action). */
+enum { BUSY_REGS_MAX = 16, BUSY_REGS_WAIT_US = 20000 };
+#ifdef __linux__
+#define BUSY_REGS_WORDS ((size_t)NGREG)
+typedef struct busy_regs {
+  _Atomic long tid;     /* the thread asked; 0: free */
+  atomic_int done;      /* 1 once the handler copied the registers */
+  uintptr_t regs[NGREG];
+} busy_regs;
+static busy_regs busy_slots[BUSY_REGS_MAX];
+/* Threads that did not answer within the wait (the signal blocked): not asked again, so that each
+ * window does not wait for them. A reused thread id costs one missed answer at most. */
+static long deaf_threads[BUSY_REGS_MAX];
+static unsigned deaf_threads_next;
+
+static bool thread_deaf(long tid) {
+  for (int i = 0; i < BUSY_REGS_MAX; i++)
+    if (deaf_threads[i] == tid)
+      return true;
+  return false;
+}
+
+static void busy_regs_handler(int sig, siginfo_t *info, void *context) {
+  (void)sig;
+  (void)info;
+  int saved = errno;
+  long self = (long)syscall(SYS_gettid);
+  const ucontext_t *uc = context;
+  for (int i = 0; i < BUSY_REGS_MAX; i++) {
+    busy_regs *slot = &busy_slots[i];
+    if (atomic_load(&slot->tid) != self || atomic_load(&slot->done))
+      continue;
+    for (size_t r = 0; r < BUSY_REGS_WORDS; r++)
+      slot->regs[r] = (uintptr_t)uc->uc_mcontext.gregs[r];
+    atomic_store(&slot->done, 1);
+  }
+  errno = saved;
+}
+
+/* The signal: the highest real-time one, when the program handles it not itself. 0: none. */
+static int busy_regs_signal(void) {
+  int sig = SIGRTMAX;
+  struct sigaction old;
+  if (sigaction(sig, NULL, &old) != 0)
+    return 0;
+  if ((old.sa_flags & SA_SIGINFO) != 0 && old.sa_sigaction == busy_regs_handler)
+    return sig;
+  if ((old.sa_flags & SA_SIGINFO) != 0 || old.sa_handler != SIG_DFL)
+    return 0; /* the program's */
+  struct sigaction act = {.sa_sigaction = busy_regs_handler, .sa_flags = SA_SIGINFO | SA_RESTART};
+  sigfillset(&act.sa_mask);
+  return sigaction(sig, &act, NULL) == 0 ? sig : 0;
+}
+
+/* Asks the threads in tids (still running after the retries) for their registers and adds the
+ * registers of those that answered within BUSY_REGS_WAIT_US as ranges to scan. */
+static void busy_regs_add(GArray *ranges, const GArray *maps, const GPtrArray *tids) {
+  /* What an earlier scan caught is stale now: where this library's data is a root (linked into the
+   * program), it would keep blocks at those addresses reachable. */
+  for (int i = 0; i < BUSY_REGS_MAX; i++)
+    memset(busy_slots[i].regs, 0, sizeof busy_slots[i].regs);
+  int sig = tids->len > 0 ? busy_regs_signal() : 0;
+  if (sig == 0)
+    return;
+  guint n = 0;
+  for (guint k = 0; k < tids->len && n < BUSY_REGS_MAX; k++) {
+    long tid = atol(g_ptr_array_index(tids, k));
+    if (thread_deaf(tid))
+      continue;
+    atomic_store(&busy_slots[n].done, 0);
+    atomic_store(&busy_slots[n].tid, tid);
+    if (syscall(SYS_tgkill, (long)getpid(), tid, sig) != 0)
+      atomic_store(&busy_slots[n].tid, 0);
+    n++;
+  }
+  for (int waited = 0; waited < BUSY_REGS_WAIT_US; waited += 100) {
+    guint answered = 0;
+    for (guint k = 0; k < n; k++)
+      answered += atomic_load(&busy_slots[k].tid) == 0 || atomic_load(&busy_slots[k].done);
+    if (answered == n)
+      break;
+    g_usleep(100);
+  }
+  for (guint k = 0; k < n; k++) {
+    long tid = atomic_load(&busy_slots[k].tid);
+    if (tid != 0 && atomic_load(&busy_slots[k].done))
+      ranges_add(ranges, maps, (uintptr_t)busy_slots[k].regs,
+                 (uintptr_t)(busy_slots[k].regs + BUSY_REGS_WORDS));
+    else if (tid != 0)
+      deaf_threads[deaf_threads_next++ % BUSY_REGS_MAX] = tid;
+    atomic_store(&busy_slots[k].tid, 0); /* a late handler finds no slot */
+  }
+}
+#else
+static void busy_regs_add(GArray *ranges, const GArray *maps, const GPtrArray *tids) {
+  (void)ranges;
+  (void)maps;
+  (void)tids;
+}
+#endif
+
 /* Adds the stacks of the other threads, from each one's stack pointer to the top of its mapping
  * (its TLS and descriptor sit there). A thread seen running is asked again, every millisecond for
  * up to 50 ms (once, for threads that stayed running through an earlier scan's retries). One whose
@@ -394,6 +502,7 @@ static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_s
     if (!thread_known_busy(g_ptr_array_index(running, k)))
       busy_threads[busy_threads_next++ % BUSY_THREADS_KEPT] = atol(g_ptr_array_index(running, k));
   unknown = running->len > 0;
+  busy_regs_add(ranges, maps, running);
   g_ptr_array_free(running, TRUE);
   for (guint i = 0; i < maps->len; i++) {
     const mapping *m = &g_array_index(maps, mapping, i);

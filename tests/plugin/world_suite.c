@@ -2,7 +2,8 @@
  * thread still running, regex, iconv, locale and time, texts of unknown errno and signal values,
  * NSS and the resolver, syslog, dlopen, a __thread cache in a dlopen'ed library, GLib and
  * GObject, a GLib thread pool, stdio, caches kept in statics, a pool in memory the suite maps
- * itself, an alternate signal stack left installed), each of which must pass, and
+ * itself, an alternate signal stack left installed, a worker computing with its block in a
+ * register), each of which must pass, and
  * eight real leaks, each of which must fail at its line (one through an inline function of a
  * system header, one whose address a reused chunk still holds, one whose address a running
  * worker thread left in its dead frames, one carved from a heap full of free chunks, one after
@@ -17,6 +18,8 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <regex.h>
 #include <iconv.h>
 #include <locale.h>
@@ -71,6 +74,33 @@ START_TEST(t_dlopen_tls) {
   const char *(*get)(void) = (const char *(*)(void))dlsym(h, "tls_cache_get");
   ck_assert_ptr_nonnull(get);
   ck_assert_str_eq(get(), "cached");
+}
+END_TEST
+/* A worker that computes while the test's window closes, its block held in a register only: no
+ * system call tells where its stack or its registers are. t_busy_worker_join stops it (in
+ * CK_FORK=yes mode it ended with the test's child). */
+static atomic_int busy_state; /* 1: the worker holds its block; 2: asked to stop */
+static pthread_t busy_thread;
+static void *busy_worker(void *arg) {
+  uintptr_t held = (uintptr_t)malloc(64);
+  atomic_store(&busy_state, 1);
+  while (atomic_load_explicit(&busy_state, memory_order_relaxed) != 2)
+    __asm__ volatile("" : "+r"(held)); /* in a register, and nowhere else */
+  free((void *)held);
+  return arg;
+}
+START_TEST(t_busy_worker) {
+  atomic_store(&busy_state, 0);
+  ck_assert_int_eq(pthread_create(&busy_thread, NULL, busy_worker, NULL), 0);
+  while (atomic_load(&busy_state) != 1)
+    usleep(100);
+}
+END_TEST
+START_TEST(t_busy_worker_join) {
+  if (atomic_load(&busy_state) == 1) {
+    atomic_store(&busy_state, 2);
+    pthread_join(busy_thread, NULL);
+  }
 }
 END_TEST
 /* An alternate signal stack from malloc(), left installed: only the kernel points to it. */
@@ -226,6 +256,7 @@ static int suite_main(void) {
   tcase_add_test(c, t_thread_pool); tcase_add_test(c, t_stdio); tcase_add_test(c, t_live_pool_thread);
   tcase_add_test(c, t_unknown_errno); tcase_add_test(c, t_dlopen_tls);
   tcase_add_test(c, t_mmap_pool); tcase_add_test(c, t_sigaltstack);
+  tcase_add_test(c, t_busy_worker); tcase_add_test(c, t_busy_worker_join);
   tcase_add_loop_test(c, t_realloc_growth, 0, 3); tcase_add_loop_test(c, t_glib_hash_global, 0, 3);
   suite_add_tcase(s, c);
   TCase *l = tcase_create("Leaks");

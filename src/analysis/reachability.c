@@ -470,6 +470,7 @@ tm_reachability *tm_reachability_scan(const tm_reach_options *options, GError **
   r = calloc(1, sizeof *r);
   tm__intern_hold(); /* until the ids read under the lock are tracebacks (engine.h) */
   tm__blocks_lock();
+  tm__roots_registers_add(roots);
   bool ok = r != NULL && scan_locked(r, roots, options);
   tm__blocks_unlock();
   g_array_unref(roots);

@@ -365,6 +365,9 @@ static busy_regs busy_slots[BUSY_REGS_MAX];
  * window does not wait for them. A reused thread id costs one missed answer at most. */
 static long deaf_threads[BUSY_REGS_MAX];
 static unsigned deaf_threads_next;
+/* The threads the last tm__roots_collect() found running after every retry. */
+static long busy_pending[BUSY_REGS_MAX];
+static unsigned busy_pending_n;
 
 static bool thread_deaf(long tid) {
   for (int i = 0; i < BUSY_REGS_MAX; i++)
@@ -405,20 +408,21 @@ static int busy_regs_signal(void) {
   return sigaction(sig, &act, NULL) == 0 ? sig : 0;
 }
 
-/* Asks the threads in tids (still running after the retries) for their registers and adds the
- * registers of those that answered within BUSY_REGS_WAIT_US as ranges to scan. */
-static void busy_regs_add(GArray *ranges, const GArray *maps, const GPtrArray *tids) {
+void tm__roots_registers_add(GArray *ranges) {
   /* What an earlier scan caught is stale now: where this library's data is a root (linked into the
    * program), it would keep blocks at those addresses reachable. */
   for (int i = 0; i < BUSY_REGS_MAX; i++)
     memset(busy_slots[i].regs, 0, sizeof busy_slots[i].regs);
-  int sig = tids->len > 0 ? busy_regs_signal() : 0;
+  int sig = busy_pending_n > 0 ? busy_regs_signal() : 0;
   if (sig == 0)
     return;
   guint n = 0;
-  for (guint k = 0; k < tids->len && n < BUSY_REGS_MAX; k++) {
-    long tid = atol(g_ptr_array_index(tids, k));
-    if (thread_deaf(tid))
+  for (unsigned k = 0; k < busy_pending_n; k++) {
+    long tid = busy_pending[k];
+    char name[32];
+    snprintf(name, sizeof name, "%ld", tid);
+    /* Blocked in a system call by now: a signal could make it return early (a sleep, a poll). */
+    if (thread_deaf(tid) || thread_sp(name) != 0)
       continue;
     atomic_store(&busy_slots[n].done, 0);
     atomic_store(&busy_slots[n].tid, tid);
@@ -426,6 +430,7 @@ static void busy_regs_add(GArray *ranges, const GArray *maps, const GPtrArray *t
       atomic_store(&busy_slots[n].tid, 0);
     n++;
   }
+  busy_pending_n = 0;
   for (int waited = 0; waited < BUSY_REGS_WAIT_US; waited += 100) {
     guint answered = 0;
     for (guint k = 0; k < n; k++)
@@ -436,19 +441,29 @@ static void busy_regs_add(GArray *ranges, const GArray *maps, const GPtrArray *t
   }
   for (guint k = 0; k < n; k++) {
     long tid = atomic_load(&busy_slots[k].tid);
-    if (tid != 0 && atomic_load(&busy_slots[k].done))
-      ranges_add(ranges, maps, (uintptr_t)busy_slots[k].regs,
-                 (uintptr_t)(busy_slots[k].regs + BUSY_REGS_WORDS));
-    else if (tid != 0)
+    if (tid != 0 && atomic_load(&busy_slots[k].done)) {
+      tm__range r = {(uintptr_t)busy_slots[k].regs,
+                     (uintptr_t)(busy_slots[k].regs + BUSY_REGS_WORDS)};
+      g_array_append_val(ranges, r);
+    } else if (tid != 0) {
       deaf_threads[deaf_threads_next++ % BUSY_REGS_MAX] = tid;
+    }
     atomic_store(&busy_slots[k].tid, 0); /* a late handler finds no slot */
   }
 }
+/* Notes the threads still running after the retries, for tm__roots_registers_add(). */
+static void busy_regs_note(const GPtrArray *tids) {
+  busy_pending_n = 0;
+  for (guint k = 0; k < tids->len && busy_pending_n < BUSY_REGS_MAX; k++)
+    busy_pending[busy_pending_n++] = atol(g_ptr_array_index(tids, k));
+}
 #else
-static void busy_regs_add(GArray *ranges, const GArray *maps, const GPtrArray *tids) {
-  (void)ranges;
-  (void)maps;
+static void busy_regs_note(const GPtrArray *tids) {
   (void)tids;
+}
+
+void tm__roots_registers_add(GArray *ranges) {
+  (void)ranges;
 }
 #endif
 
@@ -502,7 +517,7 @@ static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_s
     if (!thread_known_busy(g_ptr_array_index(running, k)))
       busy_threads[busy_threads_next++ % BUSY_THREADS_KEPT] = atol(g_ptr_array_index(running, k));
   unknown = running->len > 0;
-  busy_regs_add(ranges, maps, running);
+  busy_regs_note(running);
   g_ptr_array_free(running, TRUE);
   for (guint i = 0; i < maps->len; i++) {
     const mapping *m = &g_array_index(maps, mapping, i);

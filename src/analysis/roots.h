@@ -24,6 +24,14 @@ typedef struct tm__range {
  * tm__blocks_lock(): it takes the dynamic loader's lock and reads /proc/self/maps. */
 GArray *tm__roots_collect(const void *stack_from);
 
+/* Appends to ranges the registers of the threads that the last tm__roots_collect() found running
+ * all along (computing, no system call to tell where their stack pointer is): each gets a signal
+ * whose handler copies the registers of the context it interrupted, answered within 20 ms or never
+ * asked again. Call with the guard held, right after tm__blocks_lock(), so that a block such a
+ * thread allocates meanwhile is not in the scan without its registers. The copies stay valid
+ * until the next call. Not thread-safe: one scan at a time. */
+void tm__roots_registers_add(GArray *ranges);
+
 /* The stack pointer of the innermost frame that the calling chain shares with mark's chain, at
  * its call into the part that differs; with skip_runner, main()'s when main() is further out
  * (tm_reach_options.runner_frames_skipped). 0 when the chains share nothing or cannot be aligned.

@@ -79,10 +79,13 @@ static pid_t runner_pid;
 /* Whether a setup of this process started tracing (rather than the program, e.g. TRACEMALLOC=N). */
 static bool started_tracing;
 
-/* Whether window_close() paused the runner's thread between two windows (CK_FORK=no). */
+/* Whether window_close() paused the runner's thread between two windows (CK_FORK=no), with
+ * tm_thread_pause_scanned(): what runs there is Check's runner, but also the program's main()
+ * between two srunner_run_all() calls and its unchecked fixtures, whose blocks may be the only
+ * path to what a later test stores (a singleton main() built between two runs). */
 static bool paused_between;
 
-/* Closes the window. In a test's child, tracing that a setup started stops here: what Check does
+/* Closes the window; called under the teardown's tm_thread_pause(). In a test's child, tracing that a setup started stops here: what Check does
  * after the last teardown (its duration message, exit()) would otherwise pay a stack walk per
  * allocation, through frames no earlier walk in the child has cached (~30 us a test). In the
  * runner (CK_FORK=no) the thread is paused instead, until the next setup: what Check keeps
@@ -97,6 +100,10 @@ static void window_close(void) {
     tm_stop();
     started_tracing = false;
   } else if (started_tracing && !paused_between) {
+    /* Called under the teardown's own pause, which the caller ends next: the pause between the
+     * windows goes beneath it, so that it is what stays. */
+    tm_thread_resume();
+    tm_thread_pause_scanned(); /* the program's main() and unchecked fixtures run here too */
     tm_thread_pause();
     paused_between = true;
   }

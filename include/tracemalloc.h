@@ -145,7 +145,17 @@ TM_EXTERN int tm_untrack(unsigned int domain, uintptr_t ptr);
  * the program's pointers. Works whether or not tracing is on; async-signal-safe. */
 TM_EXTERN void tm_thread_pause(void);
 
-/* Ends one tm_thread_pause() of the calling thread. A resume with no pause to end is ignored. */
+/* tm_thread_pause() for code that is not under test but is the program's own, whose blocks may
+ * hold the program's pointers (a test runner between two tests, where the program's main() and
+ * its once-per-suite fixtures also run): the thread's new blocks are not traced, and with the heap
+ * registry on they are registered as blocks allocated while not tracing are, which
+ * tm_reachability_scan() reads. Ended by tm_thread_resume(); pairs nest with tm_thread_pause()'s,
+ * and while any tm_thread_pause() is in force, inside or outside, new blocks stay unread. Works
+ * whether or not tracing is on; async-signal-safe. */
+TM_EXTERN void tm_thread_pause_scanned(void);
+
+/* Ends one tm_thread_pause() or tm_thread_pause_scanned() of the calling thread, the latest. A
+ * resume with no pause to end is ignored. */
 TM_EXTERN void tm_thread_resume(void);
 
 /* Returns true while the calling thread is paused (see tm_thread_pause()). */

@@ -18,6 +18,7 @@ int tm__sys_munmap(void *addr, size_t len) { return (int)syscall(SYS_munmap, add
 __thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
 
 __thread int tm__pause_depth __attribute__((tls_model("initial-exec")));
+__thread uint64_t tm__pause_scanned_bits __attribute__((tls_model("initial-exec")));
 
 /* Bytes currently mapped by tm__map(). */
 atomic_size_t tm__mapped_bytes;

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 extern __thread int tm__guard_depth __attribute__((tls_model("initial-exec")));
@@ -20,6 +21,22 @@ static inline bool tm__guard_held(void) { return tm__guard_depth > 0; }
 /* Depth of tm_thread_pause() calls on this thread: while > 0, the hooks trace none of its new
  * blocks (frees are still seen). Same TLS model as the guard, for the same reason. */
 extern __thread int tm__pause_depth __attribute__((tls_model("initial-exec")));
+
+/* Which of this thread's nested pauses came from tm_thread_pause_scanned(): bit i for the pause
+ * that took the depth from i to i + 1 (pauses past 64 levels count as tm_thread_pause()). */
+extern __thread uint64_t tm__pause_scanned_bits __attribute__((tls_model("initial-exec")));
+
+/* Whether a tm_thread_pause() (not a tm_thread_pause_scanned()) is in force on this thread: its
+ * new blocks are then registered as memory the reachability scan never reads, new blocks are not
+ * zeroed for it, and its mappings are not the program's. */
+static inline bool tm__pause_hides(void) {
+  int depth = tm__pause_depth;
+  if (depth <= 0)
+    return false;
+  if (depth >= 64)
+    return true;
+  return (~tm__pause_scanned_bits & ((UINT64_C(1) << depth) - 1)) != 0;
+}
 
 /* Bytes of tracer memory handed out by tm__map() and not yet returned. Atomic; never traced. */
 extern atomic_size_t tm__mapped_bytes;

@@ -195,11 +195,11 @@ static void block_zero(char *p, size_t n) {
 }
 
 /* Whether the reachability scan will read a block the program gets now: the heap registry is on,
- * and the block is the program's own (not the tracer's, not a paused thread's, which the scan
- * never reads). */
+ * and the block is the program's own (not the tracer's, not a thread's in tm_thread_pause(), which
+ * the scan never reads). */
 static inline bool block_scanned(void) {
   return (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) & TM__HOOKS_REGISTRY) &&
-         !tm__guard_held() && tm__pause_depth == 0;
+         !tm__guard_held() && !tm__pause_hides();
 }
 
 size_t tm__hooks_usable_size(void *ptr) {

@@ -105,8 +105,9 @@ static int next_munmap(void *addr, size_t len) {
 
 /* ---- the list -------------------------------------------------------------------------------- */
 
-/* Whether this thread's calls are the program's own: not the tracer's, not a paused thread's. */
-static bool program_calling(void) { return !tm__guard_held() && tm__pause_depth == 0; }
+/* Whether this thread's calls are the program's own: not the tracer's, not a thread's in
+ * tm_thread_pause() (tm_thread_pause_scanned() keeps them the program's). */
+static bool program_calling(void) { return !tm__guard_held() && !tm__pause_hides(); }
 
 /* Room for `more` ranges. Lock held. Returns false (the list unchanged) when none can be had. */
 static bool list_reserve(size_t more) {

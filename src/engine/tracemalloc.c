@@ -112,7 +112,17 @@ int tm_untrack(unsigned int domain, uintptr_t ptr) {
   return 0;
 }
 
-void tm_thread_pause(void) { tm__pause_depth++; }
+void tm_thread_pause(void) {
+  if (tm__pause_depth >= 0 && tm__pause_depth < 64)
+    tm__pause_scanned_bits &= ~(UINT64_C(1) << tm__pause_depth);
+  tm__pause_depth++;
+}
+
+void tm_thread_pause_scanned(void) {
+  if (tm__pause_depth >= 0 && tm__pause_depth < 64)
+    tm__pause_scanned_bits |= UINT64_C(1) << tm__pause_depth;
+  tm__pause_depth++;
+}
 
 void tm_thread_resume(void) {
   if (tm__pause_depth > 0)

@@ -371,7 +371,7 @@ void tm__record_trace(void *ptr, size_t size, uint32_t tb) {
 void tm__record_untraced(void *ptr, size_t size) {
   if (size <= TM_SIZE_MAX)
     entry_put(&main_table, (uintptr_t)ptr,
-              tm__meta_pack(size, tm__pause_depth > 0 ? TM_TB_PAUSED : TM_TB_UNTRACED));
+              tm__meta_pack(size, tm__pause_hides() ? TM_TB_PAUSED : TM_TB_UNTRACED));
 }
 
 void tm__trace_prefetch_slot(const void *ptr) {

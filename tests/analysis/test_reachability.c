@@ -54,8 +54,11 @@ static tm_reachability *scan(void) {
 #define SHOW(h) ((void *)~(h))
 static uintptr_t lost_one, list_head, list_second, list_third, cycle_first, cycle_second, freed_target;
 static uintptr_t owner, back_ref, owned_big;
-static uintptr_t kept_global, kept_inside, kept_by_old, behind_paused;
+static uintptr_t kept_global, kept_inside, kept_by_old, behind_paused, behind_scanned_pause;
+static uintptr_t behind_nested_pause;
 static void **volatile paused_holder; /* allocated by a paused thread: never read */
+static void **volatile scanned_holder; /* allocated in tm_thread_pause_scanned(): read */
+static void **volatile nested_holder; /* a tm_thread_pause() inside one: never read */
 
 __attribute__((noinline)) static void make_graph(void) {
   void *volatile p = malloc(40);
@@ -90,6 +93,16 @@ __attribute__((noinline)) static void make_graph(void) {
   tm_thread_resume();
   paused_holder[0] = malloc(12);
   behind_paused = HIDE(paused_holder[0]);
+  tm_thread_pause_scanned();
+  tm_thread_pause();
+  nested_holder = malloc(2 * sizeof(void *));
+  tm_thread_resume();
+  scanned_holder = malloc(2 * sizeof(void *));
+  tm_thread_resume();
+  scanned_holder[0] = malloc(20);
+  behind_scanned_pause = HIDE(scanned_holder[0]);
+  nested_holder[0] = malloc(28);
+  behind_nested_pause = HIDE(nested_holder[0]);
   p = NULL, a = b = c = x = NULL, y = NULL, inner = NULL;
 }
 
@@ -143,6 +156,9 @@ START_TEST(test_classes_and_roots) {
   ck_assert_int_eq(block_of(r, SHOW(kept_by_old))->reach, TM_REACH_REACHABLE);
   /* A block a paused thread allocated is not the program's: its contents are never read. */
   ck_assert_int_eq(block_of(r, SHOW(behind_paused))->reach, TM_REACH_LOST);
+  /* One allocated in tm_thread_pause_scanned() is, as if allocated while not tracing. */
+  ck_assert_int_eq(block_of(r, SHOW(behind_scanned_pause))->reach, TM_REACH_REACHABLE);
+  ck_assert_int_eq(block_of(r, SHOW(behind_nested_pause))->reach, TM_REACH_LOST);
   size_t size, blocks;
   tm_reachability_totals(r, TM_REACH_INDIRECT, &size, &blocks);
   ck_assert_uint_eq(blocks, 5);

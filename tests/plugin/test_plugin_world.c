@@ -55,8 +55,15 @@ START_TEST(test_leaks_fail) {
                "leaked 97.7 KiB in 1 block (allowed 0 B): a 97.7 KiB block at ");
   check_result(run, "Wide", "l_wide_stderr", 0, 'S', suite_src, "site:wide",
                "leaked 21 B in 1 block (allowed 0 B): a 21 B block at ");
-  ck_assert_msg(strstr(run->out, "Checks: 35, Failures: 8, Errors: 0") != NULL, "run %d, CK_FORK=%s:\n%s",
+  ck_assert_msg(strstr(run->out, "Checks: 36, Failures: 8, Errors: 0") != NULL, "run %d, CK_FORK=%s:\n%s",
                 _i, run->fork, run->out);
+}
+END_TEST
+
+/* A block the test stores into one that an unchecked fixture allocated in the runner (in
+ * CK_FORK=no mode, between two windows) is reachable through it. */
+START_TEST(test_kept_box_passes) {
+  check_result(runs[_i], "Kept", "t_store_in_kept", 0, 'P', NULL, NULL, "Passed");
 }
 END_TEST
 
@@ -90,6 +97,7 @@ int main(void) {
   wide_runs[0] = suite_run_new(exe, "yes", wide_alone);
   wide_runs[1] = suite_run_new(exe, "no", wide_alone);
   tcase_add_loop_test(tc, test_leaks_fail, 0, 4);
+  tcase_add_loop_test(tc, test_kept_box_passes, 0, 4);
   tcase_add_loop_test(tc, test_wide_stderr_report, 0, 2);
   suite_add_tcase(s, tc);
   failed = run_suite(s) != EXIT_SUCCESS;

@@ -3,7 +3,7 @@
  * NSS and the resolver, syslog, dlopen, a __thread cache in a dlopen'ed library, GLib and
  * GObject, a GLib thread pool, stdio, caches kept in statics, a pool in memory the suite maps
  * itself, an alternate signal stack left installed, a worker computing with its block in a
- * register), each of which must pass, and
+ * register, a block stored into one an unchecked fixture made), each of which must pass, and
  * eight real leaks, each of which must fail at its line (one through an inline function of a
  * system header, one whose address a reused chunk still holds, one whose address a running
  * worker thread left in its dead frames, one carved from a heap full of free chunks, one after
@@ -234,6 +234,18 @@ START_TEST(l_fragmented_heap) {
   (void)leak;
 }
 END_TEST
+/* A box an unchecked fixture allocates in the runner (between two tests' windows, in CK_FORK=no
+ * mode), into which the test stores a new block: reachable through the box. */
+struct kept_box { void *slot; };
+static struct kept_box *kept_box;
+static void kept_box_make(void) { kept_box = calloc(1, sizeof *kept_box); }
+static void kept_box_free(void) {
+  free(kept_box->slot);
+  free(kept_box);
+  kept_box = NULL;
+}
+START_TEST(t_store_in_kept) { kept_box->slot = malloc(48); }
+END_TEST
 /* A test that makes stderr wide-oriented, when nothing was written to it before (run alone, in
  * TCase Wide): byte output to it would be dropped, the plugin's report with it. */
 START_TEST(l_wide_stderr) {
@@ -265,6 +277,11 @@ static int suite_main(void) {
   tcase_add_test(l, l_getline); tcase_add_test(l, l_stale_word); tcase_add_test(l, l_worker_leak);
   tcase_add_test(l, l_fragmented_heap);
   suite_add_tcase(s, l);
+  TCase *k = tcase_create("Kept");
+  tcase_add_unchecked_fixture(k, kept_box_make, kept_box_free);
+  tcase_add_checked_fixture(k, TM_LEAK_FIXTURE);
+  tcase_add_test(k, t_store_in_kept);
+  suite_add_tcase(s, k);
   TCase *w = tcase_create("Wide");
   tcase_add_checked_fixture(w, TM_LEAK_FIXTURE);
   tcase_add_test(w, l_wide_stderr);

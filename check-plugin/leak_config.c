@@ -27,7 +27,8 @@
  *   reachable = charge
  *   ignore = true
  * Precedence: the test's own calls, then [test:], [tcase:], [suite:] sections (the most specific
- * wins), then the environment, then [defaults].
+ * wins), then the environment, then [defaults]. A '#' after blanks starts a comment, also at the
+ * end of a line (config_strip_comments()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -386,6 +387,37 @@ static bool config_check_groups(const char *path, const char *text, GError **err
   return ok;
 }
 
+/* Cuts the comment off each "key = value   # comment" line of text, in place (the text is NUL
+ * terminated; *length is updated): GKeyFile takes comments only on lines of their own, and would
+ * read "charge   # this suite's caches" as the value, or a pattern with the comment in it. A '#'
+ * is a comment when blanks precede it; one inside a value ("a#b") stays. */
+static void config_strip_comments(char *text, gsize *length) {
+  char *out = text;
+  for (char *line = text; *line != '\0';) {
+    char *end = strchr(line, '\n');
+    size_t n = end != NULL ? (size_t)(end - line) : strlen(line);
+    size_t keep = n;
+    const char *first = line + strspn(line, " \t");
+    if (*first != '#' && *first != '[' && memchr(line, '=', n) != NULL) {
+      const char *eq = memchr(line, '=', n);
+      for (const char *c = eq + 1; c < line + n; c++) {
+        if (*c == '#' && (c[-1] == ' ' || c[-1] == '\t')) {
+          keep = (size_t)(c - line);
+          break;
+        }
+      }
+    }
+    memmove(out, line, keep);
+    out += keep;
+    if (end == NULL)
+      break;
+    *out++ = '\n';
+    line = end + 1;
+  }
+  *out = '\0';
+  *length = (gsize)(out - text);
+}
+
 static bool load_key_file(tm__leak_config *config, bool *default_filters, GError **error) {
   GKeyFile *kf = NULL;
   GError *local = NULL;
@@ -400,6 +432,7 @@ static bool load_key_file(tm__leak_config *config, bool *default_filters, GError
     g_free(text);
     return false;
   }
+  config_strip_comments(text, &length);
   kf = g_key_file_new();
   ok = g_key_file_load_from_data(kf, text, length, G_KEY_FILE_NONE, &local);
   g_free(text);

@@ -209,6 +209,38 @@ START_TEST(test_scoped_rules) {
 }
 END_TEST
 
+/* Comments at the end of a line, as README's example writes them, are comments; a '#' inside a
+ * value (no blank before it) is part of it. */
+START_TEST(test_trailing_comments) {
+  char *setting = write_config("[defaults]\n"
+                               "threshold = 64 B   # bytes\n"
+                               "peak-limit = 4 MiB\t# the peak\n"
+                               "ignore-functions = registry_intern;my_cache_*   # ignored\n"
+                               "  # a comment line, indented\n"
+                               "[suite:Legacy*]\n"
+                               "reachable = charge                # caches count too\r\n"
+                               "[tcase:Import]   \n"
+                               "threshold-blocks = 4 #\n"
+                               "[test:test_a#b]\n"
+                               "threshold = 8 KiB\n");
+  const char *const env[] = {setting, NULL};
+  GError *error = NULL;
+  tm__leak_config *c = load(env, &error);
+  ck_assert_msg(c != NULL, "%s", error != NULL ? error->message : "?");
+  tm__leak_rules r;
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){"Legacy1", "Import", "test_x"}, &r);
+  ck_assert_uint_eq(r.allowance, 64);
+  ck_assert_uint_eq(r.peak_limit, 4 << 20);
+  ck_assert(r.charge_reachable);
+  ck_assert_uint_eq(r.allowance_blocks, 4);
+  tm__leak_config_rules_for(c, &(tm__leak_test_id){"Other", "Other", "test_a#b"}, &r);
+  ck_assert_uint_eq(r.allowance, 8192);
+  ck_assert(!r.charge_reachable);
+  tm__leak_config_free(c);
+  g_free(setting);
+}
+END_TEST
+
 /* TM_LEAK_REACHABLE and TM_LEAK_THRESHOLD_BLOCKS, and their bad values. */
 START_TEST(test_reachable_and_blocks_env) {
   const char *const env[] = {"TM_LEAK_REACHABLE=charge", "TM_LEAK_THRESHOLD_BLOCKS=3", NULL};
@@ -310,6 +342,7 @@ int main(void) {
   tcase_add_test(tc, test_key_file_rules);
   tcase_add_test(tc, test_precedence);
   tcase_add_test(tc, test_scoped_rules);
+  tcase_add_test(tc, test_trailing_comments);
   tcase_add_test(tc, test_reachable_and_blocks_env);
   tcase_add_loop_test(tc, test_bad_file, 0, G_N_ELEMENTS(bad_files));
   tcase_add_test(tc, test_config_not_regular_file_refused);

@@ -85,7 +85,7 @@ static bool parse_int(const char *what, const char *text, long min, long max, lo
 
   errno = 0;
   value = strtol(text, &end, 10);
-  while (*end == ' ' || *end == '\t')
+  while (g_ascii_isspace(*end))
     end++;
   if (errno != 0 || end == text || *end != '\0' || value < min || value > max) {
     g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,

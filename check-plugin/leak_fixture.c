@@ -184,6 +184,26 @@ static void mark_on_fork(void) {
     tm_stack_mark_take(&window.mark);
 }
 
+/* A copy of an error message for Check's one-line message (g_free): a line break or another
+ * control character a setting carried (a value ending in a newline, from a YAML block) is written
+ * as an escape, so that it cannot split the line, or a TAP record. */
+static char *message_one_line(const char *message) {
+  GString *s = g_string_new(NULL);
+  for (const char *c = message; *c != '\0'; c++) {
+    if (*c == '\n')
+      g_string_append(s, "\\n");
+    else if (*c == '\r')
+      g_string_append(s, "\\r");
+    else if (*c == '\t')
+      g_string_append(s, "\\t");
+    else if ((unsigned char)*c < 0x20 || *c == 0x7f)
+      g_string_append_printf(s, "\\x%02x", (unsigned char)*c);
+    else
+      g_string_append_c(s, *c);
+  }
+  return g_string_free(s, false);
+}
+
 /* Loads the settings in the runner process. Tracing itself starts in the first setup: in
  * CK_FORK=yes mode that is in each test's child, whose traces then start empty. */
 __attribute__((constructor)) static void leak_init(void) {
@@ -193,7 +213,7 @@ __attribute__((constructor)) static void leak_init(void) {
   tm__leak_source_root(); /* leak_paths.c: found before any test can chdir() */
   config = tm__leak_config_load(NULL, &error);
   if (config == NULL) {
-    config_error = g_strdup(error->message);
+    config_error = message_one_line(error->message);
     g_error_free(error);
     fprintf(tm__leak_stderr(), "tracemalloc-check: %s (every test will fail)\n", config_error);
     return;
@@ -203,7 +223,7 @@ __attribute__((constructor)) static void leak_init(void) {
     return;
   }
   if (!tm__leak_records_init(NULL, &error)) { /* leak_record.c: JSON, annotations, baseline */
-    config_error = g_strdup(error->message);
+    config_error = message_one_line(error->message);
     g_error_free(error);
     fprintf(tm__leak_stderr(), "tracemalloc-check: %s (every test will fail)\n", config_error);
     return;

@@ -30,9 +30,9 @@ bool tm__leak_parse_size(const char *what, const char *text, size_t *out, GError
     return fail(what, "", error);
   p = text;
   end = text + strlen(text);
-  while (*p == ' ' || *p == '\t')
+  while (isspace((unsigned char)*p)) /* blanks, and the newline a YAML block leaves */
     p++;
-  while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+  while (end > p && isspace((unsigned char)end[-1]))
     end--;
   if (p == end || !isdigit((unsigned char)*p))
     return fail(what, text, error);

@@ -16,6 +16,7 @@ static const struct {
   {"0", 0}, {"512", 512}, {"4KiB", 4096}, {"4 KiB", 4096}, {"1MiB", 1048576},
   {"1 MiB", 1048576}, {"2GiB", (size_t)2 << 30}, {"1TiB", (size_t)1 << 40}, {"17 B", 17},
   {"17B", 17}, {"  64 KiB  ", 65536}, {"\t8\t", 8}, {"18446744073709551615", SIZE_MAX},
+  {"16\n", 16}, {"\r\n4 KiB\r\n", 4096}, /* the line break a YAML block leaves */
 };
 
 static const char *const bad[] = {

@@ -256,11 +256,12 @@ START_TEST(test_root_report) {
 END_TEST
 
 /* A bad setting fails every test with a message naming it (the tests do not run), in both modes,
- * and is reported once on stderr when the program starts. */
+ * and is reported once on stderr when the program starts. The value ends in a newline (as a YAML
+ * block leaves it): written as an escape, it keeps every message on its line. */
 START_TEST(test_bad_threshold) {
-  const char *const env[] = {"TM_LEAK_THRESHOLD=4kb", NULL};
+  const char *const env[] = {"TM_LEAK_THRESHOLD=4kb\n", NULL};
   suite_run *run = suite_run_new(required_env("LEAK_SUITE"), _i ? "no" : "yes", env);
-  const char *want = "TM_LEAK_THRESHOLD='4kb' is not a size: write a whole number of bytes";
+  const char *want = "TM_LEAK_THRESHOLD='4kb\\n' is not a size: write a whole number of bytes";
   ck_assert_uint_eq(run->results->len, NEXPECTED);
   /* Reported at the test's own START_TEST line, not in the plugin's code. */
   check_result(run, "Leaks", "test_malloc_leak", 0, 'S', suite_src,
@@ -275,7 +276,7 @@ START_TEST(test_bad_threshold) {
                   run->fork, r->tcase, r->test, r->message);
   }
   ck_assert_ptr_nonnull(strstr(run->out, "Checks: 46, Failures: 45, Errors: 0"));
-  ck_assert_msg(g_str_has_prefix(run->err, "tracemalloc-check: TM_LEAK_THRESHOLD='4kb'"), "%s",
+  ck_assert_msg(g_str_has_prefix(run->err, "tracemalloc-check: TM_LEAK_THRESHOLD='4kb\\n'"), "%s",
                 run->err);
   suite_run_free(run);
 }

@@ -58,18 +58,42 @@ static void tables_init(void) {
   tests = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
 }
 
-/* START_TEST's __FILE__ as the compiler saw it: a relative path is taken from the working
- * directory the suite is built in (the build directory, under meson), when the file is there. */
+/* The canonical path of file (relative) taken from dir, when a file is there; else NULL. g_free(). */
+static char *file_from(const char *dir, const char *file) {
+  char *joined = g_build_filename(dir, file, NULL);
+  char *canonical = g_canonicalize_filename(joined, NULL);
+  g_free(joined);
+  if (g_file_test(canonical, G_FILE_TEST_IS_REGULAR))
+    return canonical;
+  g_free(canonical);
+  return NULL;
+}
+
+/* START_TEST's __FILE__ as the compiler saw it, made absolute, so that it is shown in the run's
+ * one path style (leak_paths.c) like every allocation site, whose path the debug information
+ * gives whole. A relative path is relative to the directory the compiler ran in: the working
+ * directory when the suite runs where it was built, else the directory of the executable or one
+ * above it (meson compiles from the build directory's top, make from the executable's folder).
+ * Left as it is when none has the file. */
 static const char *file_path(const char *file) {
-  if (g_path_is_absolute(file) || !g_file_test(file, G_FILE_TEST_EXISTS))
+  if (g_path_is_absolute(file))
     return g_intern_string(file);
   char *cwd = g_get_current_dir();
-  char *joined = g_build_filename(cwd, file, NULL);
-  char *canonical = g_canonicalize_filename(joined, NULL);
-  const char *interned = g_intern_string(canonical);
-  g_free(canonical);
-  g_free(joined);
+  char *found = file_from(cwd, file);
   g_free(cwd);
+  char *exe = found == NULL ? g_file_read_link("/proc/self/exe", NULL) : NULL;
+  char *dir = exe != NULL ? g_path_get_dirname(exe) : NULL;
+  for (int up = 0; dir != NULL && found == NULL && up < 8; up++) {
+    found = file_from(dir, file);
+    char *parent = g_path_get_dirname(dir);
+    bool top = g_str_equal(parent, dir);
+    g_free(dir);
+    dir = top ? (g_free(parent), NULL) : parent;
+  }
+  g_free(dir);
+  g_free(exe);
+  const char *interned = g_intern_string(found != NULL ? found : file);
+  g_free(found);
   return interned;
 }
 

@@ -2,6 +2,7 @@
  * the file:line and the message of every test, and the stderr report. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -282,6 +283,25 @@ START_TEST(test_bad_threshold) {
 }
 END_TEST
 
+/* Run from a folder where the suite's relative __FILE__ leads nowhere ("/": the source root is
+ * then "/" too), the START_TEST line is still named in the run's one path style, the one every
+ * allocation site has: found from the executable's folder, where the compiler ran. */
+START_TEST(test_start_test_path_elsewhere) {
+  char *cwd = g_get_current_dir();
+  const char *const env[] = {"TM_LEAK_THRESHOLD=4kb", "CK_RUN_CASE=Leaks", NULL};
+  ck_assert_int_eq(chdir("/"), 0);
+  suite_run *run = suite_run_new(required_env("LEAK_SUITE"), "no", env);
+  ck_assert_int_eq(chdir(cwd), 0);
+  const ck_result *r = suite_run_find(run, "Leaks", "test_malloc_leak", 0);
+  ck_assert_msg(r != NULL, "%s", run->out);
+  char *want = g_canonicalize_filename(suite_src, "/");
+  ck_assert_str_eq(r->file, want + 1);
+  g_free(want);
+  g_free(cwd);
+  suite_run_free(run);
+}
+END_TEST
+
 /* TM_LEAK_DISABLE=1: only the test that fails by itself fails. */
 START_TEST(test_disabled) {
   const char *const env[] = {"TM_LEAK_DISABLE=1", NULL};
@@ -355,6 +375,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_root_report, 0, 2);
   tcase_add_loop_test(tc, test_reachable_charged, 0, 2);
   tcase_add_loop_test(tc, test_bad_threshold, 0, 2);
+  tcase_add_test(tc, test_start_test_path_elsewhere);
   tcase_add_loop_test(tc, test_disabled, 0, 2);
   tcase_add_loop_test(tc, test_logs, 0, 2);
   tcase_add_test(tc, test_stale_words);

@@ -249,10 +249,14 @@ typedef struct tm__leak_test_info {
   const char *file;                 /* START_TEST's __FILE__, or NULL */
   int line;
   int loop_start;                   /* the first iteration of a loop test (0 otherwise) */
+  const void *tcase_id, *ttest_id;  /* the TCase and TTest it was added with */
 } tm__leak_test_info;
 
-/* Returns what is known of the test named test_name (tcase_name()); every field NULL/0 when
- * nothing is (a link without the wraps). Borrowed, valid for the life of the process. */
+/* Returns what is known of the test named test_name (tcase_name()): the one Check's runner is
+ * running (its log_test_start(), wrapped), so that two tests of one name in different TCases or
+ * suites, or one test added to two TCases, each get their own; else the last test added by that
+ * name; every field NULL/0 when nothing is known (a link without the wraps). Borrowed, valid for
+ * the life of the process. */
 tm__leak_test_info tm__leak_test_lookup(const char *test_name);
 
 /* ---- leak_stderr.c --------------------------------------------------------------------------- */

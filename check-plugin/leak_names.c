@@ -38,13 +38,21 @@ TCase *__wrap_tcase_create(const char *name);
 void __wrap__tcase_add_test(TCase *tc, const TTest *ttest, int _signal, int allowed_exit_value,
                             int start, int end);
 void __wrap_tcase_add_unchecked_fixture(TCase *tc, SFun setup, SFun teardown);
+/* Check's runner logs each test before running it (check_log.c), in the runner, before any fork;
+ * TF is Check's internal record of a test in a TCase, whose first member is its TTest. */
+typedef struct TF TF;
+void __real_log_test_start(SRunner *sr, TCase *tc, TF *tfun) __attribute__((weak));
+void __wrap_log_test_start(SRunner *sr, TCase *tc, TF *tfun);
 
 /* Defined by leak_auto.c, in the zero-edit archive. */
 extern const int tm__leak_auto_fixture __attribute__((weak));
 
 static GHashTable *suite_names; /* Suite* => interned name */
 static GHashTable *tcases;      /* TCase* => tcase_entry* */
-static GHashTable *tests;       /* interned test name => tm__leak_test_info* */
+static GHashTable *tests;       /* interned test name => tm__leak_test_info*, the last added */
+static GPtrArray *all_tests;    /* every tm__leak_test_info*, in the order added */
+/* The test Check's runner started last (log_test_start): its TCase and TTest, or NULL. */
+static const void *running_tcase, *running_ttest;
 
 typedef struct tcase_entry {
   const char *name, *suite;
@@ -55,7 +63,8 @@ static void tables_init(void) {
     return;
   suite_names = g_hash_table_new(g_direct_hash, g_direct_equal);
   tcases = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
-  tests = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+  tests = g_hash_table_new(g_str_hash, g_str_equal);
+  all_tests = g_ptr_array_new_with_free_func(g_free);
 }
 
 /* The canonical path of file (relative) taken from dir, when a file is there; else NULL. g_free(). */
@@ -113,13 +122,11 @@ void __wrap_suite_add_tcase(Suite *s, TCase *tc) {
   tcase_entry *e = g_hash_table_lookup(tcases, tc);
   if (e != NULL && e->suite == NULL)
     e->suite = g_hash_table_lookup(suite_names, s);
-  /* Tests added before the TCase joined its suite learn the suite now. */
-  GHashTableIter it;
-  gpointer value;
-  g_hash_table_iter_init(&it, tests);
-  while (e != NULL && g_hash_table_iter_next(&it, NULL, &value)) {
-    tm__leak_test_info *info = value;
-    if (info->tcase == e->name && info->suite == NULL)
+  /* Tests added before the TCase joined its suite learn the suite now: this TCase's, not every
+   * TCase's of the same name. */
+  for (guint i = 0; e != NULL && i < all_tests->len; i++) {
+    tm__leak_test_info *info = g_ptr_array_index(all_tests, i);
+    if (info->tcase_id == tc && info->suite == NULL)
       info->suite = e->suite;
   }
   tm_thread_resume();
@@ -154,16 +161,35 @@ void __wrap__tcase_add_test(TCase *tc, const TTest *ttest, int _signal, int allo
     info->file = ttest->file != NULL ? file_path(ttest->file) : NULL;
     info->line = ttest->line;
     info->loop_start = start;
+    info->tcase_id = tc;
+    info->ttest_id = ttest;
+    g_ptr_array_add(all_tests, info);
     g_hash_table_insert(tests, (gpointer)info->test, info); /* the last one added wins */
   }
   tm_thread_resume();
   __real__tcase_add_test(tc, ttest, _signal, allowed_exit_value, start, end);
 }
 
+void __wrap_log_test_start(SRunner *sr, TCase *tc, TF *tfun) {
+  running_tcase = tc;
+  running_ttest = tfun != NULL ? *(const TTest *const *)(const void *)tfun : NULL;
+  if (__real_log_test_start != NULL)
+    __real_log_test_start(sr, tc, tfun);
+}
+
 tm__leak_test_info tm__leak_test_lookup(const char *test_name) {
   tm__leak_test_info none = {.test = test_name};
-  const tm__leak_test_info *info =
-    tests != NULL && test_name != NULL ? g_hash_table_lookup(tests, test_name) : NULL;
+  const tm__leak_test_info *info = NULL;
+  if (tests == NULL || test_name == NULL)
+    return none;
+  for (guint i = all_tests->len; running_ttest != NULL && info == NULL && i-- > 0;) {
+    const tm__leak_test_info *candidate = g_ptr_array_index(all_tests, i);
+    if (candidate->ttest_id == running_ttest && candidate->tcase_id == running_tcase &&
+        g_str_equal(candidate->test, test_name))
+      info = candidate;
+  }
+  if (info == NULL)
+    info = g_hash_table_lookup(tests, test_name);
   return info != NULL ? *info : none;
 }
 

@@ -302,6 +302,31 @@ START_TEST(test_start_test_path_elsewhere) {
 }
 END_TEST
 
+/* Rules per TCase and per suite reach their own test only, where tests share a name: one test
+ * added to TCases Strict and Lenient (a rule for Strict), and TCases named Core in suites Legacy
+ * and Modern (a rule for Legacy). Loop index: the fork mode. */
+START_TEST(test_shared_names) {
+  char *config = NULL;
+  int fd = g_file_open_tmp("tm-names-XXXXXX.ini", &config, NULL);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  ck_assert(g_file_set_contents(config,
+                                "[tcase:Strict]\nthreshold = 64 B\n"
+                                "[suite:Legacy]\nthreshold = 64 B\n", -1, NULL));
+  char *setting = g_strconcat("TM_LEAK_CONFIG=", config, NULL);
+  const char *const env[] = {setting, NULL};
+  suite_run *run = suite_run_new(required_env("NAMES_SUITE"), _i ? "no" : "yes", env);
+  check_result(run, "Strict", "test_shared", 0, 'P', NULL, NULL, "Passed");
+  check_result(run, "Lenient", "test_shared", 0, 'S', NULL, NULL, "leaked 8 B in 1 block");
+  check_result(run, "Core", "test_legacy", 0, 'P', NULL, NULL, "Passed");
+  check_result(run, "Core", "test_modern", 0, 'S', NULL, NULL, "leaked 8 B in 1 block");
+  suite_run_free(run);
+  g_unlink(config);
+  g_free(setting);
+  g_free(config);
+}
+END_TEST
+
 /* TM_LEAK_DISABLE=1: only the test that fails by itself fails. */
 START_TEST(test_disabled) {
   const char *const env[] = {"TM_LEAK_DISABLE=1", NULL};
@@ -376,6 +401,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_reachable_charged, 0, 2);
   tcase_add_loop_test(tc, test_bad_threshold, 0, 2);
   tcase_add_test(tc, test_start_test_path_elsewhere);
+  tcase_add_loop_test(tc, test_shared_names, 0, 2);
   tcase_add_loop_test(tc, test_disabled, 0, 2);
   tcase_add_loop_test(tc, test_logs, 0, 2);
   tcase_add_test(tc, test_stale_words);

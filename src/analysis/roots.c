@@ -393,6 +393,23 @@ static void busy_regs_handler(int sig, siginfo_t *info, void *context) {
   errno = saved;
 }
 
+/* Whether thread tid blocks signal sig (SigBlk in /proc/self/task/TID/status), or cannot say: a
+ * blocked signal would stay pending, and reach a sigwait() of the program's later. */
+static bool thread_blocks(const char *tid, int sig) {
+  char path[64], *text = NULL;
+  snprintf(path, sizeof path, "/proc/self/task/%s/status", tid);
+  if (!g_file_get_contents(path, &text, NULL, NULL))
+    return true;
+  const char *line = strstr(text, "\nSigBlk:");
+  bool blocked = true;
+  if (line != NULL) {
+    unsigned long long mask = g_ascii_strtoull(line + strlen("\nSigBlk:"), NULL, 16);
+    blocked = sig > 64 || (mask >> (sig - 1) & 1) != 0;
+  }
+  g_free(text);
+  return blocked;
+}
+
 /* The signal: the highest real-time one, when the program handles it not itself. 0: none. */
 static int busy_regs_signal(void) {
   int sig = SIGRTMAX;
@@ -422,7 +439,7 @@ void tm__roots_registers_add(GArray *ranges) {
     char name[32];
     snprintf(name, sizeof name, "%ld", tid);
     /* Blocked in a system call by now: a signal could make it return early (a sleep, a poll). */
-    if (thread_deaf(tid) || thread_sp(name) != 0)
+    if (thread_deaf(tid) || thread_sp(name) != 0 || thread_blocks(name, sig))
       continue;
     atomic_store(&busy_slots[n].done, 0);
     atomic_store(&busy_slots[n].tid, tid);

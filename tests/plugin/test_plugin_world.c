@@ -20,7 +20,7 @@ static const char *const clean[] = {
   "t_setenv", "t_atexit", "t_key", "t_live_thread", "t_regex", "t_iconv", "t_locale_time",
   "t_nss", "t_syslog", "t_dlopen", "t_glib_misc", "t_gobject", "t_thread_pool", "t_stdio",
   "t_live_pool_thread", "t_unknown_errno", "t_dlopen_tls", "t_mmap_pool", "t_sigaltstack",
-  "t_busy_worker", "t_busy_worker_join",
+  "t_busy_worker", "t_busy_worker_join", "t_blocked_worker", "t_blocked_worker_join",
 };
 
 START_TEST(test_clean_passes) {
@@ -55,7 +55,7 @@ START_TEST(test_leaks_fail) {
                "leaked 97.7 KiB in 1 block (allowed 0 B): a 97.7 KiB block at ");
   check_result(run, "Wide", "l_wide_stderr", 0, 'S', suite_src, "site:wide",
                "leaked 21 B in 1 block (allowed 0 B): a 21 B block at ");
-  ck_assert_msg(strstr(run->out, "Checks: 36, Failures: 8, Errors: 0") != NULL, "run %d, CK_FORK=%s:\n%s",
+  ck_assert_msg(strstr(run->out, "Checks: 38, Failures: 8, Errors: 0") != NULL, "run %d, CK_FORK=%s:\n%s",
                 _i, run->fork, run->out);
 }
 END_TEST

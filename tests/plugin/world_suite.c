@@ -19,6 +19,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <regex.h>
 #include <iconv.h>
@@ -100,6 +101,44 @@ START_TEST(t_busy_worker_join) {
   if (atomic_load(&busy_state) == 1) {
     atomic_store(&busy_state, 2);
     pthread_join(busy_thread, NULL);
+  }
+}
+END_TEST
+/* A worker computing with every signal blocked, as servers keep their workers: the scan must
+ * not leave a signal pending on it, which a sigwait() of the program would receive later. Its
+ * block is kept in a global: only the pending signal is looked at (t_blocked_worker_join, in
+ * CK_FORK=no mode, where the worker outlives the test). */
+static atomic_int blocked_state; /* 1: running; 2: asked to stop; 3: stopped, nothing pending */
+static pthread_t blocked_thread;
+static void *volatile blocked_block;
+static void *blocked_worker(void *arg) {
+  sigset_t all, pending;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  blocked_block = malloc(32);
+  atomic_store(&blocked_state, 1);
+  while (atomic_load_explicit(&blocked_state, memory_order_relaxed) != 2)
+    ;
+  sigpending(&pending);
+  bool clean = true;
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+    clean = clean && !sigismember(&pending, sig);
+  free(blocked_block);
+  atomic_store(&blocked_state, clean ? 3 : 4);
+  return arg;
+}
+START_TEST(t_blocked_worker) {
+  atomic_store(&blocked_state, 0);
+  ck_assert_int_eq(pthread_create(&blocked_thread, NULL, blocked_worker, NULL), 0);
+  while (atomic_load(&blocked_state) != 1)
+    usleep(100);
+}
+END_TEST
+START_TEST(t_blocked_worker_join) {
+  if (atomic_load(&blocked_state) == 1) {
+    atomic_store(&blocked_state, 2);
+    pthread_join(blocked_thread, NULL);
+    ck_assert_msg(atomic_load(&blocked_state) == 3, "a real-time signal is pending on the worker");
   }
 }
 END_TEST
@@ -269,6 +308,7 @@ static int suite_main(void) {
   tcase_add_test(c, t_unknown_errno); tcase_add_test(c, t_dlopen_tls);
   tcase_add_test(c, t_mmap_pool); tcase_add_test(c, t_sigaltstack);
   tcase_add_test(c, t_busy_worker); tcase_add_test(c, t_busy_worker_join);
+  tcase_add_test(c, t_blocked_worker); tcase_add_test(c, t_blocked_worker_join);
   tcase_add_loop_test(c, t_realloc_growth, 0, 3); tcase_add_loop_test(c, t_glib_hash_global, 0, 3);
   suite_add_tcase(s, c);
   TCase *l = tcase_create("Leaks");

@@ -190,18 +190,39 @@ static bool apply_settings(tm__leak_config *config, const settings *s, const cha
   return ok;
 }
 
-/* Adds every pattern of a list key to a filter set. */
-static void add_list(GKeyFile *kf, const char *group, const char *key, tm__leak_filters *filters,
-                     void (*add)(tm__leak_filters *, const char *)) {
+/* Whether a pattern holds what a shell or fnmatch() would read as a character class or an escape:
+ * a '\\', or a '[' not followed at once by ']' ("operator[]" is a C++ name, matched as written). */
+static bool pattern_has_class(const char *pattern) {
+  for (const char *c = pattern; *c != '\0'; c++)
+    if (*c == '\\' || (*c == '[' && c[1] != ']'))
+      return true;
+  return false;
+}
+
+/* Adds every pattern of a list key to a filter set. A pattern takes '*' and '?' (GPatternSpec),
+ * and everything else as written: one that looks like a class or an escape (pattern_has_class())
+ * is an error naming it, rather than a filter that silently never matches. */
+static bool add_list(const char *path, GKeyFile *kf, const char *group, const char *key,
+                     tm__leak_filters *filters, void (*add)(tm__leak_filters *, const char *),
+                     GError **error) {
   gsize n = 0;
   char **list = g_key_file_get_string_list(kf, group, key, &n, NULL);
+  bool ok = true;
 
-  for (gsize i = 0; i < n; i++) {
+  for (gsize i = 0; ok && i < n; i++) {
     g_strstrip(list[i]);
-    if (list[i][0] != '\0')
+    if (pattern_has_class(list[i])) {
+      g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                  "TM_LEAK_CONFIG=%s: [%s] %s='%s' is not a pattern: patterns take * (any text) "
+                  "and ? (one character), and no [class] or \\ escape", path, group, key,
+                  list[i]);
+      ok = false;
+    } else if (list[i][0] != '\0') {
       add(filters, list[i]);
+    }
   }
   g_strfreev(list);
+  return ok;
 }
 
 static bool unknown_key(const char *path, const char *group, const char *key, GError **error) {
@@ -260,11 +281,14 @@ static bool load_defaults_group(tm__leak_config *config, GKeyFile *kf, bool *def
   if (ok)
     ok = apply_settings(config, &s, config->path, default_filters, error);
   if (ok) {
-    add_list(kf, "defaults", "ignore-functions", config->filters, tm__leak_filters_add_function);
-    add_list(kf, "defaults", "ignore-files", config->filters, tm__leak_filters_add_file);
-    add_list(kf, "defaults", "ignore-modules", config->filters, tm__leak_filters_add_module);
-    add_list(kf, "defaults", "allocators", config->filters, tm__leak_filters_add_allocator);
-    ok = load_suppressions_key(config, kf, error);
+    const char *path = config->path;
+    tm__leak_filters *f = config->filters;
+    ok = add_list(path, kf, "defaults", "ignore-functions", f, tm__leak_filters_add_function,
+                  error) &&
+         add_list(path, kf, "defaults", "ignore-files", f, tm__leak_filters_add_file, error) &&
+         add_list(path, kf, "defaults", "ignore-modules", f, tm__leak_filters_add_module, error) &&
+         add_list(path, kf, "defaults", "allocators", f, tm__leak_filters_add_allocator, error) &&
+         load_suppressions_key(config, kf, error);
   }
   for (gsize i = 0; i < nkeys; i++)
     g_free(values[i]);

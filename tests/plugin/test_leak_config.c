@@ -215,7 +215,7 @@ START_TEST(test_trailing_comments) {
   char *setting = write_config("[defaults]\n"
                                "threshold = 64 B   # bytes\n"
                                "peak-limit = 4 MiB\t# the peak\n"
-                               "ignore-functions = registry_intern;my_cache_*   # ignored\n"
+                               "ignore-functions = registry_intern;my_cache_*;operator[]  # ok\n"
                                "  # a comment line, indented\n"
                                "[suite:Legacy*]\n"
                                "reachable = charge                # caches count too\r\n"
@@ -285,6 +285,9 @@ static const struct {
   {"[defaults]\nthreshold = 1 KiB\n[test:t_*]\nignore = true\n[defaults]\ntop = 3\n",
    "group [defaults] appears twice"},
   {"[test:t_*]\nignore = true\n[test:t_*]\nthreshold = 1 KiB\n", "group [test:t_*] appears twice"},
+  {"[defaults]\nignore-functions = ok_*;[abc\n",
+   "[defaults] ignore-functions='[abc' is not a pattern: patterns take * (any text) and ?"},
+  {"[defaults]\nignore-files = src/[ab].c\n", "[defaults] ignore-files='src/[ab].c' is not a pattern"},
 };
 
 START_TEST(test_bad_file) {

@@ -206,9 +206,18 @@ static bool add_list(const char *path, GKeyFile *kf, const char *group, const ch
                      tm__leak_filters *filters, void (*add)(tm__leak_filters *, const char *),
                      GError **error) {
   gsize n = 0;
-  char **list = g_key_file_get_string_list(kf, group, key, &n, NULL);
+  GError *local = NULL;
+  char **list = g_key_file_get_string_list(kf, group, key, &n, &local);
   bool ok = true;
 
+  if (list == NULL && local != NULL && !g_error_matches(local, G_KEY_FILE_ERROR,
+                                                        G_KEY_FILE_ERROR_KEY_NOT_FOUND)) {
+    /* A value GKeyFile cannot read (an escape it does not know): not a silent empty list. */
+    g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                "TM_LEAK_CONFIG=%s: [%s] %s: %s", path, group, key, local->message);
+    ok = false;
+  }
+  g_clear_error(&local);
   for (gsize i = 0; ok && i < n; i++) {
     g_strstrip(list[i]);
     if (pattern_has_class(list[i])) {

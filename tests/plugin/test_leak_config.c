@@ -288,6 +288,7 @@ static const struct {
   {"[defaults]\nignore-functions = ok_*;[abc\n",
    "[defaults] ignore-functions='[abc' is not a pattern: patterns take * (any text) and ?"},
   {"[defaults]\nignore-files = src/[ab].c\n", "[defaults] ignore-files='src/[ab].c' is not a pattern"},
+  {"[defaults]\nallocators = x\\*y\n", "[defaults] allocators: "},
 };
 
 START_TEST(test_bad_file) {

@@ -78,6 +78,40 @@ static int name_len(const char *function) {
   return (int)(open - function);
 }
 
+/* The name to print for a function, before "()": name_len()'s prefix, without the return type
+ * that the demangler puts before a function template's name ("std::unique_ptr<Box> make<Box>(long)"
+ * gives "make<Box>"): what follows the last blank outside <>, () and [] brackets, unless that blank
+ * ends "operator" ("operator new", "operator int"). Returns the start; *len is set. */
+static const char *name_shown(const char *function, int *len) {
+  int end = name_len(function);
+  int angle = 0, round = 0;
+  for (int i = end; i-- > 0;) {
+    char c = function[i];
+    if (c == '>')
+      angle++;
+    else if (c == '<' && angle > 0)
+      angle--;
+    else if (c == ')' || c == ']')
+      round++;
+    else if ((c == '(' || c == '[') && round > 0)
+      round--;
+    else if (c == ' ' && angle == 0 && round == 0 &&
+             !(i >= 8 && strncmp(function + i - 8, "operator", 8) == 0)) {
+      *len = end - (i + 1);
+      return function + i + 1;
+    }
+  }
+  *len = end;
+  return function;
+}
+
+/* Appends prefix, the name function is shown by (name_shown()), and "()". */
+static void append_name(GString *s, const char *prefix, const char *function) {
+  int len;
+  const char *name = name_shown(function, &len);
+  g_string_append_printf(s, "%s%.*s()", prefix, len, name);
+}
+
 /* The frame of tb just more recent than site: the function the site's line called. */
 static const tm_frame *callee_of(const tm_traceback *tb, const tm_frame *site) {
   size_t n = tm_traceback_length(tb);
@@ -115,18 +149,18 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
     return;
   }
   if (callee != NULL && callee->function != NULL)
-    g_string_append_printf(s, " from %.*s()", name_len(callee->function), callee->function);
+    append_name(s, " from ", callee->function);
   if (site->flags & TM_FRAME_NO_DEBUG_INFO) {
     /* No line to name (code built without -g): the function, and what is missing. */
     if (site->function != NULL)
-      g_string_append_printf(s, " in %.*s()", name_len(site->function), site->function);
+      append_name(s, " in ", site->function);
     g_string_append_printf(s, " (no line number: no debug info for it in %s)", site->filename);
     const tm_frame *caller = line_frame(site, test);
     if (caller != NULL) /* the test has lines: its line says more than its name */
       g_string_append_printf(s, ", called from %s:%u", tm__leak_display_path(caller->filename),
                              caller->lineno);
     else if (test != NULL && test != site && test->function != NULL)
-      g_string_append_printf(s, ", called from %.*s()", name_len(test->function), test->function);
+      append_name(s, ", called from ", test->function);
     else if (test == NULL) /* a tail call took the test's frame away */
       append_test_line(s, f, ",");
     return;
@@ -135,7 +169,7 @@ static void append_origin(GString *s, const tm__leak_findings *f, const tm_trace
   if (site == test)
     return; /* the site is the test's own line */
   if (site->function != NULL)
-    g_string_append_printf(s, " in %.*s()", name_len(site->function), site->function);
+    append_name(s, " in ", site->function);
   if (test != NULL)
     g_string_append_printf(s, " called from %s:%u", tm__leak_display_path(test->filename),
                            test->lineno);

@@ -29,6 +29,15 @@ Node *make_node(const char *name) {
 
 } // namespace
 
+// A function template whose demangled name starts with its return type.
+struct Box {
+  explicit Box(long v) : value(v) {}
+  long value;
+};
+template <typename T> __attribute__((noinline)) std::unique_ptr<T> make_boxed(long v) {
+  return std::unique_ptr<T>(new T(v)); // site:make_boxed
+}
+
 static Node *volatile kept;
 
 START_TEST(t_iostream) {
@@ -80,6 +89,12 @@ START_TEST(l_new) {
 }
 END_TEST
 
+START_TEST(l_template) {
+  Box *volatile b = make_boxed<Box>(7).release();
+  (void)b;
+}
+END_TEST
+
 START_TEST(l_helper) {
   kept = nullptr;
   Node *volatile n = make_node("a name longer than the small-string buffer");
@@ -102,10 +117,11 @@ int main() {
   tcase_add_checked_fixture(l, TM_LEAK_FIXTURE);
   tcase_add_test(l, l_new);
   tcase_add_test(l, l_helper);
+  tcase_add_test(l, l_template);
   suite_add_tcase(s, l);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  return failed == 2 ? 0 : 1;
+  return failed == 3 ? 0 : 1;
 }

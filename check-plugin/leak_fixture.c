@@ -377,13 +377,33 @@ static void groups_merge_printed(GArray *groups, bool charge_reachable) {
 
 /* Groups: charged lost groups by what they hold, then indirect, then reachable, each largest
  * first. */
+/* Orders two tracebacks by their frames, from the most recent one: file, line, then function, then
+ * length. Names and lines do not move from one run to the next; the groups' addresses do. */
+static int traceback_order(const tm_traceback *a, const tm_traceback *b) {
+  size_t na = tm_traceback_length(a), nb = tm_traceback_length(b);
+  for (size_t i = 1; i <= na && i <= nb; i++) {
+    const tm_frame *fa = tm_traceback_get(a, na - i), *fb = tm_traceback_get(b, nb - i);
+    int c = strcmp(fa->filename, fb->filename);
+    if (c == 0 && fa->lineno != fb->lineno)
+      c = fa->lineno < fb->lineno ? -1 : 1;
+    if (c == 0)
+      c = g_strcmp0(fa->function, fb->function);
+    if (c != 0)
+      return c;
+  }
+  return na < nb ? -1 : na > nb ? 1 : 0;
+}
+
 static gint group_order(gconstpointer pa, gconstpointer pb) {
   const tm__leak_group *a = pa, *b = pb;
   size_t sa = a->size + a->owned_size, sb = b->size + b->owned_size;
 
   if (a->reach != b->reach)
     return a->reach == TM_REACH_LOST ? -1 : b->reach == TM_REACH_LOST ? 1 : (int)b->reach - (int)a->reach;
-  return sa != sb ? (sa < sb ? 1 : -1) : 0;
+  if (sa != sb)
+    return sa < sb ? 1 : -1;
+  /* Equal sizes: the same order in every run, so that the message names the same site. */
+  return a->traceback == b->traceback ? 0 : traceback_order(a->traceback, b->traceback);
 }
 
 /* A block's kind as suppression files name them (Valgrind's match-leak-kinds). */

@@ -273,6 +273,14 @@ START_TEST(l_fragmented_heap) {
   (void)leak;
 }
 END_TEST
+/* Two sites that leak the same size: the message names the same one in every run (the earlier
+ * line), whatever the addresses of their stacks. */
+__attribute__((noinline)) static void lose_block(void *p) { void *volatile sink = p; (void)sink; }
+START_TEST(l_equal_sites) {
+  lose_block(malloc(24)); /* site:equal-first */
+  lose_block(malloc(24)); /* site:equal-second */
+}
+END_TEST
 /* A box an unchecked fixture allocates in the runner (between two tests' windows, in CK_FORK=no
  * mode), into which the test stores a new block: reachable through the box. */
 struct kept_box { void *slot; };
@@ -315,7 +323,7 @@ static int suite_main(void) {
   tcase_add_checked_fixture(l, TM_LEAK_FIXTURE);
   tcase_add_test(l, l_strdup); tcase_add_test(l, l_glib_list); tcase_add_test(l, l_thread_leak);
   tcase_add_test(l, l_getline); tcase_add_test(l, l_stale_word); tcase_add_test(l, l_worker_leak);
-  tcase_add_test(l, l_fragmented_heap);
+  tcase_add_test(l, l_fragmented_heap); tcase_add_test(l, l_equal_sites);
   suite_add_tcase(s, l);
   TCase *k = tcase_create("Kept");
   tcase_add_unchecked_fixture(k, kept_box_make, kept_box_free);

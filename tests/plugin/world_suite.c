@@ -12,6 +12,7 @@
  * failure's line. */
 #include <check.h>
 #include <tracemalloc-check.h>
+#include <tracemalloc.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -281,6 +282,16 @@ START_TEST(l_equal_sites) {
   lose_block(malloc(24)); /* site:equal-second */
 }
 END_TEST
+/* A test that resets the tracer's peak (Python's reset_peak()) after passing its own peak limit:
+ * the limit still holds. */
+START_TEST(l_reset_peak) {
+  tm_leak_limit_peak(16 << 10);
+  char *volatile big = malloc(64 << 10);
+  memset(big, 1, 64 << 10);
+  free(big);
+  tm_reset_peak();
+}
+END_TEST
 /* A box an unchecked fixture allocates in the runner (between two tests' windows, in CK_FORK=no
  * mode), into which the test stores a new block: reachable through the box. */
 struct kept_box { void *slot; };
@@ -324,6 +335,7 @@ static int suite_main(void) {
   tcase_add_test(l, l_strdup); tcase_add_test(l, l_glib_list); tcase_add_test(l, l_thread_leak);
   tcase_add_test(l, l_getline); tcase_add_test(l, l_stale_word); tcase_add_test(l, l_worker_leak);
   tcase_add_test(l, l_fragmented_heap); tcase_add_test(l, l_equal_sites);
+  tcase_add_test(l, l_reset_peak);
   suite_add_tcase(s, l);
   TCase *k = tcase_create("Kept");
   tcase_add_unchecked_fixture(k, kept_box_make, kept_box_free);

@@ -63,6 +63,9 @@ static int name_len(const char *function) {
   const char *open = memchr(function, '(', n);
   if (open == NULL) /* C: a clone suffix starts with a dot */
     return (int)strcspn(function, ".");
+  if (function[n - 1] == '>') /* a template's name without a parameter list (an inlined frame's,
+                                 from DWARF): "make_shared<f(int)::C>" has parentheses, not one */
+    return (int)n;
   /* The parameter list is the last parenthesized group at depth 0: "operator()(int)" keeps
    * "operator()", "{lambda(int)#1}::operator()() const" keeps what precedes its last group. */
   size_t end = n;

@@ -95,6 +95,17 @@ START_TEST(l_template) {
 }
 END_TEST
 
+// A shared_ptr cycle through std::make_shared, whose inlined frame is named without a parameter
+// list but with parentheses in its template argument.
+START_TEST(l_shared_cycle) {
+  struct C {
+    std::shared_ptr<C> self;
+  };
+  std::shared_ptr<C> c = std::make_shared<C>(); // site:make_shared
+  c->self = c;
+}
+END_TEST
+
 START_TEST(l_helper) {
   kept = nullptr;
   Node *volatile n = make_node("a name longer than the small-string buffer");
@@ -118,10 +129,11 @@ int main() {
   tcase_add_test(l, l_new);
   tcase_add_test(l, l_helper);
   tcase_add_test(l, l_template);
+  tcase_add_test(l, l_shared_cycle);
   suite_add_tcase(s, l);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  return failed == 3 ? 0 : 1;
+  return failed == 4 ? 0 : 1;
 }

@@ -394,7 +394,9 @@ static char *config_read(const char *path, gsize *length, GError **error) {
  * first: scans the group headers ("[name]" lines) and reports the first repeated one. */
 static bool config_check_groups(const char *path, const char *text, GError **error) {
   GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  GHashTable *keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   char **lines = g_strsplit(text, "\n", -1);
+  const char *group = NULL; /* the current group's name, owned by seen */
   bool ok = true;
 
   for (size_t i = 0; ok && lines[i] != NULL; i++) {
@@ -402,9 +404,24 @@ static bool config_check_groups(const char *path, const char *text, GError **err
     while (*line == ' ' || *line == '\t')
       line++;
     const char *end = line[0] == '[' ? strrchr(line, ']') : NULL;
+    const char *eq = end == NULL && line[0] != '#' ? strchr(line, '=') : NULL;
+    if (eq != NULL && group != NULL) { /* a key: once per group, or GKeyFile keeps the last */
+      char *key = g_strstrip(g_strndup(line, (gsize)(eq - line)));
+      if (g_hash_table_contains(keys, key)) {
+        g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
+                    "TM_LEAK_CONFIG=%s: [%s] sets '%s' twice: keep one", path, group, key);
+        ok = false;
+        g_free(key);
+      } else {
+        g_hash_table_add(keys, key);
+      }
+      continue;
+    }
     if (end == NULL)
       continue;
+    g_hash_table_remove_all(keys);
     char *name = g_strndup(line + 1, (gsize)(end - line - 1));
+    group = name;
     if (g_hash_table_contains(seen, name)) {
       g_set_error(error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
                   "TM_LEAK_CONFIG=%s: group [%s] appears twice: merge them into one", path,
@@ -416,6 +433,7 @@ static bool config_check_groups(const char *path, const char *text, GError **err
     }
   }
   g_strfreev(lines);
+  g_hash_table_unref(keys);
   g_hash_table_unref(seen);
   return ok;
 }

@@ -289,6 +289,8 @@ static const struct {
    "[defaults] ignore-functions='[abc' is not a pattern: patterns take * (any text) and ?"},
   {"[defaults]\nignore-files = src/[ab].c\n", "[defaults] ignore-files='src/[ab].c' is not a pattern"},
   {"[defaults]\nallocators = x\\*y\n", "[defaults] allocators: "},
+  {"[defaults]\nthreshold = 1 KiB\n[test:t_*]\nthreshold = 2 KiB\n  threshold=3 KiB\n",
+   "[test:t_*] sets 'threshold' twice: keep one"},
 };
 
 START_TEST(test_bad_file) {

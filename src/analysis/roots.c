@@ -312,20 +312,31 @@ static void dtv_add(GArray *ranges, const GArray *maps, uintptr_t tp) {
 /* How often, and how far apart, a thread seen running is asked again for its stack pointer. */
 enum { THREAD_SP_RETRIES = 50, THREAD_SP_RETRY_US = 1000 };
 
-/* Threads that were still running after every retry of an earlier scan (a thread that computes
- * all along): asked only once more after that, so that each window does not wait 50 ms for them.
- * A few ids, process-wide; a thread id can be reused, which costs one short wait at most. */
-enum { BUSY_THREADS_KEPT = 16 };
-static long busy_threads[BUSY_THREADS_KEPT];
-static unsigned busy_threads_next;
+/* A few thread ids remembered process-wide, the oldest forgotten first. A thread id can be
+ * reused: what a remembered id spares (a wait) then costs once. */
+enum { TID_RING_KEPT = 16 };
+typedef struct tid_ring {
+  long ids[TID_RING_KEPT];
+  unsigned next;
+} tid_ring;
 
-static bool thread_known_busy(const char *tid) {
-  long id = atol(tid);
-  for (unsigned i = 0; i < BUSY_THREADS_KEPT; i++)
-    if (busy_threads[i] == id)
+static bool tid_ring_has(const tid_ring *ring, long tid) {
+  for (unsigned i = 0; i < TID_RING_KEPT; i++)
+    if (ring->ids[i] == tid)
       return true;
   return false;
 }
+
+static void tid_ring_add(tid_ring *ring, long tid) {
+  if (!tid_ring_has(ring, tid))
+    ring->ids[ring->next++ % TID_RING_KEPT] = tid;
+}
+
+/* Threads that were still running after every retry of an earlier scan (a thread that computes
+ * all along): asked only once more after that, so that each window does not wait 50 ms for them. */
+static tid_ring busy_threads;
+
+static bool thread_known_busy(const char *tid) { return tid_ring_has(&busy_threads, atol(tid)); }
 
 /* The stack pointer of thread tid, from /proc/self/task/TID/syscall (a thread blocked in a system
  * call, or stopped, reports its registers there; a running one says "running"): 0 when unknown. */
@@ -361,20 +372,12 @@ typedef struct busy_regs {
   uintptr_t regs[NGREG];
 } busy_regs;
 static busy_regs busy_slots[BUSY_REGS_MAX];
-/* Threads that did not answer within the wait (the signal blocked): not asked again, so that each
- * window does not wait for them. A reused thread id costs one missed answer at most. */
-static long deaf_threads[BUSY_REGS_MAX];
-static unsigned deaf_threads_next;
+/* Threads that did not answer within the wait: not asked again, so that each window does not
+ * wait for them. */
+static tid_ring deaf_threads;
 /* The threads the last tm__roots_collect() found running after every retry. */
 static long busy_pending[BUSY_REGS_MAX];
 static unsigned busy_pending_n;
-
-static bool thread_deaf(long tid) {
-  for (int i = 0; i < BUSY_REGS_MAX; i++)
-    if (deaf_threads[i] == tid)
-      return true;
-  return false;
-}
 
 static void busy_regs_handler(int sig, siginfo_t *info, void *context) {
   (void)sig;
@@ -439,7 +442,7 @@ void tm__roots_registers_add(GArray *ranges) {
     char name[32];
     snprintf(name, sizeof name, "%ld", tid);
     /* Blocked in a system call by now: a signal could make it return early (a sleep, a poll). */
-    if (thread_deaf(tid) || thread_sp(name) != 0 || thread_blocks(name, sig))
+    if (tid_ring_has(&deaf_threads, tid) || thread_sp(name) != 0 || thread_blocks(name, sig))
       continue;
     atomic_store(&busy_slots[n].done, 0);
     atomic_store(&busy_slots[n].tid, tid);
@@ -463,7 +466,7 @@ void tm__roots_registers_add(GArray *ranges) {
                      (uintptr_t)(busy_slots[k].regs + BUSY_REGS_WORDS)};
       g_array_append_val(ranges, r);
     } else if (tid != 0) {
-      deaf_threads[deaf_threads_next++ % BUSY_REGS_MAX] = tid;
+      tid_ring_add(&deaf_threads, tid);
     }
     atomic_store(&busy_slots[k].tid, 0); /* a late handler finds no slot */
   }
@@ -531,8 +534,7 @@ static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_s
     }
   }
   for (guint k = 0; k < running->len; k++)
-    if (!thread_known_busy(g_ptr_array_index(running, k)))
-      busy_threads[busy_threads_next++ % BUSY_THREADS_KEPT] = atol(g_ptr_array_index(running, k));
+    tid_ring_add(&busy_threads, atol(g_ptr_array_index(running, k)));
   unknown = running->len > 0;
   busy_regs_note(running);
   g_ptr_array_free(running, TRUE);

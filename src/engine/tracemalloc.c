@@ -112,17 +112,18 @@ int tm_untrack(unsigned int domain, uintptr_t ptr) {
   return 0;
 }
 
-void tm_thread_pause(void) {
-  if (tm__pause_depth >= 0 && tm__pause_depth < 64)
-    tm__pause_scanned_bits &= ~(UINT64_C(1) << tm__pause_depth);
+/* Deepens the calling thread's pause by one level, of the kind given (guard.h). */
+static void pause_push(bool scanned) {
+  if (tm__pause_depth >= 0 && tm__pause_depth < 64) {
+    uint64_t bit = UINT64_C(1) << tm__pause_depth;
+    tm__pause_scanned_bits = scanned ? tm__pause_scanned_bits | bit : tm__pause_scanned_bits & ~bit;
+  }
   tm__pause_depth++;
 }
 
-void tm_thread_pause_scanned(void) {
-  if (tm__pause_depth >= 0 && tm__pause_depth < 64)
-    tm__pause_scanned_bits |= UINT64_C(1) << tm__pause_depth;
-  tm__pause_depth++;
-}
+void tm_thread_pause(void) { pause_push(false); }
+
+void tm_thread_pause_scanned(void) { pause_push(true); }
 
 void tm_thread_resume(void) {
   if (tm__pause_depth > 0)

@@ -166,7 +166,15 @@ static void graph_drain(graph *g, uint8_t flag, uint8_t stop) {
 static void graph_mark_reachable(graph *g, const GArray *roots, const tm_reach_options *options) {
   for (guint i = 0; i < roots->len; i++) {
     const tm__range *r = &g_array_index(roots, tm__range, i);
-    graph_scan(g, r->lo, r->hi, REACHED, 0, true);
+    uintptr_t hi = r->hi;
+    /* A range that starts inside a live block ends with it: a thread whose stack the program
+     * allocated with malloc() (pthread_attr_setstack) is scanned from its stack pointer to the top
+     * of its mapping, and that mapping is the heap, whose other chunks (freed ones, lost blocks)
+     * are no roots. */
+    size_t b = graph_find(g, r->lo);
+    if (b != SIZE_MAX && g->blocks[b].ptr + g->blocks[b].size < hi)
+      hi = g->blocks[b].ptr + g->blocks[b].size;
+    graph_scan(g, r->lo, hi, REACHED, 0, true);
     graph_drain(g, REACHED, 0);
   }
   if (options != NULL && options->roots != NULL) { /* registers: live now, never stale */

@@ -242,6 +242,53 @@ START_TEST(test_stacks_are_roots) {
 }
 END_TEST
 
+/* A thread whose stack the program allocated with malloc() (pthread_attr_setstack), blocked:
+ * its stack is scanned from its stack pointer to the end of that block, not to the end of the
+ * heap mapping that holds it, where freed chunks still hold the addresses of lost blocks. */
+static uintptr_t behind_freed;
+
+static __attribute__((noinline)) void leave_in_freed_chunk(void) {
+  char *target = malloc(200);
+  void **scratch = malloc(96 * 1024); /* below the mmap threshold: the heap, above the stack */
+  for (int i = 0; i < 64; i++)
+    scratch[256 + i] = target;
+  behind_freed = HIDE(target);
+  free(scratch);
+}
+
+START_TEST(test_heap_stack_ends_with_its_block) {
+  ck_assert_int_eq(tm_start(8), 0);
+  tm_clear_traces();
+  tm_stack_mark_take(&mark);
+  size_t size = 64 * 1024;
+  void *stack = malloc(size);
+  ck_assert_int_eq(pipe(pipe_fds), 0);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  ck_assert_int_eq(pthread_attr_setstack(&attr, stack, size), 0);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, &attr, blocked_holder, NULL), 0);
+  pthread_attr_destroy(&attr);
+  while (thread_block == NULL)
+    usleep(1000);
+  void *theirs = thread_block;
+  thread_block = NULL;
+  leave_in_freed_chunk();
+  usleep(20000); /* let it block in read() */
+  tm_reachability *r = scan();
+  ck_assert_int_eq(block_of(r, theirs)->reach, TM_REACH_REACHABLE); /* its live frame holds it */
+  ck_assert_int_eq(block_of(r, SHOW(behind_freed))->reach, TM_REACH_LOST);
+  tm_reachability_free(r);
+  ck_assert_int_eq(write(pipe_fds[1], "x", 1), 1);
+  pthread_join(t, NULL);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  free(SHOW(behind_freed));
+  free(stack);
+  tm_stop();
+}
+END_TEST
+
 /* Anonymous memory the program maps itself (a pool, an arena) is a root while it is mapped, and
  * only then: moved by mremap() it still is; unmapped, or replaced by a file mapping, it is not.
  * Memory reserved and never touched costs nothing. */
@@ -388,6 +435,7 @@ int main(void) {
   TCase *tc = tcase_create("scan");
   tcase_add_test(tc, test_classes_and_roots);
   tcase_add_test(tc, test_stacks_are_roots);
+  tcase_add_test(tc, test_heap_stack_ends_with_its_block);
   tcase_add_test(tc, test_runner_frames_skipped);
   tcase_add_test(tc, test_program_maps_are_roots);
   tcase_add_test(tc, test_peak_watch);

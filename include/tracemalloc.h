@@ -490,11 +490,13 @@ typedef struct tm_reach_options {
   const tm_stack_mark *since;
   const uintptr_t *roots; /* extra root words, e.g. callee-saved registers; may be NULL */
   size_t nroots;
-  /* With since: when main() is further out than the shared frame, the stack is scanned from
-   * main()'s frame instead. The frames between are then the test runner's (Check's srunner_run
-   * and its callees), live since before the window opened: they hold no pointer of the test's,
-   * only, in slots they never wrote, what earlier calls left there, such as the address of a
-   * block the runner freed and the test then got again. Off, the shared frame's callers count. */
+  /* With since: the stack is scanned from the frame that called Check's runner instead (the
+   * caller of the outermost function named srunner_* or tcase_run_*, found by name), or, when no
+   * such frame is named, from main()'s frame when main() is further out than the shared frame.
+   * The frames skipped are the test runner's (Check's srunner_run and its callees), live since
+   * before the window opened: they hold no pointer of the test's, only, in slots they never
+   * wrote, what earlier calls left there, such as the address of a block the runner freed and the
+   * test then got again. Off, the shared frame's callers count. */
   bool runner_frames_skipped;
   /* The calling process is a fork() child that started tracing just after the fork, its parent
    * still alive (Check's runner waiting for a CK_FORK=yes test). A word of memory older than the
@@ -502,7 +504,9 @@ typedef struct tm_reach_options {
    * not been written since the fork: when it points to a block traced since, it is stale (a
    * dangling pointer, the unused capacity of an old array, whose freed chunk the block reuses)
    * and does not make the block reachable. Read from /proc/self/pagemap; without it, or while the
-   * process has child processes of its own (they share its pages too), every word counts. */
+   * process has child processes of its own, or once it has called fork() itself (its children,
+   * and what they left behind, share its pages too), every word counts; so does every word of a
+   * MAP_SHARED mapping, whose pages are never this process's alone. */
   bool since_fork;
 } tm_reach_options;
 

@@ -439,7 +439,9 @@ static bool scan_locked(tm_reachability *r, const GArray *roots, const tm_reach_
     }
   }
   tm__shared_pages pages;
-  if (options != NULL && options->since_fork && tm__shared_pages_open(&pages))
+  if (options != NULL && options->since_fork &&
+      atomic_load_explicit(&tm__forks_made, memory_order_relaxed) == 0 &&
+      tm__shared_pages_open(&pages))
     g.unwritten = &pages;
   graph_mark_reachable(&g, roots, options);
   if (g.unwritten != NULL)

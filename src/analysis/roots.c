@@ -487,6 +487,35 @@ void tm__roots_registers_add(GArray *ranges) {
 }
 #endif
 
+/* The anonymous mappings the program made itself (tm__program_maps_copy()). */
+typedef struct program_maps {
+  uintptr_t (*list)[2];
+  size_t n;
+} program_maps;
+
+static program_maps program_maps_read(void) {
+  program_maps pm = {NULL, 0};
+  size_t room = 64;
+  for (;;) {
+    pm.list = g_realloc(pm.list, room * sizeof *pm.list);
+    pm.n = tm__program_maps_copy(pm.list, room);
+    if (pm.n <= room)
+      return pm;
+    room = pm.n + 64; /* the program mapped more meanwhile */
+  }
+}
+
+/* The end of the stack of a thread whose stack pointer is sp, in a mapping that ends at hi: the
+ * kernel merges neighbouring anonymous mappings of the same protection into one line of
+ * /proc/self/maps, so a stack the program mapped ends with its own mmap() (which the program's
+ * list knows), and no stack reaches into the tracer's own mappings, which point to every block. */
+static uintptr_t stack_end(uintptr_t sp, uintptr_t hi, const program_maps *pm) {
+  for (size_t i = 0; i < pm->n; i++)
+    if (sp >= pm->list[i][0] && sp < pm->list[i][1] && pm->list[i][1] < hi)
+      hi = pm->list[i][1];
+  return tm__tracer_map_start(sp, hi);
+}
+
 /* Adds the stacks of the other threads, from each one's stack pointer to the top of its mapping
  * (its TLS and descriptor sit there). A thread seen running is asked again, every millisecond for
  * up to 50 ms (once, for threads that stayed running through an earlier scan's retries). One whose
@@ -495,7 +524,8 @@ void tm__roots_registers_add(GArray *ranges) {
  * glibc lays out the stacks it creates: conservative, since the stacks glibc keeps from joined
  * threads look the same. Stacks of joined threads are never scanned otherwise. The stack pointers
  * read are appended to sps. */
-static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_sp, GArray *sps) {
+static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_sp, GArray *sps,
+                             const program_maps *pm) {
   char self[32];
   GDir *dir = g_dir_open("/proc/self/task", 0, NULL);
   const char *tid;
@@ -546,7 +576,7 @@ static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_s
     for (guint k = 0; k < sps->len && !scanned; k++) {
       uintptr_t sp = g_array_index(sps, uintptr_t, k);
       if (sp >= m->lo && sp < m->hi) {
-        ranges_add(ranges, maps, sp, m->hi);
+        ranges_add(ranges, maps, sp, stack_end(sp, m->hi, pm));
         scanned = true;
       }
     }
@@ -590,17 +620,10 @@ static void resident_add(GArray *ranges, const GArray *maps, uintptr_t lo, uintp
  * heap: tm__program_maps_copy()), except a mapping that holds a thread's stack pointer (sps): a
  * stack the program mapped (a coroutine's, or one given to pthread_attr_setstack) is scanned from
  * its stack pointer up like any stack, since below it lie dead frames. */
-static void program_maps_add(GArray *ranges, const GArray *maps, const GArray *sps) {
-  size_t room = 64, n;
-  uintptr_t(*list)[2] = NULL;
-  for (;;) {
-    list = g_realloc(list, room * sizeof *list);
-    n = tm__program_maps_copy(list, room);
-    if (n <= room)
-      break;
-    room = n + 64; /* the program mapped more meanwhile */
-  }
-  for (size_t i = 0; i < n; i++) {
+static void program_maps_add(GArray *ranges, const GArray *maps, const GArray *sps,
+                             const program_maps *pm) {
+  uintptr_t(*list)[2] = pm->list;
+  for (size_t i = 0; i < pm->n; i++) {
     bool stack = false;
     for (guint k = 0; k < sps->len && !stack; k++) {
       uintptr_t sp = g_array_index(sps, uintptr_t, k);
@@ -609,7 +632,6 @@ static void program_maps_add(GArray *ranges, const GArray *maps, const GArray *s
     if (!stack)
       resident_add(ranges, maps, list[i][0], list[i][1]);
   }
-  g_free(list);
 }
 
 /* The calling thread's alternate signal stack (sigaltstack()), which only the kernel points to once
@@ -647,8 +669,10 @@ GArray *tm__roots_collect(const void *stack_from) {
   altstack_add(ranges, maps);
   GArray *sps = g_array_new(false, false, sizeof(uintptr_t));
   g_array_append_val(sps, sp);
-  other_stacks_add(ranges, maps, sp, sps);
-  program_maps_add(ranges, maps, sps);
+  program_maps pm = program_maps_read();
+  other_stacks_add(ranges, maps, sp, sps, &pm);
+  program_maps_add(ranges, maps, sps, &pm);
+  g_free(pm.list);
   g_array_unref(sps);
   g_array_unref(maps);
   return ranges;
@@ -666,24 +690,52 @@ void tm_stack_mark_take(tm_stack_mark *mark) {
     mark->ips[i] = (uintptr_t)ips[i];
 }
 
+/* Whether a function is Check's runner (srunner_run_all() and the calls that lead to the test). */
+static bool runner_function(const char *name) {
+  return strncmp(name, "srunner_", 8) == 0 || strncmp(name, "tcase_run_", 10) == 0;
+}
+
 /* The stack pointer to scan from when the runner's frames are skipped (tm_reach_options), given
- * shared_sp, the one of the first frame that differs: main()'s when main() is further out, found
- * by name in a second walk; without a main() in the chain (a stripped program, a suite run on
- * another thread), shared_sp. */
+ * shared_sp, the one of the first frame that differs: that of the frame that called Check's
+ * runner (srunner_run_all() or another srunner_ entry), found by name in a second walk, so that
+ * the program's own frames between main() and the runner (a function of the suite that keeps a
+ * context on its stack and runs the suite) stay roots; main()'s when no runner frame is named;
+ * without either (a stripped program, a suite run on another thread), shared_sp. */
 static uintptr_t program_frame_sp(uintptr_t shared_sp, int max_frames) {
   unw_context_t context;
   unw_cursor_t cursor;
+  uintptr_t caller_sp = 0, main_sp = 0;
+  bool in_runner = false;
   if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
     return shared_sp;
   for (int k = 0; k < max_frames && unw_step(&cursor) > 0; k++) {
     unw_word_t sp = 0, off;
-    char name[8];
+    char name[32];
     unw_get_reg(&cursor, UNW_REG_SP, &sp);
-    if ((uintptr_t)sp > shared_sp && unw_get_proc_name(&cursor, name, sizeof name, &off) == 0 &&
-        strcmp(name, "main") == 0)
-      return (uintptr_t)sp;
+    if ((uintptr_t)sp < shared_sp)
+      continue;
+    int rc = unw_get_proc_name(&cursor, name, sizeof name, &off);
+    bool named = rc == 0 || rc == -UNW_ENOMEM; /* ENOMEM: cut to the buffer, still named */
+    if ((uintptr_t)sp == shared_sp && !(named && strcmp(name, "main") == 0)) {
+      in_runner = named && runner_function(name); /* the shared frame: Check's tcase_run_* */
+      continue;
+    }
+    if (named && runner_function(name)) {
+      in_runner = true;
+      continue;
+    }
+    if (in_runner) { /* the first frame out of the runner: the one that called it */
+      caller_sp = (uintptr_t)sp;
+      break;
+    }
+    if (named && strcmp(name, "main") == 0) {
+      main_sp = (uintptr_t)sp;
+      break;
+    }
   }
-  return shared_sp;
+  if (caller_sp != 0)
+    return caller_sp;
+  return main_sp != 0 ? main_sp : shared_sp;
 }
 
 uintptr_t tm__stack_shared_sp(const tm_stack_mark *mark, bool skip_runner) {

@@ -13,21 +13,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define TM_SHARED_MAPPINGS_MAX 64
+
 typedef struct tm__shared_pages {
   int fd;            /* /proc/self/pagemap, or -1 */
   size_t page_size;
   uintptr_t page;    /* the page last asked about */
   bool unwritten;    /* its answer */
+  /* The MAP_SHARED mappings (a page of one is never this process's alone: written or not, it is
+   * mapped elsewhere too), [lo, hi) pairs. */
+  uintptr_t shared[TM_SHARED_MAPPINGS_MAX][2];
+  size_t nshared;
 } tm__shared_pages;
 
 /* Opens the view, when the calling process has no child process of its own (a child of its
  * shares its pages as well, and would make a page it wrote look unwritten). Returns false, with
- * every later question answered false, when it has children or cannot read pagemap. Keeps errno.
+ * every later question answered false, when it has children, cannot read pagemap or
+ * /proc/self/maps, or has more than TM_SHARED_MAPPINGS_MAX shared mappings. Keeps errno.
  * Allocates nothing. */
 bool tm__shared_pages_open(tm__shared_pages *sp);
 
 /* Whether the page that holds addr is present, in memory, and mapped by another process as well:
- * not written by this one since the fork that shares it. False when unsure. */
+ * not written by this one since the fork that shares it. False when unsure, and for a page of a
+ * MAP_SHARED mapping. */
 bool tm__shared_pages_unwritten(tm__shared_pages *sp, uintptr_t addr);
 
 /* Closes the view (when open). */

@@ -8,6 +8,7 @@
 #ifndef TM_ENGINE_H
 #define TM_ENGINE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,8 +80,19 @@ const tm__raw_trace *tm__peak_watch_traces(size_t *n, int *limit);
 void tm__blocks_lock(void);
 void tm__blocks_unlock(void);
 
+/* How many times this process has called fork() since it was itself forked (since it started,
+ * when it was not): a process that forked shares its pages with its children, which makes pages it
+ * wrote look unwritten to /proc/self/pagemap (shared_pages.h), even once the child it waited for
+ * has left a grandchild behind. Counted by the library's fork handlers (posix_spawn() and
+ * vfork() share the memory instead, and are not counted). */
+extern atomic_uint tm__forks_made;
+
 /* Whether memory the tracer mapped for itself (tables, interned stacks) overlaps [lo, hi). */
 bool tm__mapped_by_tracer(uintptr_t lo, uintptr_t hi);
+
+/* Where the first of the tracer's own mappings that overlaps [lo, hi) starts (lo when one holds
+ * lo), or hi when none does. Thread-safe; allocates nothing. */
+uintptr_t tm__tracer_map_start(uintptr_t lo, uintptr_t hi);
 
 /* The anonymous mappings the program made itself (mmap), as sorted, disjoint [lo, hi) pairs:
  * copies up to max of them into out and returns how many there are (call again with more room

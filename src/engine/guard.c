@@ -159,6 +159,16 @@ size_t tm__resident_bytes(void) {
   return total;
 }
 
+uintptr_t tm__tracer_map_start(uintptr_t lo, uintptr_t hi) {
+  uintptr_t first = hi;
+  tm__lock_acquire(&maps_lock);
+  for (size_t i = 0; i < ntracer_maps; i++)
+    if (tracer_maps[i].lo < first && lo < tracer_maps[i].hi)
+      first = tracer_maps[i].lo > lo ? tracer_maps[i].lo : lo;
+  tm__lock_release(&maps_lock);
+  return first;
+}
+
 bool tm__mapped_by_tracer(uintptr_t lo, uintptr_t hi) {
   bool found = false;
   tm__lock_acquire(&maps_lock);

@@ -169,6 +169,18 @@ static void fork_release(void) {
   tm__intern_unlock_all();
 }
 
+atomic_uint tm__forks_made;
+
+static void fork_parent(void) {
+  fork_release();
+  atomic_fetch_add_explicit(&tm__forks_made, 1, memory_order_relaxed);
+}
+
+static void fork_child(void) {
+  fork_release();
+  atomic_store_explicit(&tm__forks_made, 0, memory_order_relaxed);
+}
+
 /* Parses TRACEMALLOC=N (Python's PYTHONTRACEMALLOC). Returns N, 0 when unset or empty, -1 when bad.
  * Read with secure_getenv(): a setuid or setgid program ignores it. */
 static int env_nframe(void) {
@@ -187,7 +199,7 @@ __attribute__((constructor(101))) static void tm__init(void) {
   int saved = errno;
   tm__hooks_resolve();
   tm__registry_decide(secure_getenv("TRACEMALLOC_REGISTRY"));
-  pthread_atfork(fork_prepare, fork_release, fork_release);
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
   int n = env_nframe();
   if (n > 0)
     tm_start(n);

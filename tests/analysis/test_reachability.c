@@ -209,11 +209,35 @@ static __attribute__((noinline)) tm_reach runner_run(bool skip) {
   return reach;
 }
 
+/* A suite's own function that keeps a context on its stack and runs the runner: named like
+ * Check's runner (srunner_*), the function that calls setup, test and teardown is skipped, and
+ * the context's frame, which called it, is scanned. */
+static void **volatile context_slots;
+
+static __attribute__((noinline)) tm_reach srunner_probe_run(void) {
+  runner_setup();
+  context_slots[0] = malloc(24); /* the test stores a block in the suite's context */
+  tm_reachability *r = runner_teardown(true);
+  tm_reach reach = block_of(r, context_slots[0])->reach;
+  tm_reachability_free(r);
+  return reach;
+}
+
+static __attribute__((noinline)) tm_reach context_keeper_run(void) {
+  void *volatile context[2] = {NULL, NULL};
+  context_slots = (void **)context;
+  tm_reach reach = srunner_probe_run();
+  context_slots = NULL;
+  free(context[0]);
+  return reach;
+}
+
 START_TEST(test_runner_frames_skipped) {
   ck_assert_int_eq(tm_start(8), 0);
   tm_clear_traces();
   ck_assert_int_eq(runner_run(false), TM_REACH_REACHABLE);
   ck_assert_int_eq(runner_run(true), TM_REACH_LOST);
+  ck_assert_int_eq(context_keeper_run(), TM_REACH_REACHABLE);
   tm_stop();
 }
 END_TEST
@@ -285,6 +309,64 @@ START_TEST(test_heap_stack_ends_with_its_block) {
   close(pipe_fds[1]);
   free(SHOW(behind_freed));
   free(stack);
+  tm_stop();
+}
+END_TEST
+
+/* A thread on a stack the program mapped itself, right below a mapping of malloc()'s (a large
+ * block): the kernel shows the two as one line of /proc/self/maps, and the stack must end where
+ * the program's mapping ends. The large block is lost; the block it points to is lost with it,
+ * not kept reachable by a scan that ran on into the large block as if it were stack. */
+START_TEST(test_stack_ends_with_its_mapping) {
+  ck_assert_int_eq(tm_start(8), 0);
+  tm_clear_traces();
+  tm_stack_mark_take(&mark);
+  size_t size = 64 * 1024, big = 512 * 1024;
+  void **outer = malloc(big); /* above the mmap threshold: a mapping of its own */
+  char *stack = NULL;
+#ifdef MAP_FIXED_NOREPLACE
+  uintptr_t below = ((uintptr_t)outer & ~(uintptr_t)4095) - size;
+  stack = mmap((void *)below, size, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (stack != (char *)below) {
+    if (stack != MAP_FAILED)
+      munmap(stack, size);
+    stack = NULL;
+  }
+#endif
+  if (stack == NULL) { /* the address below was taken: nothing to show here */
+    free(outer);
+    tm_stop();
+    return;
+  }
+  outer[1000] = malloc(40);
+  behind_freed = HIDE(outer[1000]);
+  uintptr_t outer_hidden = HIDE(outer);
+  outer = NULL;
+  ck_assert_int_eq(pipe(pipe_fds), 0);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  ck_assert_int_eq(pthread_attr_setstack(&attr, stack, size), 0);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, &attr, blocked_holder, NULL), 0);
+  pthread_attr_destroy(&attr);
+  while (thread_block == NULL)
+    usleep(1000);
+  void *theirs = thread_block;
+  thread_block = NULL;
+  usleep(20000); /* let it block in read() */
+  tm_reachability *r = scan();
+  ck_assert_int_eq(block_of(r, theirs)->reach, TM_REACH_REACHABLE);
+  ck_assert_int_eq(block_of(r, SHOW(outer_hidden))->reach, TM_REACH_LOST);
+  ck_assert_int_eq(block_of(r, SHOW(behind_freed))->reach, TM_REACH_INDIRECT);
+  tm_reachability_free(r);
+  ck_assert_int_eq(write(pipe_fds[1], "x", 1), 1);
+  pthread_join(t, NULL);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  free(SHOW(behind_freed));
+  free(SHOW(outer_hidden));
+  munmap(stack, size);
   tm_stop();
 }
 END_TEST
@@ -436,6 +518,7 @@ int main(void) {
   tcase_add_test(tc, test_classes_and_roots);
   tcase_add_test(tc, test_stacks_are_roots);
   tcase_add_test(tc, test_heap_stack_ends_with_its_block);
+  tcase_add_test(tc, test_stack_ends_with_its_mapping);
   tcase_add_test(tc, test_runner_frames_skipped);
   tcase_add_test(tc, test_program_maps_are_roots);
   tcase_add_test(tc, test_peak_watch);

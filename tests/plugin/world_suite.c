@@ -31,6 +31,8 @@
 #include <syslog.h>
 #include <dlfcn.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <glib.h>
 #include <glib-object.h>
@@ -157,6 +159,41 @@ START_TEST(t_mmap_pool) {
     mapped_pool = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ck_assert_ptr_ne(mapped_pool, MAP_FAILED);
   mapped_pool[1000] = strdup("kept in the pool");
+}
+END_TEST
+/* A page the suite shares with its own children (MAP_SHARED, mapped and written by main() before
+ * the runner forks): never this process's alone, so that pagemap cannot tell what the test wrote
+ * to it, and the block kept there is reachable. */
+static uintptr_t *shared_page;
+START_TEST(t_shared_map) {
+  ck_assert_ptr_ne(shared_page, MAP_FAILED);
+  shared_page[7] = (uintptr_t)malloc(300);
+}
+END_TEST
+/* A test that starts a daemon the classic way (fork, fork, the middle process exits): the daemon
+ * shares the pages the test wrote before, the global among them, after the test has no child
+ * left. The daemon waits for the test's process to end, output closed. */
+static void *volatile daemon_kept[4096 / sizeof(void *)] __attribute__((aligned(4096))); /* its page */
+static int daemon_pipe[2] = {-1, -1};
+START_TEST(t_daemon_global) {
+  daemon_kept[0] = malloc(200);
+  if (daemon_pipe[1] < 0)
+    ck_assert_int_eq(pipe(daemon_pipe), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    if (fork() == 0) {
+      int null = open("/dev/null", O_RDWR);
+      dup2(null, 1);
+      dup2(null, 2);
+      close(daemon_pipe[1]);
+      char c;
+      (void)!read(daemon_pipe[0], &c, 1);
+      _exit(0);
+    }
+    _exit(0);
+  }
+  int status;
+  ck_assert_int_eq(waitpid(child, &status, 0), child);
 }
 END_TEST
 /* An errno and a signal glibc has no text for: it formats one into a per-thread buffer kept in
@@ -326,6 +363,7 @@ static int suite_main(void) {
   tcase_add_test(c, t_thread_pool); tcase_add_test(c, t_stdio); tcase_add_test(c, t_live_pool_thread);
   tcase_add_test(c, t_unknown_errno); tcase_add_test(c, t_dlopen_tls);
   tcase_add_test(c, t_mmap_pool); tcase_add_test(c, t_sigaltstack);
+  tcase_add_test(c, t_shared_map); tcase_add_test(c, t_daemon_global);
   tcase_add_test(c, t_busy_worker); tcase_add_test(c, t_busy_worker_join);
   tcase_add_test(c, t_blocked_worker); tcase_add_test(c, t_blocked_worker_join);
   tcase_add_loop_test(c, t_realloc_growth, 0, 3); tcase_add_loop_test(c, t_glib_hash_global, 0, 3);
@@ -363,6 +401,9 @@ static void *suite_thread(void *status) {
  * TLS block, at the top of the same mapping. */
 int main(void) {
   heap_fragment();
+  shared_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared_page != MAP_FAILED)
+    shared_page[0] = 1;
   const char *threaded = getenv("WORLD_SUITE_THREAD");
   if (threaded == NULL || strcmp(threaded, "1") != 0)
     return suite_main();

@@ -476,7 +476,8 @@ tm_reachability *tm_reachability_scan(const tm_reach_options *options, GError **
       options != NULL ? tm__stack_shared_sp(options->since, options->runner_frames_skipped) : 0;
   if (shared != 0)
     from = (const void *)shared;
-  GArray *roots = tm__roots_collect(from);
+  GArray *roots = tm__roots_collect(from, options != NULL && options->since_fork &&
+                                               atomic_load(&tm__forks_made) == 0);
   r = calloc(1, sizeof *r);
   tm__intern_hold(); /* until the ids read under the lock are tracebacks (engine.h) */
   tm__blocks_lock();

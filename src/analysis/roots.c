@@ -38,6 +38,7 @@
 typedef struct mapping {
   uintptr_t lo, hi;
   bool readable, writable, anonymous;
+  bool main_stack; /* [stack]: the main thread's */
 } mapping;
 
 /* Reads the process's mappings, in address order. */
@@ -54,7 +55,8 @@ static GArray *mappings_read(void) {
     if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu %255s", &lo, &hi, perms, &offset, &major, &minor,
                &inode, path) < 7)
       continue;
-    mapping m = {lo, hi, perms[0] == 'r', perms[1] == 'w', inode == 0 && path[0] != '/'};
+    mapping m = {lo, hi, perms[0] == 'r', perms[1] == 'w', inode == 0 && path[0] != '/',
+                 strcmp(path, "[stack]") == 0};
     g_array_append_val(maps, m);
     /* A line longer than the buffer: skip its rest. */
     while (strchr(line, '\n') == NULL && fgets(line, sizeof line, f) != NULL)
@@ -646,7 +648,24 @@ static void altstack_add(GArray *ranges, const GArray *maps) {
   ranges_add(ranges, maps, (uintptr_t)&altstack_word, (uintptr_t)(&altstack_word + 1));
 }
 
-GArray *tm__roots_collect(const void *stack_from) {
+/* The main thread's stack when no thread runs on it (a fork() child of a program whose main()
+ * waits for the thread that runs the suite: the child has the runner's thread alone, and main()'s
+ * frames as they were), its resident pages whole: the caller reads only what was written since the
+ * fork (tm_reach_options.since_fork), the test's own stores into main()'s frame. */
+static void dead_main_stack_add(GArray *ranges, const GArray *maps, const GArray *sps) {
+  for (guint i = 0; i < maps->len; i++) {
+    const mapping *m = &g_array_index(maps, mapping, i);
+    bool live = false;
+    for (guint k = 0; k < sps->len && !live; k++) {
+      uintptr_t sp = g_array_index(sps, uintptr_t, k);
+      live = sp >= m->lo && sp < m->hi;
+    }
+    if (m->main_stack && !live)
+      resident_add(ranges, maps, m->lo, m->hi);
+  }
+}
+
+GArray *tm__roots_collect(const void *stack_from, bool forked) {
   GArray *ranges = g_array_new(false, false, sizeof(tm__range));
   GArray *maps = mappings_read();
   segments_ctx ctx = {ranges, maps, malloc_state_address(), 0};
@@ -671,6 +690,8 @@ GArray *tm__roots_collect(const void *stack_from) {
   g_array_append_val(sps, sp);
   program_maps pm = program_maps_read();
   other_stacks_add(ranges, maps, sp, sps, &pm);
+  if (forked)
+    dead_main_stack_add(ranges, maps, sps);
   program_maps_add(ranges, maps, sps, &pm);
   g_free(pm.list);
   g_array_unref(sps);

@@ -19,10 +19,12 @@ typedef struct tm__range {
  * state, the calling thread's stack from stack_from up to its top, its alternate signal stack's
  * address, its static TLS and thread
  * descriptor, the stacks of the other threads from their stack pointers, and the resident pages of
- * the anonymous memory the program mapped itself (tm__program_maps_copy()). Call with the guard
+ * the anonymous memory the program mapped itself (tm__program_maps_copy()); with forked (the
+ * caller is a fork() child that reads only what it wrote since, tm_reach_options.since_fork), the
+ * main thread's stack too when no thread of the child runs on it. Call with the guard
  * held, before
  * tm__blocks_lock(): it takes the dynamic loader's lock and reads /proc/self/maps. */
-GArray *tm__roots_collect(const void *stack_from);
+GArray *tm__roots_collect(const void *stack_from, bool forked);
 
 /* Appends to ranges the registers of the threads that the last tm__roots_collect() found running
  * all along (computing, no system call to tell where their stack pointer is): each gets a signal

@@ -36,7 +36,7 @@ static __attribute__((noinline)) void collect_here(collected *c) {
   c->tls = (uintptr_t)&tls_word;
   c->global = (uintptr_t)&global_word;
   tm__guard_enter();
-  GArray *ranges = tm__roots_collect((const void *)c->sp);
+  GArray *ranges = tm__roots_collect((const void *)c->sp, false);
   tm__guard_leave();
   c->covers_sp = ranges_cover(ranges, c->sp);
   c->covers_tls = ranges_cover(ranges, c->tls);

@@ -196,6 +196,12 @@ START_TEST(t_daemon_global) {
   ck_assert_int_eq(waitpid(child, &status, 0), child);
 }
 END_TEST
+/* A box in main()'s frame: with the suite run on a thread of its own (WORLD_SUITE_THREAD), main()
+ * waits in pthread_join(), and a fork()ed test has no thread on main()'s stack at all. */
+struct main_box { void *slot[4]; };
+static struct main_box *main_frame_box;
+START_TEST(t_main_frame) { main_frame_box->slot[1] = malloc(38); }
+END_TEST
 /* An errno and a signal glibc has no text for: it formats one into a per-thread buffer kept in
  * the thread descriptor, freed by the next such call. */
 START_TEST(t_unknown_errno) { ck_assert_ptr_nonnull(strerror(12345)); ck_assert_ptr_nonnull(strsignal(77)); }
@@ -363,7 +369,7 @@ static int suite_main(void) {
   tcase_add_test(c, t_thread_pool); tcase_add_test(c, t_stdio); tcase_add_test(c, t_live_pool_thread);
   tcase_add_test(c, t_unknown_errno); tcase_add_test(c, t_dlopen_tls);
   tcase_add_test(c, t_mmap_pool); tcase_add_test(c, t_sigaltstack);
-  tcase_add_test(c, t_shared_map); tcase_add_test(c, t_daemon_global);
+  tcase_add_test(c, t_shared_map); tcase_add_test(c, t_daemon_global); tcase_add_test(c, t_main_frame);
   tcase_add_test(c, t_busy_worker); tcase_add_test(c, t_busy_worker_join);
   tcase_add_test(c, t_blocked_worker); tcase_add_test(c, t_blocked_worker_join);
   tcase_add_loop_test(c, t_realloc_growth, 0, 3); tcase_add_loop_test(c, t_glib_hash_global, 0, 3);
@@ -400,6 +406,8 @@ static void *suite_thread(void *status) {
  * larger stack for its tests does: the runner's frames then lie just below that thread's static
  * TLS block, at the top of the same mapping. */
 int main(void) {
+  struct main_box box = {{NULL}};
+  main_frame_box = &box;
   heap_fragment();
   shared_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared_page != MAP_FAILED)

@@ -266,6 +266,29 @@ START_TEST(test_stacks_are_roots) {
 }
 END_TEST
 
+/* Starts blocked_holder() on the stack [stack, stack + size) and returns the block it holds, once
+ * only its frame does; blocked_holder_stop() lets it end. */
+static void *blocked_holder_start(pthread_t *t, void *stack, size_t size) {
+  ck_assert_int_eq(pipe(pipe_fds), 0);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  ck_assert_int_eq(pthread_attr_setstack(&attr, stack, size), 0);
+  ck_assert_int_eq(pthread_create(t, &attr, blocked_holder, NULL), 0);
+  pthread_attr_destroy(&attr);
+  while (thread_block == NULL)
+    usleep(1000);
+  void *theirs = thread_block;
+  thread_block = NULL;
+  return theirs;
+}
+
+static void blocked_holder_stop(pthread_t t) {
+  ck_assert_int_eq(write(pipe_fds[1], "x", 1), 1);
+  pthread_join(t, NULL);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+}
+
 /* A thread whose stack the program allocated with malloc() (pthread_attr_setstack), blocked:
  * its stack is scanned from its stack pointer to the end of that block, not to the end of the
  * heap mapping that holds it, where freed chunks still hold the addresses of lost blocks. */
@@ -286,27 +309,15 @@ START_TEST(test_heap_stack_ends_with_its_block) {
   tm_stack_mark_take(&mark);
   size_t size = 64 * 1024;
   void *stack = malloc(size);
-  ck_assert_int_eq(pipe(pipe_fds), 0);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  ck_assert_int_eq(pthread_attr_setstack(&attr, stack, size), 0);
   pthread_t t;
-  ck_assert_int_eq(pthread_create(&t, &attr, blocked_holder, NULL), 0);
-  pthread_attr_destroy(&attr);
-  while (thread_block == NULL)
-    usleep(1000);
-  void *theirs = thread_block;
-  thread_block = NULL;
+  void *theirs = blocked_holder_start(&t, stack, size);
   leave_in_freed_chunk();
   usleep(20000); /* let it block in read() */
   tm_reachability *r = scan();
   ck_assert_int_eq(block_of(r, theirs)->reach, TM_REACH_REACHABLE); /* its live frame holds it */
   ck_assert_int_eq(block_of(r, SHOW(behind_freed))->reach, TM_REACH_LOST);
   tm_reachability_free(r);
-  ck_assert_int_eq(write(pipe_fds[1], "x", 1), 1);
-  pthread_join(t, NULL);
-  close(pipe_fds[0]);
-  close(pipe_fds[1]);
+  blocked_holder_stop(t);
   free(SHOW(behind_freed));
   free(stack);
   tm_stop();
@@ -343,27 +354,15 @@ START_TEST(test_stack_ends_with_its_mapping) {
   behind_freed = HIDE(outer[1000]);
   uintptr_t outer_hidden = HIDE(outer);
   outer = NULL;
-  ck_assert_int_eq(pipe(pipe_fds), 0);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  ck_assert_int_eq(pthread_attr_setstack(&attr, stack, size), 0);
   pthread_t t;
-  ck_assert_int_eq(pthread_create(&t, &attr, blocked_holder, NULL), 0);
-  pthread_attr_destroy(&attr);
-  while (thread_block == NULL)
-    usleep(1000);
-  void *theirs = thread_block;
-  thread_block = NULL;
+  void *theirs = blocked_holder_start(&t, stack, size);
   usleep(20000); /* let it block in read() */
   tm_reachability *r = scan();
   ck_assert_int_eq(block_of(r, theirs)->reach, TM_REACH_REACHABLE);
   ck_assert_int_eq(block_of(r, SHOW(outer_hidden))->reach, TM_REACH_LOST);
   ck_assert_int_eq(block_of(r, SHOW(behind_freed))->reach, TM_REACH_INDIRECT);
   tm_reachability_free(r);
-  ck_assert_int_eq(write(pipe_fds[1], "x", 1), 1);
-  pthread_join(t, NULL);
-  close(pipe_fds[0]);
-  close(pipe_fds[1]);
+  blocked_holder_stop(t);
   free(SHOW(behind_freed));
   free(SHOW(outer_hidden));
   munmap(stack, size);

@@ -360,6 +360,37 @@ static uintptr_t thread_sp(const char *tid) {
   return sp;
 }
 
+/* Whole stacks that the last tm__roots_collect() could not rule out while a thread was running
+ * (anonymous writable mappings just above a guard page): tm__roots_registers_add() reads, of each,
+ * only what lies above the stack pointer of a running thread that answered its signal, and the
+ * others whole only while some running thread's stack pointer stays unknown. The others are then
+ * the stacks glibc keeps from joined threads, whose dead frames hold stale pointers. */
+enum { PENDING_STACKS_MAX = 256 };
+static uintptr_t pending_stacks[PENDING_STACKS_MAX][2];
+static unsigned pending_stacks_n;
+
+/* Adds to ranges what tm__roots_registers_add() keeps of the pending stacks (see above), given the
+ * stack pointers known now (sps), and forgets them. */
+static void pending_stacks_flush(GArray *ranges, const uintptr_t *sps, unsigned nsps,
+                                 bool all_known) {
+  for (unsigned i = 0; i < pending_stacks_n; i++) {
+    uintptr_t lo = pending_stacks[i][0], hi = pending_stacks[i][1];
+    bool found = false;
+    for (unsigned k = 0; k < nsps && !found; k++) {
+      if (sps[k] >= lo && sps[k] < hi) {
+        lo = sps[k] & ~(uintptr_t)7;
+        hi = tm__tracer_map_start(lo, hi);
+        found = true;
+      }
+    }
+    if (found || !all_known) {
+      tm__range r = {lo, hi};
+      g_array_append_val(ranges, r);
+    }
+  }
+  pending_stacks_n = 0;
+}
+
 /* The registers of threads that compute all along (no system call says where their stack pointer
  * or their registers are), caught by a signal whose handler copies its context: a block such a
  * thread holds in a register alone would look lost. Only threads still running after every retry
@@ -380,6 +411,7 @@ static tid_ring deaf_threads;
 /* The threads the last tm__roots_collect() found running after every retry. */
 static long busy_pending[BUSY_REGS_MAX];
 static unsigned busy_pending_n;
+static bool busy_pending_overflow; /* more than BUSY_REGS_MAX were running */
 
 static void busy_regs_handler(int sig, siginfo_t *info, void *context) {
   (void)sig;
@@ -436,15 +468,26 @@ void tm__roots_registers_add(GArray *ranges) {
   for (int i = 0; i < BUSY_REGS_MAX; i++)
     memset(busy_slots[i].regs, 0, sizeof busy_slots[i].regs);
   int sig = busy_pending_n > 0 ? busy_regs_signal() : 0;
-  if (sig == 0)
+  uintptr_t sps[BUSY_REGS_MAX];
+  unsigned nsps = 0;
+  bool all_known = sig != 0 && !busy_pending_overflow;
+  if (sig == 0) {
+    busy_pending_n = 0;
+    pending_stacks_flush(ranges, NULL, 0, false);
     return;
+  }
   guint n = 0;
   for (unsigned k = 0; k < busy_pending_n; k++) {
     long tid = busy_pending[k];
     char name[32];
     snprintf(name, sizeof name, "%ld", tid);
     /* Blocked in a system call by now: a signal could make it return early (a sleep, a poll). */
-    if (tid_ring_has(&deaf_threads, tid) || thread_sp(name) != 0 || thread_blocks(name, sig))
+    uintptr_t sp = tid_ring_has(&deaf_threads, tid) ? 0 : thread_sp(name);
+    if (sp != 0)
+      sps[nsps++] = sp;
+    if (tid_ring_has(&deaf_threads, tid) || (sp == 0 && thread_blocks(name, sig)))
+      all_known = false;
+    if (tid_ring_has(&deaf_threads, tid) || sp != 0 || thread_blocks(name, sig))
       continue;
     atomic_store(&busy_slots[n].done, 0);
     atomic_store(&busy_slots[n].tid, tid);
@@ -467,17 +510,26 @@ void tm__roots_registers_add(GArray *ranges) {
       tm__range r = {(uintptr_t)busy_slots[k].regs,
                      (uintptr_t)(busy_slots[k].regs + BUSY_REGS_WORDS)};
       g_array_append_val(ranges, r);
-    } else if (tid != 0) {
-      tid_ring_add(&deaf_threads, tid);
+#ifdef REG_RSP
+      sps[nsps++] = busy_slots[k].regs[REG_RSP];
+#else
+      all_known = false;
+#endif
+    } else {
+      all_known = false;
+      if (tid != 0)
+        tid_ring_add(&deaf_threads, tid);
     }
     atomic_store(&busy_slots[k].tid, 0); /* a late handler finds no slot */
   }
+  pending_stacks_flush(ranges, sps, nsps, all_known);
 }
 /* Notes the threads still running after the retries, for tm__roots_registers_add(). */
 static void busy_regs_note(const GPtrArray *tids) {
   busy_pending_n = 0;
   for (guint k = 0; k < tids->len && busy_pending_n < BUSY_REGS_MAX; k++)
     busy_pending[busy_pending_n++] = atol(g_ptr_array_index(tids, k));
+  busy_pending_overflow = tids->len > BUSY_REGS_MAX;
 }
 #else
 static void busy_regs_note(const GPtrArray *tids) {
@@ -485,7 +537,7 @@ static void busy_regs_note(const GPtrArray *tids) {
 }
 
 void tm__roots_registers_add(GArray *ranges) {
-  (void)ranges;
+  pending_stacks_flush(ranges, NULL, 0, false);
 }
 #endif
 
@@ -533,6 +585,7 @@ static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_s
   const char *tid;
   bool unknown = false;
 
+  pending_stacks_n = 0;
   if (dir == NULL)
     return;
   snprintf(self, sizeof self, "%ld", (long)gettid());
@@ -586,8 +639,14 @@ static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_s
     bool guarded = below != NULL && below->hi == m->lo && !below->readable && !below->writable;
     bool arena = (m->lo & ((64u << 20) - 1)) == 0; /* glibc's arenas: 64 MiB-aligned heaps */
     if (!scanned && unknown && m->writable && m->anonymous && guarded && !arena &&
-        !tm__mapped_by_tracer(m->lo, m->hi))
-      ranges_add(ranges, maps, m->lo, m->hi);
+        !tm__mapped_by_tracer(m->lo, m->hi)) {
+      if (pending_stacks_n < PENDING_STACKS_MAX) { /* decided by tm__roots_registers_add() */
+        pending_stacks[pending_stacks_n][0] = m->lo;
+        pending_stacks[pending_stacks_n++][1] = m->hi;
+      } else {
+        ranges_add(ranges, maps, m->lo, m->hi);
+      }
+    }
   }
 }
 

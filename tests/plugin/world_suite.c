@@ -296,6 +296,41 @@ START_TEST(l_worker_leak) {
   sem_wait(&work_done);
 }
 END_TEST
+/* A leak whose only copy lies in the dead stack of a joined worker (glibc keeps the stack for the
+ * next thread, as it was), while another thread computes: that thread's stack is read from the
+ * stack pointer its signal gives, and the joined worker's not at all, even though a running
+ * thread's stack pointer is unknown at first. t_bystander_join stops it (in CK_FORK=no mode). */
+static atomic_int bystander_state; /* 1: computing; 2: asked to stop */
+static pthread_t bystander_thread;
+static void *bystander(void *arg) {
+  atomic_store(&bystander_state, 1);
+  while (atomic_load_explicit(&bystander_state, memory_order_relaxed) != 2)
+    ;
+  return arg;
+}
+static void *dead_holder(void *arg) {
+  void *volatile slots[8];
+  slots[3] = arg;
+  (void)slots;
+  return NULL;
+}
+START_TEST(l_busy_bystander) {
+  atomic_store(&bystander_state, 0);
+  ck_assert_int_eq(pthread_create(&bystander_thread, NULL, bystander, NULL), 0);
+  while (atomic_load(&bystander_state) != 1)
+    usleep(100);
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, dead_holder, call_malloc(44)), 0); /* site:bystander */
+  pthread_join(t, NULL);
+}
+END_TEST
+START_TEST(t_bystander_join) {
+  if (atomic_load(&bystander_state) == 1) {
+    atomic_store(&bystander_state, 2);
+    pthread_join(bystander_thread, NULL);
+  }
+}
+END_TEST
 /* A heap full of free chunks from before the first test (main() fragments it, as a library's
  * initialisation can). The leak is carved from the top of the heap and fills its chunk, so
  * malloc's own pointer to the top chunk's header lies inside its last bytes: it must not count as
@@ -379,12 +414,12 @@ static int suite_main(void) {
   tcase_add_test(l, l_strdup); tcase_add_test(l, l_glib_list); tcase_add_test(l, l_thread_leak);
   tcase_add_test(l, l_getline); tcase_add_test(l, l_stale_word); tcase_add_test(l, l_worker_leak);
   tcase_add_test(l, l_fragmented_heap); tcase_add_test(l, l_equal_sites);
-  tcase_add_test(l, l_reset_peak);
+  tcase_add_test(l, l_reset_peak); tcase_add_test(l, l_busy_bystander);
   suite_add_tcase(s, l);
   TCase *k = tcase_create("Kept");
   tcase_add_unchecked_fixture(k, kept_box_make, kept_box_free);
   tcase_add_checked_fixture(k, TM_LEAK_FIXTURE);
-  tcase_add_test(k, t_store_in_kept);
+  tcase_add_test(k, t_store_in_kept); tcase_add_test(k, t_bystander_join);
   suite_add_tcase(s, k);
   TCase *w = tcase_create("Wide");
   tcase_add_checked_fixture(w, TM_LEAK_FIXTURE);

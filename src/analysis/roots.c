@@ -482,13 +482,16 @@ void tm__roots_registers_add(GArray *ranges) {
     char name[32];
     snprintf(name, sizeof name, "%ld", tid);
     /* Blocked in a system call by now: a signal could make it return early (a sleep, a poll). */
-    uintptr_t sp = tid_ring_has(&deaf_threads, tid) ? 0 : thread_sp(name);
-    if (sp != 0)
+    bool deaf = tid_ring_has(&deaf_threads, tid);
+    uintptr_t sp = deaf ? 0 : thread_sp(name);
+    if (sp != 0) {
       sps[nsps++] = sp;
-    if (tid_ring_has(&deaf_threads, tid) || (sp == 0 && thread_blocks(name, sig)))
-      all_known = false;
-    if (tid_ring_has(&deaf_threads, tid) || sp != 0 || thread_blocks(name, sig))
       continue;
+    }
+    if (deaf || thread_blocks(name, sig)) { /* its stack pointer stays unknown */
+      all_known = false;
+      continue;
+    }
     atomic_store(&busy_slots[n].done, 0);
     atomic_store(&busy_slots[n].tid, tid);
     if (syscall(SYS_tgkill, (long)getpid(), tid, sig) != 0)
@@ -572,12 +575,12 @@ static uintptr_t stack_end(uintptr_t sp, uintptr_t hi, const program_maps *pm) {
 
 /* Adds the stacks of the other threads, from each one's stack pointer to the top of its mapping
  * (its TLS and descriptor sit there). A thread seen running is asked again, every millisecond for
- * up to 50 ms (once, for threads that stayed running through an earlier scan's retries). One whose
- * stack pointer still cannot be read (computing all that time) makes every
- * anonymous writable mapping just above a guard page count whole, as
- * glibc lays out the stacks it creates: conservative, since the stacks glibc keeps from joined
- * threads look the same. Stacks of joined threads are never scanned otherwise. The stack pointers
- * read are appended to sps. */
+ * up to 50 ms (once, for threads that stayed running through an earlier scan's retries). While one
+ * still runs (computing all that time), every anonymous writable mapping just above a guard page,
+ * as glibc lays out the stacks it creates, is left pending for tm__roots_registers_add(), which
+ * reads it from the stack pointer the thread's signal gives, or whole when some stack pointer stays
+ * unknown: conservative, since the stacks glibc keeps from joined threads look the same. Stacks of
+ * joined threads are never scanned otherwise. The stack pointers read are appended to sps. */
 static void other_stacks_add(GArray *ranges, const GArray *maps, uintptr_t own_sp, GArray *sps,
                              const program_maps *pm) {
   char self[32];

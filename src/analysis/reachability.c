@@ -414,8 +414,10 @@ static bool result_fill(tm_reachability *r, graph *g) {
   return true;
 }
 
-/* Builds the graph of every live block, marks, classifies. Blocks held locked throughout. */
-static bool scan_locked(tm_reachability *r, const GArray *roots, const tm_reach_options *options) {
+/* Builds the graph of every live block, marks, classifies. Blocks held locked throughout. With
+ * fresh_fork, words on pages unwritten since the fork do not keep traced blocks reachable. */
+static bool scan_locked(tm_reachability *r, const GArray *roots, const tm_reach_options *options,
+                        bool fresh_fork) {
   graph g = {0};
   bool ok = false;
   g.blocks = tm__blocks_copy_locked(&g.n);
@@ -439,9 +441,7 @@ static bool scan_locked(tm_reachability *r, const GArray *roots, const tm_reach_
     }
   }
   tm__shared_pages pages;
-  if (options != NULL && options->since_fork &&
-      atomic_load_explicit(&tm__forks_made, memory_order_relaxed) == 0 &&
-      tm__shared_pages_open(&pages))
+  if (fresh_fork && tm__shared_pages_open(&pages))
     g.unwritten = &pages;
   graph_mark_reachable(&g, roots, options);
   if (g.unwritten != NULL)
@@ -476,13 +476,15 @@ tm_reachability *tm_reachability_scan(const tm_reach_options *options, GError **
       options != NULL ? tm__stack_shared_sp(options->since, options->runner_frames_skipped) : 0;
   if (shared != 0)
     from = (const void *)shared;
-  GArray *roots = tm__roots_collect(from, options != NULL && options->since_fork &&
-                                               atomic_load(&tm__forks_made) == 0);
+  /* A fork() child that has not forked since: what it wrote since the fork can be told apart. */
+  bool fresh_fork = options != NULL && options->since_fork &&
+                    atomic_load_explicit(&tm__forks_made, memory_order_relaxed) == 0;
+  GArray *roots = tm__roots_collect(from, fresh_fork);
   r = calloc(1, sizeof *r);
   tm__intern_hold(); /* until the ids read under the lock are tracebacks (engine.h) */
   tm__blocks_lock();
   tm__roots_registers_add(roots);
-  bool ok = r != NULL && scan_locked(r, roots, options);
+  bool ok = r != NULL && scan_locked(r, roots, options, fresh_fork);
   tm__blocks_unlock();
   g_array_unref(roots);
   if (ok) {

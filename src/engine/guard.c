@@ -170,12 +170,7 @@ uintptr_t tm__tracer_map_start(uintptr_t lo, uintptr_t hi) {
 }
 
 bool tm__mapped_by_tracer(uintptr_t lo, uintptr_t hi) {
-  bool found = false;
-  tm__lock_acquire(&maps_lock);
-  for (size_t i = 0; i < ntracer_maps && !found; i++)
-    found = tracer_maps[i].lo < hi && lo < tracer_maps[i].hi;
-  tm__lock_release(&maps_lock);
-  return found;
+  return lo < hi && tm__tracer_map_start(lo, hi) < hi;
 }
 
 /* Size class of a small request, or -1 for one served by mmap directly. */

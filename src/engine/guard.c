@@ -34,6 +34,7 @@ void tm__guard_leave(void) { tm__guard_depth--; }
  * all shards share a few pages (each fresh page costs a forked child a page fault). Protected by
  * region_lock, taken last in the locking order: callers hold a table or intern lock. */
 #define REGION_SIZE ((size_t)4 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
 #define MIN_CLASS_SHIFT 8 /* 256 B: 64 shards' first arrays share four pages */
 #define MAX_CLASS_SHIFT 18 /* 256 KiB */
 #define NCLASSES (MAX_CLASS_SHIFT - MIN_CLASS_SHIFT + 1)
@@ -43,6 +44,7 @@ typedef struct free_block {
 } free_block;
 
 static tm__lock region_lock;
+static tm__lock chunks_lock; /* huge-page chunks of table arrays, below */
 static char *region_next, *region_end;   /* the unused tail of the current region */
 static free_block *free_lists[NCLASSES]; /* recycled blocks, each class 256 B << index */
 /* Recycled blocks of DISCARD_MIN bytes or more, their pages given back: kept here rather than
@@ -279,11 +281,13 @@ void tm__unmap(void *ptr, size_t size) {
 
 void tm__region_lock(void) {
   tm__lock_acquire(&region_lock);
+  tm__lock_acquire(&chunks_lock);
   tm__lock_acquire(&maps_lock);
 }
 
 void tm__region_unlock(void) {
   tm__lock_release(&maps_lock);
+  tm__lock_release(&chunks_lock);
   tm__lock_release(&region_lock);
 }
 
@@ -315,39 +319,141 @@ void tm__map_prefault(void *p, size_t size) {
 #endif
 }
 
-void *tm__map_huge(size_t size) {
-  const size_t huge = (size_t)2 << 20;
-  if (size < huge || size % huge != 0) {
-    void *p = tm__map(size);
-    if (p != NULL)
-      tm__map_prefault(p, size);
-    return p;
-  }
+/* Maps size bytes (a multiple of 2 MiB) on a 2 MiB boundary, advised for transparent huge pages,
+ * listed and prefaulted. NULL on failure, errno unchanged. Not counted in tm__mapped_bytes. */
+static char *map_aligned_huge(size_t size) {
   int saved = errno;
   char *raw =
-      tm__sys_mmap(NULL, size + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      tm__sys_mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) {
     errno = saved;
     return NULL;
   }
-  char *p = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+  char *p = (char *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
   if (p > raw)
     tm__sys_munmap(raw, (size_t)(p - raw));
-  if (p + size < raw + size + huge)
-    tm__sys_munmap(p + size, (size_t)(raw + size + huge - (p + size)));
+  if (p + size < raw + size + HUGE_PAGE)
+    tm__sys_munmap(p + size, (size_t)(raw + size + HUGE_PAGE - (p + size)));
 #ifdef MADV_HUGEPAGE
   madvise(p, size, MADV_HUGEPAGE);
 #endif
   errno = saved;
   tm__map_prefault(p, size);
   list_map(p, size);
-  atomic_fetch_add_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+  return p;
+}
+
+/* Table arrays of 64 KiB to 1 MiB are pieces of 2 MiB huge-page chunks, one size per chunk. Their
+ * pages would otherwise come 4 KiB at a time, and on a virtual machine that shadows the guest's page
+ * tables the first touch of each fresh 4 KiB page costs 5-25 us (a huge page: under 1 us per 4 KiB):
+ * growing 64 shards to a million live blocks touched some 16,000 fresh pages. A chunk is given back
+ * whole once its last piece is; a piece freed before that stays resident (counted: it is in a
+ * listed mapping) and is zeroed when reused. Protected by chunks_lock, taken after a table's lock
+ * and before maps_lock. */
+#define PIECE_MIN_SHIFT 16 /* 64 KiB: below, arrays stay in the regions */
+#define PIECE_MAX_SHIFT 20 /* 1 MiB: from 2 MiB on, an array is a chunk of its own */
+#define MAX_CHUNKS 512
+static struct {
+  uintptr_t base;  /* 0: unused descriptor */
+  uint32_t used;   /* bit i: piece i handed out */
+  uint32_t zeroed; /* bit i: piece i still zero (never handed out since the chunk was mapped) */
+  int shift;       /* the pieces' size, 1 << shift */
+} chunks[MAX_CHUNKS];
+
+static bool is_piece_size(size_t size) {
+  return size >= (size_t)1 << PIECE_MIN_SHIFT && size <= (size_t)1 << PIECE_MAX_SHIFT &&
+         (size & (size - 1)) == 0;
+}
+
+static int size_shift(size_t size) { return __builtin_ctzll((unsigned long long)size); }
+
+/* A zeroed piece of size bytes, or NULL when no chunk could be mapped or described. */
+static void *piece_alloc(size_t size) {
+  int shift = size_shift(size);
+  uint32_t all = (uint32_t)((UINT64_C(1) << (HUGE_PAGE >> shift)) - 1);
+  void *p = NULL;
+  bool was_zero = false;
+  tm__lock_acquire(&chunks_lock);
+  int spare = -1;
+  for (int i = 0; i < MAX_CHUNKS && p == NULL; i++) {
+    if (chunks[i].base == 0) {
+      if (spare < 0)
+        spare = i;
+    } else if (chunks[i].shift == shift && chunks[i].used != all) {
+      int k = __builtin_ctz(~chunks[i].used & all);
+      chunks[i].used |= UINT32_C(1) << k;
+      was_zero = (chunks[i].zeroed >> k) & 1;
+      chunks[i].zeroed &= ~(UINT32_C(1) << k);
+      p = (void *)(chunks[i].base + ((uintptr_t)k << shift));
+    }
+  }
+  if (p == NULL && spare >= 0) {
+    char *base = map_aligned_huge(HUGE_PAGE);
+    if (base != NULL) {
+      chunks[spare].base = (uintptr_t)base;
+      chunks[spare].shift = shift;
+      chunks[spare].used = 1;
+      chunks[spare].zeroed = all & ~UINT32_C(1);
+      p = base;
+      was_zero = true;
+    }
+  }
+  tm__lock_release(&chunks_lock);
+  if (p != NULL && !was_zero)
+    memset(p, 0, size); /* resident already: cheaper than giving its pages back and faulting */
+  return p;
+}
+
+/* Gives a piece back; false when ptr is not one (nothing done). */
+static bool piece_free(void *ptr, size_t size) {
+  uintptr_t base = (uintptr_t)ptr & ~(uintptr_t)(HUGE_PAGE - 1);
+  int k = (int)(((uintptr_t)ptr - base) >> size_shift(size));
+  uintptr_t drop = 0;
+  bool found = false;
+  tm__lock_acquire(&chunks_lock);
+  for (int i = 0; i < MAX_CHUNKS; i++) {
+    if (chunks[i].base == base && chunks[i].shift == size_shift(size)) {
+      found = true;
+      chunks[i].used &= ~(UINT32_C(1) << k);
+      if (chunks[i].used == 0) {
+        drop = base;
+        chunks[i].base = 0;
+      }
+      break;
+    }
+  }
+  tm__lock_release(&chunks_lock);
+  if (drop != 0)
+    unmap_pages((void *)drop, HUGE_PAGE);
+  return found;
+}
+
+void *tm__map_huge(size_t size) {
+  if (is_piece_size(size)) {
+    void *p = piece_alloc(size);
+    if (p != NULL) {
+      atomic_fetch_add_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+      return p;
+    }
+  }
+  if (size < HUGE_PAGE || size % HUGE_PAGE != 0) {
+    void *p = tm__map(size);
+    if (p != NULL)
+      tm__map_prefault(p, size);
+    return p;
+  }
+  char *p = map_aligned_huge(size);
+  if (p != NULL)
+    atomic_fetch_add_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
   return p;
 }
 
 void tm__unmap_huge(void *ptr, size_t size) {
-  const size_t huge = (size_t)2 << 20;
-  if (size < huge || size % huge != 0)
+  if (ptr == NULL)
+    return;
+  if (is_piece_size(size) && piece_free(ptr, size))
+    atomic_fetch_sub_explicit(&tm__mapped_bytes, size, memory_order_relaxed);
+  else if (size < HUGE_PAGE || size % HUGE_PAGE != 0)
     tm__unmap(ptr, size);
   else
     tm__unmap_pages(ptr, size);

@@ -4,11 +4,14 @@
  * the internal archive. Fake addresses are fine: the table never dereferences its keys. */
 #include <check.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "guard.h"
 #include "run_suite.h"
 #include "trace_table.h"
@@ -159,6 +162,43 @@ START_TEST(test_arrays_prefaulted) {
 }
 END_TEST
 
+/* Arrays of 64 KiB to 1 MiB are pieces of one 2 MiB chunk (on a huge-page boundary, listed as the
+ * tracer's), disjoint and zeroed, a reused piece zeroed again; the chunk goes back to the system
+ * with its last piece, and the mapped-bytes count returns to where it was. */
+START_TEST(test_array_pieces_share_a_chunk) {
+  const size_t huge = (size_t)2 << 20, size = (size_t)256 << 10;
+  enum { N = 8 }; /* 2 MiB of 256 KiB pieces */
+  size_t mapped = atomic_load(&tm__mapped_bytes);
+  unsigned char *p[N];
+  for (int i = 0; i < N; i++) {
+    p[i] = tm__map_huge(size);
+    ck_assert_ptr_nonnull(p[i]);
+    ck_assert_uint_eq((uintptr_t)p[i] % size, 0);
+    ck_assert_uint_eq((uintptr_t)p[i] & ~(huge - 1), (uintptr_t)p[0] & ~(huge - 1));
+    ck_assert(tm__mapped_by_tracer((uintptr_t)p[i], (uintptr_t)p[i] + 1));
+    for (int j = 0; j < i; j++)
+      ck_assert_ptr_ne(p[i], p[j]);
+    ck_assert_uint_eq(p[i][0] | p[i][size / 2] | p[i][size - 1], 0);
+    memset(p[i], 0xa5, size);
+  }
+  ck_assert_uint_eq(atomic_load(&tm__mapped_bytes), mapped + N * size);
+  unsigned char *again = p[3];
+  tm__unmap_huge(p[3], size);
+  p[3] = tm__map_huge(size);
+  ck_assert_ptr_eq(p[3], again);
+  ck_assert_uint_eq(p[3][0] | p[3][size / 2] | p[3][size - 1], 0);
+  uintptr_t chunk = (uintptr_t)p[0] & ~(huge - 1);
+  for (int i = 0; i < N; i++)
+    tm__unmap_huge(p[i], size);
+  ck_assert_uint_eq(atomic_load(&tm__mapped_bytes), mapped);
+  ck_assert(!tm__mapped_by_tracer(chunk, chunk + huge));
+  unsigned char vec[1];
+  errno = 0;
+  ck_assert_int_eq(mincore((void *)chunk, (size_t)sysconf(_SC_PAGESIZE), vec), -1);
+  ck_assert_int_eq(errno, ENOMEM); /* unmapped */
+}
+END_TEST
+
 START_TEST(test_keys_closer_than_a_granule) {
   /* A custom allocator's 8-byte objects, tracked in a domain: four keys per 32-byte granule
    * share a home slot, sixty-four per window share a block of them. */
@@ -194,6 +234,7 @@ int main(void) {
   tcase_add_test(tc, test_small_table);
   tcase_add_test(tc, test_large_table_flag);
   tcase_add_test(tc, test_arrays_prefaulted);
+  tcase_add_test(tc, test_array_pieces_share_a_chunk);
   tcase_add_test(tc, test_keys_closer_than_a_granule);
   tcase_add_test(tc, test_scattered_keys);
   tcase_add_test(tc, test_replace_keeps_one_entry);

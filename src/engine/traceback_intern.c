@@ -31,7 +31,7 @@
 #define DIR_CHUNK (1u << DIR_CHUNK_BITS)
 #define DIR_CHUNKS ((TM_TBID_MAX >> DIR_CHUNK_BITS) + 1)
 #define ARENA_SIZE (256u * 1024u) /* at least BIG_BLOCK: mapped and unmapped whole */
-#define BIG_BLOCK (64u * 1024u)   /* shard tables this large are mapped directly too */
+#define BIG_BLOCK (64u * 1024u)   /* blocks this large are mapped directly */
 /* Largest id handed out: the two above it are the registry's TM_TB_PAUSED and TM_TB_UNTRACED. */
 #define ID_MAX (TM_TB_PAUSED - 1)
 
@@ -55,6 +55,7 @@ typedef struct intern_shard {
 typedef struct arena_head {
   struct arena_head *next;
   size_t size;
+  bool piece; /* mapped by tm__map_huge() */
 } __attribute__((aligned(16))) arena_head;
 
 /* Traceback bodies, packed one after another (new stacks are rare, so one lock serves all shards). */
@@ -180,10 +181,14 @@ static tm__interned_tb *arena_copy(const uintptr_t *ips, int n) {
   tm__lock_acquire(&arena_lock);
   if (need > arena_left) {
     size_t size = need + sizeof(arena_head) > ARENA_SIZE ? need + sizeof(arena_head) : ARENA_SIZE;
-    arena_head *fresh = block_map(size); /* the old arena's tail is left unused */
+    /* The first arena is faulted in as it fills: a program with few stacks keeps a few pages.
+     * Later ones are pieces of huge-page chunks, whose pages cost no fault each (guard.h). */
+    bool piece = arenas != NULL && size == ARENA_SIZE;
+    arena_head *fresh = piece ? tm__map_huge(size) : block_map(size); /* old tail left unused */
     if (fresh != NULL) {
       fresh->next = arenas;
       fresh->size = size;
+      fresh->piece = piece;
       arenas = fresh;
       arena = (char *)(fresh + 1);
       arena_left = size - sizeof(arena_head);
@@ -203,10 +208,9 @@ static tm__interned_tb *arena_copy(const uintptr_t *ips, int n) {
 static bool shard_grow(intern_shard *s) {
   size_t old_cap = s->slots ? s->mask + 1 : 0;
   size_t cap = old_cap ? old_cap * 2 : 32;
-  intern_slot *slots = block_map(cap * sizeof *slots);
+  intern_slot *slots = tm__map_huge(cap * sizeof *slots); /* zeroed, prefaulted: hashed all over */
   if (slots == NULL)
     return false;
-  tm__map_prefault(slots, cap * sizeof *slots); /* hashed all over: one fault per page, not two */
   for (size_t i = 0; i < old_cap; i++) {
     if (s->slots[i].id == 0)
       continue;
@@ -215,7 +219,7 @@ static bool shard_grow(intern_shard *s) {
       j = (j + 1) & (cap - 1);
     slots[j] = s->slots[i];
   }
-  block_unmap(s->slots, old_cap * sizeof *s->slots);
+  tm__unmap_huge(s->slots, old_cap * sizeof *s->slots);
   /* Atomic stores: tm__intern() reads both without the lock, to prefetch. */
   __atomic_store_n(&s->slots, slots, __ATOMIC_RELAXED);
   __atomic_store_n(&s->mask, cap - 1, __ATOMIC_RELAXED);
@@ -292,14 +296,17 @@ void tm__intern_reset(void) {
     intern_shard *s = &shards[i];
     if (s->slots == NULL && s->used == 0)
       continue;
-    block_unmap(s->slots, s->slots ? (s->mask + 1) * sizeof *s->slots : 0);
+    tm__unmap_huge(s->slots, s->slots ? (s->mask + 1) * sizeof *s->slots : 0);
     __atomic_store_n(&s->slots, NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&s->mask, 0, __ATOMIC_RELAXED);
     s->used = 0;
   }
   for (arena_head *a = arenas, *next; a != NULL; a = next) {
     next = a->next;
-    block_unmap(a, a->size);
+    if (a->piece)
+      tm__unmap_huge(a, a->size);
+    else
+      block_unmap(a, a->size);
   }
   arenas = NULL;
   arena = NULL;

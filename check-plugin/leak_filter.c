@@ -23,6 +23,8 @@ struct tm__leak_filters {
   pattern_set functions;  /* ignore: some frame's function matches */
   pattern_set files;      /* ignore: some frame's source file matches */
   pattern_set modules;    /* ignore: some frame's module path matches */
+  pattern_set loader_functions; /* ignore: as functions and modules, where no frame more recent */
+  pattern_set loader_modules;   /* is the program's own code (the loader ran a constructor) */
   pattern_set allocators; /* the allocation site skips these frames */
   tm__leak_suppressions *suppressions; /* LSan and Valgrind files (leak_suppress.c), or NULL */
   /* What tm__leak_filters_match_kind() answered, per traceback: tm_traceback* (a reference, so
@@ -87,7 +89,9 @@ static const char *const nss_functions[] = {
 
 /* The dynamic loader (link maps, dlerror buffers) and glibc's thread TLS: pthread_create callocs
  * a TLS vector that glibc keeps with the stack of a joined thread for reuse
- * (docs/costs.md#hazards-seen). */
+ * (docs/costs.md#hazards-seen). The loader also runs the program's code: the constructors of a
+ * module that dlopen() loads. A block that code allocated is the program's, so these rules match
+ * only frames more recent than any of the program's own (match_frames()). */
 static const char *const loader_functions[] = {
   "dlopen", "dlmopen", "dlsym", "dlvsym", "dlerror", "_dl_*", "__libc_dlopen_mode",
   "pthread_create", NULL,
@@ -189,6 +193,8 @@ tm__leak_filters *tm__leak_filters_new(void) {
   pattern_set_init(&filters->functions);
   pattern_set_init(&filters->files);
   pattern_set_init(&filters->modules);
+  pattern_set_init(&filters->loader_functions);
+  pattern_set_init(&filters->loader_modules);
   pattern_set_init(&filters->allocators);
   pattern_set_add_all(&filters->allocators, default_allocators);
   filters->verdicts =
@@ -202,6 +208,8 @@ void tm__leak_filters_free(tm__leak_filters *filters) {
   pattern_set_clear(&filters->functions);
   pattern_set_clear(&filters->files);
   pattern_set_clear(&filters->modules);
+  pattern_set_clear(&filters->loader_functions);
+  pattern_set_clear(&filters->loader_modules);
   pattern_set_clear(&filters->allocators);
   g_hash_table_unref(filters->verdicts);
   tm__leak_suppressions_free(filters->suppressions);
@@ -231,8 +239,8 @@ void tm__leak_filters_add_defaults(tm__leak_filters *filters) {
   pattern_set_add_all(&filters->functions, iconv_functions);
   pattern_set_add_all(&filters->functions, tz_locale_functions);
   pattern_set_add_all(&filters->functions, nss_functions);
-  pattern_set_add_all(&filters->functions, loader_functions);
-  pattern_set_add_all(&filters->modules, loader_modules);
+  pattern_set_add_all(&filters->loader_functions, loader_functions);
+  pattern_set_add_all(&filters->loader_modules, loader_modules);
   pattern_set_add_all(&filters->functions, check_functions);
   pattern_set_add_all(&filters->functions, glib_functions);
   if (!gslice_uses_malloc())
@@ -265,10 +273,19 @@ void tm__leak_filters_add_allocator(tm__leak_filters *filters, const char *patte
   pattern_set_add(&filters->allocators, pattern);
 }
 
+static bool is_program_frame(const tm__leak_filters *filters, const tm_frame *frame);
+
 /* The first pattern that one of tb's frames matches, or NULL. Resolves tb. */
 static const char *match_frames(const tm__leak_filters *filters, const tm_traceback *tb) {
   size_t n = tm_traceback_length(tb);
+  size_t program_end = 0; /* frames [program_end, n) hold none of the program's code */
 
+  for (size_t i = n; i-- > 0;) {
+    if (is_program_frame(filters, tm_traceback_get(tb, i))) {
+      program_end = i + 1;
+      break;
+    }
+  }
   for (size_t i = 0; i < n; i++) {
     const tm_frame *frame = tm_traceback_get(tb, i);
     const char *hit = pattern_set_match(&filters->functions, frame->function);
@@ -276,6 +293,11 @@ static const char *match_frames(const tm__leak_filters *filters, const tm_traceb
       hit = pattern_set_match(&filters->files, frame->filename);
     if (hit == NULL)
       hit = pattern_set_match(&filters->modules, frame->module);
+    if (hit == NULL && i >= program_end) {
+      hit = pattern_set_match(&filters->loader_functions, frame->function);
+      if (hit == NULL)
+        hit = pattern_set_match(&filters->loader_modules, frame->module);
+    }
     if (hit != NULL)
       return hit;
   }
@@ -364,6 +386,14 @@ static bool looks_like_wrapper(const tm_frame *frame) {
 static bool in_check_runner(const tm_frame *frame) {
   return frame->function != NULL && (g_str_has_prefix(frame->function, "srunner_") ||
                                      g_str_has_prefix(frame->function, "tcase_run_"));
+}
+
+/* Whether frame is the program's own code: what tm__leak_site() may name, allocator wrappers
+ * aside. */
+static bool is_program_frame(const tm__leak_filters *filters, const tm_frame *frame) {
+  return !(frame->flags & TM_FRAME_UNKNOWN) &&
+         pattern_set_match(&filters->allocators, frame->function) == NULL &&
+         !in_system_library(frame) && !in_system_header(frame) && !in_check_runner(frame);
 }
 
 const tm_frame *tm__leak_site(const tm__leak_filters *filters, const tm_traceback *tb) {

@@ -6,7 +6,8 @@
  * munmap() and mremap() are interposed like malloc: the real call runs first and its result is
  * returned untouched; then the ranges of anonymous mappings the program made are kept in a sorted
  * list of disjoint ranges, cut by munmap(), moved by mremap(), replaced by a MAP_FIXED mapping over
- * them. What a paused thread or the tracer's libraries map (guard held) is not listed, nor the
+ * them. System V shared memory the program attaches (shmat(), shmdt()) and the heap it takes
+ * itself with sbrk() are listed the same way, as Valgrind scans them too. What a paused thread or the tracer's libraries map (guard held) is not listed, nor the
  * tracer's own pages (guard.c maps them with system calls, not through these symbols); nor
  * is what glibc maps inside malloc or pthread_create(), which call the kernel through internal
  * entry points that never reach these symbols. A file mapping is not listed: its bytes are the
@@ -21,6 +22,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -62,6 +64,9 @@ static void list_lock_drop(void) {
 static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 static int (*real_munmap)(void *, size_t);
 static void *(*real_mremap)(void *, size_t, size_t, int, ...);
+static void *(*real_shmat)(int, const void *, int);
+static int (*real_shmdt)(const void *);
+static void *(*real_sbrk)(intptr_t);
 
 /* Finds the next definitions once. While dlsym() runs (it could map memory), or where it finds
  * none, the system calls serve. */
@@ -74,8 +79,15 @@ static void resolve(void) {
   resolving = 1;
   tm__guard_depth++;
   void *m = dlsym(RTLD_NEXT, "mmap"), *u = dlsym(RTLD_NEXT, "munmap"),
-       *r = dlsym(RTLD_NEXT, "mremap");
+       *r = dlsym(RTLD_NEXT, "mremap"), *sa = dlsym(RTLD_NEXT, "shmat"),
+       *sd = dlsym(RTLD_NEXT, "shmdt"), *sb = dlsym(RTLD_NEXT, "sbrk");
   tm__guard_depth--;
+  if (sa != NULL)
+    __atomic_store_n((void **)&real_shmat, sa, __ATOMIC_RELAXED);
+  if (sd != NULL)
+    __atomic_store_n((void **)&real_shmdt, sd, __ATOMIC_RELAXED);
+  if (sb != NULL)
+    __atomic_store_n((void **)&real_sbrk, sb, __ATOMIC_RELAXED);
   if (m != NULL)
     __atomic_store_n((void **)&real_mmap, m, __ATOMIC_RELAXED);
   if (u != NULL)
@@ -282,6 +294,85 @@ TM_HOOK void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) 
     list_cut((uintptr_t)p, (uintptr_t)p + page_round(new_len)); /* a file mapping moved there */
   }
   list_lock_drop();
+  errno = saved;
+  return p;
+}
+
+/* System V segments attached by the program, so that shmdt() (given only the address) cuts what
+ * shmat() listed. Past SHM_SEGMENTS at once, a segment stays listed after shmdt(): the scan
+ * clips every range to what /proc/self/maps says is readable. Under list_lock. */
+#define SHM_SEGMENTS 64
+static map_range shm_segments[SHM_SEGMENTS];
+
+TM_HOOK void *shmat(int shmid, const void *addr, int flags) {
+  resolve();
+  void *(*fn)(int, const void *, int) = __atomic_load_n(&real_shmat, __ATOMIC_RELAXED);
+  void *p = fn != NULL ? fn(shmid, addr, flags) : (void *)syscall(SYS_shmat, shmid, addr, flags);
+  if (p == (void *)-1 || !program_calling())
+    return p;
+  int saved = errno;
+  struct shmid_ds ds;
+  if (shmctl(shmid, IPC_STAT, &ds) == 0 && ds.shm_segsz != 0 && list_lock_take()) {
+    uintptr_t lo = (uintptr_t)p, hi = lo + page_round(ds.shm_segsz);
+    list_cut(lo, hi);
+    list_add(lo, hi);
+    for (size_t i = 0; i < SHM_SEGMENTS; i++) {
+      if (shm_segments[i].lo == 0) {
+        shm_segments[i] = (map_range){lo, hi};
+        break;
+      }
+    }
+    list_lock_drop();
+  }
+  errno = saved;
+  return p;
+}
+
+TM_HOOK int shmdt(const void *addr) {
+  resolve();
+  int (*fn)(const void *) = __atomic_load_n(&real_shmdt, __ATOMIC_RELAXED);
+  int rc = fn != NULL ? fn(addr) : (int)syscall(SYS_shmdt, addr);
+  if (rc != 0 || addr == NULL)
+    return rc;
+  int saved = errno;
+  if (list_lock_take()) {
+    for (size_t i = 0; i < SHM_SEGMENTS; i++) {
+      if (shm_segments[i].lo == (uintptr_t)addr) {
+        list_cut(shm_segments[i].lo, shm_segments[i].hi);
+        shm_segments[i] = (map_range){0, 0};
+        break;
+      }
+    }
+    list_lock_drop();
+  }
+  errno = saved;
+  return rc;
+}
+
+/* glibc's malloc grows its heap through an internal entry point, never this symbol: what comes
+ * here is the program's own (a pool or an old allocator on top of sbrk). Exact bounds: the heap
+ * malloc grows next to it is not a root. */
+TM_HOOK void *sbrk(intptr_t increment) {
+  resolve();
+  void *(*fn)(intptr_t) = __atomic_load_n(&real_sbrk, __ATOMIC_RELAXED);
+  if (fn == NULL) {
+    errno = ENOMEM;
+    return (void *)-1;
+  }
+  void *p = fn(increment);
+  if (p == (void *)-1 || increment == 0 || !program_calling())
+    return p;
+  int saved = errno;
+  if (list_lock_take()) {
+    uintptr_t at = (uintptr_t)p;
+    if (increment > 0) {
+      list_cut(at, at + (uintptr_t)increment);
+      list_add(at, at + (uintptr_t)increment);
+    } else {
+      list_cut(at - (uintptr_t)-increment, at);
+    }
+    list_lock_drop();
+  }
   errno = saved;
   return p;
 }

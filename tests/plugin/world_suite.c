@@ -31,6 +31,7 @@
 #include <syslog.h>
 #include <dlfcn.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -159,6 +160,29 @@ START_TEST(t_mmap_pool) {
     mapped_pool = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ck_assert_ptr_ne(mapped_pool, MAP_FAILED);
   mapped_pool[1000] = strdup("kept in the pool");
+}
+END_TEST
+/* A block kept only in System V shared memory the test attached, or in heap it took itself with
+ * sbrk(): both are scanned, as Valgrind scans them. */
+static char **shm_pool;
+START_TEST(t_shm_pool) {
+  if (shm_pool == NULL) {
+    int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    ck_assert_int_ge(id, 0);
+    shm_pool = shmat(id, NULL, 0);
+    shmctl(id, IPC_RMID, NULL); /* gone once the last process detaches */
+    ck_assert_ptr_ne(shm_pool, (void *)-1);
+  }
+  shm_pool[100] = strdup("kept in shared memory");
+}
+END_TEST
+static char **brk_pool;
+START_TEST(t_sbrk_pool) {
+  if (brk_pool == NULL) {
+    brk_pool = sbrk(4096);
+    ck_assert_ptr_ne(brk_pool, (void *)-1);
+  }
+  brk_pool[10] = strdup("kept in the program's own heap");
 }
 END_TEST
 /* A page the suite shares with its own children (MAP_SHARED, mapped and written by main() before
@@ -411,6 +435,7 @@ static int suite_main(void) {
   tcase_add_test(c, t_thread_pool); tcase_add_test(c, t_stdio); tcase_add_test(c, t_live_pool_thread);
   tcase_add_test(c, t_unknown_errno); tcase_add_test(c, t_dlopen_tls);
   tcase_add_test(c, t_mmap_pool); tcase_add_test(c, t_sigaltstack);
+  tcase_add_test(c, t_shm_pool); tcase_add_test(c, t_sbrk_pool);
   tcase_add_test(c, t_shared_map); tcase_add_test(c, t_daemon_global); tcase_add_test(c, t_main_frame);
   tcase_add_test(c, t_busy_worker); tcase_add_test(c, t_busy_worker_join);
   tcase_add_test(c, t_blocked_worker); tcase_add_test(c, t_blocked_worker_join);

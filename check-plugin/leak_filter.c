@@ -358,11 +358,11 @@ static bool in_system_header(const tm_frame *frame) {
 /* A project's own allocation wrappers (o_malloc, cork_alloc_xmalloc, xstrdup, buf_alloc): the
  * function that called the allocator, named like one, is looked through when its caller is in
  * the program too, and so is each caller in turn that is named like one (gnulib's xstrdup calls
- * xmemdup, which calls xmalloc). Only an unbroken chain from the allocator: a wrapper returns
+ * xmemdup, which calls xmalloc), or a class's operator new (its caller is the `new` expression). Only an unbroken chain from the allocator: a wrapper returns
  * what the allocator returned, while a function further out, named otherwise, did other work. */
 static const char *const wrapper_names[] = {
   "*malloc", "*calloc", "*realloc", "*zalloc", "*xalloc", "*_alloc", "*strdup", "*strndup",
-  "*memdup", NULL,
+  "*memdup", "*operator new*", NULL, /* also a class's own operator new */
 };
 
 static bool looks_like_wrapper(const tm_frame *frame) {

@@ -106,6 +106,24 @@ START_TEST(l_shared_cycle) {
 }
 END_TEST
 
+// A class with its own operator new on malloc: the site is the new expression, not the operator.
+struct Pooled {
+  char data[24];
+  static void *operator new(std::size_t n) {
+    void *p = std::malloc(n);
+    if (p == nullptr)
+      throw std::bad_alloc();
+    return p;
+  }
+  static void operator delete(void *p) { std::free(p); }
+};
+
+START_TEST(l_class_new) {
+  Pooled *volatile p = new Pooled(); // site:class_new
+  (void)p;
+}
+END_TEST
+
 START_TEST(l_helper) {
   kept = nullptr;
   Node *volatile n = make_node("a name longer than the small-string buffer");
@@ -130,10 +148,11 @@ int main() {
   tcase_add_test(l, l_helper);
   tcase_add_test(l, l_template);
   tcase_add_test(l, l_shared_cycle);
+  tcase_add_test(l, l_class_new);
   suite_add_tcase(s, l);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  return failed == 4 ? 0 : 1;
+  return failed == 5 ? 0 : 1;
 }

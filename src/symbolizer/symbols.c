@@ -1117,6 +1117,14 @@ static size_t resolve_dwarf_unlocked(Dwfl_Module *mod, modinfo *info, Dwarf_Die 
   if (cur.filename == NULL)
     cur.filename = g_intern_static_string("<unknown>");
 
+  /* Split DWARF (-gsplit-dwarf): the skeleton unit in the module has the lines, the unit in the
+   * .dwo file (libdw finds it by the skeleton's name and directory) has the functions and the
+   * inlined calls. Without the .dwo, the skeleton: names from the ELF symbols only. */
+  Dwarf_Die split;
+  uint8_t unit_type;
+  if (dwarf_cu_info(cu->cu, NULL, &unit_type, NULL, &split, NULL, NULL, NULL) == 0 &&
+      unit_type == DW_UT_skeleton && split.addr != NULL && dwarf_tag(&split) == DW_TAG_compile_unit)
+    cu = &split;
   const scope_range *chain[MAX_INLINE_FRAMES];
   /* Without inlined calls in the CU, the chain would be the function alone, whose name the ELF
    * symbol gives: no need to find it. */

@@ -260,14 +260,16 @@ typedef uintptr_t (*helper_inline_fn)(uintptr_t (*cb)(void), unsigned int *inl_l
  * to its exact file and line, and an inlined call to the callee at its line, then its caller at
  * the line of the inlined call. Also as a unit without any inlined call, whose DIEs are not
  * walked, as a unit without .debug_aranges between two units with them, and stripped with its
- * DWARF in the file its .gnu_debuglink names (with a build-id, and without one). */
+ * DWARF in the file its .gnu_debuglink names (with a build-id, and without one), and with split
+ * DWARF (gcc's and clang's -gsplit-dwarf: the inlined calls are in the .dwo file). */
 START_TEST(test_compilers_and_levels) {
   static const char *const names[] = {
       "libtm_symbols_helper.so",          "libtm_symbols_helper_O0.so",
       "libtm_symbols_helper_dwarf4.so",   "libtm_symbols_helper_clang_O2.so",
       "libtm_symbols_helper_clang_O0.so", "libtm_symbols_helper_noaranges.so",
       "libtm_symbols_helper_noinline.so", "libtm_symbols_helper_mixed.so",
-      "libtm_symbols_helper_debuglink.so", "libtm_symbols_helper_debuglink_crc.so"};
+      "libtm_symbols_helper_debuglink.so", "libtm_symbols_helper_debuglink_crc.so",
+      "libtm_symbols_helper_split.so",    "libtm_symbols_helper_clang_split.so"};
   size_t checked = 0;
   for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
     char *path = helper_path(names[i]);

@@ -365,19 +365,27 @@ static const char *const wrapper_names[] = {
   "*memdup", "*operator new*", NULL, /* also a class's own operator new */
 };
 
+/* Whether the name, or the name in lower case (secMalloc, XStrdup), matches a wrapper's; a
+ * camelCase name ending in "Alloc" (secAlloc, poolAlloc) is one too. */
 static bool looks_like_wrapper(const tm_frame *frame) {
   static GPatternSpec *globs[G_N_ELEMENTS(wrapper_names)];
   char name[256];
   if (frame->function == NULL)
     return false;
   g_strlcpy(name, frame->function, MIN(sizeof name, strcspn(frame->function, ".@") + 1));
-  for (size_t i = 0; wrapper_names[i] != NULL; i++) {
+  size_t len = strlen(name);
+  if (len > 5 && strcmp(name + len - 5, "Alloc") == 0)
+    return true;
+  char *lower = g_ascii_strdown(name, -1);
+  bool found = false;
+  for (size_t i = 0; !found && wrapper_names[i] != NULL; i++) {
     if (globs[i] == NULL)
       globs[i] = g_pattern_spec_new(wrapper_names[i]);
-    if (g_pattern_spec_match_string(globs[i], name))
-      return true;
+    found = g_pattern_spec_match_string(globs[i], name) ||
+            g_pattern_spec_match_string(globs[i], lower);
   }
-  return false;
+  g_free(lower);
+  return found;
 }
 
 /* Check's runner, which calls the test function (srunner_run_tagged, tcase_run_tfun_fork, ...):

@@ -256,6 +256,19 @@ START_TEST(test_wrapper_chain_leak) {
 }
 END_TEST
 
+/* A camelCase wrapper (secAlloc, xMalloc): looked through as well. */
+__attribute__((noinline)) static void *secAlloc(size_t n) {
+  void *p = calloc(1, n);
+  if (p == NULL)
+    abort();
+  return p;
+}
+
+START_TEST(test_camel_wrapper_leak) {
+  lose(secAlloc(19)); /* site:camel_wrapper */
+}
+END_TEST
+
 /* A user function that ends in _get_type is no GLib type registration: its leak counts. */
 __attribute__((noinline)) static char *mime_get_type(void) {
   char *type = strdup("text/plain"); /* site:get_type */
@@ -480,6 +493,7 @@ static Suite *leak_suite(void) {
   tcase_add_test(leaks, test_freed_holder_leak);
   tcase_add_test(leaks, test_global_list);
   tcase_add_test(leaks, test_wrapper_leak);
+  tcase_add_test(leaks, test_camel_wrapper_leak);
   tcase_add_test(leaks, test_wrapper_chain_leak);
   tcase_add_test(leaks, test_nodebug_library_leak);
   tcase_add_test(leaks, test_empty_block_leak);

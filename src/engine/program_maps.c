@@ -78,22 +78,20 @@ static void resolve(void) {
   int saved = errno;
   resolving = 1;
   tm__guard_depth++;
-  void *m = dlsym(RTLD_NEXT, "mmap"), *u = dlsym(RTLD_NEXT, "munmap"),
-       *r = dlsym(RTLD_NEXT, "mremap"), *sa = dlsym(RTLD_NEXT, "shmat"),
-       *sd = dlsym(RTLD_NEXT, "shmdt"), *sb = dlsym(RTLD_NEXT, "sbrk");
+  static const struct {
+    const char *name;
+    void **next;
+  } wanted[] = {
+      {"mmap", (void **)&real_mmap},   {"munmap", (void **)&real_munmap},
+      {"mremap", (void **)&real_mremap}, {"shmat", (void **)&real_shmat},
+      {"shmdt", (void **)&real_shmdt}, {"sbrk", (void **)&real_sbrk},
+  };
+  for (size_t i = 0; i < sizeof wanted / sizeof *wanted; i++) {
+    void *fn = dlsym(RTLD_NEXT, wanted[i].name);
+    if (fn != NULL)
+      __atomic_store_n(wanted[i].next, fn, __ATOMIC_RELAXED);
+  }
   tm__guard_depth--;
-  if (sa != NULL)
-    __atomic_store_n((void **)&real_shmat, sa, __ATOMIC_RELAXED);
-  if (sd != NULL)
-    __atomic_store_n((void **)&real_shmdt, sd, __ATOMIC_RELAXED);
-  if (sb != NULL)
-    __atomic_store_n((void **)&real_sbrk, sb, __ATOMIC_RELAXED);
-  if (m != NULL)
-    __atomic_store_n((void **)&real_mmap, m, __ATOMIC_RELAXED);
-  if (u != NULL)
-    __atomic_store_n((void **)&real_munmap, u, __ATOMIC_RELAXED);
-  if (r != NULL)
-    __atomic_store_n((void **)&real_mremap, r, __ATOMIC_RELAXED);
   resolving = 0;
   __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
   errno = saved;

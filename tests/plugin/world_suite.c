@@ -176,6 +176,16 @@ START_TEST(t_shm_pool) {
   shm_pool[100] = strdup("kept in shared memory");
 }
 END_TEST
+/* An allocator that puts its header first and hands out the address past it (talloc_new(): a
+ * 96-byte header and no bytes after it) leaves only the block's end in the program's variable. */
+static char *volatile header_first_object;
+START_TEST(t_header_first) {
+  char *block = malloc(96);
+  ck_assert_ptr_nonnull(block);
+  memset(block, 0, 96);
+  header_first_object = block + 96;
+}
+END_TEST
 static char **brk_pool;
 START_TEST(t_sbrk_pool) {
   if (brk_pool == NULL) {
@@ -435,7 +445,7 @@ static int suite_main(void) {
   tcase_add_test(c, t_thread_pool); tcase_add_test(c, t_stdio); tcase_add_test(c, t_live_pool_thread);
   tcase_add_test(c, t_unknown_errno); tcase_add_test(c, t_dlopen_tls);
   tcase_add_test(c, t_mmap_pool); tcase_add_test(c, t_sigaltstack);
-  tcase_add_test(c, t_shm_pool); tcase_add_test(c, t_sbrk_pool);
+  tcase_add_test(c, t_shm_pool); tcase_add_test(c, t_sbrk_pool); tcase_add_test(c, t_header_first);
   tcase_add_test(c, t_shared_map); tcase_add_test(c, t_daemon_global); tcase_add_test(c, t_main_frame);
   tcase_add_test(c, t_busy_worker); tcase_add_test(c, t_busy_worker_join);
   tcase_add_test(c, t_blocked_worker); tcase_add_test(c, t_blocked_worker_join);

@@ -345,7 +345,7 @@ static char *map_aligned_huge(size_t size) {
 
 /* Table arrays of 64 KiB to 1 MiB are pieces of 2 MiB huge-page chunks, one size per chunk. Their
  * pages would otherwise come 4 KiB at a time, and on a virtual machine that shadows the guest's page
- * tables the first touch of each fresh 4 KiB page costs 5-25 us (a huge page: under 1 us per 4 KiB):
+ * tables the first touch of each fresh 4 KiB page costs 5-30 us (a huge page: under 1 us per 4 KiB):
  * growing 64 shards to a million live blocks touched some 16,000 fresh pages. A chunk is given back
  * whole once its last piece is; a piece freed before that stays resident (counted: it is in a
  * listed mapping) and is zeroed when reused. Protected by chunks_lock, taken after a table's lock

@@ -323,8 +323,8 @@ void tm__map_prefault(void *p, size_t size) {
  * listed and prefaulted. NULL on failure, errno unchanged. Not counted in tm__mapped_bytes. */
 static char *map_aligned_huge(size_t size) {
   int saved = errno;
-  char *raw =
-      tm__sys_mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  char *raw = tm__sys_mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) {
     errno = saved;
     return NULL;
@@ -343,10 +343,10 @@ static char *map_aligned_huge(size_t size) {
   return p;
 }
 
-/* Table arrays of 64 KiB to 1 MiB are pieces of 2 MiB huge-page chunks, one size per chunk. Their
- * pages would otherwise come 4 KiB at a time, and on a virtual machine that shadows the guest's page
- * tables the first touch of each fresh 4 KiB page costs 5-30 us (a huge page: under 1 us per 4 KiB):
- * growing 64 shards to a million live blocks touched some 16,000 fresh pages. A chunk is given back
+/* Table arrays of 64 KiB to 1 MiB are pieces of 2 MiB huge-page chunks, one size per chunk.
+ * Their pages would otherwise come 4 KiB at a time, and on a virtual machine that shadows the
+ * guest's page tables the first touch of each fresh 4 KiB page costs 5-30 us (a huge page: under
+ * 1 us per 4 KiB): growing 64 shards to a million live blocks touched some 16,000 fresh pages. A chunk is given back
  * whole once its last piece is; a piece freed before that stays resident (counted: it is in a
  * listed mapping) and is zeroed when reused. Protected by chunks_lock, taken after a table's lock
  * and before maps_lock. */

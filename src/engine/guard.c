@@ -343,14 +343,17 @@ static char *map_aligned_huge(size_t size) {
   return p;
 }
 
-/* Table arrays of 64 KiB to 1 MiB are pieces of 2 MiB huge-page chunks, one size per chunk.
+/* Table arrays of 256 KiB to 1 MiB are pieces of 2 MiB huge-page chunks, one size per chunk.
  * Their pages would otherwise come 4 KiB at a time, and on a virtual machine that shadows the
  * guest's page tables the first touch of each fresh 4 KiB page costs 5-30 us (a huge page: under
- * 1 us per 4 KiB): growing 64 shards to a million live blocks touched some 16,000 fresh pages. A chunk is given back
- * whole once its last piece is; a piece freed before that stays resident (counted: it is in a
- * listed mapping) and is zeroed when reused. Protected by chunks_lock, taken after a table's lock
- * and before maps_lock. */
-#define PIECE_MIN_SHIFT 16 /* 64 KiB: below, arrays stay in the regions */
+ * 1 us per 4 KiB): growing 64 shards to a million live blocks touched some 16,000 fresh pages.
+ * A chunk is given back whole once its last piece is; a piece freed before that stays resident
+ * (counted: it is in a listed mapping) and is zeroed when reused. Protected by chunks_lock, taken
+ * after a table's lock and before maps_lock. */
+/* From 256 KiB (a table of some 260,000 blocks and more): a chunk is resident whole once a piece
+ * is used, and at 64 KiB, when only a few shards had grown that far, that added up to 2 MiB to a
+ * table of 100,000 blocks (over 64 B a block). */
+#define PIECE_MIN_SHIFT 18 /* 256 KiB: below, arrays stay in the regions */
 #define PIECE_MAX_SHIFT 20 /* 1 MiB: from 2 MiB on, an array is a chunk of its own */
 #define MAX_CHUNKS 512
 static struct {

@@ -69,10 +69,11 @@ void tm__unmap_pages(void *ptr, size_t size);
 void tm__map_prefault(void *p, size_t size);
 
 /* tm__map() for a table's array, zeroed and prefaulted (tm__map_prefault): a multiple of 2 MiB is
- * mapped on a 2 MiB boundary and advised to use transparent huge pages (one TLB entry per 2 MiB for
- * random probes); a power of two from 64 KiB to 1 MiB is a piece of such a 2 MiB chunk shared with
- * arrays of its size; other sizes go to tm__map(). NULL on failure, errno unchanged. Give it back
- * with tm__unmap_huge() and the same size. Thread-safe and fork-safe (tm__region_lock()). */
+ * mapped on a 2 MiB boundary and advised to use transparent huge pages (one TLB entry per 2 MiB
+ * for random probes); a power of two from 256 KiB to 1 MiB is a piece of such a 2 MiB chunk
+ * shared with arrays of its size; other sizes go to tm__map(). NULL on failure, errno unchanged.
+ * Give it back with tm__unmap_huge() and the same size. Thread-safe and fork-safe
+ * (tm__region_lock()). */
 void *tm__map_huge(size_t size);
 void tm__unmap_huge(void *ptr, size_t size);
 

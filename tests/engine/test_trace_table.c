@@ -162,7 +162,7 @@ START_TEST(test_arrays_prefaulted) {
 }
 END_TEST
 
-/* Arrays of 64 KiB to 1 MiB are pieces of one 2 MiB chunk (on a huge-page boundary, listed as the
+/* Arrays of 256 KiB to 1 MiB are pieces of one 2 MiB chunk (on a huge-page boundary, listed as the
  * tracer's), disjoint and zeroed, a reused piece zeroed again; the chunk goes back to the system
  * with its last piece, and the mapped-bytes count returns to where it was. */
 START_TEST(test_array_pieces_share_a_chunk) {

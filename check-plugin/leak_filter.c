@@ -355,11 +355,12 @@ static bool in_system_header(const tm_frame *frame) {
   return false;
 }
 
-/* A project's own allocation wrappers (o_malloc, cork_alloc_xmalloc, xstrdup, buf_alloc): the
- * function that called the allocator, named like one, is looked through when its caller is in
- * the program too, and so is each caller in turn that is named like one (gnulib's xstrdup calls
- * xmemdup, which calls xmalloc), or a class's operator new (its caller is the `new` expression). Only an unbroken chain from the allocator: a wrapper returns
- * what the allocator returned, while a function further out, named otherwise, did other work. */
+/* A project's own allocation wrappers (o_malloc, cork_alloc_xmalloc, xstrdup, buf_alloc, a
+ * class's operator new): the function that called the allocator, named like one, is looked
+ * through when its caller is in the program too, and so is each caller in turn that is named like
+ * one (gnulib's xstrdup calls xmemdup, which calls xmalloc). Only an unbroken chain from the
+ * allocator: a wrapper returns what the allocator returned, while a function further out, named
+ * otherwise, did other work. */
 static const char *const wrapper_names[] = {
   "*malloc", "*calloc", "*realloc", "*zalloc", "*xalloc", "*_alloc", "*strdup", "*strndup",
   "*memdup", "*operator new*", NULL, /* also a class's own operator new */
@@ -376,16 +377,17 @@ static bool looks_like_wrapper(const tm_frame *frame) {
   size_t len = strlen(name);
   if (len > 5 && strcmp(name + len - 5, "Alloc") == 0)
     return true;
-  char *lower = g_ascii_strdown(name, -1);
-  bool found = false;
-  for (size_t i = 0; !found && wrapper_names[i] != NULL; i++) {
+  char lower[sizeof name];
+  for (size_t i = 0; i <= len; i++)
+    lower[i] = g_ascii_tolower(name[i]);
+  for (size_t i = 0; wrapper_names[i] != NULL; i++) {
     if (globs[i] == NULL)
       globs[i] = g_pattern_spec_new(wrapper_names[i]);
-    found = g_pattern_spec_match_string(globs[i], name) ||
-            g_pattern_spec_match_string(globs[i], lower);
+    if (g_pattern_spec_match_string(globs[i], name) ||
+        g_pattern_spec_match_string(globs[i], lower))
+      return true;
   }
-  g_free(lower);
-  return found;
+  return false;
 }
 
 /* Check's runner, which calls the test function (srunner_run_tagged, tcase_run_tfun_fork, ...):

@@ -410,12 +410,12 @@ static void *piece_alloc(size_t size) {
 /* Gives a piece back; false when ptr is not one (nothing done). */
 static bool piece_free(void *ptr, size_t size) {
   uintptr_t base = (uintptr_t)ptr & ~(uintptr_t)(HUGE_PAGE - 1);
-  int k = (int)(((uintptr_t)ptr - base) >> size_shift(size));
+  int shift = size_shift(size), k = (int)(((uintptr_t)ptr - base) >> shift);
   uintptr_t drop = 0;
   bool found = false;
   tm__lock_acquire(&chunks_lock);
   for (int i = 0; i < MAX_CHUNKS; i++) {
-    if (chunks[i].base == base && chunks[i].shift == size_shift(size)) {
+    if (chunks[i].base == base && chunks[i].shift == shift) {
       found = true;
       chunks[i].used &= ~(UINT32_C(1) << k);
       if (chunks[i].used == 0) {

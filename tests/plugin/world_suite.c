@@ -101,12 +101,14 @@ START_TEST(t_busy_worker) {
     usleep(100);
 }
 END_TEST
-START_TEST(t_busy_worker_join) {
-  if (atomic_load(&busy_state) == 1) {
-    atomic_store(&busy_state, 2);
-    pthread_join(busy_thread, NULL);
+/* Asks a worker that holds its block (*state 1) to stop (2), and joins it. */
+static void worker_stop(atomic_int *state, pthread_t thread) {
+  if (atomic_load(state) == 1) {
+    atomic_store(state, 2);
+    pthread_join(thread, NULL);
   }
 }
+START_TEST(t_busy_worker_join) { worker_stop(&busy_state, busy_thread); }
 END_TEST
 /* A worker computing with every signal blocked, as servers keep their workers: the scan must
  * not leave a signal pending on it, which a sigwait() of the program would receive later. Its
@@ -365,12 +367,7 @@ START_TEST(l_busy_bystander) {
   pthread_join(t, NULL);
 }
 END_TEST
-START_TEST(t_bystander_join) {
-  if (atomic_load(&bystander_state) == 1) {
-    atomic_store(&bystander_state, 2);
-    pthread_join(bystander_thread, NULL);
-  }
-}
+START_TEST(t_bystander_join) { worker_stop(&bystander_state, bystander_thread); }
 END_TEST
 /* A heap full of free chunks from before the first test (main() fragments it, as a library's
  * initialisation can). The leak is carved from the top of the heap and fills its chunk, so

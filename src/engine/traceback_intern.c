@@ -154,7 +154,13 @@ static void warn_ids_out(void) {
 
 /* Publishes tb under a new id. Returns 0 when ids or memory ran out. */
 static uint32_t publish(const tm__interned_tb *tb) {
-  uint32_t id = (uint32_t)atomic_fetch_add(&last_id, 1) + 1;
+  uint32_t id;
+  if (tm__process_single_threaded()) { /* no other thread takes an id meanwhile (lock.h) */
+    id = atomic_load_explicit(&last_id, memory_order_relaxed) + 1;
+    atomic_store_explicit(&last_id, id, memory_order_relaxed);
+  } else {
+    id = (uint32_t)atomic_fetch_add(&last_id, 1) + 1;
+  }
   if (id > id_limit) {
     atomic_store(&last_id, id_limit); /* no wrap-around, however many fail */
     warn_ids_out();
@@ -178,7 +184,7 @@ static uint32_t publish(const tm__interned_tb *tb) {
 static tm__interned_tb *arena_copy(const uintptr_t *ips, int n) {
   size_t need = (sizeof(tm__interned_tb) + (size_t)n * sizeof *ips + 15) & ~(size_t)15;
   tm__interned_tb *tb = NULL;
-  tm__lock_acquire(&arena_lock);
+  bool locked = tm__lock_acquire_if_threaded(&arena_lock);
   if (need > arena_left) {
     size_t size = need + sizeof(arena_head) > ARENA_SIZE ? need + sizeof(arena_head) : ARENA_SIZE;
     /* The first arena is faulted in as it fills: a program with few stacks keeps a few pages.
@@ -199,7 +205,7 @@ static tm__interned_tb *arena_copy(const uintptr_t *ips, int n) {
     arena += need;
     arena_left -= need;
   }
-  tm__lock_release(&arena_lock);
+  tm__lock_release_if(&arena_lock, locked);
   if (tb != NULL)
     memcpy(tb->ips, ips, (size_t)n * sizeof *ips);
   return tb;
@@ -260,9 +266,9 @@ uint32_t tm__intern(const uintptr_t *ips, int n, bool truncated, uint32_t total,
   if (slots != NULL)
     __builtin_prefetch(&slots[(h.hash / INTERN_SHARDS) & mask]);
   bool made = false;
-  tm__lock_acquire(&s->lock);
+  bool locked = tm__lock_acquire_if_threaded(&s->lock);
   uint32_t id = intern_unlocked(s, h, ips, n, truncated, total, &made);
-  tm__lock_release(&s->lock);
+  tm__lock_release_if(&s->lock, locked);
   if (fresh != NULL)
     *fresh = made;
   return id;

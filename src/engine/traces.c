@@ -81,8 +81,16 @@ static int watch_tb_limit;
 
 /* ---- counters ---------------------------------------------------------------------------------- */
 
+/* Single-threaded, the counters are read and written without an atomic read-modify-write
+ * (tm__process_single_threaded()). */
 static void counters_add(size_t size) {
-  size_t cur = atomic_fetch_add_explicit(&traced_current, size, memory_order_relaxed) + size;
+  size_t cur;
+  if (tm__process_single_threaded()) {
+    cur = atomic_load_explicit(&traced_current, memory_order_relaxed) + size;
+    atomic_store_explicit(&traced_current, cur, memory_order_relaxed);
+  } else {
+    cur = atomic_fetch_add_explicit(&traced_current, size, memory_order_relaxed) + size;
+  }
   size_t watch = atomic_load_explicit(&watch_limit, memory_order_relaxed);
   if (__builtin_expect(watch != 0 && cur > watch, 0)) {
     int armed = 1;
@@ -95,8 +103,15 @@ static void counters_add(size_t size) {
  * the total (tm__counters_get). A program that grows (most allocations, few frees) then pays one
  * atomic per allocation instead of two. */
 static void counters_sub(size_t size) {
-  size_t before = atomic_fetch_sub_explicit(&traced_current, size, memory_order_relaxed);
-  size_t peak = atomic_load_explicit(&traced_peak, memory_order_relaxed);
+  size_t before, peak = atomic_load_explicit(&traced_peak, memory_order_relaxed);
+  if (tm__process_single_threaded()) {
+    before = atomic_load_explicit(&traced_current, memory_order_relaxed);
+    atomic_store_explicit(&traced_current, before - size, memory_order_relaxed);
+    if (before > peak)
+      atomic_store_explicit(&traced_peak, before, memory_order_relaxed);
+    return;
+  }
+  before = atomic_fetch_sub_explicit(&traced_current, size, memory_order_relaxed);
   while (before > peak && !atomic_compare_exchange_weak_explicit(&traced_peak, &peak, before,
                                                                  memory_order_relaxed,
                                                                  memory_order_relaxed))
@@ -259,13 +274,13 @@ static inline int entry_put(tm__table *table, uintptr_t key, uint64_t meta) {
   uint64_t old;
   bool failed;
   int rc = 0;
-  tm__lock_acquire(&s->lock);
+  bool locked = tm__lock_acquire_if_threaded(&s->lock);
   /* Re-checked under the lock: tm_stop() clears each shard under its lock after clearing the flag,
    * so a racing insert either lands before that clear or sees the flag down. A traced block that
    * comes too late is registered instead, when the registry is on. */
   int active = atomic_load(&tm__hooks_active);
   if (traced && !(active & TM__HOOKS_TRACING)) {
-    tm__lock_release(&s->lock);
+    tm__lock_release_if(&s->lock, locked);
     return table == &main_table ? entry_put_late(key, meta) : 0;
   }
   if (traced || (active & TM__HOOKS_REGISTRY)) {
@@ -276,7 +291,7 @@ static inline int entry_put(tm__table *table, uintptr_t key, uint64_t meta) {
     else
       count_entry(meta, +1);
   }
-  tm__lock_release(&s->lock);
+  tm__lock_release_if(&s->lock, locked);
   return rc;
 }
 
@@ -338,11 +353,11 @@ const tm__raw_trace *tm__peak_watch_traces(size_t *n, int *limit) {
 bool tm__trace_remove(tm__table *table, uintptr_t ptr, uint64_t *meta) {
   uint64_t hash = tm__hash_ptr(ptr);
   tm__shard *s = tm__table_shard(table, hash);
-  tm__lock_acquire(&s->lock);
+  bool locked = tm__lock_acquire_if_threaded(&s->lock);
   bool found = tm__shard_remove_unlocked(s, ptr, hash, meta);
   if (found)
     count_entry(*meta, -1);
-  tm__lock_release(&s->lock);
+  tm__lock_release_if(&s->lock, locked);
   return found;
 }
 

@@ -169,7 +169,16 @@ TM_EXTERN bool tm_thread_is_paused(void);
  * does) or runs with TRACEMALLOC_REGISTRY=1, and off otherwise (TRACEMALLOC_REGISTRY=0 forces it
  * off). Costs one table insert per allocation and one removal per free while not tracing. */
 #define TM_HEAP_REGISTRY                                                                           \
+  __asm__(".pushsection .note.tracemalloc,\"a\",@note\n"                                         \
+          ".balign 4\n.long 12\n.long 4\n.long " TM__STRING(TM__REGISTRY_NOTE_TYPE) "\n"        \
+          ".asciz \"tracemalloc\"\n.long 1\n.popsection");                                    \
   __attribute__((visibility("default"), used)) const int tm_heap_registry_wanted = 1
+/* The program's request reaches the library twice: as the exported symbol above, and as an ELF
+ * note (name "tracemalloc", this type) in the program's PT_NOTE segment, which a link that hides
+ * the symbols of static archives (-Wl,--exclude-libs,ALL, a version script) keeps. */
+#define TM__REGISTRY_NOTE_TYPE 0x544d0001
+#define TM__STRING_(x) #x
+#define TM__STRING(x) TM__STRING_(x)
 
 /* Returns true when the heap registry is on. */
 TM_EXTERN bool tm_heap_registry_is_on(void);

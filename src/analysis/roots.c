@@ -168,13 +168,17 @@ static uintptr_t malloc_state_address(void) {
   if (probed)
     return found;
   probed = true;
-  if (!malloc_data_segment(&lo, &hi))
-    return 0;
+  if (!tm__malloc_is_glibc() || !malloc_data_segment(&lo, &hi))
+    return 0; /* another allocator serves malloc: glibc's arena holds none of its blocks */
   for (int t = 0; t < TRIES && found == 0; t++) {
     size_t size = sizes[t % G_N_ELEMENTS(sizes)];
     uintptr_t *a = held[3 * t] = alloc(size), *b = held[3 * t + 1] = alloc(size);
     held[3 * t + 2] = alloc(size);
     if (a == NULL || b == NULL || held[3 * t + 2] == NULL)
+      continue;
+    /* A chunk glibc mapped on its own (M_MMAP_THRESHOLD tuned down, by mallopt() or
+     * GLIBC_TUNABLES) is unmapped by free(): reading it then would fault. It never reaches a bin. */
+    if (((const volatile uintptr_t *)b)[-1] & 2) /* IS_MMAPPED */
       continue;
     held[3 * t + 1] = NULL;
     release(b);

@@ -109,6 +109,10 @@ void tm__program_maps_unlock(void);
  * guard held. NULL with *n = 0 when there is none or on failure. */
 tm__raw_trace *tm__blocks_copy_locked(size_t *n);
 
+/* Whether glibc's malloc serves the program's blocks (no other allocator preloaded behind the
+ * hooks): only then do its chunk headers and arenas mean anything. Thread-safe. */
+bool tm__malloc_is_glibc(void);
+
 /* Reports TM_ERROR_NO_MEMORY without allocating: hands over an error made in advance (nothing is
  * set when error is NULL or already set, or when the spare is in use by an earlier failure that
  * was not followed by a refill). Thread-safe. */

@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "guard.h"
 #include "hooks.h"
 #include "runtime.h"
@@ -200,6 +201,11 @@ static void block_zero(char *p, size_t n) {
 static inline bool block_scanned(void) {
   return (atomic_load_explicit(&tm__hooks_active, memory_order_relaxed) & TM__HOOKS_REGISTRY) &&
          !tm__guard_held() && !tm__pause_hides();
+}
+
+bool tm__malloc_is_glibc(void) {
+  tm__hooks_resolve();
+  return __atomic_load_n(&real.free, __ATOMIC_RELAXED) == __libc_free;
 }
 
 size_t tm__hooks_usable_size(void *ptr) {

@@ -15,8 +15,11 @@
  * blocks are kept in a lock-free address bitmap (addr_bitmap.h), outside the order.
  */
 #include <errno.h>
+#include <link.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "addr_bitmap.h"
 #include "engine.h"
@@ -430,8 +433,34 @@ void tm__record_restore(void *ptr, uint64_t meta) {
  * weak reference: the linker exports the program's definition to this library when it has one. */
 extern const int tm_heap_registry_wanted __attribute__((weak));
 
+/* Sets *data when the first object dl_iterate_phdr() reports (the program) has the note that
+ * TM_HEAP_REGISTRY puts in its PT_NOTE segment. */
+static int registry_note_find(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  for (size_t i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_NOTE)
+      continue;
+    const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+    while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
+      const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)(const void *)p;
+      size_t name = (n->n_namesz + 3u) & ~(size_t)3, desc = (n->n_descsz + 3u) & ~(size_t)3;
+      if ((size_t)(end - p) - sizeof *n < name + desc)
+        break;
+      if (n->n_namesz == sizeof "tracemalloc" &&
+          n->n_type == TM__REGISTRY_NOTE_TYPE &&
+          memcmp(p + sizeof *n, "tracemalloc", sizeof "tracemalloc") == 0)
+        *(bool *)data = true;
+      p += sizeof *n + name + desc;
+    }
+  }
+  return 1; /* the program only */
+}
+
 void tm__registry_decide(const char *env) {
   bool wanted = &tm_heap_registry_wanted != NULL && tm_heap_registry_wanted != 0;
+  if (!wanted)
+    dl_iterate_phdr(registry_note_find, &wanted);
   if (env != NULL && env[0] != '\0')
     wanted = env[0] != '0';
   if (!wanted)

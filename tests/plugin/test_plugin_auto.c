@@ -1,6 +1,9 @@
 /* test_plugin_auto.c — zero-edit mode judges every test once, also where the suite adds the
  * fixture itself; a test that allocates nothing passes the smallest peak limit (Check's own
- * messages are not the test's, in either fork mode). Runs auto_suite in both fork modes. */
+ * messages are not the test's, in either fork mode). Runs auto_suite in both fork modes; the
+ * verdicts also with the suite linked -Wl,--exclude-libs,ALL (the heap registry asked for by an ELF
+ * note alone), and with glibc mapping every block on its own (M_MMAP_THRESHOLD 0: a freed block
+ * is unmapped at once). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +13,7 @@
 
 #include "harness.h"
 
-static suite_run *runs[2], *peak_runs[2];
+static suite_run *runs[6], *peak_runs[2];
 
 static int count(const char *haystack, const char *needle) {
   int n = 0;
@@ -65,16 +68,21 @@ int main(void) {
 
   runs[0] = suite_run_new(exe, "yes", NULL);
   runs[1] = suite_run_new(exe, "no", NULL);
+  runs[2] = suite_run_new(required_env("AUTO_SUITE_HIDDEN"), "yes", NULL);
+  runs[3] = suite_run_new(required_env("AUTO_SUITE_HIDDEN"), "no", NULL);
+  const char *const mmapped_env[] = {"GLIBC_TUNABLES=glibc.malloc.mmap_threshold=0", NULL};
+  runs[4] = suite_run_new(exe, "yes", mmapped_env);
+  runs[5] = suite_run_new(exe, "no", mmapped_env);
   const char *const peak_env[] = {"TM_LEAK_PEAK_LIMIT=1", NULL};
   peak_runs[0] = suite_run_new(exe, "yes", peak_env);
   peak_runs[1] = suite_run_new(exe, "no", peak_env);
-  tcase_add_loop_test(tc, test_verdicts, 0, 2);
+  tcase_add_loop_test(tc, test_verdicts, 0, (int)G_N_ELEMENTS(runs));
   tcase_add_loop_test(tc, test_one_report_each, 0, 2);
   tcase_add_loop_test(tc, test_peak_limit_of_one_byte, 0, 2);
   suite_add_tcase(s, tc);
   failed = run_suite(s) != EXIT_SUCCESS;
-  suite_run_free(runs[0]);
-  suite_run_free(runs[1]);
+  for (size_t i = 0; i < G_N_ELEMENTS(runs); i++)
+    suite_run_free(runs[i]);
   suite_run_free(peak_runs[0]);
   suite_run_free(peak_runs[1]);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -3,6 +3,8 @@
 
 #include <check.h>
 
+#include <unistd.h>
+
 #include "harness.h"
 
 static void ck_result_free(gpointer data) {
@@ -42,7 +44,17 @@ static ck_result *parse_line(const char *text) {
   return r;
 }
 
+static void stderr_close(gpointer data) {
+  (void)data;
+  close(STDERR_FILENO);
+}
+
 suite_run *suite_run_new(const char *exe, const char *fork_mode, const char *const *extra_env) {
+  return suite_run_new_full(exe, fork_mode, extra_env, false);
+}
+
+suite_run *suite_run_new_full(const char *exe, const char *fork_mode, const char *const *extra_env,
+                              bool stderr_closed) {
   char **env = g_get_environ();
   char *argv[] = {(char *)exe, NULL};
   GError *error = NULL;
@@ -70,8 +82,9 @@ suite_run *suite_run_new(const char *exe, const char *fork_mode, const char *con
     g_free(name);
   }
   run->fork = g_strdup(fork_mode);
-  if (!g_spawn_sync(NULL, argv, env, G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL, &run->out,
-                    &run->err, &run->exit_status, &error)) {
+  if (!g_spawn_sync(NULL, argv, env, G_SPAWN_STDIN_FROM_DEV_NULL,
+                    stderr_closed ? stderr_close : NULL, NULL, &run->out,
+                    stderr_closed ? NULL : &run->err, &run->exit_status, &error)) {
     g_printerr("cannot run %s: %s\n", exe, error->message);
     exit(99); /* meson's hard error: no verdict can be read */
   }

@@ -8,6 +8,8 @@
 #ifndef TM_PLUGIN_HARNESS_H
 #define TM_PLUGIN_HARNESS_H
 
+#include <stdbool.h>
+
 #include <glib.h>
 
 /* One result line of Check's output. */
@@ -34,6 +36,9 @@ typedef struct suite_run {
  * every TM_LEAK_*, CK_RUN_*, CK_*_LOG, G_SLICE and TRACEMALLOC variable. Exits with 99 (meson's hard error) when exe
  * cannot run: it is called from main(), outside any test, where Check cannot report. */
 suite_run *suite_run_new(const char *exe, const char *fork_mode, const char *const *extra_env);
+/* The same; with stderr_closed, the suite starts with descriptor 2 closed (run->err stays NULL). */
+suite_run *suite_run_new_full(const char *exe, const char *fork_mode, const char *const *extra_env,
+                              bool stderr_closed);
 void suite_run_free(suite_run *run);
 
 /* The result of tcase:test:iteration, or NULL. tcase may be NULL for any. */

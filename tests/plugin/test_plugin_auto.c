@@ -2,8 +2,9 @@
  * fixture itself; a test that allocates nothing passes the smallest peak limit (Check's own
  * messages are not the test's, in either fork mode). Runs auto_suite in both fork modes; the
  * verdicts also with the suite linked -Wl,--exclude-libs,ALL (the heap registry asked for by an ELF
- * note alone), and with glibc mapping every block on its own (M_MMAP_THRESHOLD 0: a freed block
- * is unmapped at once). */
+ * note alone), with glibc mapping every block on its own (M_MMAP_THRESHOLD 0: a freed block
+ * is unmapped at once), and with the suite started with stderr closed (Check's message file then
+ * gets descriptor 2, and the plugin must not write its notes there). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@
 
 #include "harness.h"
 
-static suite_run *runs[6], *peak_runs[2];
+static suite_run *runs[8], *peak_runs[2];
 
 static int count(const char *haystack, const char *needle) {
   int n = 0;
@@ -73,6 +74,8 @@ int main(void) {
   const char *const mmapped_env[] = {"GLIBC_TUNABLES=glibc.malloc.mmap_threshold=0", NULL};
   runs[4] = suite_run_new(exe, "yes", mmapped_env);
   runs[5] = suite_run_new(exe, "no", mmapped_env);
+  runs[6] = suite_run_new_full(exe, "yes", NULL, true);
+  runs[7] = suite_run_new_full(exe, "no", NULL, true);
   const char *const peak_env[] = {"TM_LEAK_PEAK_LIMIT=1", NULL};
   peak_runs[0] = suite_run_new(exe, "yes", peak_env);
   peak_runs[1] = suite_run_new(exe, "no", peak_env);

@@ -109,13 +109,17 @@ static void window_close(void) {
   }
 }
 
-/* Starts tracing when nobody has, with TM_LEAK_NFRAME frames; when TM_LEAK_NFRAME is set and
- * someone already traces, applies that limit to new traces. Returns 0 or a TM_E* code. */
+/* Starts tracing when nobody has, with TM_LEAK_NFRAME frames; when someone already traces,
+ * applies TM_LEAK_NFRAME to new traces when it is set, and otherwise raises a shorter limit to the
+ * default: with TRACEMALLOC=1 in the environment every traceback held the allocator's own frame
+ * alone (a strdup() leak was named at glibc's strdup.c). Returns 0 or a TM_E* code. */
 static int ensure_tracing(void) {
+  int want = config->nframe > 0 ? config->nframe : TM__LEAK_DEFAULT_NFRAME;
   if (!tm_is_tracing())
-    return tm_start(config->nframe > 0 ? config->nframe : TM__LEAK_DEFAULT_NFRAME);
-  if (config->nframe > 0 && tm_get_traceback_limit() != config->nframe)
-    return tm_start(config->nframe);
+    return tm_start(want);
+  int limit = tm_get_traceback_limit();
+  if (config->nframe > 0 ? limit != want : limit < want)
+    return tm_start(want);
   return 0;
 }
 

@@ -157,6 +157,19 @@ START_TEST(test_reachable_charged) {
 }
 END_TEST
 
+/* A tracer started with one frame (TRACEMALLOC=1 in the environment) is raised to the plugin's
+ * default: the sites are still the program's lines, past strdup() and the project's wrappers. */
+START_TEST(test_short_limit_raised) {
+  const char *const env[] = {"TRACEMALLOC=1", "CK_RUN_CASE=Leaks", NULL};
+  suite_run *run = suite_run_new(required_env("LEAK_SUITE"), _i ? "no" : "yes", env);
+  check_result(run, "Leaks", "test_strdup_leak", 0, 'S', suite_src, "site:strdup",
+               "leaked 11 B in 1 block (allowed 0 B)");
+  check_result(run, "Leaks", "test_wrapper_chain_leak", 0, 'S', suite_src, "site:wrapper_chain",
+               "leaked 14 B in 1 block (allowed 0 B): a 14 B block from project_inline_strdup() at ");
+  suite_run_free(run);
+}
+END_TEST
+
 /* The called-from location is the test's own line. */
 START_TEST(test_called_from) {
   /* Also when the site, in a library built without debug information, has no line. */
@@ -396,6 +409,7 @@ int main(void) {
   tcase_add_loop_test(tc, test_verdict, 0, NEXPECTED * 2);
   tcase_add_loop_test(tc, test_summary, 0, 2);
   tcase_add_loop_test(tc, test_called_from, 0, 2);
+  tcase_add_loop_test(tc, test_short_limit_raised, 0, 2);
   tcase_add_loop_test(tc, test_tail_call_named, 0, 2);
   tcase_add_loop_test(tc, test_stderr_report, 0, 2);
   tcase_add_loop_test(tc, test_stderr_quiet, 0, 2);

@@ -14,6 +14,7 @@
  * The whole mark runs between tm__blocks_lock() and tm__blocks_unlock(): no block can be freed,
  * and no memory unmapped by free(), while it reads them. It allocates with the guard held only.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -453,6 +454,15 @@ static bool scan_locked(tm_reachability *r, const GArray *roots, const tm_reach_
         g.flags[i] |= TRACED;
       else if (g.blocks[i].tb_id == TM__TB_PAUSED)
         g.flags[i] |= OPAQUE;
+    }
+    /* The block installed as this thread's alternate signal stack holds dead frames of signal
+     * handlers: its words are not the program's pointers (roots.c cuts such stacks from the
+     * roots). */
+    stack_t alt;
+    if (sigaltstack(NULL, &alt) == 0 && !(alt.ss_flags & (SS_DISABLE | SS_ONSTACK))) {
+      size_t b = graph_find(&g, (uintptr_t)alt.ss_sp);
+      if (b != SIZE_MAX && g.blocks[b].ptr == (uintptr_t)alt.ss_sp)
+        g.flags[b] |= OPAQUE;
     }
   }
   tm__shared_pages pages;

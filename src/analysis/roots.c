@@ -714,6 +714,43 @@ static void altstack_add(GArray *ranges, const GArray *maps) {
   ranges_add(ranges, maps, (uintptr_t)&altstack_word, (uintptr_t)(&altstack_word + 1));
 }
 
+/* Returns ranges less the alternate signal stacks the program installed (tm__altstacks_copy())
+ * in static storage, and less the one installed now, but not the one this thread runs on: what
+ * lies there are the dead frames of signal handlers, and a static array used as one is part of a
+ * writable segment, whose scan took a pointer a handler's frame left there for the program's (a
+ * block the handler leaked passed). An old stack outside every loaded object (a block or a
+ * mapping since given back) is left alone: its memory may hold the program's data now. Frees
+ * ranges. */
+static GArray *altstacks_cut(GArray *ranges) {
+  uintptr_t alt[8][2];
+  size_t n = tm__altstacks_copy(alt, G_N_ELEMENTS(alt));
+  stack_t now;
+  bool installed = sigaltstack(NULL, &now) == 0 && !(now.ss_flags & SS_DISABLE);
+  for (size_t k = 0; k < n; k++) {
+    bool current = installed && (uintptr_t)now.ss_sp == alt[k][0];
+    Dl_info in;
+    if (current ? (now.ss_flags & SS_ONSTACK) != 0
+                : dladdr((const void *)alt[k][0], &in) == 0 || in.dli_fbase == NULL)
+      continue;
+    GArray *out = g_array_sized_new(false, false, sizeof(tm__range), ranges->len + 1);
+    for (guint i = 0; i < ranges->len; i++) {
+      tm__range r = g_array_index(ranges, tm__range, i);
+      if (r.hi <= alt[k][0] || r.lo >= alt[k][1]) {
+        g_array_append_val(out, r);
+        continue;
+      }
+      tm__range below = {r.lo, alt[k][0]}, above = {alt[k][1], r.hi};
+      if (below.lo < below.hi)
+        g_array_append_val(out, below);
+      if (above.lo < above.hi)
+        g_array_append_val(out, above);
+    }
+    g_array_unref(ranges);
+    ranges = out;
+  }
+  return ranges;
+}
+
 /* The main thread's stack when no thread runs on it (a fork() child of a program whose main()
  * waits for the thread that runs the suite: the child has the runner's thread alone, and main()'s
  * frames as they were), its resident pages whole: the caller reads only what was written since the
@@ -762,7 +799,7 @@ GArray *tm__roots_collect(const void *stack_from, bool forked) {
   g_free(pm.list);
   g_array_unref(sps);
   g_array_unref(maps);
-  return ranges;
+  return altstacks_cut(ranges);
 }
 
 void tm_stack_mark_take(tm_stack_mark *mark) {

@@ -100,6 +100,12 @@ uintptr_t tm__tracer_map_start(uintptr_t lo, uintptr_t hi);
  * nothing. */
 size_t tm__program_maps_copy(uintptr_t (*out)[2], size_t max);
 
+/* The alternate signal stacks the program installed with sigaltstack(), the latest few, also once
+ * disabled, as [lo, hi) pairs: copies up to max into out and returns how many it copied. Their
+ * contents are dead frames of signal handlers, never the program's data. Thread-safe; allocates
+ * nothing. */
+size_t tm__altstacks_copy(uintptr_t (*out)[2], size_t max);
+
 /* Hold and drop the list's lock, around fork() (before the region allocator's lock). */
 void tm__program_maps_lock(void);
 void tm__program_maps_unlock(void);

@@ -19,6 +19,7 @@
 #undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -67,6 +68,7 @@ static void *(*real_mremap)(void *, size_t, size_t, int, ...);
 static void *(*real_shmat)(int, const void *, int);
 static int (*real_shmdt)(const void *);
 static void *(*real_sbrk)(intptr_t);
+static int (*real_sigaltstack)(const stack_t *, stack_t *);
 
 /* Finds the next definitions once. While dlsym() runs (it could map memory), or where it finds
  * none, the system calls serve. */
@@ -85,6 +87,7 @@ static void resolve(void) {
       {"mmap", (void **)&real_mmap},   {"munmap", (void **)&real_munmap},
       {"mremap", (void **)&real_mremap}, {"shmat", (void **)&real_shmat},
       {"shmdt", (void **)&real_shmdt}, {"sbrk", (void **)&real_sbrk},
+      {"sigaltstack", (void **)&real_sigaltstack},
   };
   for (size_t i = 0; i < sizeof wanted / sizeof *wanted; i++) {
     void *fn = dlsym(RTLD_NEXT, wanted[i].name);
@@ -373,6 +376,50 @@ TM_HOOK void *sbrk(intptr_t increment) {
   }
   errno = saved;
   return p;
+}
+
+/* The alternate signal stacks the program installed (sigaltstack()), the latest ALTSTACKS, kept
+ * after they are disabled: a handler's dead frames stay in that memory, a static array or a
+ * block, and the scan must not take the pointers they hold for the program's (a leak made in a
+ * handler that ran on a static stack passed). Under list_lock. */
+#define ALTSTACKS 8
+static map_range altstacks[ALTSTACKS];
+static size_t altstacks_next;
+
+TM_HOOK int sigaltstack(const stack_t *ss, stack_t *old) {
+  resolve();
+  int (*fn)(const stack_t *, stack_t *) = __atomic_load_n(&real_sigaltstack, __ATOMIC_RELAXED);
+  int rc = fn != NULL ? fn(ss, old) : (int)syscall(SYS_sigaltstack, ss, old);
+  if (rc != 0 || ss == NULL || (ss->ss_flags & SS_DISABLE) || ss->ss_sp == NULL ||
+      ss->ss_size == 0)
+    return rc;
+  int saved = errno;
+  if (list_lock_take()) {
+    map_range r = {(uintptr_t)ss->ss_sp, (uintptr_t)ss->ss_sp + ss->ss_size};
+    bool known = false;
+    for (size_t i = 0; i < ALTSTACKS && !known; i++)
+      known = altstacks[i].lo == r.lo && altstacks[i].hi == r.hi;
+    if (!known)
+      altstacks[altstacks_next++ % ALTSTACKS] = r;
+    list_lock_drop();
+  }
+  errno = saved;
+  return rc;
+}
+
+size_t tm__altstacks_copy(uintptr_t (*out)[2], size_t max) {
+  size_t n = 0;
+  if (!list_lock_take())
+    return 0;
+  for (size_t i = 0; i < ALTSTACKS && n < max; i++) {
+    if (altstacks[i].hi == 0)
+      continue;
+    out[n][0] = altstacks[i].lo;
+    out[n][1] = altstacks[i].hi;
+    n++;
+  }
+  list_lock_drop();
+  return n;
 }
 
 /* ---- what the scan reads --------------------------------------------------------------------- */

@@ -40,6 +40,8 @@
 #include <errno.h>
 #include <wchar.h>
 
+#include "lose.h"
+
 static pthread_key_t key;
 static void *worker(void *arg) { char *mine = malloc(64); strcpy(mine, "worker"); pause(); free(mine); return arg; }
 static void *pool_worker(void *arg) { (void)arg; void *p = malloc(100); sleep(1000); free(p); return NULL; }
@@ -152,6 +154,24 @@ END_TEST
 START_TEST(t_sigaltstack) {
   stack_t ss = {.ss_sp = malloc(4 * SIGSTKSZ), .ss_size = 4 * SIGSTKSZ, .ss_flags = 0};
   ck_assert_int_eq(sigaltstack(&ss, NULL), 0);
+}
+END_TEST
+/* A block a signal handler leaks while it runs on a static alternate stack: the handler's dead
+ * frames there, in the program's writable segment, still hold the block's address. */
+static char handler_stack[64 * 1024];
+static void leak_in_handler(int sig) {
+  (void)sig;
+  lose(malloc(36)); /* site:altstack */
+}
+START_TEST(l_altstack_handler) {
+  stack_t ss = {.ss_sp = handler_stack, .ss_size = sizeof handler_stack, .ss_flags = 0}, old;
+  ck_assert_int_eq(sigaltstack(&ss, &old), 0);
+  struct sigaction sa = {.sa_handler = leak_in_handler, .sa_flags = SA_ONSTACK}, was;
+  sigemptyset(&sa.sa_mask);
+  ck_assert_int_eq(sigaction(SIGUSR1, &sa, &was), 0);
+  raise(SIGUSR1);
+  sigaction(SIGUSR1, &was, NULL);
+  ck_assert_int_eq(sigaltstack(&old, NULL), 0); /* the one before, or none */
 }
 END_TEST
 /* A pool carved out of memory the suite maps itself, as allocators and interpreters do: the
@@ -454,6 +474,7 @@ static int suite_main(void) {
   tcase_add_test(l, l_getline); tcase_add_test(l, l_stale_word); tcase_add_test(l, l_worker_leak);
   tcase_add_test(l, l_fragmented_heap); tcase_add_test(l, l_equal_sites);
   tcase_add_test(l, l_reset_peak); tcase_add_test(l, l_busy_bystander); tcase_add_test(l, l_module_ctor);
+  tcase_add_test(l, l_altstack_handler);
   suite_add_tcase(s, l);
   TCase *k = tcase_create("Kept");
   tcase_add_unchecked_fixture(k, kept_box_make, kept_box_free);

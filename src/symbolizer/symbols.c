@@ -338,16 +338,37 @@ static int loaded_objects_cb(struct dl_phdr_info *info, size_t size, void *data)
   return 0;
 }
 
+/* The program's file: the target of /proc/self/exe; the link itself when the file was deleted
+ * since the program started (the kernel still opens it through the link, where the target's name
+ * says "(deleted)"); without /proc, the name it was started by (AT_EXECFN), made absolute.
+ * find_elf() refuses a file whose build-id is not the loaded program's. New string, g_free. */
+static char *program_file(void) {
+  char *target = g_file_read_link("/proc/self/exe", NULL);
+  if (target != NULL && !g_str_has_suffix(target, " (deleted)"))
+    return target;
+  if (target != NULL) {
+    g_free(target);
+    return g_strdup("/proc/self/exe");
+  }
+  const char *execfn = (const char *)getauxval(AT_EXECFN);
+  if (execfn == NULL)
+    return NULL;
+  char *real = realpath(execfn, NULL); /* malloc()ed */
+  char *name = g_strdup(real != NULL ? real : execfn);
+  free(real);
+  return name;
+}
+
 /* Returns the module name to report for o, the first object of the loader's list when first
  * (new string, g_free), or NULL to leave it out: the file's canonical path as the kernel shows
- * it (the program's from /proc/self/exe, whose loader name is empty), or "[vdso: <pid>]" for the
+ * it (the program's from program_file(), whose loader name is empty), or "[vdso: <pid>]" for the
  * vDSO (vdso is its address, 0 when none), which dwfl_linux_proc_find_elf then reads from
  * memory. */
 static char *loaded_object_module_name(const loaded_object *o, bool first, Dwarf_Addr vdso) {
   if (vdso != 0 && vdso >= o->low && vdso < o->high)
     return g_strdup_printf("[vdso: %d]", (int)getpid());
   if (o->name[0] == '\0')
-    return first ? g_file_read_link("/proc/self/exe", NULL) : NULL;
+    return first ? program_file() : NULL;
   char *real = realpath(o->name, NULL); /* malloc()ed */
   char *name = g_strdup(real != NULL ? real : o->name);
   free(real);

@@ -645,6 +645,44 @@ static int child_memory(void) {
 START_TEST(test_memory_before_loading) { child_run("memory"); }
 END_TEST
 
+/* Run in a fresh process (TEST_SYMBOLS_CHILD=deleted), a copy of this program that deletes its
+ * own file first, as a rebuild that replaces a running test binary does: /proc/self/exe then
+ * names "... (deleted)", and the program's frames still resolve to their lines through the link
+ * itself. Returns the exit status. */
+static int child_deleted(void) {
+  char *self = g_file_read_link("/proc/self/exe", NULL);
+  if (self == NULL || unlink(self) != 0)
+    return 1;
+  g_free(self);
+  unsigned int line;
+  tm_frame f[MAX_FRAMES];
+  if (resolve(call_site(&line), f, MAX_FRAMES) != 1 || f[0].lineno != line ||
+      f[0].function == NULL || strcmp(f[0].function, "call_site") != 0)
+    return 2;
+  return 0;
+}
+
+START_TEST(test_deleted_program_file) {
+  char *self = g_file_read_link("/proc/self/exe", NULL);
+  char *copy = g_strdup_printf("%s.deleted-%d", self, (int)getpid());
+  char *bytes = NULL;
+  gsize len = 0;
+  ck_assert(g_file_get_contents(self, &bytes, &len, NULL));
+  ck_assert(g_file_set_contents(copy, bytes, (gssize)len, NULL));
+  ck_assert_int_eq(chmod(copy, 0700), 0);
+  char *argv[] = {copy, NULL};
+  char **envp = g_environ_setenv(g_get_environ(), "TEST_SYMBOLS_CHILD", "deleted", TRUE);
+  int status = -1;
+  ck_assert(g_spawn_sync(NULL, argv, envp, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, NULL));
+  unlink(copy); /* when the child did not get that far */
+  ck_assert_msg(g_spawn_check_wait_status(status, NULL), "child status 0x%x", status);
+  g_strfreev(envp);
+  g_free(bytes);
+  g_free(copy);
+  g_free(self);
+}
+END_TEST
+
 /* Maps the whole file at path a second time, read-only, as libelf's ELF_C_READ_MMAP or a program
  * reading a binary does. Returns the mapping (never unmapped: it must outlive the resolution) or
  * NULL. */
@@ -755,6 +793,7 @@ static Suite *symbols_suite(void) {
   tcase_add_test(tc, test_cache_and_memory);
   tcase_add_test(tc, test_threads);
   tcase_add_test(tc, test_memory_before_loading);
+  tcase_add_test(tc, test_deleted_program_file);
   tcase_add_test(tc, test_file_mapped_twice);
   suite_add_tcase(s, tc);
   return s;
@@ -765,6 +804,7 @@ int main(void) {
   if (child != NULL)
     return strcmp(child, "memory") == 0     ? child_memory()
            : strcmp(child, "remapped") == 0 ? child_remapped()
+           : strcmp(child, "deleted") == 0  ? child_deleted()
                                             : 3;
   return run_suite(symbols_suite());
 }

@@ -110,7 +110,9 @@ static size_t blocks_dedup(tm__raw_trace *blocks, size_t n) {
   return out;
 }
 
-/* Returns the index of the block that the address v lies in, or SIZE_MAX. */
+/* Returns the index of the block that the address v lies in, or SIZE_MAX. A word equal to a
+ * block's end (one past its last byte) is no pointer to it, as in Valgrind and LeakSanitizer:
+ * a block whose only reference is its end pointer is lost. */
 static size_t graph_find(const graph *g, uintptr_t v) {
   if (v < g->lo || v >= g->hi)
     return SIZE_MAX;
@@ -128,21 +130,6 @@ static size_t graph_find(const graph *g, uintptr_t v) {
   return v < b->ptr + b->size || v == b->ptr ? lo - 1 : SIZE_MAX;
 }
 
-/* Returns the index of the block that the word v points to, or SIZE_MAX: an address in it, or
- * its end when no block starts there. An allocator that puts its header first and returns the
- * address past it, for an object of no bytes (talloc_new(): a 96-byte header, nothing after it),
- * leaves only that end in the program's variables. No other block can own the address: glibc
- * puts a chunk header between two blocks, and a block that starts there is found first. */
-static size_t graph_find_word(const graph *g, uintptr_t v) {
-  size_t i = graph_find(g, v);
-  if (i != SIZE_MAX || v == 0)
-    return i;
-  i = graph_find(g, v - 1);
-  return i != SIZE_MAX && g->blocks[i].size != 0 && v == g->blocks[i].ptr + g->blocks[i].size
-             ? i
-             : SIZE_MAX;
-}
-
 /* Marks with `flag` every block that a word of [lo, hi) points into and that has none of the
  * `stop` flags, and pushes it. old: [lo, hi) is memory older than the traces (a root, an
  * untraced block), where a word on a page unwritten since the fork cannot point to a traced
@@ -150,7 +137,7 @@ static size_t graph_find_word(const graph *g, uintptr_t v) {
 static void graph_scan(graph *g, uintptr_t lo, uintptr_t hi, uint8_t flag, uint8_t stop,
                        bool old) {
   for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
-    size_t i = graph_find_word(g, *(const uintptr_t *)p);
+    size_t i = graph_find(g, *(const uintptr_t *)p);
     if (i != SIZE_MAX && !(g->flags[i] & (flag | stop))) {
       if (old && g->unwritten != NULL && (g->flags[i] & TRACED) &&
           tm__shared_pages_unwritten(g->unwritten, p))
@@ -214,7 +201,7 @@ static void graph_own(graph *g, size_t root, const size_t *out_index, tm_reach_b
     uintptr_t lo, hi;
     block_words(&g->blocks[i], &lo, &hi);
     for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
-      size_t j = graph_find_word(g, *(const uintptr_t *)p);
+      size_t j = graph_find(g, *(const uintptr_t *)p);
       if (j != SIZE_MAX && (g->flags[j] & (REACHED | TRACED | OWNED)) == TRACED) {
         g->flags[j] |= OWNED;
         g->stack[g->depth++] = j;
@@ -237,7 +224,7 @@ static int by_size_desc(const void *a, const void *b, void *blocks) {
 /* The index among the unreachable traced blocks (local: graph index => that index, SIZE_MAX for
  * any other block) of the block that the word v points into, or SIZE_MAX. */
 static size_t unreached_find(const graph *g, const size_t *local, uintptr_t v) {
-  size_t i = graph_find_word(g, v);
+  size_t i = graph_find(g, v);
   return i != SIZE_MAX ? local[i] : SIZE_MAX;
 }
 

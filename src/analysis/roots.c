@@ -177,8 +177,9 @@ static uintptr_t malloc_state_address(void) {
     if (a == NULL || b == NULL || held[3 * t + 2] == NULL)
       continue;
     /* A chunk glibc mapped on its own (M_MMAP_THRESHOLD tuned down, by mallopt() or
-     * GLIBC_TUNABLES) is unmapped by free(): reading it then would fault. It never reaches a bin. */
-    if (((const volatile uintptr_t *)b)[-1] & 2) /* IS_MMAPPED */
+     * GLIBC_TUNABLES) is unmapped by free(): reading it then would fault. It never reaches a
+     * bin. */
+    if (tm__malloc_chunk_mapped(b))
       continue;
     held[3 * t + 1] = NULL;
     release(b);

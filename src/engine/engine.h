@@ -119,6 +119,10 @@ tm__raw_trace *tm__blocks_copy_locked(size_t *n);
  * hooks): only then do its chunk headers and arenas mean anything. Thread-safe. */
 bool tm__malloc_is_glibc(void);
 
+/* Whether the live block p is a chunk glibc mapped on its own (free() unmaps it at once): false
+ * when glibc does not serve malloc. Thread-safe. */
+bool tm__malloc_chunk_mapped(const void *p);
+
 /* Reports TM_ERROR_NO_MEMORY without allocating: hands over an error made in advance (nothing is
  * set when error is NULL or already set, or when the spare is in use by an earlier failure that
  * was not followed by a refill). Thread-safe. */

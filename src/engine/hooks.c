@@ -203,10 +203,6 @@ static inline bool block_scanned(void) {
          !tm__guard_held() && !tm__pause_hides();
 }
 
-bool tm__malloc_is_glibc(void) {
-  tm__hooks_resolve();
-  return __atomic_load_n(&real.free, __ATOMIC_RELAXED) == __libc_free;
-}
 
 size_t tm__hooks_usable_size(void *ptr) {
   size_t (*usable_size)(void *) = __atomic_load_n(&real.usable_size, __ATOMIC_RELAXED);
@@ -229,6 +225,13 @@ static inline size_t block_usable(const void *p, size_t unknown) {
 static inline bool chunk_mapped(const void *p) {
   return real.free == __libc_free && (((const size_t *)p)[-1] & 2) != 0; /* IS_MMAPPED */
 }
+
+bool tm__malloc_is_glibc(void) {
+  tm__hooks_resolve();
+  return __atomic_load_n(&real.free, __ATOMIC_RELAXED) == __libc_free;
+}
+
+bool tm__malloc_chunk_mapped(const void *p) { return chunk_mapped(p); }
 
 /* What every hook but calloc does with a new block: zeroes it when the scan will read it, then
  * records it (tm__record_alloc()). malloc hands out a chunk as its last owner left it, and a block
